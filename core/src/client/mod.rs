@@ -1,0 +1,1 @@
+//! Cluster client: leader discovery, redirects, retries, journal / KV / admin APIs. (Issue #4.)

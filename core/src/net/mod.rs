@@ -1,0 +1,1 @@
+//! Wire protocol (length-prefixed postcard frames, versioned handshake) and TCP transport.

@@ -1,0 +1,1 @@
+//! A node: drives the raft core with tokio, storage writer, apply loop. (Issue #4.)

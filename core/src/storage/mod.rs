@@ -1,0 +1,1 @@
+//! Durable storage: segmented journal, partition indices, metadata, snapshot directories.
