@@ -1,0 +1,187 @@
+//! Watch events of the coordination KV and the bounded history a watcher catches up from.
+//!
+//! Every change applied to the KV produces one [`KvEvent`] carrying the key, the old and new
+//! value and the log index of the change. The [`EventLog`] keeps the most recent events so a
+//! watcher that reconnects can ask for "everything from index N" and miss nothing; when N is
+//! older than the retained history it gets [`StateError::EventsCompacted`] and must re-read the
+//! state (and then watch from the index that read was served at).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::StateError;
+
+/// One change of one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvEvent {
+    /// Log index of the entry that made the change.
+    pub index: u64,
+    pub key: String,
+    /// `None` when the key did not exist before.
+    pub old_value: Option<Vec<u8>>,
+    /// `None` when the change removed the key.
+    pub new_value: Option<Vec<u8>>,
+}
+
+/// Which keys a watch is interested in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WatchFilter {
+    /// Exactly this key.
+    Key(String),
+    /// Every key starting with this prefix (the empty prefix matches all keys).
+    Prefix(String),
+}
+
+impl WatchFilter {
+    pub fn matches(&self, key: &str) -> bool {
+        match self {
+            WatchFilter::Key(k) => k == key,
+            WatchFilter::Prefix(p) => key.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// The most recent KV events, oldest first, bounded by count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLog {
+    events: VecDeque<KvEvent>,
+    capacity: usize,
+    /// Every event with `index >= complete_from` is still in `events`.
+    complete_from: u64,
+}
+
+impl EventLog {
+    /// An empty history that holds at most `capacity` events and knows every event from
+    /// `complete_from` on (use `applied_index + 1` after restoring a snapshot).
+    pub fn new(capacity: usize, complete_from: u64) -> Self {
+        Self {
+            events: VecDeque::new(),
+            capacity: capacity.max(1),
+            complete_from,
+        }
+    }
+
+    /// Appends an event; indices must not decrease.
+    pub fn push(&mut self, event: KvEvent) {
+        debug_assert!(
+            self.events
+                .back()
+                .is_none_or(|last| last.index <= event.index)
+        );
+        self.events.push_back(event);
+        while self.events.len() > self.capacity {
+            if let Some(evicted) = self.events.pop_front() {
+                self.complete_from = evicted.index + 1;
+            }
+        }
+        // Never keep part of an index's events: a reader could not tell what is missing.
+        while self
+            .events
+            .front()
+            .is_some_and(|e| e.index < self.complete_from)
+        {
+            self.events.pop_front();
+        }
+    }
+
+    /// The lowest index a watch can start from without missing events.
+    pub fn complete_from(&self) -> u64 {
+        self.complete_from
+    }
+
+    /// Up to `max` events matching `filter` with `index >= from_index`, oldest first.
+    pub fn since(
+        &self,
+        filter: &WatchFilter,
+        from_index: u64,
+        max: usize,
+    ) -> Result<Vec<KvEvent>, StateError> {
+        if from_index < self.complete_from {
+            return Err(StateError::EventsCompacted {
+                requested: from_index,
+                oldest: self.complete_from,
+            });
+        }
+        let start = self.events.partition_point(|e| e.index < from_index);
+        Ok(self
+            .events
+            .range(start..)
+            .filter(|e| filter.matches(&e.key))
+            .take(max)
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(index: u64, key: &str) -> KvEvent {
+        KvEvent {
+            index,
+            key: key.to_string(),
+            old_value: None,
+            new_value: Some(vec![index as u8]),
+        }
+    }
+
+    #[test]
+    fn since_returns_matching_events_from_the_index_in_order() {
+        let mut log = EventLog::new(100, 1);
+        for (i, k) in [(1, "a/x"), (2, "b"), (3, "a/y"), (4, "a/x")] {
+            log.push(ev(i, k));
+        }
+        let got = log.since(&WatchFilter::Prefix("a/".into()), 2, 10).unwrap();
+        assert_eq!(got, vec![ev(3, "a/y"), ev(4, "a/x")]);
+        let got = log.since(&WatchFilter::Key("a/x".into()), 1, 10).unwrap();
+        assert_eq!(got, vec![ev(1, "a/x"), ev(4, "a/x")]);
+        assert_eq!(
+            log.since(&WatchFilter::Prefix(String::new()), 1, 2)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn asking_for_evicted_history_is_an_error_not_a_silent_gap() {
+        let mut log = EventLog::new(2, 1);
+        for i in 1..=5 {
+            log.push(ev(i, "k"));
+        }
+        assert_eq!(log.complete_from(), 4);
+        assert_eq!(
+            log.since(&WatchFilter::Key("k".into()), 3, 10),
+            Err(StateError::EventsCompacted {
+                requested: 3,
+                oldest: 4
+            })
+        );
+        assert_eq!(
+            log.since(&WatchFilter::Key("k".into()), 4, 10)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn eviction_never_keeps_part_of_one_index() {
+        let mut log = EventLog::new(2, 1);
+        log.push(ev(1, "a"));
+        log.push(ev(2, "a"));
+        log.push(ev(2, "b"));
+        // Capacity 2: event 1 evicted; index 2 is whole.
+        assert_eq!(log.complete_from(), 2);
+        log.push(ev(3, "c"));
+        // Evicting the first event of index 2 drops its sibling too.
+        assert_eq!(log.complete_from(), 3);
+        assert_eq!(
+            log.since(&WatchFilter::Prefix(String::new()), 3, 10)
+                .unwrap(),
+            vec![ev(3, "c")]
+        );
+    }
+}
