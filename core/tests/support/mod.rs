@@ -1,0 +1,4 @@
+//! Shared test-support code.
+#![allow(dead_code)]
+
+pub mod linearizability;
