@@ -81,6 +81,10 @@ pub struct RaftNode<S: Storage> {
     persisted_msgs: Vec<Message>,
     events: Vec<Event>,
     last_hs: HardState,
+    /// Persist points of handed-out `Ready`s with the term of their hard state, oldest first.
+    unpersisted: VecDeque<((Index, Term), Term)>,
+    /// Highest term known durable: a leader sends nothing before its term is.
+    durable_term: Term,
 }
 
 impl<S: Storage> RaftNode<S> {
@@ -126,6 +130,8 @@ impl<S: Storage> RaftNode<S> {
             persisted_msgs: Vec::new(),
             events: Vec::new(),
             last_hs: HardState::default(),
+            unpersisted: VecDeque::new(),
+            durable_term: hs.term,
             log,
             cfg,
         };
@@ -355,6 +361,15 @@ impl<S: Storage> RaftNode<S> {
 
     /// The host made `(index, term)` and everything before it durable.
     pub fn on_persisted(&mut self, index: Index, term: Term) {
+        if let Some(pos) = self.unpersisted.iter().position(|(p, _)| *p == (index, term)) {
+            for (_, t) in self.unpersisted.drain(..=pos) {
+                self.durable_term = self.durable_term.max(t);
+            }
+            if self.role == Role::Leader && self.durable_term >= self.term {
+                let held: Vec<Message> = std::mem::take(&mut self.persisted_msgs);
+                self.msgs.extend(held);
+            }
+        }
         self.log.stable_to(index, term);
         if self.role == Role::Leader {
             self.maybe_commit();
@@ -432,6 +447,14 @@ impl<S: Storage> RaftNode<S> {
             rd.snapshot = self.snapshot_out.take();
         }
         rd.entries = entries;
+        if rd.hard_state.is_some() || rd.snapshot.is_some() || !rd.entries.is_empty() {
+            let last = self.log.last_index();
+            let point = rd
+                .persist_point_of_writes()
+                .unwrap_or((last, self.log.term(last).unwrap_or(0)));
+            rd.persist_point = Some(point);
+            self.unpersisted.push_back((point, self.term));
+        }
         rd.messages = std::mem::take(&mut self.msgs);
         rd.persisted_messages = std::mem::take(&mut self.persisted_msgs);
         rd.committed_entries = self.log.take_committed(self.cfg.max_apply_bytes);
@@ -1420,8 +1443,8 @@ impl<S: Storage> RaftNode<S> {
         self.send_with_term(to, self.term, body);
     }
 
-    /// Leader traffic goes out at once; everything else only after the current `Ready` is
-    /// durable (votes, acknowledgements and terms must survive a crash).
+    /// Leader traffic goes out at once (once the leader's term is durable); everything else only
+    /// after the current `Ready` is durable (votes, acknowledgements and terms must survive a crash).
     fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
         let m = Message {
             from: self.cfg.id,
@@ -1429,7 +1452,7 @@ impl<S: Storage> RaftNode<S> {
             term,
             body,
         };
-        if self.role == Role::Leader {
+        if self.role == Role::Leader && self.durable_term >= self.term {
             self.msgs.push(m);
         } else {
             self.persisted_msgs.push(m);

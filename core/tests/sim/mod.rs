@@ -8,7 +8,7 @@ use crate::support::linearizability::{CheckResult, check_kv_history};
 use world::{STEP_MS, World};
 
 /// Simulated time with faults.
-pub const CHAOS_MS: u64 = 5_000;
+pub const CHAOS_MS: u64 = 12_000;
 /// After healing, a leader must be elected and a proposal committed within this time.
 pub const LIVENESS_MS: u64 = 10_000;
 

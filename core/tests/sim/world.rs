@@ -268,7 +268,7 @@ impl World {
         let loss = [0.0, 0.0, 0.01, 0.05][rng.range(0, 4) as usize];
         let dup = [0.0, 0.02][rng.range(0, 2) as usize];
         let max_delay = [3, 10, 30, 80][rng.range(0, 4) as usize];
-        let clients = (0..rng.range(1, 5))
+        let clients = (0..rng.range(2, 7))
             .map(|_| Client {
                 busy: None,
                 leader_hint: None,
@@ -335,7 +335,7 @@ impl World {
             self.nemesis();
         }
         self.deliver();
-        self.fsyncs();
+        self.fsyncs()?;
         for i in 0..self.nodes.len() {
             let t = self.nodes[i].local_time(self.now);
             if let Some(r) = self.nodes[i].raft.as_mut() {
@@ -402,7 +402,9 @@ impl World {
         }
     }
 
-    fn fsyncs(&mut self) {
+    /// Completes due fsyncs: writes become durable (and are checked for log matching), their
+    /// waiting messages are sent, and the core is told.
+    fn fsyncs(&mut self) -> Result<(), String> {
         for i in 0..self.nodes.len() {
             let due = self.nodes[i].fsync_at.is_some_and(|t| t <= self.now);
             if !due {
@@ -413,6 +415,9 @@ impl World {
             for b in batches {
                 let node = &mut self.nodes[i];
                 let Some(r) = node.raft.as_mut() else { break };
+                for e in &b.entries {
+                    self.checker.saw_entry(node.id, e.index, e.term, entry_hash(e))?;
+                }
                 let st = r.storage_mut();
                 if let Some(s) = b.snap {
                     st.install_snapshot(s);
@@ -427,6 +432,7 @@ impl World {
                 self.send(b.msgs);
             }
         }
+        Ok(())
     }
 
     fn drain_ready(&mut self, i: usize) -> Result<(), String> {
@@ -440,9 +446,6 @@ impl World {
             let rd = r.ready();
             let id = self.nodes[i].id;
             let point = rd.persist_point();
-            for e in &rd.entries {
-                self.checker.saw_entry(id, e.index, e.term, entry_hash(e))?;
-            }
             if let Some(s) = &rd.snapshot {
                 self.nodes[i].kv = postcard::from_bytes(&s.data).unwrap_or_default();
                 self.nodes[i].applied = s.meta.index;
@@ -611,7 +614,7 @@ impl World {
                 }
                 continue;
             }
-            if !self.rng.chance(if chaos { 0.1 } else { 0.05 }) {
+            if !self.rng.chance(if chaos { 0.2 } else { 0.1 }) {
                 continue;
             }
             let n = self.pick_node(c);
@@ -750,16 +753,16 @@ impl World {
     fn nemesis(&mut self) {
         let n = self.nodes.len();
         let r = self.rng.next_f64();
-        if r < 0.003 {
+        if r < 0.002 {
             let alive = self.alive();
             if !alive.is_empty() {
                 let i = alive[self.rng.range(0, alive.len() as u64) as usize];
                 self.crash(i);
             }
-        } else if r < 0.010 {
+        } else if r < 0.006 {
             let i = self.rng.range(0, n as u64) as usize;
             self.restart(i);
-        } else if r < 0.012 {
+        } else if r < 0.0075 {
             let mut side = [false; 8];
             for s in side.iter_mut().take(n + 1).skip(1) {
                 *s = self.rng.chance(0.5);
@@ -777,15 +780,15 @@ impl World {
                     (1..=n).filter(|x| side[*x]).collect::<Vec<_>>()
                 )
             });
-        } else if r < 0.014 {
+        } else if r < 0.009 {
             let a = self.rng.range(1, n as u64 + 1) as usize;
             let b = self.rng.range(1, n as u64 + 1) as usize;
             self.blocked[a][b] = true;
             self.log(|| format!("ONE-WAY cut {a} -> {b}"));
-        } else if r < 0.018 {
+        } else if r < 0.012 {
             self.blocked = [[false; 8]; 8];
             self.log(|| "partitions healed".into());
-        } else if r < 0.020 {
+        } else if r < 0.016 {
             if let Some(l) = self.leader_index() {
                 let k = [1usize, 3, 3, 5][self.rng.range(0, 4) as usize].min(n);
                 let mut ids: Vec<NodeId> = (1..=n as NodeId).collect();
@@ -807,13 +810,13 @@ impl World {
                     )
                 });
             }
-        } else if r < 0.022 {
+        } else if r < 0.020 {
             if let Some(l) = self.leader_index() {
                 let to = self.rng.range(1, n as u64 + 1);
                 let res = self.nodes[l].raft.as_mut().map(|r| r.transfer_leader(to));
                 self.log(|| format!("n{} transfer_leader to {to}: {res:?}", l + 1));
             }
-        } else if r < 0.023 {
+        } else if r < 0.021 {
             let p = if self.rng.chance(0.7) {
                 Some(self.rng.range(1, n as u64 + 1))
             } else {
@@ -825,7 +828,7 @@ impl World {
                 }
             }
             self.log(|| format!("preferred leader {p:?}"));
-        } else if r < 0.033 {
+        } else if r < 0.031 {
             let i = self.rng.range(0, n as u64) as usize;
             self.snapshot(i);
         }
