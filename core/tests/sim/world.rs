@@ -105,6 +105,8 @@ pub struct World {
     loss: f64,
     dup: f64,
     max_delay: u64,
+    /// Per-step probability of crashing the current leader.
+    leader_crash: f64,
     clients: Vec<Client>,
     hist: Vec<HistOp>,
     next_op: u64,
@@ -268,6 +270,7 @@ impl World {
         let loss = [0.0, 0.0, 0.01, 0.05][rng.range(0, 4) as usize];
         let dup = [0.0, 0.02][rng.range(0, 2) as usize];
         let max_delay = [3, 10, 30, 80][rng.range(0, 4) as usize];
+        let leader_crash = [0.0, 0.002, 0.01][rng.range(0, 3) as usize];
         let clients = (0..rng.range(2, 7))
             .map(|_| Client {
                 busy: None,
@@ -285,6 +288,7 @@ impl World {
             loss,
             dup,
             max_delay,
+            leader_crash,
             clients,
             hist: Vec::new(),
             next_op: 1,
@@ -299,7 +303,7 @@ impl World {
 
     pub fn describe(&self) -> String {
         format!(
-            "{} nodes, voters {:?}, pre_vote={}, loss={}, dup={}, max_delay={}ms, {} clients",
+            "{} nodes, voters {:?}, pre_vote={}, loss={}, dup={}, max_delay={}ms, leader_crash={}, {} clients",
             self.nodes.len(),
             self.nodes[0]
                 .raft
@@ -310,6 +314,7 @@ impl World {
             self.loss,
             self.dup,
             self.max_delay,
+            self.leader_crash,
             self.clients.len()
         )
     }
@@ -752,6 +757,17 @@ impl World {
 
     fn nemesis(&mut self) {
         let n = self.nodes.len();
+        if self.rng.chance(self.leader_crash) {
+            // Crash the leader right after it has appended (and partly replicated) entries, then
+            // bring it back soon: the schedule behind Raft's "figure 8".
+            if let Some(l) = self.leader_index() {
+                self.crash(l);
+            }
+            let down: Vec<usize> = (0..n).filter(|i| self.nodes[*i].raft.is_none()).collect();
+            if let Some(&i) = down.get(self.rng.range(0, down.len() as u64) as usize) {
+                self.restart(i);
+            }
+        }
         let r = self.rng.next_f64();
         if r < 0.002 {
             let alive = self.alive();
