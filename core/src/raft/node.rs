@@ -361,7 +361,11 @@ impl<S: Storage> RaftNode<S> {
 
     /// The host made `(index, term)` and everything before it durable.
     pub fn on_persisted(&mut self, index: Index, term: Term) {
-        if let Some(pos) = self.unpersisted.iter().position(|(p, _)| *p == (index, term)) {
+        if let Some(pos) = self
+            .unpersisted
+            .iter()
+            .position(|(p, _)| *p == (index, term))
+        {
             for (_, t) in self.unpersisted.drain(..=pos) {
                 self.durable_term = self.durable_term.max(t);
             }

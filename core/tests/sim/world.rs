@@ -421,7 +421,8 @@ impl World {
                 let node = &mut self.nodes[i];
                 let Some(r) = node.raft.as_mut() else { break };
                 for e in &b.entries {
-                    self.checker.saw_entry(node.id, e.index, e.term, entry_hash(e))?;
+                    self.checker
+                        .saw_entry(node.id, e.index, e.term, entry_hash(e))?;
                 }
                 let st = r.storage_mut();
                 if let Some(s) = b.snap {
@@ -542,7 +543,7 @@ impl World {
             if p.node == id && p.index == e.index && !matches!(p.kind, OpKind::Get { .. }) {
                 let h = p.hist;
                 if c as u64 == client && p.op_id == op_id {
-                    self.hist[h].output = Some(out.clone());
+                    self.hist[h].output = Some(out);
                     self.hist[h].ret = Some(now);
                 } else {
                     // Another entry took the index: this proposal can never commit.
@@ -585,10 +586,9 @@ impl World {
                 .busy
                 .as_ref()
                 .is_some_and(|p| p.node == id && p.op_id == op_id)
+                && let Some(p) = cl.busy.take()
             {
-                if let Some(p) = cl.busy.take() {
-                    self.hist[p.hist].dropped = true;
-                }
+                self.hist[p.hist].dropped = true;
             }
         }
     }
@@ -866,7 +866,7 @@ impl World {
     // ----- checks -----
 
     fn check(&mut self) -> Result<(), String> {
-        let deep = self.steps % 20 == 0;
+        let deep = self.steps.is_multiple_of(20);
         self.checker.check_step(&self.nodes, deep)
     }
 
@@ -921,10 +921,8 @@ impl World {
             .iter()
             .filter(|h| !h.dropped)
             .map(|h| match (&h.output, h.ret) {
-                (Some(o), Some(r)) => {
-                    Operation::completed(h.client, h.input.clone(), o.clone(), h.call, r)
-                }
-                _ => Operation::pending(h.client, h.input.clone(), h.call),
+                (Some(o), Some(r)) => Operation::completed(h.client, h.input, *o, h.call, r),
+                _ => Operation::pending(h.client, h.input, h.call),
             })
             .collect()
     }
