@@ -1035,7 +1035,10 @@ impl<S: Storage> RaftNode<S> {
         if q == Index::MAX || q <= self.log.commit {
             return;
         }
-        debug_assert!(q <= self.log.last_index(), "quorum index {q} beyond the leader's log");
+        debug_assert!(
+            q <= self.log.last_index(),
+            "quorum index {q} beyond the leader's log"
+        );
         // Only entries of the current term are committed by counting replicas.
         if self.log.term(q) != Some(self.term) {
             return;

@@ -214,13 +214,30 @@ fn entry_hash(e: &Entry) -> u64 {
 
 impl World {
     pub fn new(seed: u64) -> Self {
+        Self::with_setup(seed, None)
+    }
+
+    /// A world for a scripted scenario: `nodes` voters, quiet network (1–3 ms, no loss), no
+    /// clients, one entry per AppendEntries and one in flight.
+    pub fn scripted(seed: u64, nodes: usize) -> Self {
+        let mut w = Self::with_setup(seed, Some(nodes));
+        w.clients.clear();
+        w.loss = 0.0;
+        w.dup = 0.0;
+        w.max_delay = 3;
+        w.leader_crash = 0.0;
+        w
+    }
+
+    fn with_setup(seed: u64, fixed: Option<usize>) -> Self {
         let mut rng = Rng::new(seed);
         let n = rng.range(1, 8) as usize;
         let voters = match n {
             1 | 2 => n,
             _ => [1, 3, 3, n, n][rng.range(0, 5) as usize].min(n),
         };
-        let cfg = Config {
+        let (n, voters) = fixed.map_or((n, voters), |f| (f, f));
+        let mut cfg = Config {
             id: 1,
             seed,
             heartbeat_interval: 50,
@@ -238,6 +255,10 @@ impl World {
             max_pending_reads: 64,
             catchup_lag: 4,
         };
+        if fixed.is_some() {
+            cfg.max_append_bytes = 70;
+            cfg.max_inflight_msgs = 1;
+        }
         let initial = Membership::new(1..=voters as NodeId);
         let mut nodes = Vec::new();
         for i in 1..=n as NodeId {
@@ -703,7 +724,31 @@ impl World {
             .collect()
     }
 
-    fn leader_index(&self) -> Option<usize> {
+    /// Cuts (or restores) both directions between node indexes `a` and `b`.
+    pub fn block_pair(&mut self, a: usize, b: usize, cut: bool) {
+        self.blocked[a + 1][b + 1] = cut;
+        self.blocked[b + 1][a + 1] = cut;
+    }
+
+    /// Cuts (or restores) every link to and from node index `i`.
+    pub fn isolate(&mut self, i: usize, cut: bool) {
+        for j in 1..8 {
+            if j != i + 1 {
+                self.blocked[i + 1][j] = cut;
+                self.blocked[j][i + 1] = cut;
+            }
+        }
+        let id = i + 1;
+        self.log(|| format!("{} n{id}", if cut { "ISOLATE" } else { "RECONNECT" }));
+    }
+
+    /// Proposes a client write at node index `i` (scripted scenarios).
+    pub fn propose_at(&mut self, i: usize, value: u64) -> Option<Index> {
+        let data = encode_op(u64::MAX - 1, value, OpKind::Put { key: 999, value });
+        self.nodes[i].raft.as_mut()?.propose(data).ok()
+    }
+
+    pub fn leader_index(&self) -> Option<usize> {
         (0..self.nodes.len())
             .filter(|i| {
                 self.nodes[*i]
