@@ -150,3 +150,104 @@ pub fn figure8(w: &mut World) -> Result<bool, String> {
     run_until(w, 3000, &mut |_| false)?;
     Ok(true)
 }
+
+/// A leader cut off from its followers must stop serving lease reads before the others can elect a
+/// new leader: write v1, isolate the leader, let a new leader commit v2, then read (lease) at the old
+/// leader. Linearizability forbids it to answer v1. Returns whether the schedule was reached.
+pub fn stale_lease(w: &mut World) -> Result<bool, String> {
+    use journalkeeper::raft::{ReadMode, Role};
+    use world::OpKind;
+    w.scripted_clients(2);
+    let leader = |w: &World| {
+        (0..w.nodes.len()).find(|&i| {
+            w.nodes[i].raft.as_ref().is_some_and(|r| {
+                r.role() == Role::Leader
+                    && r.storage().hard_state.term == r.term()
+                    && r.term_at(r.status().commit) == Some(r.term())
+            })
+        })
+    };
+    let mut run_until =
+        |w: &mut World, ms: u64, done: &dyn Fn(&World) -> bool| -> Result<bool, String> {
+            let end = w.now + ms;
+            while w.now < end {
+                w.step(false)?;
+                if done(w) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+    if !run_until(w, 5000, &|w| leader(w).is_some())? {
+        return Ok(false);
+    }
+    let Some(old) = leader(w) else {
+        return Ok(false);
+    };
+    let v1 = w.next_op_id();
+    if !w.invoke(
+        0,
+        old,
+        v1,
+        OpKind::Put { key: 7, value: v1 },
+        ReadMode::Lease,
+    ) {
+        return Ok(false);
+    }
+    if !run_until(w, 1000, &|w| w.client_idle(0))? {
+        return Ok(false);
+    }
+    // Keep the old leader's lease fresh right up to the cut.
+    let r0 = w.next_op_id();
+    w.invoke(1, old, r0, OpKind::Get { key: 7 }, ReadMode::ReadIndex);
+    run_until(w, 200, &|w| w.client_idle(1))?;
+    w.isolate(old, true);
+    let still_leads = |w: &World| {
+        w.nodes[old]
+            .raft
+            .as_ref()
+            .is_some_and(|r| r.role() == Role::Leader)
+    };
+    let new_leader = move |w: &World| {
+        (0..w.nodes.len())
+            .filter(|&i| i != old)
+            .find(|&i| Some(i) == leader_of(w, i))
+    };
+    fn leader_of(w: &World, i: usize) -> Option<usize> {
+        let r = w.nodes[i].raft.as_ref()?;
+        (r.role() == Role::Leader
+            && r.storage().hard_state.term == r.term()
+            && r.term_at(r.status().commit) == Some(r.term()))
+        .then_some(i)
+    }
+    if !run_until(w, 3000, &|w| new_leader(w).is_some() || !still_leads(w))? || !still_leads(w) {
+        return Ok(false);
+    }
+    let Some(new) = new_leader(w) else {
+        return Ok(false);
+    };
+    let v2 = w.next_op_id();
+    if !w.invoke(
+        0,
+        new,
+        v2,
+        OpKind::Put { key: 7, value: v2 },
+        ReadMode::Lease,
+    ) {
+        return Ok(false);
+    }
+    if !run_until(w, 1000, &|w| w.client_idle(0))? || !still_leads(w) {
+        return Ok(false);
+    }
+    w.step(false)?; // strictly after the write returned
+    let r1 = w.next_op_id();
+    w.invoke(1, old, r1, OpKind::Get { key: 7 }, ReadMode::Lease);
+    run_until(w, 500, &|w| w.client_idle(1))?;
+    if w.verbose {
+        println!("{:?}", w.history());
+    }
+    match check_kv_history(&w.history(), 1_000_000) {
+        CheckResult::Illegal(e) => Err(format!("linearizability (stale lease read): {e}")),
+        _ => Ok(true),
+    }
+}

@@ -47,7 +47,7 @@ impl SimNode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OpKind {
+pub enum OpKind {
     Put {
         key: u64,
         value: u64,
@@ -107,6 +107,10 @@ pub struct World {
     max_delay: u64,
     /// Per-step probability of crashing the current leader.
     leader_crash: f64,
+    /// A client gives up on an operation after this long (a write then stays pending).
+    op_timeout: u64,
+    auto_clients: bool,
+    stamp_seq: u64,
     clients: Vec<Client>,
     hist: Vec<HistOp>,
     next_op: u64,
@@ -292,6 +296,7 @@ impl World {
         let dup = [0.0, 0.02][rng.range(0, 2) as usize];
         let max_delay = [3, 10, 30, 80][rng.range(0, 4) as usize];
         let leader_crash = [0.0, 0.002, 0.01][rng.range(0, 3) as usize];
+        let op_timeout = [400, 1000, 3000][rng.range(0, 3) as usize];
         let clients = (0..rng.range(2, 7))
             .map(|_| Client {
                 busy: None,
@@ -310,6 +315,9 @@ impl World {
             dup,
             max_delay,
             leader_crash,
+            op_timeout,
+            auto_clients: true,
+            stamp_seq: 0,
             clients,
             hist: Vec::new(),
             next_op: 1,
@@ -354,8 +362,16 @@ impl World {
     // ----- one step -----
 
     /// Advances one step; `chaos` enables faults and admin operations.
+    /// History timestamp: simulated time refined by the order of events within a step, so that
+    /// an operation invoked after another returned (in the same step) is not taken as concurrent.
+    fn stamp(&mut self) -> u64 {
+        self.stamp_seq += 1;
+        self.now * 1_000_000 + self.stamp_seq
+    }
+
     pub fn step(&mut self, chaos: bool) -> Result<(), String> {
         self.now += STEP_MS;
+        self.stamp_seq = 0;
         self.steps += 1;
         if chaos {
             self.nemesis();
@@ -558,7 +574,7 @@ impl World {
             self.liveness_probe = Some((n, idx, self.now));
         }
         // Complete the client's write if this node proposed it at this index.
-        let now = self.now;
+        let now = self.stamp();
         for (c, cl) in self.clients.iter_mut().enumerate() {
             let Some(p) = &cl.busy else { continue };
             if p.node == id && p.index == e.index && !matches!(p.kind, OpKind::Get { .. }) {
@@ -582,7 +598,7 @@ impl World {
             return;
         };
         let op_id = u64::from_le_bytes(b);
-        let now = self.now;
+        let now = self.stamp();
         for cl in self.clients.iter_mut() {
             let Some(p) = &cl.busy else { continue };
             if p.node == id && p.op_id == op_id {
@@ -640,7 +656,7 @@ impl World {
                 }
                 continue;
             }
-            if !self.rng.chance(if chaos { 0.2 } else { 0.1 }) {
+            if !self.auto_clients || !self.rng.chance(if chaos { 0.2 } else { 0.1 }) {
                 continue;
             }
             let n = self.pick_node(c);
@@ -669,51 +685,74 @@ impl World {
             } else {
                 ReadMode::ReadIndex
             };
-            let Some(r) = self.nodes[n].raft.as_mut() else {
-                continue;
-            };
-            let res = match kind {
-                OpKind::Get { .. } => r.read(op_id.to_le_bytes().to_vec(), mode).map(|_| 0),
-                _ => r.propose(encode_op(c as u64, op_id, kind)),
-            };
-            let input = match kind {
-                OpKind::Put { key, value } => KvInput::Put { key, value },
-                OpKind::Cas { key, expected, new } => KvInput::Cas { key, expected, new },
-                OpKind::Get { key } => KvInput::Get { key },
-            };
-            match res {
-                Ok(index) => {
-                    self.hist.push(HistOp {
-                        client: c as u64,
-                        input,
-                        output: None,
-                        call: now,
-                        ret: None,
-                        dropped: false,
-                    });
-                    self.clients[c].leader_hint = Some(n as NodeId + 1);
-                    self.clients[c].busy = Some(PendingOp {
-                        hist: self.hist.len() - 1,
-                        node: n as NodeId + 1,
-                        index,
-                        op_id,
-                        kind,
-                        deadline: now + 3000,
-                    });
-                    self.log(|| {
-                        format!(
-                            "client {c} invokes {kind:?} at n{} (index {index}, op {op_id})",
-                            n + 1
-                        )
-                    });
-                }
-                Err(e) => {
-                    let hint = self.nodes[n].raft.as_ref().and_then(|r| r.leader());
-                    self.clients[c].leader_hint = hint;
-                    let _ = e;
-                }
-            }
+            self.invoke(c, n, op_id, kind, mode);
         }
+    }
+
+    /// Client `c` invokes `kind` at node index `n`; returns whether the node accepted it.
+    pub fn invoke(&mut self, c: usize, n: usize, op_id: u64, kind: OpKind, mode: ReadMode) -> bool {
+        let now = self.now;
+        let Some(r) = self.nodes[n].raft.as_mut() else {
+            return false;
+        };
+        let res = match kind {
+            OpKind::Get { .. } => r.read(op_id.to_le_bytes().to_vec(), mode).map(|_| 0),
+            _ => r.propose(encode_op(c as u64, op_id, kind)),
+        };
+        let input = match kind {
+            OpKind::Put { key, value } => KvInput::Put { key, value },
+            OpKind::Cas { key, expected, new } => KvInput::Cas { key, expected, new },
+            OpKind::Get { key } => KvInput::Get { key },
+        };
+        let Ok(index) = res else {
+            self.clients[c].leader_hint = self.nodes[n].raft.as_ref().and_then(|r| r.leader());
+            return false;
+        };
+        let call = self.stamp();
+        self.hist.push(HistOp {
+            client: c as u64,
+            input,
+            output: None,
+            call,
+            ret: None,
+            dropped: false,
+        });
+        self.clients[c].leader_hint = Some(n as NodeId + 1);
+        self.clients[c].busy = Some(PendingOp {
+            hist: self.hist.len() - 1,
+            node: n as NodeId + 1,
+            index,
+            op_id,
+            kind,
+            deadline: now + self.op_timeout,
+        });
+        self.log(|| {
+            format!(
+                "client {c} invokes {kind:?} at n{} (index {index}, op {op_id})",
+                n + 1
+            )
+        });
+        true
+    }
+
+    /// Scripted scenarios: adds `n` clients that act only through [`World::invoke`].
+    pub fn scripted_clients(&mut self, n: usize) {
+        self.auto_clients = false;
+        self.clients = (0..n)
+            .map(|_| Client {
+                busy: None,
+                leader_hint: None,
+            })
+            .collect();
+    }
+
+    pub fn client_idle(&self, c: usize) -> bool {
+        self.clients[c].busy.is_none()
+    }
+
+    pub fn next_op_id(&mut self) -> u64 {
+        self.next_op += 1;
+        self.next_op
     }
 
     // ----- faults and admin -----
