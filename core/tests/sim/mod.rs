@@ -167,7 +167,7 @@ pub fn stale_lease(w: &mut World) -> Result<bool, String> {
             })
         })
     };
-    let mut run_until =
+    let run_until =
         |w: &mut World, ms: u64, done: &dyn Fn(&World) -> bool| -> Result<bool, String> {
             let end = w.now + ms;
             while w.now < end {
