@@ -343,9 +343,10 @@ impl Writer {
             let first = match self.batcher.take_carry() {
                 Some(m) => m,
                 None => tokio::select! {
+                    biased;
                     res = r.read(&mut probe) => return match res {
                         Ok(0) => NetError::Closed,
-                        Ok(n) => NetError::BadHandshake(format!("peer sent {n} unexpected bytes on a one-way connection")),
+                        Ok(n) => NetError::decode("peer connection", format_args!("{n} unexpected bytes on a one-way connection")),
                         Err(e) => e.into(),
                     },
                     m = rx.recv() => match m {

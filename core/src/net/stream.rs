@@ -164,10 +164,7 @@ mod tests {
         let mut b = Batcher::default();
         let mut got = Vec::new();
         let mut frames = 0;
-        loop {
-            let Some(first) = b.take_carry().or_else(|| rx.try_recv().ok()) else {
-                break;
-            };
+        while let Some(first) = b.take_carry().or_else(|| rx.try_recv().ok()) {
             let f = b.fill(first, &mut rx, 1024, 16);
             assert!(f.messages >= 1 && f.messages <= 16);
             let mut reader = FrameReader::new(1024);

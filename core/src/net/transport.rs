@@ -105,6 +105,11 @@ impl<M: Message> ConnHandle<M> {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Completes when the connection has ended.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
 }
 
 /// Accepts peer and client connections on one port. Dropping it without
