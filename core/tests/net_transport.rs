@@ -488,3 +488,33 @@ async fn shutdown_releases_the_port_and_closes_connections() {
     assert_closed_by_server(s).await;
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn a_newer_connection_from_the_same_node_supersedes_the_old_one() {
+    let (b, mut b_rx) = Listener::<Msg>::bind(loopback(), 2, config())
+        .await
+        .unwrap();
+    let addr = b.local_addr();
+    let peer1 = Hello::new(CLUSTER, Role::Peer { node_id: 1 }, config().max_frame_size);
+    let frame = |m: Msg| {
+        let mut out = Vec::new();
+        encode_messages_frame(&[m], 1 << 20, &mut out).unwrap();
+        out
+    };
+
+    let (mut old, _) = raw_handshake(addr, &peer1).await;
+    old.write_all(&frame(Msg::Seq(1))).await.unwrap();
+    assert_eq!(next_peer(&mut b_rx).await, (1, Msg::Seq(1)));
+
+    let (mut new, _) = raw_handshake(addr, &peer1).await;
+    new.write_all(&frame(Msg::Seq(2))).await.unwrap();
+    assert_eq!(next_peer(&mut b_rx).await, (1, Msg::Seq(2)));
+
+    // The old connection may no longer deliver: it is closed instead, so messages of the two
+    // connections never interleave.
+    old.write_all(&frame(Msg::Seq(3))).await.unwrap();
+    assert_closed_by_server(old).await;
+    new.write_all(&frame(Msg::Seq(4))).await.unwrap();
+    assert_eq!(next_peer(&mut b_rx).await, (1, Msg::Seq(4)));
+    b.shutdown().await;
+}

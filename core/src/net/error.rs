@@ -45,6 +45,9 @@ pub enum NetError {
     /// The connection (or the transport) is closed.
     #[error("connection closed")]
     Closed,
+    /// A newer connection from the same node replaced this one.
+    #[error("superseded by a newer connection from node {0}")]
+    Superseded(NodeId),
     /// A non-blocking send found the queue full; the message was dropped.
     #[error("send queue full; message dropped")]
     QueueFull,

@@ -20,6 +20,33 @@
 //! - [`config`] / [`error`]: the validated [`NetConfig`] and the layer's [`NetError`].
 //!
 //! See `ARCHITECTURE-net.md` at the repository root for the byte layout and lifecycle.
+//!
+//! # Example: a node and a client on one port
+//!
+//! ```
+//! use journalkeeper::net::{Connection, Hello, Inbound, NetConfig, Role, Transport};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), journalkeeper::net::NetError> {
+//! let config = NetConfig::new(/* cluster id */ 42);
+//! // Node 1 listens; peers would be added with `node.peers_mut().add(id, addr)`.
+//! let (node, mut inbound) =
+//!     Transport::<String>::start(1, "127.0.0.1:0".parse().unwrap(), config.clone()).await?;
+//!
+//! // A client connects to the same port and sends a request.
+//! let hello = Hello::new(42, Role::Client { client_id: 7 }, config.max_frame_size);
+//! let mut client = Connection::<String>::connect(node.local_addr(), hello, &config).await?;
+//! client.send(&"ping".to_string()).await?;
+//!
+//! // The node sees it with a handle to reply on that connection.
+//! if let Some(Inbound::Client { conn, msg }) = inbound.recv().await {
+//!     conn.send(&format!("{msg} -> pong"))?;
+//! }
+//! assert_eq!(client.recv().await?, "ping -> pong");
+//! node.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod codec;
 pub mod config;
@@ -36,7 +63,7 @@ pub use connection::Connection;
 pub use error::NetError;
 pub use handshake::{Hello, HelloReply, ProtocolVersion, RejectReason, Role, Welcome};
 pub use peers::{PeerSender, PeerStats, Peers};
-pub use transport::{ConnHandle, ConnId, Inbound, Listener, Transport};
+pub use transport::{ConnHandle, ConnId, Inbound, Listener, Origin, Transport};
 
 use serde::{Serialize, de::DeserializeOwned};
 

@@ -14,6 +14,7 @@
 //! affected. Inbound delivery is back-pressured: when the node's queue is full, connections
 //! stop reading (TCP flow control) instead of dropping.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,30 @@ pub enum Inbound<M> {
     Peer { from: NodeId, msg: M },
     /// From a client; reply with `conn.send(..)`.
     Client { conn: ConnHandle<M>, msg: M },
+}
+
+/// Where an [`Inbound`] message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Peer(NodeId),
+    Client(ConnId),
+}
+
+impl<M> Inbound<M> {
+    /// The sender: a peer node, or a client connection.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Inbound::Peer { from, .. } => Origin::Peer(*from),
+            Inbound::Client { conn, .. } => Origin::Client(conn.id),
+        }
+    }
+
+    /// The message itself.
+    pub fn message(&self) -> &M {
+        match self {
+            Inbound::Peer { msg, .. } | Inbound::Client { msg, .. } => msg,
+        }
+    }
 }
 
 /// The reply side of one client connection. Cheap to clone; sending never blocks.
@@ -126,6 +151,16 @@ struct Shared<M> {
     node_id: NodeId,
     config: NetConfig,
     inbound: mpsc::Sender<Inbound<M>>,
+    /// Per remote node: the generation of its newest connection. Delivery from a peer
+    /// connection happens under this lock and only while the connection is the newest, so
+    /// messages from an old and a new connection of the same node never interleave.
+    peer_gates: std::sync::Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<u64>>>>,
+}
+
+/// The right to deliver messages from one peer connection.
+struct Gate {
+    slot: Arc<tokio::sync::Mutex<u64>>,
+    generation: u64,
 }
 
 impl<M: Message> Listener<M> {
@@ -145,6 +180,7 @@ impl<M: Message> Listener<M> {
             node_id,
             config,
             inbound: tx,
+            peer_gates: std::sync::Mutex::new(HashMap::new()),
         });
         info!(node = node_id, addr = %local_addr, "listening");
         let task = tokio::spawn(accept_loop(listener, shared, stop_rx));
@@ -245,15 +281,39 @@ async fn run_conn<M: Message>(
     match hello.role {
         Role::Peer { node_id } => {
             debug!(peer = %addr, from = node_id, "peer connected");
-            read_loop(
+            let slot = shared
+                .peer_gates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(node_id)
+                .or_default()
+                .clone();
+            let generation = {
+                let mut g = slot.lock().await;
+                *g += 1;
+                *g
+            };
+            let gate = Gate { slot, generation };
+            let res = read_loop(
                 &mut reader,
                 &mut r,
                 config,
                 config.idle_timeout,
                 |msg| Inbound::Peer { from: node_id, msg },
                 &shared.inbound,
+                Some((&gate, node_id)),
             )
-            .await
+            .await;
+            let mut gates = shared.peer_gates.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget the node once its last connection is gone (map + this gate hold the Arc).
+            if Arc::strong_count(&gate.slot) == 2
+                && gates
+                    .get(&node_id)
+                    .is_some_and(|s| Arc::ptr_eq(s, &gate.slot))
+            {
+                gates.remove(&node_id);
+            }
+            res
         }
         Role::Client { client_id } => {
             debug!(peer = %addr, client = client_id, conn = id, "client connected");
@@ -277,6 +337,7 @@ async fn run_conn<M: Message>(
                     msg,
                 },
                 &shared.inbound,
+                None,
             );
             let writing = write_loop(&mut w, &mut rx, send_max, config);
             tokio::select! {
@@ -294,12 +355,27 @@ async fn read_loop<M: Message, R: tokio::io::AsyncRead + Unpin>(
     idle: Duration,
     wrap: impl Fn(M) -> Inbound<M>,
     inbound: &mpsc::Sender<Inbound<M>>,
+    gate: Option<(&Gate, NodeId)>,
 ) -> Result<(), NetError> {
     loop {
         let payload = reader
             .read_frame_within(r, idle, "waiting for a frame (idle)")
             .await?;
-        for msg in decode_batch::<M>(&payload, config.max_batch_messages)? {
+        let msgs = decode_batch::<M>(&payload, config.max_batch_messages)?;
+        if msgs.is_empty() {
+            continue; // keepalive
+        }
+        let _newest = match gate {
+            Some((gate, node)) => {
+                let current = gate.slot.lock().await;
+                if *current != gate.generation {
+                    return Err(NetError::Superseded(node));
+                }
+                Some(current)
+            }
+            None => None,
+        };
+        for msg in msgs {
             inbound
                 .send(wrap(msg))
                 .await
