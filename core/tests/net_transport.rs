@@ -96,7 +96,7 @@ async fn raw_handshake(addr: SocketAddr, hello: &Hello) -> (TcpStream, HelloRepl
 }
 
 fn client_hello(client_id: u64) -> Hello {
-    Hello::new(CLUSTER, Role::Client { client_id }, config().max_frame_size)
+    Hello::new(Role::Client { client_id }, &config())
 }
 
 /// Sends one request on a fresh client connection and expects the echo.
@@ -158,10 +158,12 @@ async fn two_transports_exchange_messages_both_ways() {
 }
 
 #[tokio::test]
-async fn ten_thousand_pipelined_messages_arrive_in_order() {
-    let (b, mut b_rx) = Listener::<Msg>::bind(loopback(), 2, config())
-        .await
-        .unwrap();
+async fn ten_thousand_pipelined_messages_arrive_in_order_in_batches() {
+    // The receiver accepts smaller batches than the sender would build: the bound negotiated
+    // in the handshake is the smaller one.
+    let mut small = config();
+    small.max_batch_messages = 64;
+    let (b, mut b_rx) = Listener::<Msg>::bind(loopback(), 2, small).await.unwrap();
     let mut peers = Peers::<Msg>::new(1, config()).unwrap();
     let to_b = peers.add(2, b.local_addr());
     const N: u64 = 10_000;
@@ -173,6 +175,7 @@ async fn ten_thousand_pipelined_messages_arrive_in_order() {
     }
     let stats = to_b.stats();
     assert_eq!(stats.sent, N);
+    assert!(stats.frames >= N / 64 && stats.frames < N / 4, "{stats:?}");
     assert_eq!(stats.dropped_full + stats.dropped_unsent, 0);
     assert_eq!(stats.connects, 1);
     peers.shutdown().await;
@@ -284,7 +287,8 @@ async fn handshake_with_wrong_cluster_or_version_is_rejected_with_reason() {
         .unwrap();
     let addr = b.local_addr();
 
-    let wrong_cluster = Hello::new(CLUSTER + 1, Role::Client { client_id: 1 }, 1 << 20);
+    let mut wrong_cluster = client_hello(1);
+    wrong_cluster.cluster_id = CLUSTER + 1;
     let err = Connection::<Msg>::connect(addr, wrong_cluster, &config())
         .await
         .unwrap_err();
@@ -426,17 +430,28 @@ async fn client_requests_get_replies_on_the_same_connection_in_order() {
     let addr = b.local_addr();
     client_roundtrip(addr, &mut b_rx, 1).await;
 
-    let mut conn = Connection::<Msg>::connect(addr, client_hello(2), &config())
+    // This client accepts at most 4 messages a frame: the server's reply batches honour it.
+    let mut small = config();
+    small.max_batch_messages = 4;
+    let hello = Hello::new(Role::Client { client_id: 2 }, &small);
+    let mut conn = Connection::<Msg>::connect(addr, hello, &small)
         .await
         .unwrap();
     assert_eq!(conn.welcome().node_id, Some(2));
+    let five: Vec<Msg> = (0..5).map(Msg::Seq).collect();
+    assert!(matches!(
+        conn.send_batch(&five).await,
+        Err(NetError::BatchTooLarge { count: 5, max: 4 })
+    ));
     let reqs: Vec<Msg> = (0..500)
         .map(|id| Msg::Req {
             id,
             body: format!("r{id}"),
         })
         .collect();
-    conn.send_batch(&reqs).await.unwrap();
+    for chunk in reqs.chunks(4) {
+        conn.send_batch(chunk).await.unwrap();
+    }
     for id in 0..500 {
         let Inbound::Client {
             conn: handle,
@@ -495,7 +510,7 @@ async fn a_newer_connection_from_the_same_node_supersedes_the_old_one() {
         .await
         .unwrap();
     let addr = b.local_addr();
-    let peer1 = Hello::new(CLUSTER, Role::Peer { node_id: 1 }, config().max_frame_size);
+    let peer1 = Hello::new(Role::Peer { node_id: 1 }, &config());
     let frame = |m: Msg| {
         let mut out = Vec::new();
         encode_messages_frame(&[m], 1 << 20, &mut out).unwrap();

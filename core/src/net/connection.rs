@@ -23,6 +23,7 @@ pub struct Connection<M> {
     welcome: Welcome,
     config: NetConfig,
     send_max: u32,
+    batch_max: u32,
     received: VecDeque<M>,
     out: Vec<u8>,
     _msg: PhantomData<fn(M)>,
@@ -49,6 +50,7 @@ impl<M: Message> Connection<M> {
             w,
             reader,
             send_max: config.max_frame_size.min(welcome.max_frame_size),
+            batch_max: config.max_batch_messages.min(welcome.max_batch_messages),
             welcome,
             config: config.clone(),
             received: VecDeque::new(),
@@ -70,10 +72,10 @@ impl<M: Message> Connection<M> {
     /// Sends several messages in one batch frame, under `write_timeout`. Fails with
     /// [`NetError::FrameTooLarge`] or [`NetError::BatchTooLarge`] if they do not fit one frame.
     pub async fn send_batch(&mut self, msgs: &[M]) -> Result<(), NetError> {
-        if msgs.len() > self.config.max_batch_messages as usize {
+        if msgs.len() > self.batch_max as usize {
             return Err(NetError::BatchTooLarge {
                 count: msgs.len() as u64,
-                max: self.config.max_batch_messages,
+                max: self.batch_max,
             });
         }
         self.out.clear();

@@ -68,17 +68,20 @@ pub struct Hello {
     pub role: Role,
     /// Largest frame payload the connecting side accepts.
     pub max_frame_size: u32,
+    /// Most messages in one batch frame the connecting side accepts.
+    pub max_batch_messages: u32,
 }
 
 impl Hello {
-    /// A `Hello` for this build's protocol version.
-    pub fn new(cluster_id: u64, role: Role, max_frame_size: u32) -> Self {
+    /// A `Hello` for this build's protocol version, with the cluster id and bounds of `config`.
+    pub fn new(role: Role, config: &NetConfig) -> Self {
         Hello {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
-            cluster_id,
+            cluster_id: config.cluster_id,
             role,
-            max_frame_size,
+            max_frame_size: config.max_frame_size,
+            max_batch_messages: config.max_batch_messages,
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct Welcome {
     pub node_id: Option<NodeId>,
     /// Largest frame payload the accepting side accepts.
     pub max_frame_size: u32,
+    /// Most messages in one batch frame the accepting side accepts.
+    pub max_batch_messages: u32,
 }
 
 /// Why a `Hello` was refused.
@@ -105,8 +110,8 @@ pub enum RejectReason {
     },
     #[error("cluster id {client} does not match this node's cluster id {server}")]
     ClusterMismatch { server: u64, client: u64 },
-    #[error("frame size bound {client} is below the minimum {min}")]
-    FrameSizeTooSmall { client: u32, min: u32 },
+    #[error("unusable bounds: {0}")]
+    InvalidBounds(String),
     #[error("{0}")]
     Other(String),
 }
@@ -135,11 +140,17 @@ pub fn check_hello(hello: &Hello, cluster_id: u64) -> Result<(), RejectReason> {
             client: hello.cluster_id,
         });
     }
-    if hello.max_frame_size < crate::net::config::MIN_FRAME_SIZE {
-        return Err(RejectReason::FrameSizeTooSmall {
-            client: hello.max_frame_size,
-            min: crate::net::config::MIN_FRAME_SIZE,
-        });
+    let min = crate::net::config::MIN_FRAME_SIZE;
+    if hello.max_frame_size < min {
+        return Err(RejectReason::InvalidBounds(format!(
+            "max_frame_size {} is below the minimum {min}",
+            hello.max_frame_size
+        )));
+    }
+    if hello.max_batch_messages == 0 {
+        return Err(RejectReason::InvalidBounds(
+            "max_batch_messages is 0".into(),
+        ));
     }
     Ok(())
 }
@@ -182,6 +193,7 @@ where
                 version: PROTOCOL_VERSION,
                 node_id: local_node,
                 max_frame_size: config.max_frame_size,
+                max_batch_messages: config.max_batch_messages,
             }),
             Err(reason) => HelloReply::Reject(reason),
         };
@@ -220,6 +232,14 @@ where
         reader.decoder.set_max_frame_size(bound);
         match decode_value::<HelloReply>(&payload, "hello reply")? {
             HelloReply::Welcome(welcome) => {
+                if welcome.max_frame_size < crate::net::config::MIN_FRAME_SIZE
+                    || welcome.max_batch_messages == 0
+                {
+                    return Err(NetError::BadHandshake(format!(
+                        "unusable bounds in Welcome: max_frame_size {}, max_batch_messages {}",
+                        welcome.max_frame_size, welcome.max_batch_messages
+                    )));
+                }
                 if !PROTOCOL_VERSION.is_compatible(welcome.version) {
                     return Err(NetError::VersionMismatch {
                         local: PROTOCOL_VERSION,
@@ -240,7 +260,7 @@ mod tests {
 
     #[test]
     fn hello_checks_magic_version_cluster_and_bound() {
-        let ok = Hello::new(9, Role::Peer { node_id: 1 }, 1 << 20);
+        let ok = Hello::new(Role::Peer { node_id: 1 }, &NetConfig::new(9));
         assert_eq!(check_hello(&ok, 9), Ok(()));
         assert!(matches!(
             check_hello(&ok, 8),
@@ -268,14 +288,17 @@ mod tests {
         f.max_frame_size = 10;
         assert!(matches!(
             check_hello(&f, 9),
-            Err(RejectReason::FrameSizeTooSmall { .. })
+            Err(RejectReason::InvalidBounds(_))
         ));
     }
 
     #[test]
     fn hello_payload_starts_with_magic() {
-        let bytes =
-            postcard::to_allocvec(&Hello::new(1, Role::Client { client_id: 2 }, 4096)).unwrap();
+        let bytes = postcard::to_allocvec(&Hello::new(
+            Role::Client { client_id: 2 },
+            &NetConfig::new(1),
+        ))
+        .unwrap();
         assert_eq!(&bytes[..4], b"JKRS");
     }
 

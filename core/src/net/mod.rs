@@ -34,7 +34,7 @@
 //!     Transport::<String>::start(1, "127.0.0.1:0".parse().unwrap(), config.clone()).await?;
 //!
 //! // A client connects to the same port and sends a request.
-//! let hello = Hello::new(42, Role::Client { client_id: 7 }, config.max_frame_size);
+//! let hello = Hello::new(Role::Client { client_id: 7 }, &config);
 //! let mut client = Connection::<String>::connect(node.local_addr(), hello, &config).await?;
 //! client.send(&"ping".to_string()).await?;
 //!

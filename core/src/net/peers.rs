@@ -39,6 +39,8 @@ use crate::net::{Message, NetConfig, NetError, NodeId};
 pub struct PeerStats {
     /// Messages written to a socket.
     pub sent: u64,
+    /// Batch frames written (excluding keepalives): `sent / frames` is the batching factor.
+    pub frames: u64,
     /// Messages refused by `send` because the queue was full.
     pub dropped_full: u64,
     /// Messages lost in a failed write, or larger than the peer's frame bound.
@@ -52,6 +54,7 @@ pub struct PeerStats {
 #[derive(Debug, Default)]
 struct Counters {
     sent: AtomicU64,
+    frames: AtomicU64,
     dropped_full: AtomicU64,
     dropped_unsent: AtomicU64,
     connects: AtomicU64,
@@ -112,6 +115,7 @@ impl<M: Message> PeerSender<M> {
         let c = &self.counters;
         PeerStats {
             sent: c.sent.load(Ordering::Relaxed),
+            frames: c.frames.load(Ordering::Relaxed),
             dropped_full: c.dropped_full.load(Ordering::Relaxed),
             dropped_unsent: c.dropped_unsent.load(Ordering::Relaxed),
             connects: c.connects.load(Ordering::Relaxed),
@@ -315,11 +319,10 @@ impl Writer {
         let (mut r, mut w) = stream.into_split();
         let mut reader = FrameReader::new(HANDSHAKE_MAX_FRAME);
         let hello = Hello::new(
-            config.cluster_id,
             Role::Peer {
                 node_id: self.local,
             },
-            config.max_frame_size,
+            &config,
         );
         let welcome = match handshake::connect(&mut reader, &mut r, &mut w, &hello, &config).await {
             Ok(w) => w,
@@ -331,6 +334,7 @@ impl Writer {
             warn!(node = self.local, peer = self.peer, addr = %self.addr, answered = id, "address answered as a different node");
         }
         let max_frame = config.max_frame_size.min(welcome.max_frame_size);
+        let max_batch = config.max_batch_messages.min(welcome.max_batch_messages);
         backoff.reset();
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
         self.counters.connected.store(true, Ordering::Relaxed);
@@ -363,9 +367,7 @@ impl Writer {
                     }
                 },
             };
-            let filled = self
-                .batcher
-                .fill(first, rx, max_frame, config.max_batch_messages);
+            let filled = self.batcher.fill(first, rx, max_frame, max_batch);
             if filled.oversized > 0 {
                 self.counters
                     .dropped_unsent
@@ -389,6 +391,7 @@ impl Writer {
             self.counters
                 .sent
                 .fetch_add(filled.messages as u64, Ordering::Relaxed);
+            self.counters.frames.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

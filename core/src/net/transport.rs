@@ -278,6 +278,7 @@ async fn run_conn<M: Message>(
     let hello =
         handshake::accept(&mut reader, &mut r, &mut w, config, Some(shared.node_id)).await?;
     let send_max = config.max_frame_size.min(hello.max_frame_size);
+    let batch_max = config.max_batch_messages.min(hello.max_batch_messages);
     match hello.role {
         Role::Peer { node_id } => {
             debug!(peer = %addr, from = node_id, "peer connected");
@@ -339,7 +340,7 @@ async fn run_conn<M: Message>(
                 &shared.inbound,
                 None,
             );
-            let writing = write_loop(&mut w, &mut rx, send_max, config);
+            let writing = write_loop(&mut w, &mut rx, send_max, batch_max, config);
             tokio::select! {
                 res = reading => res,
                 res = writing => res,
@@ -389,6 +390,7 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     w: &mut W,
     rx: &mut mpsc::Receiver<Vec<u8>>,
     max_frame_size: u32,
+    max_batch_messages: u32,
     config: &NetConfig,
 ) -> Result<(), NetError> {
     let mut batcher = Batcher::default();
@@ -400,7 +402,7 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
                 None => return Ok(()),
             },
         };
-        let filled = batcher.fill(first, rx, max_frame_size, config.max_batch_messages);
+        let filled = batcher.fill(first, rx, max_frame_size, max_batch_messages);
         if filled.oversized > 0 {
             warn!(
                 dropped = filled.oversized,
