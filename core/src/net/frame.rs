@@ -17,6 +17,9 @@ use crate::net::NetError;
 /// Bytes in a frame header (length + CRC32C).
 pub const HEADER_LEN: usize = 8;
 
+/// An idle decoder whose buffer grew past this (after a large frame) gives the memory back.
+const SHRINK_ABOVE: usize = 1024 * 1024;
+
 /// Appends one frame carrying `payload` to `out`.
 ///
 /// Fails with [`NetError::FrameTooLarge`] when `payload` exceeds `max_frame_size`.
@@ -140,6 +143,9 @@ impl FrameDecoder {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+            if self.buf.capacity() > SHRINK_ABOVE {
+                self.buf.shrink_to(64 * 1024);
+            }
         }
         Ok(Some(payload))
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::net::codec::{decode_batch, encode_message};
 use crate::net::handshake::{self, Role};
@@ -231,7 +231,13 @@ async fn accept_loop<M: Message>(
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    error!(reason = %e, "connection task panicked; the listener keeps serving");
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
