@@ -157,6 +157,8 @@ async fn two_transports_exchange_messages_both_ways() {
     assert!(matches!(sender.send(&Msg::Seq(1)), Err(NetError::Closed)));
 }
 
+// Single-threaded on purpose: all 10k are queued before the writer runs, so batching is
+// deterministic (157 frames of at most 64 messages).
 #[tokio::test]
 async fn ten_thousand_pipelined_messages_arrive_in_order_in_batches() {
     // The receiver accepts smaller batches than the sender would build: the bound negotiated
@@ -175,7 +177,7 @@ async fn ten_thousand_pipelined_messages_arrive_in_order_in_batches() {
     }
     let stats = to_b.stats();
     assert_eq!(stats.sent, N);
-    assert!(stats.frames >= N / 64 && stats.frames < N / 4, "{stats:?}");
+    assert_eq!(stats.frames, N.div_ceil(64), "{stats:?}");
     assert_eq!(stats.dropped_full + stats.dropped_unsent, 0);
     assert_eq!(stats.connects, 1);
     peers.shutdown().await;
@@ -206,7 +208,7 @@ async fn full_peer_queue_drops_without_blocking() {
     peers.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_closes_only_that_connection() {
     let (b, mut b_rx) = Listener::<Msg>::bind(loopback(), 2, config())
         .await
@@ -337,7 +339,7 @@ async fn handshake_times_out_when_the_client_says_nothing() {
     b.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_reconnects_after_the_listener_restarts_on_the_same_port() {
     let (b, mut b_rx) = Listener::<Msg>::bind(loopback(), 2, config())
         .await

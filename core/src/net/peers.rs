@@ -290,11 +290,22 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Vec<u8>>) {
         let seed = self.local.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.peer;
         let mut backoff = Backoff::new(self.config.backoff_initial, self.config.backoff_max, seed);
+        let mut failures = 0u64;
         loop {
+            let connects = self.counters.connects.load(Ordering::Relaxed);
             let err = self.session(&mut rx, &mut backoff).await;
             self.counters.connected.store(false, Ordering::Relaxed);
+            if self.counters.connects.load(Ordering::Relaxed) != connects {
+                failures = 0;
+            }
+            failures += 1;
             let delay = backoff.next_delay();
-            warn!(node = self.local, peer = self.peer, addr = %self.addr, reason = %err, retry_in = ?delay, "peer connection down");
+            // Warn on the first failure and every tenth while the peer stays unreachable.
+            if failures % 10 == 1 {
+                warn!(node = self.local, peer = self.peer, addr = %self.addr, reason = %err, failures, retry_in = ?delay, "peer connection down");
+            } else {
+                debug!(node = self.local, peer = self.peer, addr = %self.addr, reason = %err, failures, retry_in = ?delay, "peer still unreachable");
+            }
             tokio::time::sleep(delay).await;
         }
     }
