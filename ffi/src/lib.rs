@@ -4,12 +4,11 @@
 use std::ffi::{CStr, c_char};
 
 /// NUL-terminated version string, built at compile time from Cargo.toml.
-static VERSION_CSTR: &CStr = match CStr::from_bytes_with_nul(
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-) {
-    Ok(s) => s,
-    Err(_) => panic!("version string has an interior NUL"),
-};
+static VERSION_CSTR: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(s) => s,
+        Err(_) => panic!("version string has an interior NUL"),
+    };
 
 /// The library version as a static NUL-terminated string (e.g. "0.1.0"). Never NULL; owned by
 /// the library; do not free. Thread-safe.

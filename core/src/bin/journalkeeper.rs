@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "journalkeeper", version, about = "JournalKeeper-rs node, demo and tools")]
+#[command(
+    name = "journalkeeper",
+    version,
+    about = "JournalKeeper-rs node, demo and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +22,9 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo => println!("journalkeeper {}: demo not yet implemented", journalkeeper::VERSION),
+        Command::Demo => println!(
+            "journalkeeper {}: demo not yet implemented",
+            journalkeeper::VERSION
+        ),
     }
 }
