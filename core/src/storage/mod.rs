@@ -7,9 +7,15 @@ mod error;
 mod fsutil;
 mod group_commit;
 mod journal;
+mod metadata;
+mod partition_index;
 mod record;
 mod segment;
+mod snapshot_store;
 
 pub use error::{Result, StorageError};
 pub use journal::{Journal, JournalOptions};
+pub use metadata::{Metadata, MetadataStore};
+pub use partition_index::PartitionIndex;
 pub use record::{HEADER_LEN, Record};
+pub use snapshot_store::SnapshotStore;
