@@ -193,7 +193,7 @@ impl Journal {
         }
         let mut segments: Vec<Segment> = Vec::with_capacity(firsts.len());
         let n = firsts.len();
-        let mut prev_term = compacted_term;
+        let mut prev_term = 0;
         for (i, &first) in firsts.iter().enumerate() {
             let mut seg = Segment::open(&dir, first)?;
             if let Some(prev) = segments.last() {
