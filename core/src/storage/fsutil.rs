@@ -16,10 +16,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
         fs::create_dir_all(dir).at(dir)?;
-        if let Some(parent) = dir.parent() {
-            if !parent.as_os_str().is_empty() {
-                sync_dir(parent)?;
-            }
+        if let Some(parent) = dir.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            sync_dir(parent)?;
         }
     }
     Ok(())

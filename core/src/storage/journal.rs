@@ -196,16 +196,16 @@ impl Journal {
         let mut prev_term = 0;
         for (i, &first) in firsts.iter().enumerate() {
             let mut seg = Segment::open(&dir, first)?;
-            if let Some(prev) = segments.last() {
-                if prev.last_index + 1 != first {
-                    return Err(StorageError::corrupt_file(
-                        &seg.path,
-                        format!(
-                            "gap: previous segment ends at index {}, this one starts at {first}",
-                            prev.last_index
-                        ),
-                    ));
-                }
+            if let Some(prev) = segments.last()
+                && prev.last_index + 1 != first
+            {
+                return Err(StorageError::corrupt_file(
+                    &seg.path,
+                    format!(
+                        "gap: previous segment ends at index {}, this one starts at {first}",
+                        prev.last_index
+                    ),
+                ));
             }
             if i + 1 == n {
                 seg.scan(max, true, prev_term)?;
@@ -216,16 +216,16 @@ impl Journal {
             prev_term = seg.last_term().unwrap_or(prev_term);
             segments.push(seg);
         }
-        if let Some(first) = segments.first() {
-            if first.first_index > compacted_index + 1 {
-                return Err(StorageError::corrupt_file(
-                    &first.path,
-                    format!(
-                        "journal starts at index {} but compaction point is {compacted_index}",
-                        first.first_index
-                    ),
-                ));
-            }
+        if let Some(first) = segments.first()
+            && first.first_index > compacted_index + 1
+        {
+            return Err(StorageError::corrupt_file(
+                &first.path,
+                format!(
+                    "journal starts at index {} but compaction point is {compacted_index}",
+                    first.first_index
+                ),
+            ));
         }
         let behind = segments
             .last()
@@ -341,9 +341,9 @@ impl Journal {
         let mut guard = self.write_state();
         let s = &mut *guard;
         s.check_usable()?;
-        let mut expected = s.last_index() + 1;
+        let first = s.last_index() + 1;
         let mut prev_term = s.last_term();
-        for r in records {
+        for (expected, r) in (first..).zip(records) {
             if r.index != expected {
                 return Err(StorageError::NonContiguous {
                     expected,
@@ -364,7 +364,6 @@ impl Journal {
                     max: self.opts.max_record_bytes,
                 });
             }
-            expected += 1;
             prev_term = r.term;
         }
         let mut buf = std::mem::take(&mut s.encode_buf);

@@ -330,8 +330,7 @@ impl PartitionIndex {
     /// Indexes `records`, which must start at `indexed_upto() + 1` and be contiguous.
     pub fn index_records(&mut self, records: &[Record]) -> Result<()> {
         let mut added: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
-        let mut expected = self.upto + 1;
-        for r in records {
+        for (expected, r) in (self.upto + 1..).zip(records) {
             if r.index != expected {
                 return Err(StorageError::NonContiguous {
                     expected,
@@ -342,7 +341,6 @@ impl PartitionIndex {
                 .entry(r.partition)
                 .or_default()
                 .extend_from_slice(&r.index.to_le_bytes());
-            expected += 1;
         }
         for (p, bytes) in added {
             let part = match self.parts.entry(p) {

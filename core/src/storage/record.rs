@@ -81,7 +81,7 @@ pub struct RecordView<'a> {
 
 impl RecordView<'_> {
     /// Copies into an owned [`Record`].
-    pub fn to_record(&self) -> Record {
+    pub fn to_record(self) -> Record {
         Record {
             term: self.term,
             index: self.index,

@@ -313,10 +313,10 @@ impl Segment {
             if ix < expected || ix - expected > max_records {
                 continue;
             }
-            if let Decoded::Record(v, _) = record::decode(&rest[p..], max_payload) {
-                if v.index >= expected {
-                    return Ok(true);
-                }
+            if let Decoded::Record(v, _) = record::decode(&rest[p..], max_payload)
+                && v.index >= expected
+            {
+                return Ok(true);
             }
         }
         Ok(false)
