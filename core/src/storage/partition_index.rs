@@ -288,7 +288,7 @@ impl PartitionIndex {
         if pindex >= part.next {
             return Err(StorageError::OutOfRange {
                 index: pindex,
-                last_index: part.next.wrapping_sub(1),
+                last_index: part.next.saturating_sub(1),
             });
         }
         part.entry(pindex)
