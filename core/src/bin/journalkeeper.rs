@@ -180,6 +180,8 @@ struct Measured {
     records: u64,
     bytes: u64,
     elapsed: Duration,
+    /// Duration of each batch, for the median.
+    samples: Vec<Duration>,
 }
 
 impl Measured {
@@ -189,56 +191,49 @@ impl Measured {
     fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6
     }
-}
-
-/// Raw baseline: the same encoded bytes per batch, `write` then `fdatasync`.
-fn bench_raw(
-    dir: &Path,
-    batch_bytes: &[u8],
-    batch: usize,
-    budget: Duration,
-) -> AnyResult<Measured> {
-    let path = dir.join("raw.bin");
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)?;
-    let start = Instant::now();
-    let mut m = Measured {
-        records: 0,
-        bytes: 0,
-        elapsed: Duration::ZERO,
-    };
-    while start.elapsed() < budget {
-        f.write_all(batch_bytes)?;
-        f.sync_data()?;
-        m.records += batch as u64;
-        m.bytes += batch_bytes.len() as u64;
+    fn p50_us(&mut self) -> f64 {
+        self.samples.sort_unstable();
+        self.samples
+            .get(self.samples.len() / 2)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
     }
-    m.elapsed = start.elapsed();
-    drop(f);
-    std::fs::remove_file(&path)?;
-    Ok(m)
 }
 
-/// Journal: one group-committed `append_durable` per batch.
-fn bench_journal(
+/// One case: `batch` records of `payload` bytes per durable append, against raw `write` +
+/// `fdatasync` of the same encoded bytes. The two alternate batch by batch (in alternating order)
+/// so that both see the same disk conditions on a shared machine; each side is timed alone.
+fn bench_case(
     dir: &Path,
     payload: usize,
     batch: usize,
     budget: Duration,
-) -> AnyResult<Measured> {
+) -> AnyResult<(Measured, Measured)> {
     let jdir = dir.join("journal-bench");
+    let raw_path = dir.join("raw.bin");
     let journal = Journal::open(&jdir, JournalOptions::default())?;
+    let mut raw = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&raw_path)?;
     let data = vec![0x5au8; payload];
-    let start = Instant::now();
-    let mut m = Measured {
+    let encoded = (journalkeeper::storage::HEADER_LEN + payload) * batch;
+    let raw_bytes = vec![0x5au8; encoded];
+    let mut jm = Measured {
         records: 0,
         bytes: 0,
         elapsed: Duration::ZERO,
+        samples: Vec::new(),
     };
+    let mut rm = Measured {
+        records: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        samples: Vec::new(),
+    };
+    let start = Instant::now();
     let mut next = 1u64;
+    let mut round = 0u64;
     while start.elapsed() < budget {
         let recs: Vec<Record> = (0..batch as u64)
             .map(|i| Record {
@@ -250,17 +245,39 @@ fn bench_journal(
                 payload: data.clone(),
             })
             .collect();
-        let durable = journal.append_durable(&recs)?;
+        for side in [round % 2, 1 - round % 2] {
+            let t = Instant::now();
+            if side == 0 {
+                raw.write_all(&raw_bytes)?;
+                raw.sync_data()?;
+                rm.elapsed += t.elapsed();
+                rm.samples.push(t.elapsed());
+                rm.records += batch as u64;
+                rm.bytes += encoded as u64;
+            } else {
+                let durable = journal.append_durable(&recs)?;
+                jm.elapsed += t.elapsed();
+                jm.samples.push(t.elapsed());
+                if durable < next + batch as u64 - 1 {
+                    return Err(format!(
+                        "durable index {durable} below appended {}",
+                        next + batch as u64 - 1
+                    )
+                    .into());
+                }
+                jm.records += batch as u64;
+                jm.bytes += encoded as u64;
+            }
+        }
         next += batch as u64;
-        debug_assert_eq!(durable, next - 1);
-        m.records += batch as u64;
-        m.bytes += recs.iter().map(|r| r.encoded_len() as u64).sum::<u64>();
+        round += 1;
     }
-    m.elapsed = start.elapsed();
     journal.close()?;
     drop(journal);
+    drop(raw);
     std::fs::remove_dir_all(&jdir)?;
-    Ok(m)
+    std::fs::remove_file(&raw_path)?;
+    Ok((jm, rm))
 }
 
 fn bench_storage(quick: bool, dir: Option<PathBuf>, open_mib: Option<u64>) -> AnyResult<()> {
@@ -268,23 +285,10 @@ fn bench_storage(quick: bool, dir: Option<PathBuf>, open_mib: Option<u64>) -> An
     let root = tempfile::Builder::new()
         .prefix("jk-bench-")
         .tempdir_in(&parent)?;
-    let budget = Duration::from_millis(if quick { 400 } else { 1500 });
+    let budget = Duration::from_millis(if quick { 800 } else { 3000 });
     for payload in [100usize, 4096] {
         for batch in [1usize, 16, 256] {
-            let one = Record {
-                payload: vec![0x5a; payload],
-                ..Record::default()
-            };
-            let batch_bytes = vec![0x5au8; one.encoded_len() * batch];
-            // Interleave: raw, journal, raw again; compare against the better raw run.
-            let raw1 = bench_raw(root.path(), &batch_bytes, batch, budget / 2)?;
-            let jr = bench_journal(root.path(), payload, batch, budget)?;
-            let raw2 = bench_raw(root.path(), &batch_bytes, batch, budget / 2)?;
-            let raw = if raw1.records_per_s() >= raw2.records_per_s() {
-                raw1
-            } else {
-                raw2
-            };
+            let (mut jr, mut raw) = bench_case(root.path(), payload, batch, budget)?;
             let line = json!({
                 "bench": "storage.append_durable",
                 "payload_bytes": payload,
@@ -294,7 +298,10 @@ fn bench_storage(quick: bool, dir: Option<PathBuf>, open_mib: Option<u64>) -> An
                 "raw_records_per_s": raw.records_per_s().round(),
                 "raw_mb_per_s": (raw.mb_per_s() * 100.0).round() / 100.0,
                 "ratio": (jr.records_per_s() / raw.records_per_s() * 1000.0).round() / 1000.0,
-                "journal_batches": jr.records / batch as u64,
+                "batches": jr.records / batch as u64,
+                "journal_p50_us": jr.p50_us().round(),
+                "raw_p50_us": raw.p50_us().round(),
+                "ratio_p50": (raw.p50_us() / jr.p50_us() * 1000.0).round() / 1000.0,
             });
             println!("{line}");
         }
