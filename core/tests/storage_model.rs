@@ -27,6 +27,8 @@ enum Op {
         ahead: u64,
     },
     Reopen,
+    /// Drop without `close` (a process crash: written data is in the page cache) and reopen.
+    CrashReopen,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,7 +39,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<u8>().prop_map(|pct| Op::Truncate { pct }),
         2 => any::<u8>().prop_map(|pct| Op::Compact { pct }),
         1 => (0u64..5).prop_map(|ahead| Op::Reset { ahead }),
-        2 => Just(Op::Reopen),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::CrashReopen),
     ]
 }
 
@@ -162,6 +165,11 @@ proptest! {
                     j.reset_to_snapshot(index, term).unwrap();
                     m.records.clear();
                     m.compacted = (index, term);
+                }
+                Op::CrashReopen => {
+                    drop(j);
+                    j = Journal::open(dir.path(), opts()).unwrap();
+                    prop_assert_eq!(j.durable_index(), m.last());
                 }
                 Op::Reopen => {
                     j.close().unwrap();

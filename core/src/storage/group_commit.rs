@@ -143,3 +143,58 @@ impl GroupCommit {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(file: &Arc<File>, written: u64, epoch: u64) -> Result<SyncTarget> {
+        Ok(SyncTarget {
+            file: Arc::clone(file),
+            path: PathBuf::from("t"),
+            written,
+            epoch,
+        })
+    }
+
+    #[test]
+    fn a_sync_publishes_what_it_captured_and_callers_already_covered_do_not_sync() {
+        let f = Arc::new(tempfile::tempfile().unwrap());
+        let gc = GroupCommit::new(0);
+        assert_eq!(gc.sync_to(5, || target(&f, 7, 0)).unwrap(), 7);
+        assert_eq!(
+            gc.sync_to(6, || panic!("covered: no sync needed")).unwrap(),
+            7
+        );
+        assert_eq!(gc.syncs(), 1);
+    }
+
+    #[test]
+    fn a_sync_started_before_a_truncation_does_not_publish_removed_indices() {
+        let f = Arc::new(tempfile::tempfile().unwrap());
+        let gc = GroupCommit::new(0);
+        // The leader captured index 10 in epoch 0, then a truncation to 4 happened.
+        let got = gc.sync_to(10, || {
+            gc.reset(4);
+            target(&f, 10, 0)
+        });
+        assert_eq!(got.unwrap(), 4);
+        assert_eq!(gc.durable(), 4);
+    }
+
+    #[test]
+    fn a_failed_sync_poisons_later_syncs() {
+        let gc = GroupCommit::new(0);
+        let err = gc.sync_to(1, || {
+            Err(StorageError::io(
+                std::path::Path::new("x"),
+                std::io::Error::other("EIO"),
+            ))
+        });
+        assert!(err.is_err());
+        assert!(matches!(
+            gc.sync_to(1, || panic!("must not sync")),
+            Err(StorageError::Poisoned(_))
+        ));
+    }
+}

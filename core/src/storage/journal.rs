@@ -602,6 +602,12 @@ impl Journal {
         let mut guard = self.write_state();
         let s = &mut *guard;
         s.check_usable()?;
+        if index > u64::MAX / 2 {
+            return Err(StorageError::InvalidArgument(format!(
+                "snapshot index {index} is above the maximum log index {}",
+                u64::MAX / 2
+            )));
+        }
         if index < s.compacted_index {
             return Err(StorageError::Compacted {
                 index,
