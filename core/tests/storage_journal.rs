@@ -342,6 +342,25 @@ fn truncate_compact_and_reset_keep_prev_term_and_survive_reopen() {
 }
 
 #[test]
+fn reopening_with_a_smaller_record_limit_keeps_existing_large_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path(), opts(1 << 20)).unwrap();
+    let recs: Vec<_> = (1..=3).map(|i| rec(i, 1, 1000)).collect();
+    j.append_durable(&recs).unwrap();
+    j.close().unwrap();
+    let smaller = JournalOptions {
+        max_segment_bytes: 1 << 20,
+        max_record_bytes: 100,
+    };
+    let j = Journal::open(dir.path(), smaller).unwrap();
+    assert_eq!(j.read(1, 10, usize::MAX).unwrap(), recs);
+    assert!(matches!(
+        j.append(&[rec(4, 1, 101)]),
+        Err(StorageError::RecordTooLarge { .. })
+    ));
+}
+
+#[test]
 fn journal_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Journal>();

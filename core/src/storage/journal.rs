@@ -11,7 +11,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::error::{IoContext, Result, StorageError};
 use super::fsutil;
 use super::group_commit::{GroupCommit, SyncTarget};
-use super::record::{HEADER_LEN, Record};
+use super::record::{self, HEADER_LEN, Record};
 use super::segment::{self, Segment, Step, WalkEnd};
 
 const COMPACTION_FILE: &str = "compaction";
@@ -147,7 +147,7 @@ impl Journal {
         opts.validate()?;
         let dir = dir.as_ref().to_path_buf();
         fsutil::ensure_dir(&dir)?;
-        let max = opts.max_record_bytes;
+        let max = record::SCAN_MAX_PAYLOAD;
         let comp_path = dir.join(COMPACTION_FILE);
         let (compacted_index, compacted_term) = match fsutil::read_optional(&comp_path)? {
             None => (0, 0),
@@ -478,7 +478,7 @@ impl Journal {
         let mut out: Vec<Record> = Vec::new();
         let mut bytes = 0usize;
         let mut next = from;
-        let max_payload = self.opts.max_record_bytes;
+        let max_payload = record::SCAN_MAX_PAYLOAD;
         for seg in &s.segments[s.segment_of(from)..] {
             if out.len() >= max_records || seg.is_empty() {
                 break;
@@ -548,7 +548,7 @@ impl Journal {
         if removed {
             fsutil::sync_dir(&self.dir)?;
         }
-        let max = self.opts.max_record_bytes;
+        let max = record::SCAN_MAX_PAYLOAD;
         let dir = self.dir.clone();
         let active = s.active_mut();
         remove_if_exists(&segment::idx_path(&dir, active.first_index))?;

@@ -17,6 +17,11 @@
 pub const HEADER_LEN: usize = 36;
 /// Bytes covered by `len` that are not payload.
 const FIXED_BODY: usize = HEADER_LEN - 8;
+/// Payload bound used when reading existing files: the format's own limit, so that records
+/// written under a larger configured maximum stay readable. A garbled length is still caught
+/// (it runs past the end of the file, or the CRC fails), and no read is sized by it beyond the
+/// file's length.
+pub(crate) const SCAN_MAX_PAYLOAD: usize = u32::MAX as usize - FIXED_BODY;
 
 /// One journal entry (one Raft log entry).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
