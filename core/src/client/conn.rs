@@ -118,7 +118,13 @@ impl NodeConn {
                         .max(1) as usize;
                     let (tx, rx) = mpsc::channel(1024);
                     let shared = Arc::new(Shared::default());
-                    let task = tokio::spawn(run(conn, rx, shared.clone(), batch_max));
+                    let task = tokio::spawn(run(
+                        conn,
+                        rx,
+                        shared.clone(),
+                        batch_max,
+                        config.keepalive_interval,
+                    ));
                     debug!(node = addr, client = client_id, "connected");
                     return Ok(NodeConn {
                         addr: addr.to_string(),
@@ -237,9 +243,15 @@ async fn run(
     mut rx: mpsc::Receiver<ClientRequest>,
     shared: Arc<Shared>,
     batch_max: usize,
+    keepalive: std::time::Duration,
 ) {
     let mut unwatch_ids: Vec<u64> = Vec::new();
     let mut local_id = u64::MAX / 2;
+    // An empty batch when nothing was written for a keepalive interval, so a watch-only
+    // client is not closed as idle by the server.
+    let mut ticker = tokio::time::interval(keepalive);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wrote = false;
     let reason = loop {
         if !unwatch_ids.is_empty() {
             let batch: Vec<Wire> = unwatch_ids
@@ -255,8 +267,16 @@ async fn run(
             if let Err(e) = send_all(&mut conn, batch, &shared, batch_max).await {
                 break e.to_string();
             }
+            wrote = true;
         }
         tokio::select! {
+            _ = ticker.tick() => {
+                if !std::mem::take(&mut wrote)
+                    && let Err(e) = conn.send_batch(&[]).await
+                {
+                    break e.to_string();
+                }
+            }
             msg = conn.recv() => match msg {
                 Ok(Wire::Server(m)) => dispatch(&shared, m, &mut unwatch_ids),
                 Ok(_) => break "the server sent a message that is not for clients".to_string(),
@@ -274,6 +294,7 @@ async fn run(
                 if let Err(e) = send_all(&mut conn, batch, &shared, batch_max).await {
                     break e.to_string();
                 }
+                wrote = true;
             }
         }
     };
