@@ -532,3 +532,119 @@ async fn journal_and_kv_calls_map_replies_to_values() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_watch_that_overflows_its_queue_resubscribes_without_losing_events() {
+    let node = FakeNode::start(store(), leader()).await;
+    let mut cfg = config();
+    cfg.watch_queue_depth = 1;
+    let client = Client::connect([node.addr_string()], cfg).await.unwrap();
+    let kv = client.kv();
+    let mut stream = within(kv.watch(WatchFilter::Prefix(String::new()), 0))
+        .await
+        .unwrap();
+    for i in 0..10u8 {
+        within(kv.set(&format!("k{i}"), vec![i])).await.unwrap();
+    }
+    let mut indices = Vec::new();
+    for _ in 0..10 {
+        indices.push(within(stream.next()).await.unwrap().index);
+    }
+    assert_eq!(indices, (1..=10).collect::<Vec<u64>>());
+    let bodies = node.bodies();
+    let froms: Vec<u64> = bodies
+        .iter()
+        .filter_map(|b| match b {
+            RequestBody::Watch { from_index, .. } => Some(*from_index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(froms, vec![0, 2], "resubscribed after the first event");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| matches!(b, RequestBody::Unwatch { .. })),
+        "the overflowed watch was closed on the server"
+    );
+}
+
+#[tokio::test]
+async fn a_leader_change_is_followed_and_unhinted_refusals_move_on() {
+    let s = store();
+    let a = FakeNode::start(s.clone(), Behaviour::default()).await;
+    let b = FakeNode::start(s.clone(), leader()).await;
+    // `a` knows no leader: the client tries the next address.
+    let client = Client::connect([a.addr_string(), b.addr_string()], config())
+        .await
+        .unwrap();
+    within(client.kv().set("k", b"1".to_vec())).await.unwrap();
+    assert_eq!(client.leader(), Some(b.addr_string()));
+    // Leadership moves to `a`; `b` now points there.
+    a.set(|x| x.leader = true);
+    let hint = a.addr_string();
+    b.set(move |x| {
+        x.leader = false;
+        x.leader_hint = Some(hint);
+    });
+    within(client.kv().set("k", b"2".to_vec())).await.unwrap();
+    assert_eq!(client.leader(), Some(a.addr_string()));
+    assert_eq!(
+        within(client.kv().get("k")).await.unwrap(),
+        Some(b"2".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn without_any_leader_the_call_ends_after_max_attempts_or_the_deadline() {
+    let s = store();
+    let a = FakeNode::start(s.clone(), Behaviour::default()).await;
+    let b = FakeNode::start(s.clone(), Behaviour::default()).await;
+    let mut cfg = config();
+    cfg.max_attempts = 3;
+    let client = Client::connect([a.addr_string(), b.addr_string()], cfg)
+        .await
+        .unwrap();
+    let err = within(client.sync()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotLeader, "{err}");
+    let asked = [&a, &b]
+        .iter()
+        .map(|n| {
+            n.bodies()
+                .iter()
+                .filter(|r| matches!(r, RequestBody::AppliedIndex))
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(asked, 3, "exactly max_attempts attempts");
+
+    let mut cfg = config();
+    cfg.request_timeout = Duration::from_millis(200);
+    cfg.attempt_timeout = Duration::from_millis(200);
+    let client = Client::connect([a.addr_string()], cfg).await.unwrap();
+    let start = Instant::now();
+    let err = within(client.sync()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn connect_skips_an_unreachable_address() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let node = FakeNode::start(store(), leader()).await;
+    let client = Client::connect([dead, node.addr_string()], config())
+        .await
+        .unwrap();
+    assert_eq!(
+        within(
+            client
+                .journal()
+                .append(0, vec![b"x".to_vec()], ResponseConfig::Replication)
+        )
+        .await
+        .unwrap(),
+        Some(0)
+    );
+}
