@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -109,6 +109,9 @@ pub(crate) struct Cluster {
     pub client_id: u64,
     addrs: Mutex<Vec<String>>,
     conns: Mutex<HashMap<String, ConnSlot>>,
+    /// Every connection made, so `close` reaches those held by watch streams or by a slot
+    /// that is locked at that moment.
+    made: Mutex<Vec<Weak<NodeConn>>>,
     leader: Mutex<Option<String>>,
     read_node: Mutex<Option<String>>,
     cursor: AtomicUsize,
@@ -132,6 +135,7 @@ impl Cluster {
             client_id,
             addrs: Mutex::new(addrs),
             conns: Mutex::new(HashMap::new()),
+            made: Mutex::new(Vec::new()),
             leader: Mutex::new(None),
             read_node: Mutex::new(None),
             cursor: AtomicUsize::new(0),
@@ -193,13 +197,9 @@ impl Cluster {
     /// Marks the client closed, wakes every waiting call with `Closed`, drops all connections.
     pub fn close(&self) {
         self.closed.send_replace(true);
-        let conns: Vec<_> = lock(&self.conns).drain().map(|(_, slot)| slot).collect();
-        for slot in conns {
-            if let Ok(guard) = slot.try_lock()
-                && let Some(conn) = guard.as_ref()
-            {
-                conn.close();
-            }
+        lock(&self.conns).clear();
+        for conn in lock(&self.made).drain(..).filter_map(|w| w.upgrade()) {
+            conn.close();
         }
     }
 
@@ -226,6 +226,11 @@ impl Cluster {
         }
         let conn = Arc::new(NodeConn::connect(addr, self.client_id, &self.config.net).await?);
         *slot = Some(conn.clone());
+        {
+            let mut made = lock(&self.made);
+            made.retain(|w| w.strong_count() > 0);
+            made.push(Arc::downgrade(&conn));
+        }
         if self.is_closed() {
             conn.close();
             return Err("the client is closed".into());
