@@ -549,3 +549,65 @@ enum AttemptError {
     Connect(String),
     Lost(Lost),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let mut config = ClientConfig::new(1);
+        config.backoff_initial = Duration::from_millis(10);
+        config.backoff_max = Duration::from_millis(80);
+        Cluster::new(vec!["127.0.0.1:1".into()], config, 42)
+    }
+
+    #[test]
+    fn first_unacked_is_the_oldest_write_still_in_flight() {
+        let c = cluster();
+        let w1 = c.begin_write();
+        let w2 = c.begin_write();
+        let w3 = c.begin_write();
+        assert_eq!((w1.id.seq, w2.id.seq, w3.id.seq), (1, 2, 3));
+        assert!([&w1, &w2, &w3].iter().all(|w| w.id.first_unacked == 1));
+        drop(w2);
+        assert_eq!(c.begin_write().id.first_unacked, 1, "1 is still in flight");
+        drop(w1);
+        let w5 = c.begin_write();
+        assert_eq!((w5.id.seq, w5.id.first_unacked), (5, 3));
+        drop(w3);
+        drop(w5);
+        let w6 = c.begin_write();
+        assert_eq!((w6.id.seq, w6.id.first_unacked), (6, 6));
+        assert_eq!(w6.id.client_id, 42);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_in_the_upper_half() {
+        let c = cluster();
+        let mut d = c.config.backoff_initial;
+        for _ in 0..20 {
+            let (delay, next) = c.backoff(d);
+            let capped = d.min(c.config.backoff_max);
+            assert!(
+                delay >= capped / 2 && delay <= capped,
+                "{delay:?} vs {capped:?}"
+            );
+            assert_eq!(next, (capped * 2).min(c.config.backoff_max));
+            d = next;
+        }
+    }
+
+    #[test]
+    fn read_levels_pick_target_and_floor() {
+        let c = cluster();
+        c.raise_floor(7);
+        c.raise_floor(3);
+        assert_eq!(c.applied_floor(), 7, "the floor never goes down");
+        let (t, r) = c.read_at(QueryConsistency::Strict);
+        assert_eq!((t, r.min_applied), (Target::Leader, 7));
+        let (t, r) = c.read_at(QueryConsistency::Sequential);
+        assert_eq!((t, r.min_applied), (Target::Any, 7));
+        let (t, r) = c.read_at(QueryConsistency::None);
+        assert_eq!((t, r.min_applied), (Target::Any, 0));
+    }
+}
