@@ -648,3 +648,47 @@ async fn connect_skips_an_unreachable_address() {
         Some(0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_survive_dropped_connections_each_applied_once() {
+    let s = store();
+    let node = FakeNode::start(
+        s.clone(),
+        Behaviour {
+            drop_after_append: 3,
+            ..leader()
+        },
+    )
+    .await;
+    let client = Client::connect([node.addr_string()], config())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8u8 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..8u8 {
+                let index = client
+                    .journal()
+                    .append(0, vec![vec![t, i]], ResponseConfig::Replication)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                got.push((index, vec![t, i]));
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(within(t).await.unwrap());
+    }
+    let journal = s.lock().unwrap().journal[&0].clone();
+    assert_eq!(journal.len(), 64, "every write applied exactly once");
+    for (index, payload) in &all {
+        assert_eq!(&journal[*index as usize].payload, payload, "index {index}");
+    }
+    // Three appends went unanswered (connection dropped) and were sent again.
+    assert!(appends(&node.bodies()) >= 67);
+}
