@@ -153,7 +153,7 @@ async fn a_silent_server_yields_timeout_within_the_deadline() {
     let mut cfg = config();
     cfg.request_timeout = Duration::from_millis(300);
     cfg.attempt_timeout = Duration::from_millis(300);
-    let client = Client::connect([node.addr_string()], cfg).await.unwrap();
+    let client = Client::connect(&[node.addr], cfg).await.unwrap(); // SocketAddrs work too
     let start = Instant::now();
     let err = within(client.kv().get("k")).await.unwrap_err();
     let elapsed = start.elapsed();
