@@ -10,6 +10,7 @@
 //! - [`net`]: the wire protocol (postcard frames, handshake) and TCP transport.
 //! - [`server`] / [`client`]: a node driven by tokio, and the cluster client.
 
+pub mod api;
 pub mod client;
 pub mod net;
 pub mod raft;

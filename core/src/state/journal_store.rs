@@ -1,0 +1,98 @@
+//! The partitioned journal store (the seed's JK-PS API): the parts that are pure rules, kept
+//! apart from storage so they are tested as rules.
+//!
+//! Owns: the seed's `queryIndex` semantics over a partition's store times.
+
+/// The index in a partition whose entry matches `timestamp_ms` by the seed's rule:
+/// the last entry whose store time is ≤ `timestamp_ms`, and among several entries with that same
+/// time the first of them; when `timestamp_ms` is before the first entry, the first entry.
+/// `None` when the partition holds no entries (`min_index == max_index`).
+///
+/// `time_at(i)` is the store time of the entry at partition index `i` for
+/// `min_index <= i < max_index`; store times never decrease along a partition (the leader
+/// assigns `max(now, last)`), which lets this search in O(log n) reads.
+pub fn query_index<E>(
+    min_index: u64,
+    max_index: u64,
+    timestamp_ms: u64,
+    mut time_at: impl FnMut(u64) -> Result<u64, E>,
+) -> Result<Option<u64>, E> {
+    if min_index >= max_index {
+        return Ok(None);
+    }
+    // First index whose time is > timestamp (upper bound).
+    let upper = partition_point(min_index, max_index, |i| Ok(time_at(i)? <= timestamp_ms))?;
+    if upper == min_index {
+        return Ok(Some(min_index));
+    }
+    let matched_time = time_at(upper - 1)?;
+    // First index whose time equals the matched time (lower bound).
+    let first = partition_point(min_index, upper, |i| Ok(time_at(i)? < matched_time))?;
+    Ok(Some(first))
+}
+
+/// The first index in `lo..hi` where `pred` is false, given `pred` is true then false.
+fn partition_point<E>(
+    mut lo: u64,
+    mut hi: u64,
+    mut pred: impl FnMut(u64) -> Result<bool, E>,
+) -> Result<u64, E> {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid)? {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn query(times: &[u64], min_index: u64, ts: u64) -> Option<u64> {
+        let max = min_index + times.len() as u64;
+        query_index::<()>(min_index, max, ts, |i| Ok(times[(i - min_index) as usize])).unwrap()
+    }
+
+    #[test]
+    fn the_seeds_examples() {
+        let times = [10, 20, 20, 20, 30];
+        assert_eq!(
+            query(&times, 0, 5),
+            Some(0),
+            "before the first entry: the first"
+        );
+        assert_eq!(query(&times, 0, 10), Some(0));
+        assert_eq!(query(&times, 0, 15), Some(0), "last entry at or before");
+        assert_eq!(
+            query(&times, 0, 20),
+            Some(1),
+            "equal times: the first of them"
+        );
+        assert_eq!(query(&times, 0, 25), Some(1));
+        assert_eq!(query(&times, 0, 30), Some(4));
+        assert_eq!(query(&times, 0, 99), Some(4));
+        assert_eq!(
+            query(&times, 100, 20),
+            Some(101),
+            "indices start at min_index"
+        );
+        assert_eq!(query(&[], 7, 20), None, "empty partition");
+    }
+
+    proptest! {
+        #[test]
+        fn matches_a_linear_scan(mut times in proptest::collection::vec(0u64..50, 1..40), ts in 0u64..60, min in 0u64..1000) {
+            times.sort_unstable();
+            let expected = match times.iter().rposition(|&t| t <= ts) {
+                None => 0,
+                Some(last) => times.iter().position(|&t| t == times[last]).unwrap(),
+            } as u64 + min;
+            prop_assert_eq!(query(&times, min, ts), Some(expected));
+        }
+    }
+}
