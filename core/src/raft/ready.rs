@@ -1,0 +1,94 @@
+//! The output side of the core: the [`Ready`] batch drained by the host, read results and
+//! events. Plain data.
+
+use super::membership::Membership;
+use super::message::{Entry, HardState, Index, Message, NodeId, Snapshot, Term};
+
+/// A server's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// How a linearizable read confirms leadership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// A heartbeat round acknowledged by a quorum after the request.
+    ReadIndex,
+    /// The leader lease, when valid; otherwise falls back to ReadIndex.
+    Lease,
+}
+
+/// A confirmed read: the host may serve `ctx` from its state machine (it has applied `index`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    pub ctx: Vec<u8>,
+    pub index: Index,
+}
+
+/// Something the host may want to know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    RoleChanged {
+        role: Role,
+        term: Term,
+    },
+    LeaderChanged {
+        leader: Option<NodeId>,
+        term: Term,
+    },
+    MembershipChanged {
+        index: Index,
+        membership: Membership,
+    },
+    Applied {
+        index: Index,
+    },
+    /// A read request was dropped (leadership lost before it was confirmed).
+    ReadDropped {
+        ctx: Vec<u8>,
+    },
+}
+
+/// One drained batch of effects. The host handles it in this order:
+/// 1. install `snapshot` (if any), append `entries` (truncating the log from `entries[0].index`),
+///    persist `hard_state` — durably, in `Ready` order — then call
+///    [`super::RaftNode::on_persisted`] with [`Ready::persist_point`];
+/// 2. send `messages` at once; send `persisted_messages` only after step 1 is durable;
+/// 3. apply `committed_entries` in order, then call [`super::RaftNode::on_applied`];
+/// 4. answer `read_states` from the state machine.
+#[derive(Clone, Debug, Default)]
+pub struct Ready {
+    pub hard_state: Option<HardState>,
+    pub snapshot: Option<Snapshot>,
+    pub entries: Vec<Entry>,
+    pub messages: Vec<Message>,
+    pub persisted_messages: Vec<Message>,
+    pub committed_entries: Vec<Entry>,
+    pub read_states: Vec<ReadState>,
+    pub events: Vec<Event>,
+}
+
+impl Ready {
+    /// `(index, term)` to report to `on_persisted` once this batch is durable, if any.
+    pub fn persist_point(&self) -> Option<(Index, Term)> {
+        if let Some(e) = self.entries.last() {
+            return Some((e.index, e.term));
+        }
+        self.snapshot.as_ref().map(|s| (s.meta.index, s.meta.term))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none()
+            && self.snapshot.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.persisted_messages.is_empty()
+            && self.committed_entries.is_empty()
+            && self.read_states.is_empty()
+            && self.events.is_empty()
+    }
+}
