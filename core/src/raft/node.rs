@@ -222,7 +222,7 @@ impl<S: Storage> RaftNode<S> {
             self.tick_leader();
         } else if now >= self.election_deadline {
             self.reset_election_timer();
-            if self.membership.is_voter(self.cfg.id) {
+            if self.promotable() {
                 self.campaign(self.cfg.pre_vote, false);
             }
         }
@@ -545,7 +545,7 @@ impl<S: Storage> RaftNode<S> {
                 self.handle_snapshot(from, meta, offset, data, done);
             }
             MessageBody::TimeoutNow => {
-                if self.role != Role::Leader && self.membership.is_voter(self.cfg.id) {
+                if self.role != Role::Leader && self.promotable() {
                     self.campaign(false, true);
                 }
             }
@@ -581,6 +581,25 @@ impl<S: Storage> RaftNode<S> {
 
     fn reset_election_timer(&mut self) {
         self.election_deadline = self.now + self.rand_timeout();
+    }
+
+    /// May campaign: a voter of the latest configuration, or — while that configuration is not
+    /// known committed — of the one before it. (A leader removed by C_new that crashed before C_new
+    /// committed may hold the only log that can win; it must be able to finish the change.)
+    fn promotable(&self) -> bool {
+        let id = self.cfg.id;
+        if self.membership.is_voter(id) {
+            return true;
+        }
+        if self.membership_index <= self.log.commit {
+            return false;
+        }
+        let prev = match self.configs.len() {
+            0 => return false,
+            1 => &self.base_config.1,
+            n => &self.configs[n - 2].1,
+        };
+        prev.is_voter(id)
     }
 
     fn in_lease(&self) -> bool {
@@ -1227,8 +1246,12 @@ impl<S: Storage> RaftNode<S> {
             return;
         }
         let last = self.log.last_index();
-        if prev_index > last && self.stash.len() < self.cfg.max_stashed_appends {
-            // Out of order (pipelined): keep it until the gap is filled.
+        // Out of order (pipelined): keep it until the gap is filled. A second copy of the same
+        // message is a retransmission (the leader is probing): answer it with a hint instead.
+        if prev_index > last
+            && self.stash.len() < self.cfg.max_stashed_appends
+            && self.stash.remove(&prev_index).is_none()
+        {
             self.stash.insert(
                 prev_index,
                 Message {
