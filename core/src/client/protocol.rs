@@ -1,0 +1,345 @@
+//! The client ↔ server protocol: the values carried in [`net`](crate::net) frames on client
+//! connections ([`Role::Client`](crate::net::Role::Client)).
+//!
+//! Owns: the request / reply / push types, the "not yet" rule for reads at an index, and the
+//! protocol's bounds. Never does: I/O, retries, or policy — the cluster client
+//! ([`super`]) decides where to send and when to retry; the server decides how to answer.
+//!
+//! # One message type per port
+//! A node's [`Listener`](crate::net::Listener) carries one message type for peers and clients.
+//! That type is [`Wire<P>`], where `P` is the peer (raft) message type the server defines.
+//! Clients use `Wire<NoPeer>`; postcard encodes an enum as its variant index followed by the
+//! variant, so `Wire::<NoPeer>::Request(r)` and `Wire::<RaftMsg>::Request(r)` are the same
+//! bytes. A client receiving `Peer` (impossible to decode into [`NoPeer`]) closes the connection.
+//!
+//! # Exchanges
+//! - The client sends [`ClientRequest`] `{ id, body }`; `id` is unique per connection and
+//!   chosen by the client. The server answers each request with exactly one
+//!   [`ServerMessage::Reply`] carrying the same `id`, except `Append` / `KvWrite` with
+//!   [`ResponseConfig::OneWay`], which get no reply at all. Replies may come in any order.
+//! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
+//!   watches opened on that connection. A watch's reply is sent before its first push.
+//! - Every reply carries `applied_index`: the serving node's applied log index when it
+//!   produced the answer (for an applied write: at least the write's own log index).
+//!
+//! # Reads at an index ("not yet")
+//! Reads carry a [`ReadAt`]: a consistency level and `min_applied`. A node whose applied index
+//! is below `min_applied` must not run the read; it answers `IndexOverflow` with its own
+//! `applied_index` in the reply. So a reply with `applied_index < min_applied` is always a
+//! "not yet" ([`is_not_yet`]), never an answer, and the client retries (later or elsewhere).
+//! This keeps a plain `IndexOverflow` from `Get` (index past the end) distinct from "not yet".
+//!
+//! # Errors
+//! Every `Err` is an [`api::Error`]. `NotLeader` carries `leader_hint` = the leader's *client*
+//! address (`"host:port"`) when known. `Unavailable` means "no leader / no quorum right now"
+//! (the client retries). `InvalidArgument` names the bound crossed. Other kinds are final.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{self, JournalEntry, QueryConsistency, ResponseConfig};
+use crate::state::kv::{KvOutcome, KvQuery, KvQueryResult, KvRequest};
+use crate::state::session::RequestId;
+use crate::state::watch::{KvEvent, WatchFilter};
+
+/// Most entries in one `Append`.
+pub const MAX_APPEND_ENTRIES: usize = 4096;
+/// Largest single journal entry payload.
+pub const MAX_ENTRY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest sum of payload sizes in one `Append` (fits the default 16 MiB frame).
+pub const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
+/// Most entries one `Get` asks for. The server may return fewer (to fit a frame), but at least
+/// one when `index` is readable.
+pub const MAX_GET_ENTRIES: u32 = 4096;
+/// Most partitions in `ScalePartitions`.
+pub const MAX_PARTITIONS: usize = 4096;
+/// Longest KV key (bytes of UTF-8), as [`KvLimits::default`](crate::state::kv::KvLimits).
+pub const MAX_KEY_BYTES: usize = 4096;
+/// Largest KV value, as [`KvLimits::default`](crate::state::kv::KvLimits).
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Most entries one KV `List` page returns, as [`KvLimits::default`](crate::state::kv::KvLimits).
+pub const MAX_LIST_ENTRIES: usize = 10_000;
+
+/// Everything that crosses a node's port; `P` is the server's peer message type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Wire<P = NoPeer> {
+    /// Client → server.
+    Request(ClientRequest),
+    /// Server → client.
+    Server(ServerMessage),
+    /// Node → node (raft traffic); never on a client connection.
+    Peer(P),
+}
+
+/// The peer slot of a client's [`Wire`]: uninhabited, so a client never sends or accepts one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoPeer {}
+
+/// One request on a client connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRequest {
+    /// Correlation id, unique on this connection; echoed by the reply.
+    pub id: u64,
+    pub body: RequestBody,
+}
+
+/// Where and how fresh a read must be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadAt {
+    /// `Strict`: only the leader answers, after confirming leadership (ReadIndex / lease);
+    /// others answer `NotLeader`. `Sequential` / `None`: any node answers from its state.
+    pub consistency: QueryConsistency,
+    /// The node must have applied at least this log index, else "not yet" (see module docs).
+    /// `0` for `None` reads.
+    pub min_applied: u64,
+}
+
+/// What a client asks. "Leader only" requests get `NotLeader` (with a hint) elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RequestBody {
+    /// Leader only. Appends `entries` as one batch to `partition`.
+    /// Reply: [`ReplyBody::Appended`] with the partition index of the first entry for
+    /// `Replication` / `All`, `None` for `Receive` / `Persistence`; no reply for `OneWay`.
+    /// A retry carries the same `session` and must not append twice (the original result is
+    /// returned). Errors: `InvalidArgument` (empty batch, bounds, unknown partition,
+    /// malformed session), `NotLeader`, `Unavailable`.
+    Append {
+        partition: u16,
+        entries: Vec<Vec<u8>>,
+        response: ResponseConfig,
+        session: RequestId,
+    },
+    /// Up to `max_entries` entries of `partition` from `index` on ([`ReplyBody::Entries`]).
+    /// Errors: `IndexOverflow` (`index` ≥ max index), `IndexUnderflow` (< min index),
+    /// `InvalidArgument` (unknown partition, `max_entries` outside 1..=[`MAX_GET_ENTRIES`]).
+    Get {
+        partition: u16,
+        index: u64,
+        max_entries: u32,
+        read: ReadAt,
+    },
+    /// Per partition, the smallest readable index ([`ReplyBody::Indices`]).
+    MinIndices { read: ReadAt },
+    /// Per partition, the next index to be written ([`ReplyBody::Indices`]).
+    MaxIndices { read: ReadAt },
+    /// The current partition set ([`ReplyBody::Partitions`]).
+    ListPartitions { read: ReadAt },
+    /// The seed's `queryIndex` rule ([`crate::state::journal_store::query_index`]):
+    /// [`ReplyBody::Index`], `None` for an empty partition.
+    QueryIndex {
+        partition: u16,
+        timestamp_ms: u64,
+        read: ReadAt,
+    },
+    /// Leader only. Replaces the partition set once committed ([`ReplyBody::Done`]).
+    /// Idempotent by value and by `session`.
+    ScalePartitions {
+        partitions: BTreeSet<u16>,
+        session: RequestId,
+    },
+    /// Leader only. A KV write; `request.id` is the session for idempotent retries.
+    /// Reply: [`ReplyBody::KvWritten`] with the outcome for `Replication` / `All`.
+    KvWrite {
+        request: KvRequest,
+        response: ResponseConfig,
+    },
+    /// A KV read ([`ReplyBody::KvRead`]).
+    KvRead { query: KvQuery, read: ReadAt },
+    /// Any node. Opens watch `watch_id` (chosen by the client, unique on the connection) for
+    /// events matching `filter` with index ≥ `from_index`; `from_index = 0` means "from the
+    /// next index this node applies". Reply: [`ReplyBody::Watching`] with the actual start;
+    /// then pushes, in index order, never splitting one index's events across two pushes.
+    /// Errors: `IndexUnderflow` when `from_index` is older than the retained history.
+    Watch {
+        watch_id: u64,
+        filter: WatchFilter,
+        from_index: u64,
+    },
+    /// Closes a watch ([`ReplyBody::Done`], also when it was not open).
+    Unwatch { watch_id: u64 },
+    /// Leader only, step 1 of a two-step read: the leader's applied index after it confirmed
+    /// leadership ([`ReplyBody::AppliedIndex`]). Reading anywhere with that `min_applied`
+    /// then sees every write acknowledged before this request.
+    AppliedIndex,
+    /// Any node: that node's own status ([`ReplyBody::Status`]).
+    Status,
+    /// Any node: the configuration as that node knows it ([`ReplyBody::Configuration`]).
+    ClusterConfiguration,
+}
+
+impl RequestBody {
+    /// The read level, for requests that are reads.
+    pub fn read_at(&self) -> Option<ReadAt> {
+        match self {
+            RequestBody::Get { read, .. }
+            | RequestBody::MinIndices { read }
+            | RequestBody::MaxIndices { read }
+            | RequestBody::ListPartitions { read }
+            | RequestBody::QueryIndex { read, .. }
+            | RequestBody::KvRead { read, .. } => Some(*read),
+            _ => None,
+        }
+    }
+
+    /// Whether the server sends no reply (one-way writes).
+    pub fn expects_no_reply(&self) -> bool {
+        matches!(
+            self,
+            RequestBody::Append {
+                response: ResponseConfig::OneWay,
+                ..
+            } | RequestBody::KvWrite {
+                response: ResponseConfig::OneWay,
+                ..
+            }
+        )
+    }
+}
+
+/// What a server sends on a client connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// The answer to request `id`.
+    Reply {
+        id: u64,
+        result: Result<ReplyBody, api::Error>,
+        /// The serving node's applied index when it produced `result`.
+        applied_index: u64,
+    },
+    /// New events of an open watch, in index order.
+    WatchEvents { watch_id: u64, events: Vec<KvEvent> },
+    /// The server stopped the watch (e.g. history compacted: `IndexUnderflow`; node stopping:
+    /// `Closed`). No more pushes follow for `watch_id`.
+    WatchEnded { watch_id: u64, error: api::Error },
+}
+
+/// Successful answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ReplyBody {
+    Appended {
+        first_index: Option<u64>,
+    },
+    Entries(Vec<JournalEntry>),
+    Indices(BTreeMap<u16, u64>),
+    Partitions(BTreeSet<u16>),
+    Index(Option<u64>),
+    KvWritten(Option<KvOutcome>),
+    KvRead(KvQueryResult),
+    /// The watch is open; events start at `from_index`.
+    Watching {
+        from_index: u64,
+    },
+    AppliedIndex(u64),
+    Status(NodeStatus),
+    Configuration(ClusterConfiguration),
+    /// Nothing to return.
+    Done,
+}
+
+/// A node's role as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeRole {
+    Leader,
+    Follower,
+    Candidate,
+    Observer,
+}
+
+/// A cluster member as clients address it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub node_id: u64,
+    /// The member's client address (`"host:port"`).
+    pub addr: String,
+}
+
+/// One node's view of itself (the seed's `getServerStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub node_id: u64,
+    pub role: NodeRole,
+    pub term: u64,
+    /// The leader this node follows, when known.
+    pub leader: Option<Member>,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Last index in this node's log.
+    pub last_index: u64,
+    pub configuration: ClusterConfiguration,
+}
+
+/// Voters and observers (the seed's `getClusterConfiguration`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfiguration {
+    pub voters: Vec<Member>,
+    /// The old voter set while a joint-consensus change is in progress.
+    pub joint_old_voters: Option<Vec<Member>>,
+    pub observers: Vec<Member>,
+    pub leader: Option<Member>,
+}
+
+/// Whether a reply to a read sent with `min_applied` is a "not yet" rather than an answer.
+pub fn is_not_yet(min_applied: u64, applied_index: u64) -> bool {
+    applied_index < min_applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum RaftMsg {
+        Vote(u64),
+    }
+
+    #[test]
+    fn a_client_wire_value_has_the_same_bytes_as_the_servers() {
+        let req = ClientRequest {
+            id: 9,
+            body: RequestBody::Status,
+        };
+        let client = postcard::to_allocvec(&Wire::<NoPeer>::Request(req.clone())).unwrap();
+        let server = postcard::to_allocvec(&Wire::<RaftMsg>::Request(req)).unwrap();
+        assert_eq!(client, server);
+        let reply = Wire::<RaftMsg>::Server(ServerMessage::Reply {
+            id: 9,
+            result: Err(api::Error::not_leader(Some("127.0.0.1:1".into()))),
+            applied_index: 3,
+        });
+        let bytes = postcard::to_allocvec(&reply).unwrap();
+        let decoded: Wire<NoPeer> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            postcard::to_allocvec(&decoded).unwrap(),
+            bytes,
+            "decodes to the same value"
+        );
+        let peer = postcard::to_allocvec(&Wire::<RaftMsg>::Peer(RaftMsg::Vote(1))).unwrap();
+        assert!(postcard::from_bytes::<Wire<NoPeer>>(&peer).is_err());
+    }
+
+    #[test]
+    fn not_yet_is_decided_by_the_applied_index_alone() {
+        assert!(is_not_yet(10, 9));
+        assert!(!is_not_yet(10, 10));
+        assert!(!is_not_yet(0, 0));
+    }
+
+    #[test]
+    fn one_way_writes_expect_no_reply() {
+        let session = RequestId {
+            client_id: 1,
+            seq: 1,
+            first_unacked: 1,
+        };
+        let append = |response| RequestBody::Append {
+            partition: 0,
+            entries: vec![],
+            response,
+            session,
+        };
+        assert!(append(ResponseConfig::OneWay).expects_no_reply());
+        assert!(!append(ResponseConfig::Receive).expects_no_reply());
+        assert!(!RequestBody::Status.expects_no_reply());
+    }
+}
