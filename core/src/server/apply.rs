@@ -126,10 +126,7 @@ impl Machines {
     }
 
     /// Applies `entries` (contiguous, starting at `applied + 1`; earlier ones are skipped).
-    fn apply(
-        &mut self,
-        entries: &[Entry],
-    ) -> Result<Applied, String> {
+    fn apply(&mut self, entries: &[Entry]) -> Result<Applied, String> {
         let entries: Vec<&Entry> = entries.iter().filter(|e| e.index > self.applied).collect();
         let mut results = Vec::new();
         let mut events = Vec::new();
