@@ -1,3 +1,251 @@
-//! Cluster client: leader discovery, redirects, retries, journal / KV / admin APIs. (Issue #4.)
+//! The cluster client: leader discovery, redirects, retries, idempotent writes, and the
+//! journal / KV / admin / watch APIs. See `ARCHITECTURE-client.md` at the repository root.
+//!
+//! Files:
+//! - [`protocol`]: the request / reply / push types on client connections (pure).
+//! - [`config`]: [`ClientConfig`] and its validation.
+//! - `conn`: one multiplexed connection per node (a task, correlation ids, watch routing).
+//! - `cluster`: addresses, leader tracking, the applied-index floor, write sessions and the
+//!   retry loop.
+//! - [`journal`], [`kv`], [`admin`], [`watch`]: thin typed facades; they validate arguments
+//!   (bounds → `InvalidArgument`, before any network traffic) and interpret replies.
+//!
+//! Never does: server logic, blocking calls, or FFI concerns (bindings wrap this API).
+//!
+//! # Example
+//! ```no_run
+//! use journalkeeper::api::{QueryConsistency, ResponseConfig};
+//! use journalkeeper::client::{Client, ClientConfig};
+//!
+//! # async fn demo() -> Result<(), journalkeeper::api::Error> {
+//! let client = Client::connect(["127.0.0.1:7001", "127.0.0.1:7002"], ClientConfig::new(42)).await?;
+//! let first = client
+//!     .journal()
+//!     .append(0, vec![b"hello".to_vec()], ResponseConfig::Replication)
+//!     .await?;
+//! let entries = client
+//!     .journal()
+//!     .get(0, first.unwrap_or(0), 10, QueryConsistency::Sequential)
+//!     .await?;
+//! client.kv().set("config/a", b"1".to_vec()).await?;
+//! client.close();
+//! # let _ = entries;
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod admin;
+mod cluster;
+pub mod config;
+mod conn;
+pub mod journal;
+pub mod kv;
 pub mod protocol;
+pub mod watch;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+pub use admin::Admin;
+pub use config::ClientConfig;
+pub use journal::Journal;
+pub use kv::{CasResult, Kv};
+pub use watch::WatchStream;
+
+use crate::api::{Error, ErrorKind};
+use cluster::{Cluster, Target};
+use protocol::{ReplyBody, RequestBody};
+
+/// A connection to a cluster. Cheap to clone; clones share connections, leader knowledge,
+/// the applied-index floor and the write session. `Send + Sync`; calls may run concurrently.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Cluster>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.inner.client_id)
+            .field("addrs", &self.inner.addrs())
+            .field("leader", &self.inner.leader())
+            .field("closed", &self.inner.is_closed())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Validates `config` and the addresses (`"host:port"`), then connects to the first
+    /// reachable one (one pass, each under `net.connect_timeout`). Fails with
+    /// `InvalidArgument` for a bad config or address and `Unavailable` when none is reachable.
+    /// The leader is found on the first call that needs it.
+    pub async fn connect<I>(addrs: I, config: ClientConfig) -> Result<Client, Error>
+    where
+        I: IntoIterator,
+        I::Item: ToString,
+    {
+        config.validate()?;
+        let mut list: Vec<String> = Vec::new();
+        for a in addrs {
+            let a = a.to_string();
+            check_addr(&a)?;
+            if !list.contains(&a) {
+                list.push(a);
+            }
+        }
+        if list.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "at least one server address is needed",
+            ));
+        }
+        let cluster = Arc::new(Cluster::new(list.clone(), config, random_client_id()));
+        let mut reasons = Vec::new();
+        for addr in &list {
+            match cluster.conn(addr).await {
+                Ok(_) => return Ok(Client { inner: cluster }),
+                Err(e) => reasons.push(e),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("no server reachable: {}", reasons.join("; ")),
+        ))
+    }
+
+    /// The journal store (JK-PS) API.
+    pub fn journal(&self) -> Journal<'_> {
+        Journal::new(self)
+    }
+
+    /// The coordination KV (JK-CS) API.
+    pub fn kv(&self) -> Kv<'_> {
+        Kv::new(self)
+    }
+
+    /// Cluster administration.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin::new(self)
+    }
+
+    /// This client's session id (random per `Client`, shared by its clones).
+    pub fn client_id(&self) -> u64 {
+        self.inner.client_id
+    }
+
+    /// The highest applied index seen in any reply. SEQUENTIAL reads are served only by nodes
+    /// that have applied at least this much, so this client's reads never go backwards.
+    pub fn applied_floor(&self) -> u64 {
+        self.inner.applied_floor()
+    }
+
+    /// The leader address this client currently believes in, if any.
+    pub fn leader(&self) -> Option<String> {
+        self.inner.leader()
+    }
+
+    /// Step 1 of a two-step read: asks the leader for its applied index (after it confirmed
+    /// leadership) and raises [`applied_floor`](Self::applied_floor) to it, so that following
+    /// SEQUENTIAL reads on any node see every write acknowledged before this call. Returns it.
+    pub async fn sync(&self) -> Result<u64, Error> {
+        match self
+            .inner
+            .call(Target::Leader, RequestBody::AppliedIndex)
+            .await?
+        {
+            ReplyBody::AppliedIndex(index) => {
+                self.inner.raise_floor(index);
+                Ok(index)
+            }
+            other => Err(unexpected("AppliedIndex", &other)),
+        }
+    }
+
+    /// Closes every connection. Calls in flight and every later call (and watch) fail with
+    /// `Closed`. Idempotent.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+/// `host:port` with a numeric port; the host is resolved at connect time.
+fn check_addr(addr: &str) -> Result<(), Error> {
+    let ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("server address {addr:?} is not host:port"),
+        ))
+    }
+}
+
+/// A random non-zero id: the std hasher's per-process random keys, mixed with time and a
+/// counter (no RNG dependency; uniqueness, not secrecy, is what matters).
+fn random_client_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+pub(crate) fn unexpected(request: &str, reply: &ReplyBody) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        format!("the server answered {request} with an unexpected reply: {reply:?}"),
+    )
+}
+
+pub(crate) fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidArgument, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_must_be_host_and_port() {
+        for good in ["127.0.0.1:7001", "localhost:1", "[::1]:80"] {
+            assert!(check_addr(good).is_ok(), "{good}");
+        }
+        for bad in ["127.0.0.1", ":80", "host:port", "host:70000", ""] {
+            assert_eq!(
+                check_addr(bad).unwrap_err().kind,
+                ErrorKind::InvalidArgument,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_ids_differ_and_are_never_zero() {
+        let a = random_client_id();
+        let b = random_client_id();
+        assert_ne!(a, b);
+        assert_ne!(a, 0);
+    }
+
+    #[test]
+    fn client_is_send_sync_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<Client>();
+        fn assert_send<T: Send>() {}
+        assert_send::<WatchStream>();
+    }
+}

@@ -53,9 +53,13 @@ pub enum Admission {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Session {
-    /// Highest sequence number applied.
-    max_applied: u64,
-    /// Results of applied writes with seq ≥ the client's last reported `first_unacked`.
+    /// The highest `first_unacked` the client reported: it will not retry anything below.
+    acked_below: u64,
+    /// The highest seq whose result was dropped by `max_results_per_session` (0: none).
+    evicted_upto: u64,
+    /// Results of *every* applied write with seq ≥ `acked_below` (pipelined writes may be
+    /// applied out of seq order, e.g. after a reconnect, so "seq ≤ highest applied" does not
+    /// mean "applied").
     results: BTreeMap<u64, Result<Vec<u8>, StateError>>,
     /// Log index of the last write applied for this client (eviction order).
     last_index: u64,
@@ -99,16 +103,17 @@ impl ClientSessions {
         let Some(session) = self.sessions.get(&id.client_id) else {
             return Ok(Admission::Apply);
         };
-        if id.seq > session.max_applied {
-            return Ok(Admission::Apply);
+        if let Some(result) = session.results.get(&id.seq) {
+            return Ok(Admission::Duplicate(result.clone()));
         }
-        match session.results.get(&id.seq) {
-            Some(result) => Ok(Admission::Duplicate(result.clone())),
-            None => Ok(Admission::Duplicate(Err(StateError::Rejected(format!(
-                "write {} of client {} was applied and its result is no longer retained",
-                id.seq, id.client_id
-            ))))),
+        if id.seq < session.acked_below || id.seq <= session.evicted_upto {
+            return Ok(Admission::Duplicate(Err(StateError::Rejected(format!(
+                "write {} of client {} is older than the retained results (acknowledged below \
+                 {}, evicted up to {}); not applied again",
+                id.seq, id.client_id, session.acked_below, session.evicted_upto
+            )))));
         }
+        Ok(Admission::Apply)
     }
 
     /// Records the result of applying `id` at log `index`, and forgets what the client has
@@ -118,11 +123,13 @@ impl ClientSessions {
         self.by_last_index
             .remove(&(session.last_index, id.client_id));
         session.last_index = index;
-        session.max_applied = session.max_applied.max(id.seq);
+        session.acked_below = session.acked_below.max(id.first_unacked);
         session.results.insert(id.seq, result);
-        session.results = session.results.split_off(&id.first_unacked);
+        session.results = session.results.split_off(&session.acked_below);
         while session.results.len() > self.limits.max_results_per_session {
-            session.results.pop_first();
+            if let Some((seq, _)) = session.results.pop_first() {
+                session.evicted_upto = session.evicted_upto.max(seq);
+            }
         }
         self.by_last_index.insert((index, id.client_id));
         while self.sessions.len() > self.limits.max_sessions {
@@ -181,6 +188,40 @@ mod tests {
             Admission::Duplicate(Err(StateError::Rejected(_))) => {}
             other => panic!("expected a rejected duplicate, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn pipelined_writes_applied_out_of_order_are_each_applied_once() {
+        let mut s = ClientSessions::new(SessionLimits::default());
+        // Writes 1 and 2 in flight; 2 reaches the log first (e.g. 1 was resent after a
+        // reconnect): 1 is still new, and both retries return their own results.
+        s.record(&id(1, 2, 1), 10, Ok(vec![2]));
+        assert_eq!(s.admit(&id(1, 1, 1)).unwrap(), Admission::Apply);
+        s.record(&id(1, 1, 1), 11, Ok(vec![1]));
+        assert_eq!(
+            s.admit(&id(1, 1, 1)).unwrap(),
+            Admission::Duplicate(Ok(vec![1]))
+        );
+        assert_eq!(
+            s.admit(&id(1, 2, 1)).unwrap(),
+            Admission::Duplicate(Ok(vec![2]))
+        );
+    }
+
+    #[test]
+    fn a_write_whose_result_was_evicted_is_rejected_not_reapplied() {
+        let mut s = ClientSessions::new(SessionLimits {
+            max_sessions: 8,
+            max_results_per_session: 2,
+        });
+        for seq in 1..=3 {
+            s.record(&id(1, seq, 1), seq, Ok(vec![]));
+        }
+        assert!(matches!(
+            s.admit(&id(1, 1, 1)).unwrap(),
+            Admission::Duplicate(Err(StateError::Rejected(_)))
+        ));
+        assert_eq!(s.admit(&id(1, 4, 1)).unwrap(), Admission::Apply);
     }
 
     #[test]

@@ -1,0 +1,613 @@
+//! The cluster layer: known addresses, one [`NodeConn`] per node, leader tracking, the
+//! client's applied-index floor, write sessions, and the retry loop every call goes through.
+//!
+//! Owns: *where* a request goes and *whether* it is tried again. Never does: encoding
+//! (that is [`super::protocol`] and [`crate::net`]) or interpreting successful replies (the
+//! journal / KV / admin facades do that).
+//!
+//! Retry rules (see `ARCHITECTURE-client.md`): connection failures, attempt timeouts,
+//! `Unavailable`, `NotLeader` and "not yet" replies are retried until `request_timeout` or
+//! `max_attempts`; a `NotLeader` with a new hint is followed at once; every other error is
+//! final. A retried request is the same request: a write keeps its [`RequestId`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::ClientConfig;
+use super::conn::{Lost, NodeConn, Reply, WatchPush};
+use super::protocol::{ReadAt, ReplyBody, RequestBody, is_not_yet};
+use crate::api::{Error, ErrorKind, QueryConsistency};
+use crate::state::session::RequestId;
+use crate::state::watch::WatchFilter;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "the client is closed")
+}
+
+/// Which node may serve a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Writes, STRICT reads, `AppliedIndex`: the leader, found by following hints.
+    Leader,
+    /// SEQUENTIAL / NONE reads and watches: any node (sticky to the last one that answered).
+    Any,
+    /// Exactly this node (admin status).
+    Node(String),
+}
+
+/// What one attempt does on a connection.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Request(RequestBody),
+    Watch {
+        filter: WatchFilter,
+        from_index: u64,
+    },
+}
+
+/// A successful watch open.
+pub(crate) struct WatchSub {
+    pub conn: Arc<NodeConn>,
+    pub watch_id: u64,
+    pub rx: mpsc::Receiver<WatchPush>,
+}
+
+/// Write sessions: sequence numbers and the lowest one still waiting for its reply.
+#[derive(Debug)]
+struct Sessions {
+    client_id: u64,
+    state: Mutex<(u64, BTreeSet<u64>)>,
+}
+
+/// Keeps a write's sequence number "in flight" until the call ends (reply, final error or
+/// cancellation), so `first_unacked` never passes a write that may still be retried.
+pub(crate) struct SessionGuard<'a> {
+    sessions: &'a Sessions,
+    pub id: RequestId,
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.sessions.state).1.remove(&self.id.seq);
+    }
+}
+
+impl Sessions {
+    fn begin(&self) -> SessionGuard<'_> {
+        let mut state = lock(&self.state);
+        state.0 += 1;
+        let seq = state.0;
+        state.1.insert(seq);
+        let first_unacked = *state.1.first().unwrap_or(&seq);
+        SessionGuard {
+            sessions: self,
+            id: RequestId {
+                client_id: self.client_id,
+                seq,
+                first_unacked,
+            },
+        }
+    }
+}
+
+/// The connection to one node, behind an async lock so only one task connects at a time.
+type ConnSlot = Arc<tokio::sync::Mutex<Option<Arc<NodeConn>>>>;
+
+/// Shared state of one client (all clones of a `Client` share it).
+pub(crate) struct Cluster {
+    pub config: ClientConfig,
+    pub client_id: u64,
+    addrs: Mutex<Vec<String>>,
+    conns: Mutex<HashMap<String, ConnSlot>>,
+    /// Every connection made, so `close` reaches those held by watch streams or by a slot
+    /// that is locked at that moment.
+    made: Mutex<Vec<Weak<NodeConn>>>,
+    leader: Mutex<Option<String>>,
+    read_node: Mutex<Option<String>>,
+    cursor: AtomicUsize,
+    applied_floor: AtomicU64,
+    sessions: Sessions,
+    closed: watch::Sender<bool>,
+    jitter: AtomicU64,
+}
+
+enum Failure {
+    /// Try again (after a backoff unless `now`), remembering `error`.
+    Retry { error: Error, now: bool },
+    /// Give up with this error.
+    Final(Error),
+}
+
+impl Cluster {
+    pub fn new(addrs: Vec<String>, config: ClientConfig, client_id: u64) -> Self {
+        Cluster {
+            config,
+            client_id,
+            addrs: Mutex::new(addrs),
+            conns: Mutex::new(HashMap::new()),
+            made: Mutex::new(Vec::new()),
+            leader: Mutex::new(None),
+            read_node: Mutex::new(None),
+            cursor: AtomicUsize::new(0),
+            applied_floor: AtomicU64::new(0),
+            sessions: Sessions {
+                client_id,
+                state: Mutex::new((0, BTreeSet::new())),
+            },
+            closed: watch::channel(false).0,
+            jitter: AtomicU64::new(client_id | 1),
+        }
+    }
+
+    pub fn addrs(&self) -> Vec<String> {
+        lock(&self.addrs).clone()
+    }
+
+    pub fn leader(&self) -> Option<String> {
+        lock(&self.leader).clone()
+    }
+
+    /// The highest applied index seen in any reply; SEQUENTIAL reads send it as `min_applied`.
+    pub fn applied_floor(&self) -> u64 {
+        self.applied_floor.load(Ordering::SeqCst)
+    }
+
+    pub fn raise_floor(&self, index: u64) {
+        self.applied_floor.fetch_max(index, Ordering::SeqCst);
+    }
+
+    /// The target and read level for a read at `consistency`.
+    pub fn read_at(&self, consistency: QueryConsistency) -> (Target, ReadAt) {
+        let min_applied = match consistency {
+            QueryConsistency::None => 0,
+            _ => self.applied_floor(),
+        };
+        let target = match consistency {
+            QueryConsistency::Strict => Target::Leader,
+            _ => Target::Any,
+        };
+        (
+            target,
+            ReadAt {
+                consistency,
+                min_applied,
+            },
+        )
+    }
+
+    /// A new write session id, in flight until the guard drops.
+    pub fn begin_write(&self) -> SessionGuard<'_> {
+        self.sessions.begin()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// Marks the client closed, wakes every waiting call with `Closed`, drops all connections.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+        lock(&self.conns).clear();
+        for conn in lock(&self.made).drain(..).filter_map(|w| w.upgrade()) {
+            conn.close();
+        }
+    }
+
+    /// Resolves when the client is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// The live connection to `addr`, connecting if needed (one connect at a time per node).
+    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, String> {
+        if self.is_closed() {
+            return Err("the client is closed".into());
+        }
+        let slot = lock(&self.conns)
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(conn) = slot.as_ref()
+            && !conn.is_dead()
+        {
+            return Ok(conn.clone());
+        }
+        let conn = Arc::new(NodeConn::connect(addr, self.client_id, &self.config.net).await?);
+        *slot = Some(conn.clone());
+        {
+            let mut made = lock(&self.made);
+            made.retain(|w| w.strong_count() > 0);
+            made.push(Arc::downgrade(&conn));
+        }
+        if self.is_closed() {
+            conn.close();
+            return Err("the client is closed".into());
+        }
+        Ok(conn)
+    }
+
+    fn add_addr(&self, addr: &str) {
+        let mut addrs = lock(&self.addrs);
+        if !addrs.iter().any(|a| a == addr) {
+            addrs.push(addr.to_string());
+        }
+    }
+
+    fn pick(&self, target: &Target) -> String {
+        let rotate = || {
+            let addrs = lock(&self.addrs);
+            addrs[self.cursor.load(Ordering::Relaxed) % addrs.len()].clone()
+        };
+        match target {
+            Target::Node(addr) => addr.clone(),
+            Target::Leader => self.leader().unwrap_or_else(rotate),
+            Target::Any => lock(&self.read_node).clone().unwrap_or_else(rotate),
+        }
+    }
+
+    /// After a failure at `addr`: forget it as leader / read node and move the cursor on.
+    fn avoid(&self, addr: &str) {
+        let mut leader = lock(&self.leader);
+        if leader.as_deref() == Some(addr) {
+            *leader = None;
+        }
+        drop(leader);
+        let mut read = lock(&self.read_node);
+        if read.as_deref() == Some(addr) {
+            *read = None;
+        }
+        drop(read);
+        let addrs = lock(&self.addrs);
+        let cur = self.cursor.load(Ordering::Relaxed);
+        if addrs[cur % addrs.len()] == addr {
+            self.cursor.store(cur.wrapping_add(1), Ordering::Relaxed);
+        }
+    }
+
+    fn backoff(&self, previous: Duration) -> (Duration, Duration) {
+        // xorshift64*: reproducible per client id, spreads clients apart.
+        let mut x = self.jitter.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.jitter.store(x, Ordering::Relaxed);
+        let d = previous.min(self.config.backoff_max);
+        let half = d / 2;
+        let extra = (half.as_nanos() as u64).checked_mul(x % 1024).unwrap_or(0) / 1024;
+        let delay = half + Duration::from_nanos(extra);
+        let next = (d * 2).min(self.config.backoff_max);
+        (delay, next)
+    }
+
+    /// Runs a request under the retry rules and returns the successful reply body.
+    pub async fn call(&self, target: Target, body: RequestBody) -> Result<ReplyBody, Error> {
+        self.run(target, Op::Request(body)).await.map(|(b, _)| b)
+    }
+
+    /// Opens a watch under the retry rules.
+    pub async fn open_watch(
+        &self,
+        filter: WatchFilter,
+        from_index: u64,
+    ) -> Result<(ReplyBody, WatchSub), Error> {
+        let (body, sub) = self
+            .run(Target::Any, Op::Watch { filter, from_index })
+            .await?;
+        sub.map(|s| (body, s))
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "watch opened without a queue"))
+    }
+
+    /// Queues a one-way request on the leader (or any node when no leader is known); retries
+    /// connection failures only. Success means "handed to a live connection", nothing more.
+    pub async fn send_one_way(&self, body: RequestBody) -> Result<(), Error> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        let mut delay = self.config.backoff_initial;
+        let mut reasons = Vec::new();
+        for _ in 0..self.config.max_attempts {
+            if self.is_closed() {
+                return Err(closed_error());
+            }
+            let addr = self.pick(&Target::Leader);
+            let sent = match tokio::time::timeout_at(deadline, self.conn(&addr)).await {
+                Err(_) => break,
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(conn)) => conn.send_one_way(body.clone()).await.map_err(|l| l.0),
+            };
+            match sent {
+                Ok(()) => return Ok(()),
+                Err(e) => reasons.push(e),
+            }
+            self.avoid(&addr);
+            let (d, next) = self.backoff(delay);
+            delay = next;
+            if Instant::now() + d >= deadline {
+                break;
+            }
+            tokio::time::sleep(d).await;
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("no server took the one-way write: {}", reasons.join("; ")),
+        ))
+    }
+
+    async fn run(&self, target: Target, op: Op) -> Result<(ReplyBody, Option<WatchSub>), Error> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
+        tokio::select! {
+            r = self.run_inner(target, op) => r,
+            _ = self.closed() => Err(closed_error()),
+        }
+    }
+
+    async fn run_inner(
+        &self,
+        target: Target,
+        op: Op,
+    ) -> Result<(ReplyBody, Option<WatchSub>), Error> {
+        let cfg = &self.config;
+        let deadline = Instant::now() + cfg.request_timeout;
+        let min_applied = match &op {
+            Op::Request(body) => body.read_at().map(|r| r.min_applied),
+            Op::Watch { .. } => None,
+        };
+        let mut delay = cfg.backoff_initial;
+        let mut reached_any = false;
+        let mut connect_errors = Vec::new();
+        let mut last: Option<Error> = None;
+        for attempt in 1..=cfg.max_attempts {
+            let addr = self.pick(&target);
+            let attempt_deadline = deadline.min(Instant::now() + cfg.attempt_timeout);
+            let outcome = tokio::time::timeout_at(attempt_deadline, self.attempt(&addr, &op)).await;
+            let failure = match outcome {
+                Err(_) => {
+                    reached_any = true;
+                    self.avoid(&addr);
+                    Failure::Retry {
+                        error: Error::new(
+                            ErrorKind::Timeout,
+                            format!("no reply from {addr} within {:?}", cfg.attempt_timeout),
+                        ),
+                        now: true,
+                    }
+                }
+                Ok(Err(AttemptError::Connect(reason))) => {
+                    self.avoid(&addr);
+                    connect_errors.push(reason.clone());
+                    Failure::Retry {
+                        error: Error::new(ErrorKind::Unavailable, reason),
+                        now: false,
+                    }
+                }
+                Ok(Err(AttemptError::Lost(Lost(reason)))) => {
+                    reached_any = true;
+                    self.avoid(&addr);
+                    Failure::Retry {
+                        error: Error::new(
+                            ErrorKind::Unavailable,
+                            format!("connection to {addr} lost: {reason}"),
+                        ),
+                        now: false,
+                    }
+                }
+                Ok(Ok((reply, sub))) => {
+                    reached_any = true;
+                    self.raise_floor(reply.applied_index);
+                    match reply.result {
+                        Ok(body) => {
+                            match target {
+                                Target::Leader => *lock(&self.leader) = Some(addr),
+                                Target::Any => *lock(&self.read_node) = Some(addr),
+                                Target::Node(_) => {}
+                            }
+                            return Ok((body, sub));
+                        }
+                        Err(e) => {
+                            self.classify(&target, &addr, min_applied, reply.applied_index, e)
+                        }
+                    }
+                }
+            };
+            let (error, now) = match failure {
+                Failure::Final(e) => return Err(e),
+                Failure::Retry { error, now } => (error, now),
+            };
+            debug!(node = %addr, attempt, reason = %error, "retrying");
+            last = Some(error);
+            if self.is_closed() {
+                return Err(closed_error());
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            if attempt == cfg.max_attempts {
+                return Err(last.unwrap_or_else(|| Error::new(ErrorKind::Internal, "no attempt")));
+            }
+            if !now {
+                let (d, next) = self.backoff(delay);
+                delay = next;
+                if Instant::now() + d >= deadline {
+                    tokio::time::sleep_until(deadline).await;
+                    break;
+                }
+                tokio::time::sleep(d).await;
+            }
+        }
+        if !reached_any {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no server reachable within {:?}: {}",
+                    cfg.request_timeout,
+                    connect_errors.join("; ")
+                ),
+            ));
+        }
+        if Instant::now() >= deadline {
+            let detail = last.map(|e| format!(" (last: {e})")).unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("no answer within {:?}{detail}", cfg.request_timeout),
+            ));
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Internal, "no attempt was made")))
+    }
+
+    fn classify(
+        &self,
+        target: &Target,
+        addr: &str,
+        min_applied: Option<u64>,
+        applied_index: u64,
+        e: Error,
+    ) -> Failure {
+        if let Some(min) = min_applied
+            && is_not_yet(min, applied_index)
+        {
+            // The node is behind this client's floor: try later or elsewhere.
+            if *target == Target::Any {
+                self.avoid(addr);
+            }
+            return Failure::Retry {
+                error: e,
+                now: false,
+            };
+        }
+        match e.kind {
+            ErrorKind::NotLeader if *target == Target::Leader => match e.leader_hint.as_deref() {
+                Some(hint) if hint != addr => {
+                    self.add_addr(hint);
+                    *lock(&self.leader) = Some(hint.to_string());
+                    Failure::Retry {
+                        error: e,
+                        now: true,
+                    }
+                }
+                _ => {
+                    self.avoid(addr);
+                    Failure::Retry {
+                        error: e,
+                        now: false,
+                    }
+                }
+            },
+            ErrorKind::Unavailable => {
+                self.avoid(addr);
+                Failure::Retry {
+                    error: e,
+                    now: false,
+                }
+            }
+            _ => Failure::Final(e),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        addr: &str,
+        op: &Op,
+    ) -> Result<(Reply, Option<WatchSub>), AttemptError> {
+        let conn = self.conn(addr).await.map_err(AttemptError::Connect)?;
+        match op {
+            Op::Request(body) => conn
+                .request(body.clone())
+                .await
+                .map(|r| (r, None))
+                .map_err(AttemptError::Lost),
+            Op::Watch { filter, from_index } => {
+                let (reply, watch_id, rx) = conn
+                    .watch(filter.clone(), *from_index, self.config.watch_queue_depth)
+                    .await
+                    .map_err(AttemptError::Lost)?;
+                Ok((
+                    reply,
+                    Some(WatchSub {
+                        conn: conn.clone(),
+                        watch_id,
+                        rx,
+                    }),
+                ))
+            }
+        }
+    }
+}
+
+enum AttemptError {
+    Connect(String),
+    Lost(Lost),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster() -> Cluster {
+        let mut config = ClientConfig::new(1);
+        config.backoff_initial = Duration::from_millis(10);
+        config.backoff_max = Duration::from_millis(80);
+        Cluster::new(vec!["127.0.0.1:1".into()], config, 42)
+    }
+
+    #[test]
+    fn first_unacked_is_the_oldest_write_still_in_flight() {
+        let c = cluster();
+        let w1 = c.begin_write();
+        let w2 = c.begin_write();
+        let w3 = c.begin_write();
+        assert_eq!((w1.id.seq, w2.id.seq, w3.id.seq), (1, 2, 3));
+        assert!([&w1, &w2, &w3].iter().all(|w| w.id.first_unacked == 1));
+        drop(w2);
+        assert_eq!(c.begin_write().id.first_unacked, 1, "1 is still in flight");
+        drop(w1);
+        let w5 = c.begin_write();
+        assert_eq!((w5.id.seq, w5.id.first_unacked), (5, 3));
+        drop(w3);
+        drop(w5);
+        let w6 = c.begin_write();
+        assert_eq!((w6.id.seq, w6.id.first_unacked), (6, 6));
+        assert_eq!(w6.id.client_id, 42);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_in_the_upper_half() {
+        let c = cluster();
+        let mut d = c.config.backoff_initial;
+        for _ in 0..20 {
+            let (delay, next) = c.backoff(d);
+            let capped = d.min(c.config.backoff_max);
+            assert!(
+                delay >= capped / 2 && delay <= capped,
+                "{delay:?} vs {capped:?}"
+            );
+            assert_eq!(next, (capped * 2).min(c.config.backoff_max));
+            d = next;
+        }
+    }
+
+    #[test]
+    fn read_levels_pick_target_and_floor() {
+        let c = cluster();
+        c.raise_floor(7);
+        c.raise_floor(3);
+        assert_eq!(c.applied_floor(), 7, "the floor never goes down");
+        let (t, r) = c.read_at(QueryConsistency::Strict);
+        assert_eq!((t, r.min_applied), (Target::Leader, 7));
+        let (t, r) = c.read_at(QueryConsistency::Sequential);
+        assert_eq!((t, r.min_applied), (Target::Any, 7));
+        let (t, r) = c.read_at(QueryConsistency::None);
+        assert_eq!((t, r.min_applied), (Target::Any, 0));
+    }
+}

@@ -1,0 +1,104 @@
+//! [`ClientConfig`]: deadlines, retry backoff and network bounds of a cluster client.
+//!
+//! Owns: the defaults and `validate()`. Never does: I/O.
+
+use std::time::Duration;
+
+use crate::api::{Error, ErrorKind};
+use crate::net::NetConfig;
+
+/// How a [`Client`](super::Client) talks to the cluster.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Network settings; `net.cluster_id` must match the servers'. `connect_timeout` bounds each
+    /// connection attempt.
+    pub net: NetConfig,
+    /// Overall deadline of one call, retries included. When it passes the call fails with
+    /// `Timeout` (or `Unavailable` if no server could be reached at all).
+    pub request_timeout: Duration,
+    /// How long one attempt waits for its reply before trying again (on another node when the
+    /// target allows). At most `request_timeout`.
+    pub attempt_timeout: Duration,
+    /// Most attempts per call (≥ 1); the last error is returned when they run out.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per retry up to `backoff_max`, each delay jittered into
+    /// `[d/2, d]`. A `NotLeader` with a new hint is followed at once, without delay.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Capacity of a watch's event queue (pushes). A consumer that falls this far behind is
+    /// resubscribed from its last delivered index + 1; no event is lost.
+    pub watch_queue_depth: usize,
+}
+
+impl ClientConfig {
+    /// Defaults for `cluster_id`: 30 s per call, 10 s per attempt, 100 attempts,
+    /// backoff 20 ms → 1 s, 1024-push watch queues.
+    pub fn new(cluster_id: u64) -> Self {
+        ClientConfig {
+            net: NetConfig::new(cluster_id),
+            request_timeout: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(10),
+            max_attempts: 100,
+            backoff_initial: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(1),
+            watch_queue_depth: 1024,
+        }
+    }
+
+    /// Checks every field; the `InvalidArgument` error names the first bad one.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::new(ErrorKind::InvalidArgument, what));
+        if let Err(e) = self.net.validate() {
+            return bad(format!("client network configuration: {e}"));
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request_timeout must be positive".into());
+        }
+        if self.attempt_timeout.is_zero() || self.attempt_timeout > self.request_timeout {
+            return bad(format!(
+                "attempt_timeout {:?} must be positive and at most request_timeout {:?}",
+                self.attempt_timeout, self.request_timeout
+            ));
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts must be at least 1".into());
+        }
+        if self.backoff_initial.is_zero() || self.backoff_initial > self.backoff_max {
+            return bad(format!(
+                "backoff_initial {:?} must be positive and at most backoff_max {:?}",
+                self.backoff_initial, self.backoff_max
+            ));
+        }
+        if self.watch_queue_depth == 0 {
+            return bad("watch_queue_depth must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_each_bad_field_is_named() {
+        assert!(ClientConfig::new(1).validate().is_ok());
+        type Breaker = fn(&mut ClientConfig);
+        let cases: [(&str, Breaker); 5] = [
+            ("request_timeout", |c| c.request_timeout = Duration::ZERO),
+            ("attempt_timeout", |c| {
+                c.attempt_timeout = c.request_timeout * 2
+            }),
+            ("max_attempts", |c| c.max_attempts = 0),
+            ("backoff_initial", |c| c.backoff_initial = Duration::ZERO),
+            ("watch_queue_depth", |c| c.watch_queue_depth = 0),
+        ];
+        for (field, break_it) in cases {
+            let mut c = ClientConfig::new(1);
+            break_it(&mut c);
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains(field), "{e} should name {field}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! [`Journal`]: the journal store API (JK-PS) on top of the cluster layer.
+//!
+//! Owns: argument checks against the protocol bounds (`InvalidArgument`, no network traffic)
+//! and the mapping of replies to return values. Never does: routing or retries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::cluster::Target;
+use super::protocol::{
+    MAX_APPEND_BYTES, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES, MAX_GET_ENTRIES, MAX_PARTITIONS,
+    ReplyBody, RequestBody,
+};
+use super::{Client, invalid, unexpected};
+use crate::api::{Error, JournalEntry, QueryConsistency, ResponseConfig};
+
+/// The journal store of the cluster. Reads other than [`get`](Self::get) use the handle's
+/// consistency ([`QueryConsistency::Strict`] unless changed by
+/// [`with_consistency`](Self::with_consistency)).
+#[derive(Debug, Clone, Copy)]
+pub struct Journal<'a> {
+    client: &'a Client,
+    consistency: QueryConsistency,
+}
+
+impl<'a> Journal<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Journal {
+            client,
+            consistency: QueryConsistency::Strict,
+        }
+    }
+
+    /// The same handle with another read consistency.
+    pub fn with_consistency(self, consistency: QueryConsistency) -> Self {
+        Journal {
+            consistency,
+            ..self
+        }
+    }
+
+    /// Appends `entries` as one batch to `partition`. Returns the partition index of the first
+    /// entry for `Replication` / `All`, `None` for the other levels (`OneWay`: once handed to
+    /// a connection). A retry after a lost reply is applied once (same session id).
+    pub async fn append(
+        &self,
+        partition: u16,
+        entries: Vec<Vec<u8>>,
+        response: ResponseConfig,
+    ) -> Result<Option<u64>, Error> {
+        check_append(&entries)?;
+        let cluster = &self.client.inner;
+        let session = cluster.begin_write();
+        let body = RequestBody::Append {
+            partition,
+            entries,
+            response,
+            session: session.id,
+        };
+        if response == ResponseConfig::OneWay {
+            cluster.send_one_way(body).await?;
+            return Ok(None);
+        }
+        match cluster.call(Target::Leader, body).await? {
+            ReplyBody::Appended { first_index } => Ok(first_index),
+            other => Err(unexpected("Append", &other)),
+        }
+    }
+
+    /// Up to `max_entries` entries of `partition` from `index` on (possibly fewer: the server
+    /// bounds a reply by its frame size). `IndexOverflow` when `index` is at or past the end,
+    /// `IndexUnderflow` when it was compacted away.
+    pub async fn get(
+        &self,
+        partition: u16,
+        index: u64,
+        max_entries: u32,
+        consistency: QueryConsistency,
+    ) -> Result<Vec<JournalEntry>, Error> {
+        if max_entries == 0 || max_entries > MAX_GET_ENTRIES {
+            return Err(invalid(format!(
+                "max_entries {max_entries} is outside 1..={MAX_GET_ENTRIES}"
+            )));
+        }
+        let (target, read) = self.client.inner.read_at(consistency);
+        let body = RequestBody::Get {
+            partition,
+            index,
+            max_entries,
+            read,
+        };
+        match self.client.inner.call(target, body).await? {
+            ReplyBody::Entries(entries) => Ok(entries),
+            other => Err(unexpected("Get", &other)),
+        }
+    }
+
+    /// Per partition, the smallest readable index.
+    pub async fn min_indices(&self) -> Result<BTreeMap<u16, u64>, Error> {
+        let (target, read) = self.client.inner.read_at(self.consistency);
+        match self
+            .client
+            .inner
+            .call(target, RequestBody::MinIndices { read })
+            .await?
+        {
+            ReplyBody::Indices(map) => Ok(map),
+            other => Err(unexpected("MinIndices", &other)),
+        }
+    }
+
+    /// Per partition, the index the next appended entry will get.
+    pub async fn max_indices(&self) -> Result<BTreeMap<u16, u64>, Error> {
+        let (target, read) = self.client.inner.read_at(self.consistency);
+        match self
+            .client
+            .inner
+            .call(target, RequestBody::MaxIndices { read })
+            .await?
+        {
+            ReplyBody::Indices(map) => Ok(map),
+            other => Err(unexpected("MaxIndices", &other)),
+        }
+    }
+
+    /// The current partition set.
+    pub async fn list_partitions(&self) -> Result<BTreeSet<u16>, Error> {
+        let (target, read) = self.client.inner.read_at(self.consistency);
+        match self
+            .client
+            .inner
+            .call(target, RequestBody::ListPartitions { read })
+            .await?
+        {
+            ReplyBody::Partitions(set) => Ok(set),
+            other => Err(unexpected("ListPartitions", &other)),
+        }
+    }
+
+    /// The index of the last entry stored at or before `timestamp_ms` (the first of several
+    /// with that time; the first entry when `timestamp_ms` is earlier); `None` when empty.
+    pub async fn query_index(
+        &self,
+        partition: u16,
+        timestamp_ms: u64,
+    ) -> Result<Option<u64>, Error> {
+        let (target, read) = self.client.inner.read_at(self.consistency);
+        let body = RequestBody::QueryIndex {
+            partition,
+            timestamp_ms,
+            read,
+        };
+        match self.client.inner.call(target, body).await? {
+            ReplyBody::Index(index) => Ok(index),
+            other => Err(unexpected("QueryIndex", &other)),
+        }
+    }
+
+    /// Replaces the partition set (committed before this returns).
+    pub async fn scale_partitions(&self, partitions: &[u16]) -> Result<(), Error> {
+        let set: BTreeSet<u16> = partitions.iter().copied().collect();
+        if set.is_empty() || set.len() > MAX_PARTITIONS {
+            return Err(invalid(format!(
+                "partition count {} is outside 1..={MAX_PARTITIONS}",
+                set.len()
+            )));
+        }
+        let cluster = &self.client.inner;
+        let session = cluster.begin_write();
+        let body = RequestBody::ScalePartitions {
+            partitions: set,
+            session: session.id,
+        };
+        match cluster.call(Target::Leader, body).await? {
+            ReplyBody::Done => Ok(()),
+            other => Err(unexpected("ScalePartitions", &other)),
+        }
+    }
+}
+
+/// The protocol bounds of one append.
+pub(crate) fn check_append(entries: &[Vec<u8>]) -> Result<(), Error> {
+    if entries.is_empty() || entries.len() > MAX_APPEND_ENTRIES {
+        return Err(invalid(format!(
+            "append of {} entries is outside 1..={MAX_APPEND_ENTRIES}",
+            entries.len()
+        )));
+    }
+    let mut total = 0usize;
+    for (i, e) in entries.iter().enumerate() {
+        if e.len() > MAX_ENTRY_BYTES {
+            return Err(invalid(format!(
+                "entry {i} of {} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes",
+                e.len()
+            )));
+        }
+        total += e.len();
+    }
+    if total > MAX_APPEND_BYTES {
+        return Err(invalid(format!(
+            "append of {total} bytes exceeds the limit of {MAX_APPEND_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ErrorKind;
+
+    #[test]
+    fn append_bounds_are_checked_and_named() {
+        assert!(check_append(&[vec![0; 10]]).is_ok());
+        let cases = [
+            (vec![], "0 entries"),
+            (vec![vec![]; MAX_APPEND_ENTRIES + 1], "entries is outside"),
+            (vec![vec![0; MAX_ENTRY_BYTES + 1]], "entry 0 of"),
+            (
+                vec![vec![0; MAX_ENTRY_BYTES]; 3],
+                "bytes exceeds the limit of",
+            ),
+        ];
+        for (entries, says) in cases {
+            let e = check_append(&entries).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains(says), "{e}");
+        }
+    }
+}
