@@ -710,6 +710,8 @@ impl Driver {
 
     /// Answers every write whose acknowledgement condition now holds.
     fn complete_waiters(&mut self) {
+        // Status first, so whoever sees an acknowledgement sees indices that cover it.
+        self.publish();
         let applied = self.applied();
         let durable = self.durable;
         let upto = applied.max(durable);

@@ -1,0 +1,280 @@
+//! The real cluster client against an embedded 3-node cluster: read levels, write
+//! acknowledgement levels, KV compare-and-set under contention, watches, snapshots.
+
+mod server_support;
+
+use std::time::Duration;
+
+use journalkeeper::api::{QueryConsistency, ResponseConfig};
+use journalkeeper::client::protocol::ReplyBody;
+use journalkeeper::client::{Client, ClientConfig};
+use journalkeeper::state::watch::WatchFilter;
+use server_support::*;
+
+async fn client(c: &Cluster) -> Client {
+    let mut cfg = ClientConfig::new(CLUSTER_ID);
+    cfg.request_timeout = Duration::from_secs(15);
+    cfg.attempt_timeout = Duration::from_secs(2);
+    Client::connect(c.addrs.iter().map(|a| a.to_string()), cfg)
+        .await
+        .expect("client connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_reads_see_acknowledged_writes_also_after_a_leader_change() {
+    init_tracing();
+    let mut c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    let j = cl.journal();
+    for k in 0..20u64 {
+        let first = j
+            .append(
+                3,
+                vec![k.to_le_bytes().to_vec()],
+                ResponseConfig::Replication,
+            )
+            .await
+            .unwrap();
+        assert_eq!(first, Some(k));
+        let max = j.max_indices().await.unwrap();
+        assert_eq!(
+            max.get(&3),
+            Some(&(k + 1)),
+            "strict max index right after write {k}"
+        );
+        cl.kv().set("last", k.to_le_bytes().to_vec()).await.unwrap();
+        assert_eq!(
+            cl.kv().get("last").await.unwrap(),
+            Some(k.to_le_bytes().to_vec())
+        );
+    }
+    let l = c.leader().await;
+    c.stop_node(l).await;
+    // The first STRICT reads after the change must already see everything acknowledged.
+    let max = j.max_indices().await.unwrap();
+    assert_eq!(max.get(&3), Some(&20));
+    assert_eq!(
+        cl.kv().get("last").await.unwrap(),
+        Some(19u64.to_le_bytes().to_vec())
+    );
+    let first = j
+        .append(3, vec![b"after".to_vec()], ResponseConfig::Replication)
+        .await
+        .unwrap();
+    assert_eq!(first, Some(20));
+    let got = j.get(3, 20, 1, QueryConsistency::Strict).await.unwrap();
+    assert_eq!(got[0].payload, b"after".to_vec());
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_reads_never_go_backwards() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let writer = client(&c).await;
+    let reader = client(&c).await;
+    let w = tokio::spawn(async move {
+        for k in 0..60u64 {
+            writer
+                .journal()
+                .append(
+                    0,
+                    vec![k.to_le_bytes().to_vec()],
+                    ResponseConfig::Replication,
+                )
+                .await
+                .unwrap();
+        }
+        writer.close();
+    });
+    let mut last_max = 0;
+    let mut last_floor = 0;
+    while !w.is_finished() {
+        let j = reader
+            .journal()
+            .with_consistency(QueryConsistency::Sequential);
+        let max = j.max_indices().await.unwrap().get(&0).copied().unwrap_or(0);
+        assert!(
+            max >= last_max,
+            "max index went back from {last_max} to {max}"
+        );
+        let floor = reader.applied_floor();
+        assert!(floor >= last_floor);
+        last_max = max;
+        last_floor = floor;
+    }
+    w.await.unwrap();
+    // After a two-step read (sync), sequential reads anywhere see every write.
+    reader.sync().await.unwrap();
+    let j = reader
+        .journal()
+        .with_consistency(QueryConsistency::Sequential);
+    assert_eq!(j.max_indices().await.unwrap().get(&0), Some(&60));
+    reader.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistence_ack_means_the_leaders_disk_covers_the_entries() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let l = c.leader().await;
+    let leader = c.servers[l].as_ref().unwrap();
+    let mut t = c.client(l).await;
+    for n in 1..=5usize {
+        let before = leader.status().last_index;
+        let batch = vec![vec![7u8; 100]; n];
+        let r = t.append(2, batch, ResponseConfig::Persistence).await;
+        assert_eq!(r, Ok(ReplyBody::Appended { first_index: None }));
+        let s = leader.status();
+        assert!(
+            s.durable_index >= before + n as u64,
+            "durable {} < {}",
+            s.durable_index,
+            before + n as u64
+        );
+        let r = t.append(2, vec![vec![1]], ResponseConfig::All).await;
+        assert!(
+            matches!(
+                r,
+                Ok(ReplyBody::Appended {
+                    first_index: Some(_)
+                })
+            ),
+            "{r:?}"
+        );
+        let s = leader.status();
+        let all_index = before + n as u64 + 1;
+        assert!(
+            s.durable_index >= all_index && s.applied_index >= all_index,
+            "{s:?}"
+        );
+        let r = t.append(2, vec![vec![2]], ResponseConfig::Receive).await;
+        assert_eq!(r, Ok(ReplyBody::Appended { first_index: None }));
+    }
+    // Retrying a session returns the first result and appends nothing.
+    let session = t.session();
+    let a = t
+        .append_with(
+            4,
+            vec![b"x".to_vec(), b"y".to_vec()],
+            ResponseConfig::Replication,
+            session,
+        )
+        .await;
+    let b = t
+        .append_with(
+            4,
+            vec![b"x".to_vec(), b"y".to_vec()],
+            ResponseConfig::Replication,
+            session,
+        )
+        .await;
+    assert_eq!(
+        a,
+        Ok(ReplyBody::Appended {
+            first_index: Some(0)
+        })
+    );
+    assert_eq!(a, b);
+    let (r, _) = t.get(4, 0, 10, QueryConsistency::Strict, 0).await;
+    match r {
+        Ok(ReplyBody::Entries(es)) => assert_eq!(es.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    // Reserved partitions and bad reads are refused with the documented kinds.
+    let r = t
+        .append(30_000, vec![vec![1]], ResponseConfig::Replication)
+        .await;
+    assert_eq!(
+        kind(&r),
+        Some(journalkeeper::api::ErrorKind::InvalidArgument)
+    );
+    let (r, _) = t.get(4, 2, 1, QueryConsistency::Strict, 0).await;
+    assert_eq!(kind(&r), Some(journalkeeper::api::ErrorKind::IndexOverflow));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cas_counter_counts_exactly_the_successful_swaps() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    cl.kv()
+        .set("counter", 0u64.to_le_bytes().to_vec())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let cl = cl.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut wins = 0u64;
+            for _ in 0..15 {
+                let cur = cl.kv().get("counter").await.unwrap().unwrap();
+                let n = u64::from_le_bytes(cur.as_slice().try_into().unwrap());
+                let r = cl
+                    .kv()
+                    .compare_and_set("counter", Some(cur), Some((n + 1).to_le_bytes().to_vec()))
+                    .await
+                    .unwrap();
+                if r.swapped {
+                    wins += 1;
+                }
+            }
+            wins
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let v = cl.kv().get("counter").await.unwrap().unwrap();
+    assert_eq!(u64::from_le_bytes(v.as_slice().try_into().unwrap()), total);
+    assert!(total > 0);
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_from_an_index_sees_every_change_once_in_order() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    cl.kv().set("other", b"-".to_vec()).await.unwrap();
+    for k in 0..10u8 {
+        cl.kv().set(&format!("w/{k}"), vec![k]).await.unwrap();
+    }
+    // From index 1: the history (the unrelated key filtered out), then live changes.
+    let mut watch = cl
+        .kv()
+        .watch(WatchFilter::Prefix("w/".into()), 1)
+        .await
+        .unwrap();
+    for k in 10..20u8 {
+        cl.kv().set(&format!("w/{k}"), vec![k]).await.unwrap();
+    }
+    cl.kv().remove("w/0").await.unwrap();
+    let mut last = 0;
+    for k in 0..20u8 {
+        let e = tokio::time::timeout(WAIT, watch.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.key, format!("w/{k}"));
+        assert_eq!(e.new_value, Some(vec![k]));
+        assert!(e.index > last);
+        last = e.index;
+    }
+    let e = tokio::time::timeout(WAIT, watch.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.key.as_str(), e.old_value, e.new_value),
+        ("w/0", Some(vec![0]), None)
+    );
+    drop(watch);
+    cl.close();
+    c.shutdown().await;
+}
