@@ -542,6 +542,13 @@ impl Driver {
         while self.raft.has_ready() && rounds < 64 {
             rounds += 1;
             let rd = self.raft.ready();
+            tracing::trace!(
+                node = self.cfg.node_id,
+                snapshot = rd.snapshot.as_ref().map(|s| s.meta.index),
+                entries = ?rd.entries.first().map(|e| (e.index, rd.entries.len())),
+                committed = ?rd.committed_entries.first().map(|e| (e.index, rd.committed_entries.len())),
+                "ready"
+            );
             for ev in &rd.events {
                 self.on_event(ev);
             }
