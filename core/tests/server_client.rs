@@ -183,6 +183,45 @@ async fn persistence_ack_means_the_leaders_disk_covers_the_entries() {
         Ok(ReplyBody::Entries(es)) => assert_eq!(es.len(), 2),
         other => panic!("{other:?}"),
     }
+    // Two pipelined sends of one session (a retry racing the original) append once.
+    let session = t.session();
+    for id in [900u64, 901] {
+        t.conn
+            .send(&journalkeeper::client::protocol::Wire::Request(
+                journalkeeper::client::protocol::ClientRequest {
+                    id,
+                    body: journalkeeper::client::protocol::RequestBody::Append {
+                        partition: 4,
+                        entries: vec![b"z".to_vec()],
+                        response: ResponseConfig::Replication,
+                        session,
+                    },
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        if let journalkeeper::client::protocol::Wire::Server(
+            journalkeeper::client::protocol::ServerMessage::Reply { result, .. },
+        ) = t.conn.recv_timeout(WAIT).await.unwrap()
+        {
+            replies.push(result);
+        }
+    }
+    assert_eq!(
+        replies[0],
+        Ok(ReplyBody::Appended {
+            first_index: Some(2)
+        })
+    );
+    assert_eq!(replies[0], replies[1]);
+    let (r, _) = t.get(4, 0, 10, QueryConsistency::Strict, 0).await;
+    match r {
+        Ok(ReplyBody::Entries(es)) => assert_eq!(es.len(), 3),
+        other => panic!("{other:?}"),
+    }
     // Reserved partitions and bad reads are refused with the documented kinds.
     let r = t
         .append(30_000, vec![vec![1]], ResponseConfig::Replication)
@@ -191,7 +230,7 @@ async fn persistence_ack_means_the_leaders_disk_covers_the_entries() {
         kind(&r),
         Some(journalkeeper::api::ErrorKind::InvalidArgument)
     );
-    let (r, _) = t.get(4, 2, 1, QueryConsistency::Strict, 0).await;
+    let (r, _) = t.get(4, 3, 1, QueryConsistency::Strict, 0).await;
     assert_eq!(kind(&r), Some(journalkeeper::api::ErrorKind::IndexOverflow));
     c.shutdown().await;
 }
