@@ -317,3 +317,50 @@ async fn watch_from_an_index_sees_every_change_once_in_order() {
     cl.close();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_indices_and_query_index_follow_the_journal() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    let j = cl.journal();
+    j.scale_partitions(&[0, 1, 7]).await.unwrap();
+    assert_eq!(
+        j.list_partitions().await.unwrap(),
+        [0, 1, 7].into_iter().collect()
+    );
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    j.append(7, vec![b"a".to_vec(), b"b".to_vec()], ResponseConfig::All)
+        .await
+        .unwrap();
+    j.append(9, vec![b"c".to_vec()], ResponseConfig::Replication)
+        .await
+        .unwrap();
+    let entries = j.get(7, 0, 10, QueryConsistency::Strict).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!((entries[1].batch_size, entries[1].offset), (2, 1));
+    assert!(entries[0].timestamp_ms >= t0);
+    let max = j.max_indices().await.unwrap();
+    let min = j.min_indices().await.unwrap();
+    assert_eq!(
+        (max.get(&7), max.get(&9), max.get(&0)),
+        (Some(&2), Some(&1), Some(&0))
+    );
+    assert_eq!(min.get(&7), Some(&0));
+    assert!(j.list_partitions().await.unwrap().contains(&9));
+    assert_eq!(j.query_index(7, 0).await.unwrap(), Some(0));
+    assert_eq!(
+        j.query_index(7, u64::MAX).await.unwrap(),
+        Some(0),
+        "equal times: the first"
+    );
+    assert_eq!(j.query_index(1, t0).await.unwrap(), None, "empty partition");
+    let st = cl.admin().cluster_configuration().await.unwrap();
+    assert_eq!(st.voters.len(), 3);
+    assert!(st.leader.is_some());
+    cl.close();
+    c.shutdown().await;
+}
