@@ -780,6 +780,7 @@ impl Driver {
     }
 
     fn push_events(&mut self, events: &[KvEvent]) {
+        self.watches.retain(|_, w| !w.conn.is_closed());
         if events.is_empty() || self.watches.is_empty() {
             return;
         }
@@ -1020,6 +1021,14 @@ impl Driver {
             return;
         }
         if self.applied() < self.term_start {
+            if self.deferred.len() >= self.cfg.max_pending_requests {
+                let e = Error::new(
+                    ErrorKind::Unavailable,
+                    "the new leader is still catching up",
+                );
+                reply(&conn, req.id, Err(e), self.applied());
+                return;
+            }
             // Wait until every entry of earlier terms is applied: then the session tables are
             // complete and a retried write is recognised.
             self.deferred.push((conn, req));
