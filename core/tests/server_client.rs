@@ -364,3 +364,63 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     cl.close();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_a_leader_crash_are_each_present_once_in_order() {
+    init_tracing();
+    let mut c = Cluster::start(3).await;
+    let l = c.leader().await;
+    let cl = client(&c).await;
+    let w = {
+        let cl = cl.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for k in 0..80u64 {
+                match cl
+                    .journal()
+                    .append(
+                        0,
+                        vec![k.to_le_bytes().to_vec()],
+                        ResponseConfig::Replication,
+                    )
+                    .await
+                {
+                    Ok(_) => acked.push(k),
+                    Err(e) => panic!("append {k} failed: {e}"),
+                }
+            }
+            acked
+        })
+    };
+    wait_until!("some writes", {
+        let s = c.servers[l].as_ref().unwrap().status();
+        (s.applied_index > 20).then_some(())
+    });
+    c.stop_node(l).await;
+    let acked = w.await.unwrap();
+    let got: Vec<u64> = {
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            match cl
+                .journal()
+                .get(0, from, 1000, QueryConsistency::Strict)
+                .await
+            {
+                Ok(es) => {
+                    from += es.len() as u64;
+                    out.extend(
+                        es.iter()
+                            .map(|e| u64::from_le_bytes(e.payload.as_slice().try_into().unwrap())),
+                    );
+                }
+                Err(e) if e.kind == journalkeeper::api::ErrorKind::IndexOverflow => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        out
+    };
+    assert_eq!(got, acked, "every acknowledged write once, in order");
+    cl.close();
+    c.shutdown().await;
+}

@@ -494,15 +494,21 @@ impl Driver {
         }
         tracing::info!(node, "server stopping");
         // Fail everything still waiting.
-        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
+        // Waiting requests may have taken effect or not: `Unavailable` tells the client to retry
+        // elsewhere (writes carry sessions, so a retry is applied once).
+        let stopping = || Error::new(ErrorKind::Unavailable, "the server is shutting down");
         for (_, ws) in std::mem::take(&mut self.waiters) {
             for w in ws {
-                reply(&w.conn, w.req, Err(closed()), 0);
+                reply(&w.conn, w.req, Err(stopping()), 0);
             }
         }
         for (_, r) in std::mem::take(&mut self.reads) {
-            reply(&r.conn, r.req.id, Err(closed()), 0);
+            reply(&r.conn, r.req.id, Err(stopping()), 0);
         }
+        for (conn, req) in std::mem::take(&mut self.deferred) {
+            reply(&conn, req.id, Err(stopping()), 0);
+        }
+        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
         for ((_, id), w) in std::mem::take(&mut self.watches) {
             let _ = w.conn.send(&Wire::Server(ServerMessage::WatchEnded {
                 watch_id: id,
