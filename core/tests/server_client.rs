@@ -361,6 +361,16 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     let st = cl.admin().cluster_configuration().await.unwrap();
     assert_eq!(st.voters.len(), 3);
     assert!(st.leader.is_some());
+    for (i, addr) in c.addrs.iter().enumerate() {
+        let s = cl.admin().status(&addr.to_string()).await.unwrap();
+        assert_eq!(s.node_id, i as u64 + 1);
+        assert_eq!(s.configuration.voters.len(), 3);
+        assert!(s.leader.is_some() && s.term > 0 && s.last_index >= s.commit_index);
+        assert_eq!(
+            s.role == journalkeeper::client::protocol::NodeRole::Leader,
+            s.leader.as_ref().map(|m| m.node_id) == Some(s.node_id)
+        );
+    }
     cl.close();
     c.shutdown().await;
 }
