@@ -174,7 +174,10 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     }
     let mut addrs: BTreeMap<u64, String> =
         cfg.peers.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    addrs.insert(node, local_addr.to_string());
+    if cfg.peers.get(&node).is_none_or(|a| a.port() == 0) {
+        // Peers list this node with an ephemeral port: advertise the bound one.
+        addrs.insert(node, local_addr.to_string());
+    }
 
     let raft = RaftNode::new(cfg.raft_config(), store, snapshot_applied, 0)
         .map_err(|e| raft_error(e, None))?;
