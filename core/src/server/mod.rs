@@ -1,1 +1,132 @@
-//! A node: drives the raft core with tokio, storage writer, apply loop. (Issue #4.)
+//! A node: drives the sans-IO raft core with tokio, persists through a storage writer thread,
+//! applies committed entries on an apply thread, and serves the client protocol
+//! ([`crate::client::protocol`]) and peer traffic on one port. See
+//! `docs/architecture/server.md`.
+//!
+//! ```no_run
+//! use journalkeeper::server::{Server, ServerConfig};
+//! # async fn demo() -> Result<(), journalkeeper::api::Error> {
+//! let cfg = ServerConfig::new(1, "127.0.0.1:7001".parse().unwrap(), 42, "/tmp/jk1");
+//! let server = Server::start(cfg).await?; // a one-node cluster
+//! println!("{:?}", server.status());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Owns: the order of effects (persist → report durability → send dependent messages; apply in
+//! log order; answer reads once applied), client write acknowledgement per `ResponseConfig`,
+//! read levels, watches, snapshots and compaction. Never does: consensus decisions (raft/), byte
+//! layouts of files (storage/) or frames (net/).
+
+mod apply;
+pub mod command;
+mod config;
+mod driver;
+mod read;
+mod storage;
+
+use std::net::SocketAddr;
+
+use tokio::sync::{oneshot, watch};
+
+pub use config::ServerConfig;
+pub use driver::ServerStatus;
+
+use crate::api::{Error, ErrorKind};
+
+/// The message type on a node's port: client protocol plus raft peer messages.
+pub type PeerWire = crate::client::protocol::Wire<crate::raft::Message>;
+
+/// A running node (embedded, in-process). Stop it with [`Server::shutdown`].
+pub struct Server {
+    node_id: u64,
+    local_addr: SocketAddr,
+    status: watch::Receiver<ServerStatus>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("node_id", &self.node_id)
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Validates `config`, opens (or recovers) the node's storage under `data_dir`, binds the
+    /// listen address and starts the node. Must be called inside a tokio runtime.
+    pub async fn start(config: ServerConfig) -> Result<Server, Error> {
+        config.validate()?;
+        let node_id = config.node_id;
+        let (status, local_addr, stop, task) = driver::start(config).await?;
+        Ok(Server {
+            node_id,
+            local_addr,
+            status,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The address peers and clients reach this node at.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The node's latest status (role, leader, term, indices, membership).
+    pub fn status(&self) -> ServerStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until `pred` holds for the status, or `timeout` passes (`Timeout`).
+    pub async fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl Fn(&ServerStatus) -> bool,
+    ) -> Result<ServerStatus, Error> {
+        let mut rx = self.status.clone();
+        let r = tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await;
+        match r {
+            Ok(Ok(s)) => Ok(s.clone()),
+            Ok(Err(_)) => Err(Error::new(ErrorKind::Closed, "the server stopped")),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!("condition not reached within {timeout:?}"),
+            )),
+        }
+    }
+
+    /// Stops the node cleanly: stops accepting, fails waiting requests with `Closed`, makes
+    /// the log durable, stops the writer and apply threads and releases the port.
+    pub async fn shutdown(mut self) {
+        self.stop_now().await;
+    }
+
+    async fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!(node = self.node_id, reason = %e, "server task failed");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Dropping without shutdown: ask the task to stop; it finishes on its own.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,7 +1,69 @@
 //! The partitioned journal store (the seed's JK-PS API): the parts that are pure rules, kept
 //! apart from storage so they are tested as rules.
 //!
-//! Owns: the seed's `queryIndex` semantics over a partition's store times.
+//! Owns: the seed's `queryIndex` semantics over a partition's store times, and the journal
+//! store's replicated bookkeeping ([`JournalStore`]): the declared partition set and the client
+//! sessions that make a retried append take effect once. The entries themselves live in the
+//! journal and its partition index (storage), not here.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::StateError;
+use super::session::{Admission, ClientSessions, RequestId, SessionLimits};
+
+/// The journal store's replicated state besides the entries: declared partitions and append
+/// sessions. Deterministic; part of every snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalStore {
+    /// Partitions declared by `scalePartitions` (appends may also create partitions).
+    pub declared: BTreeSet<u16>,
+    sessions: ClientSessions,
+}
+
+impl JournalStore {
+    pub fn new(limits: SessionLimits) -> Self {
+        Self {
+            declared: BTreeSet::new(),
+            sessions: ClientSessions::new(limits),
+        }
+    }
+
+    /// Whether `id` was applied already: `Some(first partition index)` of that append.
+    pub fn duplicate(&self, id: &RequestId) -> Result<Option<Result<u64, StateError>>, StateError> {
+        Ok(match self.sessions.admit(id)? {
+            Admission::Apply => None,
+            Admission::Duplicate(r) => Some(r.and_then(|b| super::decode("append result", &b))),
+        })
+    }
+
+    /// Applies the session bookkeeping of an append whose first entry is at log `index` and
+    /// got partition index `first`; returns the append's result (the original one for a
+    /// retry).
+    pub fn apply_append(
+        &mut self,
+        index: u64,
+        id: Option<&RequestId>,
+        first: u64,
+    ) -> Result<u64, StateError> {
+        let Some(id) = id else { return Ok(first) };
+        if let Some(previous) = self.duplicate(id)? {
+            return previous;
+        }
+        self.sessions
+            .record(id, index, super::encode("append result", &first));
+        Ok(first)
+    }
+
+    /// Replaces the declared partition set (idempotent by value and by session).
+    pub fn apply_scale(&mut self, index: u64, id: &RequestId, partitions: BTreeSet<u16>) {
+        if matches!(self.sessions.admit(id), Ok(Admission::Apply)) {
+            self.sessions.record(id, index, Ok(Vec::new()));
+            self.declared = partitions;
+        }
+    }
+}
 
 /// The index in a partition whose entry matches `timestamp_ms` by the seed's rule:
 /// the last entry whose store time is ≤ `timestamp_ms`, and among several entries with that same

@@ -403,6 +403,28 @@ impl PartitionIndex {
         self.checkpoint()
     }
 
+    /// Restarts the index after a snapshot installed at `base` (term `base_term`; the journal was
+    /// reset there): every entry up to `base` counts as compacted, and partition `p` continues
+    /// at `next` for each `(p, next)` of `bounds` (the numbering the snapshot carries).
+    pub fn reset_to_snapshot(
+        &mut self,
+        base: u64,
+        base_term: u64,
+        bounds: &[(u16, u64)],
+    ) -> Result<()> {
+        let mut parts = BTreeMap::new();
+        for &(p, next) in bounds {
+            parts.insert(p, open_part(&self.dir, p, next, next, next, true)?);
+        }
+        self.remove_stray_files(&parts)?;
+        self.parts = parts;
+        self.base = base;
+        self.upto = base;
+        self.upto_term = base_term;
+        self.checkpointed = 0;
+        self.checkpoint()
+    }
+
     /// Fsyncs every partition file and records the checkpoint atomically.
     pub fn checkpoint(&mut self) -> Result<()> {
         let mut parts = Vec::with_capacity(self.parts.len());

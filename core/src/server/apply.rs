@@ -1,0 +1,315 @@
+//! The apply thread: applies committed entries in log order to the state machines — the
+//! journal store (partition index bookkeeping + append sessions) and the coordination KV —
+//! reports each write's outcome and the KV events to the driver, takes snapshots every
+//! `snapshot_interval` entries, restores snapshots received from the leader, and compacts the
+//! log once a snapshot is saved. The state lives behind a mutex so reads can run elsewhere.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, mpsc};
+
+use serde::{Deserialize, Serialize};
+
+use super::command::{self, Command, SYSTEM_PARTITION, entry_to_record};
+use crate::api::{self, ErrorKind};
+use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
+use crate::state::journal_store::JournalStore;
+use crate::state::kv::{KvLimits, KvOutcome, KvStore};
+use crate::state::watch::KvEvent;
+use crate::state::{ApplyContext, StateError, StateMachine};
+use crate::storage::{Journal, PartitionIndex};
+
+/// The node's state machines.
+pub(crate) struct Machines {
+    pub kv: KvStore,
+    pub journal_store: JournalStore,
+    pub pidx: PartitionIndex,
+    pub journal: Arc<Journal>,
+    pub applied: Index,
+    pub applied_term: Term,
+}
+
+/// The serialized state of a snapshot's `data` file.
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    kv: Vec<u8>,
+    journal_store: JournalStore,
+    /// `(partition, next index)` at the snapshot.
+    partitions: Vec<(u16, u64)>,
+}
+
+/// The result of one write, as the driver hands it to the waiting client.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    /// First partition index of an append (reported at the batch's first entry).
+    Appended(Result<u64, api::Error>),
+    Kv(Result<KvOutcome, api::Error>),
+    Scaled,
+}
+
+/// Outcomes and KV events of one applied batch.
+type Applied = (Vec<(Index, Term, Outcome)>, Vec<KvEvent>);
+
+pub(crate) enum ApplyJob {
+    Entries(Vec<Entry>),
+    Restore(Snapshot),
+    Compact(Index),
+    Stop,
+}
+
+pub(crate) enum ApplyDone {
+    Applied {
+        upto: Index,
+        /// `(index, term, outcome)` for each entry that answers a client.
+        results: Vec<(Index, Term, Outcome)>,
+        events: Vec<KvEvent>,
+    },
+    /// State machine snapshot data at `index`, for the driver to register and save.
+    Snapshot {
+        index: Index,
+        data: Vec<u8>,
+    },
+    Failed(String),
+}
+
+pub(crate) fn state_error(e: StateError) -> api::Error {
+    let kind = match &e {
+        StateError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+        StateError::Codec { .. } => ErrorKind::Corruption,
+        StateError::Rejected(_) => ErrorKind::InvalidArgument,
+        StateError::EventsCompacted { .. } => ErrorKind::IndexUnderflow,
+    };
+    api::Error::new(kind, e.to_string())
+}
+
+impl Machines {
+    pub fn new(
+        journal: Arc<Journal>,
+        pidx: PartitionIndex,
+        limits: KvLimits,
+        partitions: std::collections::BTreeSet<u16>,
+    ) -> Self {
+        let mut journal_store = JournalStore::new(limits.sessions);
+        journal_store.declared = partitions;
+        Self {
+            kv: KvStore::new(limits),
+            journal_store,
+            pidx,
+            journal,
+            applied: 0,
+            applied_term: 0,
+        }
+    }
+
+    /// Serializes the state at `applied`.
+    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+        let partitions = self
+            .pidx
+            .partitions()
+            .into_iter()
+            .filter_map(|p| self.pidx.bounds(p).map(|(_, next)| (p, next)))
+            .collect();
+        let data = SnapshotData {
+            kv: self.kv.snapshot().map_err(|e| e.to_string())?,
+            journal_store: self.journal_store.clone(),
+            partitions,
+        };
+        postcard::to_allocvec(&data).map_err(|e| e.to_string())
+    }
+
+    /// Restores the state machines (not the partition index) from snapshot data.
+    pub fn restore_state(
+        &mut self,
+        index: Index,
+        term: Term,
+        data: &[u8],
+    ) -> Result<Vec<(u16, u64)>, String> {
+        let snap: SnapshotData =
+            postcard::from_bytes(data).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
+        self.kv.restore(&snap.kv).map_err(|e| e.to_string())?;
+        self.journal_store = snap.journal_store;
+        self.applied = index;
+        self.applied_term = term;
+        Ok(snap.partitions)
+    }
+
+    /// Applies `entries` (contiguous, starting at `applied + 1`; earlier ones are skipped).
+    fn apply(&mut self, entries: &[Entry]) -> Result<Applied, String> {
+        let entries: Vec<&Entry> = entries.iter().filter(|e| e.index > self.applied).collect();
+        let mut results = Vec::new();
+        let mut events = Vec::new();
+        let mut next: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut records = Vec::with_capacity(entries.len());
+        for e in entries {
+            if e.index != self.applied + 1 {
+                return Err(format!(
+                    "entry {} applied after {} (gap)",
+                    e.index, self.applied
+                ));
+            }
+            let record = entry_to_record(e);
+            let p = record.partition;
+            let pindex = *next
+                .entry(p)
+                .or_insert_with(|| self.pidx.bounds(p).map_or(0, |(_, n)| n));
+            next.insert(p, pindex + 1);
+            if e.index > self.pidx.indexed_upto() {
+                records.push(record);
+            }
+            if let EntryKind::Normal(data) = &e.kind {
+                let ctx = ApplyContext {
+                    index: e.index,
+                    term: e.term,
+                    timestamp_ms: 0,
+                };
+                match command::decode(data) {
+                    Ok(Command::Journal(h, _)) if p != SYSTEM_PARTITION => {
+                        if h.offset == 0 {
+                            let r = self
+                                .journal_store
+                                .apply_append(e.index, h.session.as_ref(), pindex)
+                                .map_err(state_error);
+                            results.push((e.index, e.term, Outcome::Appended(r)));
+                        }
+                    }
+                    Ok(Command::Journal(..)) => {}
+                    Ok(Command::Kv(req)) => {
+                        let r = self.kv.apply_request(&ctx, &req).map_err(state_error);
+                        if let Ok(crate::state::kv::KvQueryResult::Events(mut evs)) =
+                            self.kv.read(&crate::state::kv::KvQuery::Events {
+                                filter: crate::state::watch::WatchFilter::Prefix(String::new()),
+                                from_index: e.index,
+                                max: usize::MAX,
+                            })
+                        {
+                            evs.retain(|ev| ev.index == e.index);
+                            events.extend(evs);
+                        }
+                        results.push((e.index, e.term, Outcome::Kv(r)));
+                    }
+                    Ok(Command::Scale {
+                        partitions,
+                        session,
+                    }) => {
+                        self.journal_store
+                            .apply_scale(e.index, &session, partitions);
+                        results.push((e.index, e.term, Outcome::Scaled));
+                    }
+                    Err(reason) => {
+                        tracing::error!(index = e.index, %reason, "skipping undecodable command");
+                    }
+                }
+            }
+            self.applied = e.index;
+            self.applied_term = e.term;
+        }
+        if !records.is_empty() {
+            self.pidx
+                .index_records(&records)
+                .map_err(|e| format!("partition index: {e}"))?;
+        }
+        Ok((results, events))
+    }
+}
+
+/// The apply thread's loop.
+pub(crate) fn run(
+    node: u64,
+    machines: Arc<Mutex<Machines>>,
+    jobs: mpsc::Receiver<ApplyJob>,
+    done: impl Fn(ApplyDone) -> bool,
+    snapshot_interval: u64,
+) {
+    let lock = || machines.lock().unwrap_or_else(|p| p.into_inner());
+    let mut last_snapshot = lock().applied;
+    while let Ok(job) = jobs.recv() {
+        match job {
+            ApplyJob::Entries(entries) => {
+                tracing::trace!(
+                    node,
+                    first = entries.first().map(|e| e.index),
+                    last = entries.last().map(|e| e.index),
+                    "applying"
+                );
+                let mut m = lock();
+                match m.apply(&entries) {
+                    Ok((results, events)) => {
+                        let upto = m.applied;
+                        let snap =
+                            if snapshot_interval > 0 && upto >= last_snapshot + snapshot_interval {
+                                last_snapshot = upto;
+                                Some(m.snapshot())
+                            } else {
+                                None
+                            };
+                        drop(m);
+                        if !done(ApplyDone::Applied {
+                            upto,
+                            results,
+                            events,
+                        }) {
+                            return;
+                        }
+                        match snap {
+                            Some(Ok(data)) => {
+                                let _ = done(ApplyDone::Snapshot { index: upto, data });
+                            }
+                            Some(Err(e)) => tracing::warn!(node, reason = %e, "cannot snapshot"),
+                            None => {}
+                        }
+                    }
+                    Err(e) => {
+                        let _ = done(ApplyDone::Failed(e));
+                        return;
+                    }
+                }
+            }
+            ApplyJob::Restore(snap) => {
+                let mut m = lock();
+                let r = m
+                    .restore_state(snap.meta.index, snap.meta.term, &snap.data)
+                    .and_then(|parts| {
+                        m.pidx
+                            .reset_to_snapshot(snap.meta.index, snap.meta.term, &parts)
+                            .map_err(|e| format!("partition index reset: {e}"))
+                    });
+                last_snapshot = snap.meta.index;
+                let upto = m.applied;
+                drop(m);
+                match r {
+                    Ok(()) => {
+                        tracing::info!(node, index = snap.meta.index, "installed snapshot");
+                        let _ = done(ApplyDone::Applied {
+                            upto,
+                            results: Vec::new(),
+                            events: Vec::new(),
+                        });
+                    }
+                    Err(e) => {
+                        let _ = done(ApplyDone::Failed(e));
+                        return;
+                    }
+                }
+            }
+            ApplyJob::Compact(upto) => {
+                let mut m = lock();
+                let upto = upto.min(m.pidx.indexed_upto());
+                let r = m
+                    .pidx
+                    .compact_prefix(upto)
+                    .and_then(|()| m.journal.compact_prefix(upto));
+                if let Err(e) = r {
+                    tracing::warn!(node, upto, reason = %e, "log compaction failed");
+                } else {
+                    tracing::debug!(node, upto, "compacted the log");
+                }
+            }
+            ApplyJob::Stop => {
+                let mut m = lock();
+                if let Err(e) = m.pidx.checkpoint() {
+                    tracing::warn!(node, reason = %e, "partition index checkpoint failed");
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! What the server puts in the raft log, and how a log entry maps to a storage record.
+//!
+//! A record's payload starts with a one-byte tag:
+//! - `0` Noop (raft's term-start entry), payload `[0]`;
+//! - `1` Config, payload `[1] ++ postcard(Membership)`;
+//! - `2` journal entry, `3` KV write, `4` partition scaling: raft `EntryKind::Normal(data)`
+//!   with the record payload = `data` verbatim (the server only proposes data it encoded, so a
+//!   Normal entry never starts with `0` or `1`).
+//!
+//! A journal entry's data starts with a fixed header the storage adapter reads without a full
+//! decode, so the record lands in its journal partition (served by `PartitionIndex`):
+//! ```text
+//! off size field
+//!   0    1  tag = 2
+//!   1    2  partition      u16 LE (< RESERVED_PARTITION_START)
+//!   3    2  batch_size     u16 LE (entries of the client append)
+//!   5    2  offset         u16 LE (0-based position in the batch)
+//!   7    8  timestamp_ms   u64 LE (leader-assigned, never decreasing)
+//!  15    8  client_id      u64 LE  \
+//!  23    8  seq            u64 LE   } the append's session (RequestId); all zero = none
+//!  31    8  first_unacked  u64 LE  /
+//!  39    n  payload
+//! ```
+//! Every other record is stored in [`SYSTEM_PARTITION`] with batch size 1 and timestamp 0.
+//! Partitions `RESERVED_PARTITION_START..` are reserved (as in the original: ≥ 30000), so a
+//! client can never read or write system records as journal entries.
+
+use std::collections::BTreeSet;
+
+use crate::raft::{Entry, EntryKind, Membership};
+use crate::state::kv::KvRequest;
+use crate::state::session::RequestId;
+use crate::storage::Record;
+
+/// First partition number reserved for the system; clients use `0..RESERVED_PARTITION_START`.
+pub const RESERVED_PARTITION_START: u16 = 30_000;
+/// The partition of every record that is not a journal entry.
+pub const SYSTEM_PARTITION: u16 = u16::MAX;
+
+pub const TAG_NOOP: u8 = 0;
+pub const TAG_CONFIG: u8 = 1;
+pub const TAG_JOURNAL: u8 = 2;
+pub const TAG_KV: u8 = 3;
+pub const TAG_SCALE: u8 = 4;
+
+/// Length of the journal entry header.
+pub const JOURNAL_HEADER_LEN: usize = 39;
+
+/// The fixed header of a journal entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalHeader {
+    pub partition: u16,
+    pub batch_size: u16,
+    pub offset: u16,
+    pub timestamp_ms: u64,
+    pub session: Option<RequestId>,
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2)?.try_into().ok().map(u16::from_le_bytes)
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)?.try_into().ok().map(u64::from_le_bytes)
+}
+
+impl JournalHeader {
+    /// Encodes the header followed by `payload`.
+    pub fn encode(&self, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(JOURNAL_HEADER_LEN + payload.len());
+        out.push(TAG_JOURNAL);
+        out.extend_from_slice(&self.partition.to_le_bytes());
+        out.extend_from_slice(&self.batch_size.to_le_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.timestamp_ms.to_le_bytes());
+        let s = self.session.unwrap_or(RequestId {
+            client_id: 0,
+            seq: 0,
+            first_unacked: 0,
+        });
+        out.extend_from_slice(&s.client_id.to_le_bytes());
+        out.extend_from_slice(&s.seq.to_le_bytes());
+        out.extend_from_slice(&s.first_unacked.to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Decodes the header of journal entry data; `None` if `data` is not one.
+    pub fn decode(data: &[u8]) -> Option<(JournalHeader, &[u8])> {
+        if data.first() != Some(&TAG_JOURNAL) || data.len() < JOURNAL_HEADER_LEN {
+            return None;
+        }
+        let client_id = u64_at(data, 15)?;
+        let seq = u64_at(data, 23)?;
+        let first_unacked = u64_at(data, 31)?;
+        let session = (seq != 0).then_some(RequestId {
+            client_id,
+            seq,
+            first_unacked,
+        });
+        Some((
+            JournalHeader {
+                partition: u16_at(data, 1)?,
+                batch_size: u16_at(data, 3)?,
+                offset: u16_at(data, 5)?,
+                timestamp_ms: u64_at(data, 7)?,
+                session,
+            },
+            &data[JOURNAL_HEADER_LEN..],
+        ))
+    }
+}
+
+/// A decoded Normal entry.
+#[derive(Debug)]
+pub enum Command<'a> {
+    Journal(JournalHeader, &'a [u8]),
+    Kv(KvRequest),
+    Scale {
+        partitions: BTreeSet<u16>,
+        session: RequestId,
+    },
+}
+
+/// Encodes a KV write.
+pub fn encode_kv(request: &KvRequest) -> Vec<u8> {
+    let mut out = vec![TAG_KV];
+    // A KvRequest is plain data; postcard cannot fail on it.
+    out.extend(postcard::to_allocvec(request).unwrap_or_default());
+    out
+}
+
+/// Encodes a partition scaling.
+pub fn encode_scale(partitions: &BTreeSet<u16>, session: RequestId) -> Vec<u8> {
+    let mut out = vec![TAG_SCALE];
+    out.extend(postcard::to_allocvec(&(partitions, session)).unwrap_or_default());
+    out
+}
+
+/// Decodes Normal entry data; `Err` names what is wrong (never panics).
+pub fn decode(data: &[u8]) -> Result<Command<'_>, String> {
+    match data.first() {
+        Some(&TAG_JOURNAL) => JournalHeader::decode(data)
+            .map(|(h, p)| Command::Journal(h, p))
+            .ok_or_else(|| "journal entry shorter than its header".to_string()),
+        Some(&TAG_KV) => postcard::from_bytes(&data[1..])
+            .map(Command::Kv)
+            .map_err(|e| format!("undecodable kv write: {e}")),
+        Some(&TAG_SCALE) => postcard::from_bytes::<(BTreeSet<u16>, RequestId)>(&data[1..])
+            .map(|(partitions, session)| Command::Scale {
+                partitions,
+                session,
+            })
+            .map_err(|e| format!("undecodable partition scaling: {e}")),
+        Some(t) => Err(format!("unknown command tag {t}")),
+        None => Err("empty command".to_string()),
+    }
+}
+
+/// The storage record of a raft entry.
+pub fn entry_to_record(e: &Entry) -> Record {
+    let (partition, batch_size, timestamp_ms, payload) = match &e.kind {
+        EntryKind::Noop => (SYSTEM_PARTITION, 1, 0, vec![TAG_NOOP]),
+        EntryKind::Config(m) => {
+            let mut p = vec![TAG_CONFIG];
+            p.extend(postcard::to_allocvec(m).unwrap_or_default());
+            (SYSTEM_PARTITION, 1, 0, p)
+        }
+        EntryKind::Normal(data) => match JournalHeader::decode(data) {
+            Some((h, _)) => (h.partition, h.batch_size, h.timestamp_ms, data.clone()),
+            None => (SYSTEM_PARTITION, 1, 0, data.clone()),
+        },
+    };
+    Record {
+        term: e.term,
+        index: e.index,
+        partition,
+        batch_size,
+        timestamp_ms,
+        payload,
+    }
+}
+
+/// The raft entry of a storage record; `Err` for a record no server wrote.
+pub fn record_to_entry(r: Record) -> Result<Entry, String> {
+    let kind = match r.payload.first() {
+        Some(&TAG_NOOP) => EntryKind::Noop,
+        Some(&TAG_CONFIG) => EntryKind::Config(
+            postcard::from_bytes::<Membership>(&r.payload[1..])
+                .map_err(|e| format!("record {}: undecodable configuration: {e}", r.index))?,
+        ),
+        Some(_) => EntryKind::Normal(r.payload),
+        None => return Err(format!("record {} has an empty payload", r.index)),
+    };
+    Ok(Entry {
+        term: r.term,
+        index: r.index,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_entries_land_in_their_partition_and_roundtrip() {
+        let h = JournalHeader {
+            partition: 7,
+            batch_size: 3,
+            offset: 1,
+            timestamp_ms: 99,
+            session: Some(RequestId {
+                client_id: 5,
+                seq: 2,
+                first_unacked: 1,
+            }),
+        };
+        let e = Entry {
+            term: 4,
+            index: 10,
+            kind: EntryKind::Normal(h.encode(b"abc")),
+        };
+        let r = entry_to_record(&e);
+        assert_eq!((r.partition, r.batch_size, r.timestamp_ms), (7, 3, 99));
+        assert_eq!(record_to_entry(r).unwrap(), e);
+        let EntryKind::Normal(data) = &e.kind else {
+            unreachable!()
+        };
+        match decode(data).unwrap() {
+            Command::Journal(h2, p) => assert_eq!((h2, p), (h, &b"abc"[..])),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn system_entries_use_the_reserved_partition() {
+        for kind in [
+            EntryKind::Noop,
+            EntryKind::Config(Membership::new([1, 2, 3])),
+            EntryKind::Normal(encode_kv(&KvRequest {
+                id: None,
+                command: crate::state::kv::KvCommand::Remove { key: "k".into() },
+            })),
+        ] {
+            let e = Entry {
+                term: 1,
+                index: 1,
+                kind,
+            };
+            let r = entry_to_record(&e);
+            assert_eq!(r.partition, SYSTEM_PARTITION);
+            assert_eq!(record_to_entry(r).unwrap(), e);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_payloads_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let _ = decode(&data);
+            let _ = JournalHeader::decode(&data);
+            let r = Record { payload: data.clone(), ..Record::default() };
+            if let Ok(e) = record_to_entry(r) {
+                let _ = entry_to_record(&e);
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for data in [&[][..], &[2, 1], &[3, 0xff, 0xff], &[9], &[4]] {
+            let _ = decode(data);
+        }
+        let r = Record::default();
+        assert!(record_to_entry(r).is_err());
+    }
+}

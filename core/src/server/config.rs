@@ -1,0 +1,308 @@
+//! [`ServerConfig`]: everything one node needs, from a builder or a TOML file, validated.
+//!
+//! TOML format (every key but `node_id`, `listen`, `cluster_id`, `data_dir` and `peers` is
+//! optional; the values shown are the defaults):
+//! ```toml
+//! node_id = 1
+//! listen = "127.0.0.1:7001"          # peers and clients share this port
+//! cluster_id = 42
+//! data_dir = "/var/lib/journalkeeper/1"
+//! election_timeout_ms = 1000
+//! heartbeat_interval_ms = 100
+//! tick_ms = 10
+//! lease_reads = true                  # STRICT reads via the leader lease (else ReadIndex)
+//! snapshot_interval = 10000           # snapshot every N applied entries (0 = never)
+//! snapshot_retained_entries = 1000    # log entries kept behind a snapshot for slow followers
+//! max_segment_bytes = 67108864
+//! max_pending_requests = 65536        # client writes and reads waiting on one node
+//! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
+//!
+//! [peers]                             # every voter, this node included: id = "host:port"
+//! 1 = "127.0.0.1:7001"
+//! 2 = "127.0.0.1:7002"
+//! 3 = "127.0.0.1:7003"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::api::{Error, ErrorKind};
+use crate::net::NetConfig;
+use crate::state::kv::KvLimits;
+
+/// Configuration of one server node. Build with [`ServerConfig::new`] and the `with_*`
+/// setters, or load with [`ServerConfig::from_toml_file`]; [`crate::server::Server::start`]
+/// validates it.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub node_id: u64,
+    /// Listening address for peers and clients (port 0: pick one; then peers cannot know it).
+    pub listen: SocketAddr,
+    /// Every voter of the cluster (this node included), id → address.
+    pub peers: BTreeMap<u64, SocketAddr>,
+    pub cluster_id: u64,
+    pub data_dir: PathBuf,
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Period of the raft clock tick.
+    pub tick_ms: u64,
+    pub lease_reads: bool,
+    /// Take a snapshot every this many applied entries (0: never).
+    pub snapshot_interval: u64,
+    /// Entries kept in the log behind a snapshot (so lagging followers rarely need one).
+    pub snapshot_retained_entries: u64,
+    pub max_segment_bytes: u64,
+    pub max_pending_requests: usize,
+    pub kv_limits: KvLimits,
+    /// The journal's partitions before any `ScalePartitions` (must be equal on every node).
+    pub partitions: std::collections::BTreeSet<u16>,
+    /// Network bounds (the cluster id is taken from `cluster_id`).
+    pub net: NetConfig,
+}
+
+impl ServerConfig {
+    /// A configuration with defaults for everything but the identity of the node.
+    pub fn new(
+        node_id: u64,
+        listen: SocketAddr,
+        cluster_id: u64,
+        data_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            node_id,
+            listen,
+            peers: BTreeMap::from([(node_id, listen)]),
+            cluster_id,
+            data_dir: data_dir.into(),
+            election_timeout_ms: 1000,
+            heartbeat_interval_ms: 100,
+            tick_ms: 10,
+            lease_reads: true,
+            snapshot_interval: 10_000,
+            snapshot_retained_entries: 1000,
+            max_segment_bytes: 64 << 20,
+            max_pending_requests: 65_536,
+            kv_limits: KvLimits::default(),
+            partitions: [0].into(),
+            net: NetConfig::new(cluster_id),
+        }
+    }
+
+    /// Sets the voters (id → address); this node must be among them.
+    pub fn with_peers(mut self, peers: impl IntoIterator<Item = (u64, SocketAddr)>) -> Self {
+        self.peers = peers.into_iter().collect();
+        self
+    }
+
+    pub fn with_timeouts(mut self, election_timeout_ms: u64, heartbeat_interval_ms: u64) -> Self {
+        self.election_timeout_ms = election_timeout_ms;
+        self.heartbeat_interval_ms = heartbeat_interval_ms;
+        self
+    }
+
+    pub fn with_snapshots(mut self, interval: u64, retained_entries: u64) -> Self {
+        self.snapshot_interval = interval;
+        self.snapshot_retained_entries = retained_entries;
+        self
+    }
+
+    /// Parses the TOML format described in the module documentation.
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| invalid(format!("server configuration is not valid TOML: {e}")))?;
+        let mut cfg = ServerConfig::new(raw.node_id, raw.listen, raw.cluster_id, raw.data_dir);
+        let mut peers = BTreeMap::new();
+        for (id, addr) in raw.peers {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| invalid(format!("peers: key {id:?} is not a node id")))?;
+            peers.insert(id, addr);
+        }
+        cfg.peers = peers;
+        macro_rules! opt {
+            ($($f:ident),*) => { $( if let Some(v) = raw.$f { cfg.$f = v; } )* };
+        }
+        opt!(
+            election_timeout_ms,
+            heartbeat_interval_ms,
+            tick_ms,
+            lease_reads,
+            snapshot_interval,
+            snapshot_retained_entries,
+            max_segment_bytes,
+            max_pending_requests,
+            partitions
+        );
+        Ok(cfg)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read server configuration {}: {e}", path.display()),
+            )
+        })?;
+        Self::from_toml_str(&text)
+    }
+
+    /// Checks every field and their relations; the error names the first bad field.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.node_id == 0 {
+            return Err(invalid("node_id must be non-zero"));
+        }
+        if self.cluster_id == 0 {
+            return Err(invalid("cluster_id must be non-zero"));
+        }
+        if !self.peers.contains_key(&self.node_id) {
+            return Err(invalid(format!(
+                "peers must include this node ({})",
+                self.node_id
+            )));
+        }
+        if self.peers.contains_key(&0) {
+            return Err(invalid("peers: node id 0 is not allowed"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir must be set"));
+        }
+        if self.tick_ms == 0 || self.tick_ms > self.heartbeat_interval_ms {
+            return Err(invalid("tick_ms must be in 1..=heartbeat_interval_ms"));
+        }
+        if self.snapshot_interval != 0 && self.snapshot_interval < 16 {
+            return Err(invalid("snapshot_interval must be 0 (never) or >= 16"));
+        }
+        if let Some(p) = self
+            .partitions
+            .iter()
+            .find(|p| **p >= crate::server::command::RESERVED_PARTITION_START)
+        {
+            return Err(invalid(format!(
+                "partitions: {p} is reserved (client partitions are below {})",
+                crate::server::command::RESERVED_PARTITION_START
+            )));
+        }
+        if self.max_pending_requests == 0 {
+            return Err(invalid("max_pending_requests must be > 0"));
+        }
+        self.raft_config()
+            .validate()
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut net = self.net.clone();
+        net.cluster_id = self.cluster_id;
+        net.validate().map_err(|e| invalid(e.to_string()))?;
+        let min_segment = (crate::storage::HEADER_LEN + MAX_RECORD_BYTES) as u64;
+        if self.max_segment_bytes < min_segment || self.max_segment_bytes > (1 << 48) {
+            return Err(invalid(format!(
+                "max_segment_bytes must be in {min_segment}..=2^48 (one maximal record)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn raft_config(&self) -> crate::raft::Config {
+        crate::raft::Config {
+            id: self.node_id,
+            seed: self.node_id ^ self.cluster_id.rotate_left(17),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout: self.election_timeout_ms,
+            max_clock_drift: (self.election_timeout_ms / 10).max(1),
+            lease_reads: self.lease_reads,
+            ..crate::raft::Config::default()
+        }
+    }
+}
+
+/// Largest record payload: a maximal journal entry plus its header.
+pub(crate) const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024 + 1024;
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidArgument, message)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    node_id: u64,
+    listen: SocketAddr,
+    cluster_id: u64,
+    data_dir: PathBuf,
+    #[serde(default)]
+    peers: BTreeMap<String, SocketAddr>,
+    election_timeout_ms: Option<u64>,
+    heartbeat_interval_ms: Option<u64>,
+    tick_ms: Option<u64>,
+    lease_reads: Option<bool>,
+    snapshot_interval: Option<u64>,
+    snapshot_retained_entries: Option<u64>,
+    max_segment_bytes: Option<u64>,
+    max_pending_requests: Option<usize>,
+    partitions: Option<std::collections::BTreeSet<u16>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_format() {
+        let text = r#"
+            node_id = 2
+            listen = "127.0.0.1:7002"
+            cluster_id = 42
+            data_dir = "/tmp/jk2"
+            election_timeout_ms = 600
+            heartbeat_interval_ms = 50
+            snapshot_interval = 100
+            partitions = [0, 1, 5]
+            [peers]
+            1 = "127.0.0.1:7001"
+            2 = "127.0.0.1:7002"
+            3 = "127.0.0.1:7003"
+        "#;
+        let cfg = ServerConfig::from_toml_str(text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.node_id, 2);
+        assert_eq!(cfg.peers.len(), 3);
+        assert_eq!(cfg.election_timeout_ms, 600);
+        assert_eq!(cfg.snapshot_interval, 100);
+        assert_eq!(cfg.tick_ms, 10);
+        assert_eq!(cfg.partitions, [0, 1, 5].into());
+    }
+
+    #[test]
+    fn bad_configurations_name_the_field() {
+        let base = ServerConfig::new(1, "127.0.0.1:7001".parse().unwrap(), 42, "/tmp/x");
+        base.validate().unwrap();
+        let cases: Vec<(ServerConfig, &str)> = vec![
+            (
+                ServerConfig {
+                    node_id: 0,
+                    ..base.clone()
+                },
+                "node_id",
+            ),
+            (
+                ServerConfig {
+                    cluster_id: 0,
+                    ..base.clone()
+                },
+                "cluster_id",
+            ),
+            (base.clone().with_peers([]), "peers"),
+            (base.clone().with_timeouts(100, 100), "election_timeout"),
+            (base.clone().with_snapshots(3, 0), "snapshot_interval"),
+        ];
+        for (cfg, field) in cases {
+            let e = cfg.validate().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains(field), "{field}: {e}");
+        }
+        assert!(ServerConfig::from_toml_str("node_id = 1\nbogus = 2").is_err());
+    }
+}

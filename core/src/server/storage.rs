@@ -1,0 +1,388 @@
+//! The raft log over the durable journal: [`LogStore`] implements [`raft::Storage`] for the
+//! core, and the storage writer thread ([`spawn_writer`]) persists what each `Ready` says —
+//! snapshot install, suffix truncation, appends, hard state — with one group-commit
+//! `fdatasync` for every batch of jobs it finds queued, then reports durability.
+//!
+//! Files under the data directory: `journal/` (segments), `partitions/` (partition index),
+//! `snapshots/<index>/{meta,data}`, and `metadata` (term, vote, commit, membership).
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use serde::{Deserialize, Serialize};
+
+use super::command::{entry_to_record, record_to_entry};
+use crate::raft::{
+    Entry, HardState, Index, Membership, Message, Snapshot, SnapshotMeta, Storage, Term,
+};
+use crate::storage::{Journal, Metadata, MetadataStore, SnapshotStore, StorageError};
+
+/// What the raft core knows about the latest snapshot, shared with the writer.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotState {
+    pub meta: SnapshotMeta,
+    pub dir: Option<PathBuf>,
+}
+
+/// Extra hard state kept in `Metadata::config`.
+#[derive(Serialize, Deserialize, Default)]
+pub(crate) struct MetaExtra {
+    pub commit: Index,
+    pub membership: Membership,
+}
+
+/// The core's read-only view of the log.
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    pub journal: Arc<Journal>,
+    pub hard_state: HardState,
+    pub snapshot: Arc<Mutex<SnapshotState>>,
+}
+
+impl LogStore {
+    fn snap(&self) -> std::sync::MutexGuard<'_, SnapshotState> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Storage for LogStore {
+    fn hard_state(&self) -> HardState {
+        self.hard_state.clone()
+    }
+
+    fn snapshot_meta(&self) -> SnapshotMeta {
+        self.snap().meta.clone()
+    }
+
+    fn first_index(&self) -> Index {
+        // Entries behind the snapshot are kept (a retained tail); the core may send them.
+        self.journal.first_index()
+    }
+
+    fn last_index(&self) -> Index {
+        self.journal.last_index()
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        {
+            let s = self.snap();
+            if index == s.meta.index {
+                return Some(s.meta.term);
+            }
+        }
+        if index > self.journal.last_index() {
+            return None;
+        }
+        self.journal.term_at(index).ok()
+    }
+
+    fn entries(&self, lo: Index, hi: Index, max_bytes: u64) -> Vec<Entry> {
+        if lo >= hi {
+            return Vec::new();
+        }
+        let max = usize::try_from(hi - lo).unwrap_or(usize::MAX);
+        let bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        match self.journal.read(lo, max, bytes) {
+            Ok(records) => {
+                let mut out = Vec::with_capacity(records.len());
+                for r in records {
+                    match record_to_entry(r) {
+                        Ok(e) => out.push(e),
+                        Err(e) => {
+                            tracing::error!(reason = %e, "undecodable log record");
+                            break;
+                        }
+                    }
+                }
+                out
+            }
+            Err(e) => {
+                tracing::debug!(lo, hi, reason = %e, "log read failed");
+                Vec::new()
+            }
+        }
+    }
+
+    fn snapshot_chunk(&self, offset: u64, max_bytes: usize) -> Option<(Vec<u8>, bool)> {
+        let dir = self.snap().dir.clone()?;
+        let file = std::fs::File::open(dir.join("data")).ok()?;
+        let len = file.metadata().ok()?.len();
+        if offset > len {
+            return None;
+        }
+        let n = ((len - offset) as usize).min(max_bytes);
+        let mut buf = vec![0; n];
+        file.read_exact_at(&mut buf, offset).ok()?;
+        Some((buf, offset + n as u64 == len))
+    }
+}
+
+/// Writes a snapshot directory (`meta`, `data`); a no-op when it exists.
+pub(crate) fn save_snapshot(
+    store: &SnapshotStore,
+    meta: &SnapshotMeta,
+    data: &[u8],
+) -> Result<PathBuf, StorageError> {
+    if let Ok(p) = store.open_snapshot(meta.index) {
+        return Ok(p);
+    }
+    let meta_bytes = postcard::to_allocvec(meta)
+        .map_err(|e| StorageError::InvalidArgument(format!("snapshot meta: {e}")))?;
+    store.create(meta.index, |dir| {
+        std::fs::write(dir.join("meta"), &meta_bytes)?;
+        std::fs::write(dir.join("data"), data)
+    })
+}
+
+/// Loads the newest snapshot's metadata and directory, if any.
+pub(crate) fn load_latest_snapshot(
+    store: &SnapshotStore,
+) -> Result<Option<(SnapshotMeta, PathBuf)>, StorageError> {
+    let Some(index) = store.latest()? else {
+        return Ok(None);
+    };
+    let dir = store.open_snapshot(index)?;
+    let path = dir.join("meta");
+    let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+    let meta: SnapshotMeta = postcard::from_bytes(&bytes)
+        .map_err(|e| StorageError::corrupt_file(&path, format!("undecodable: {e}")))?;
+    Ok(Some((meta, dir)))
+}
+
+/// Work for the storage writer, in `Ready` order.
+pub(crate) enum WriteJob {
+    Ready {
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+        hard_state: Option<HardState>,
+        point: Option<(Index, Term)>,
+        /// Sent by the driver once this job is durable.
+        msgs: Vec<Message>,
+    },
+    /// A snapshot the node took; then compact the log up to `compact_upto`.
+    SaveSnapshot {
+        meta: SnapshotMeta,
+        data: Vec<u8>,
+        compact_upto: Index,
+    },
+    /// Persist the commit index (shutdown) and stop.
+    Stop { commit: Index },
+}
+
+/// What the writer reports.
+pub(crate) enum WriteDone {
+    Persisted {
+        point: Option<(Index, Term)>,
+        msgs: Vec<Message>,
+        durable: Index,
+    },
+    SnapshotSaved {
+        index: Index,
+        compact_upto: Index,
+    },
+    Failed(String),
+}
+
+pub(crate) struct Writer {
+    pub journal: Arc<Journal>,
+    pub metadata: MetadataStore,
+    pub snapshots: Arc<SnapshotStore>,
+    pub snapshot: Arc<Mutex<SnapshotState>>,
+    pub saved: Metadata,
+    pub extra: MetaExtra,
+    pub node: u64,
+}
+
+impl Writer {
+    fn save_meta(
+        &mut self,
+        term: Term,
+        vote: Option<u64>,
+        commit: Index,
+    ) -> Result<(), StorageError> {
+        self.extra.commit = commit;
+        self.extra.membership = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .meta
+            .membership
+            .clone();
+        let meta = Metadata {
+            term,
+            voted_for: vote,
+            config: postcard::to_allocvec(&self.extra).unwrap_or_default(),
+        };
+        self.metadata.save(&meta)?;
+        self.saved = meta;
+        Ok(())
+    }
+
+    fn install(&mut self, snap: &Snapshot) -> Result<(), StorageError> {
+        let dir = save_snapshot(&self.snapshots, &snap.meta, &snap.data)?;
+        self.journal
+            .reset_to_snapshot(snap.meta.index, snap.meta.term)?;
+        let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        s.meta = snap.meta.clone();
+        s.dir = Some(dir);
+        drop(s);
+        self.drop_old_snapshots(snap.meta.index);
+        Ok(())
+    }
+
+    fn drop_old_snapshots(&self, keep: Index) {
+        if let Ok(list) = self.snapshots.list() {
+            for i in list.into_iter().filter(|&i| i < keep) {
+                if let Err(e) = self.snapshots.delete(i) {
+                    tracing::warn!(node = self.node, index = i, reason = %e, "cannot delete old snapshot");
+                }
+            }
+        }
+    }
+
+    fn write(
+        &mut self,
+        snapshot: Option<Snapshot>,
+        entries: &[Entry],
+        hs: Option<HardState>,
+    ) -> Result<(), StorageError> {
+        if let Some(snap) = &snapshot {
+            self.install(snap)?;
+        }
+        if let Some(first) = entries.first() {
+            if first.index <= self.journal.last_index() {
+                self.journal.truncate_suffix(first.index)?;
+            }
+            let records: Vec<_> = entries.iter().map(entry_to_record).collect();
+            self.journal.append(&records)?;
+        }
+        if let Some(hs) = hs {
+            if hs.term != self.saved.term || hs.vote != self.saved.voted_for || snapshot.is_some() {
+                self.save_meta(hs.term, hs.vote, hs.commit)?;
+            } else {
+                self.extra.commit = hs.commit;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `Stop` or the channel closes.
+    pub fn run(
+        mut self,
+        jobs: mpsc::Receiver<WriteJob>,
+        done: impl Fn(WriteDone) -> bool,
+        compact: impl Fn(Index),
+    ) {
+        let mut failed = false;
+        while let Ok(first) = jobs.recv() {
+            let mut batch = vec![first];
+            while let Ok(j) = jobs.try_recv() {
+                batch.push(j);
+            }
+            let mut reports = Vec::new();
+            let mut stop = None;
+            let mut wrote = false;
+            for job in batch {
+                if failed {
+                    if let WriteJob::Stop { .. } = job {
+                        return;
+                    }
+                    continue;
+                }
+                match job {
+                    WriteJob::Ready {
+                        snapshot,
+                        entries,
+                        hard_state,
+                        point,
+                        msgs,
+                    } => {
+                        wrote = true;
+                        if let Err(e) = self.write(snapshot, &entries, hard_state) {
+                            failed = true;
+                            done(WriteDone::Failed(format!("storage write failed: {e}")));
+                            break;
+                        }
+                        reports.push((point, msgs));
+                    }
+                    WriteJob::SaveSnapshot {
+                        meta,
+                        data,
+                        compact_upto,
+                    } => match save_snapshot(&self.snapshots, &meta, &data) {
+                        Ok(dir) => {
+                            let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+                            if meta.index > s.meta.index {
+                                s.meta = meta.clone();
+                                s.dir = Some(dir);
+                            }
+                            drop(s);
+                            self.drop_old_snapshots(meta.index);
+                            let _ = done(WriteDone::SnapshotSaved {
+                                index: meta.index,
+                                compact_upto,
+                            });
+                            compact(compact_upto);
+                        }
+                        Err(e) => {
+                            tracing::warn!(node = self.node, index = meta.index, reason = %e, "cannot save snapshot")
+                        }
+                    },
+                    WriteJob::Stop { commit } => stop = Some(commit),
+                }
+            }
+            if failed {
+                continue;
+            }
+            if wrote || stop.is_some() {
+                match self.journal.sync() {
+                    Ok(durable) => {
+                        for (point, msgs) in reports {
+                            if !done(WriteDone::Persisted {
+                                point,
+                                msgs,
+                                durable,
+                            }) {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failed = true;
+                        done(WriteDone::Failed(format!("fdatasync failed: {e}")));
+                        continue;
+                    }
+                }
+            }
+            if let Some(commit) = stop {
+                let (t, v) = (self.saved.term, self.saved.voted_for);
+                if let Err(e) = self.save_meta(t, v, commit.max(self.extra.commit)) {
+                    tracing::warn!(node = self.node, reason = %e, "cannot save metadata at shutdown");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Opens the metadata file: `(store, hard state, saved metadata, extra)`.
+pub(crate) fn open_metadata(
+    dir: &Path,
+) -> Result<(MetadataStore, HardState, Metadata, MetaExtra), StorageError> {
+    let (store, loaded) = MetadataStore::open(dir)?;
+    let meta = loaded.unwrap_or_default();
+    let extra: MetaExtra = if meta.config.is_empty() {
+        MetaExtra::default()
+    } else {
+        postcard::from_bytes(&meta.config).map_err(|e| {
+            StorageError::corrupt_file(store.path(), format!("undecodable hard state: {e}"))
+        })?
+    };
+    let hs = HardState {
+        term: meta.term,
+        vote: meta.voted_for,
+        commit: extra.commit,
+    };
+    Ok((store, hs, meta, extra))
+}

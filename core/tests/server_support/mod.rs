@@ -1,0 +1,302 @@
+//! Test-only helpers for in-process clusters: ephemeral ports, temp dirs, a minimal protocol
+//! client (one connection, sequential calls) and condition polling with deadlines.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use journalkeeper::api::{Error, ErrorKind, QueryConsistency, ResponseConfig};
+use journalkeeper::client::protocol::{
+    ClientRequest, NoPeer, ReadAt, ReplyBody, RequestBody, ServerMessage, Wire,
+};
+use journalkeeper::net::{Connection, Hello, NetConfig, Role};
+use journalkeeper::server::{Server, ServerConfig, ServerStatus};
+use journalkeeper::state::session::RequestId;
+
+pub const CLUSTER_ID: u64 = 42;
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Polls `check` every 10 ms until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn free_ports(n: usize) -> Vec<SocketAddr> {
+    let ls: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap()).collect()
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub addrs: Vec<SocketAddr>,
+    pub servers: Vec<Option<Server>>,
+    pub snapshot_interval: u64,
+    /// Applied to every node's configuration.
+    pub tweak: fn(&mut ServerConfig),
+}
+
+impl Cluster {
+    pub async fn start(n: usize) -> Cluster {
+        Self::start_with(n, 0).await
+    }
+
+    pub async fn start_with(n: usize, snapshot_interval: u64) -> Cluster {
+        Self::start_tweaked(n, snapshot_interval, |_| {}).await
+    }
+
+    pub async fn start_tweaked(
+        n: usize,
+        snapshot_interval: u64,
+        tweak: fn(&mut ServerConfig),
+    ) -> Cluster {
+        let mut c = Cluster {
+            tweak,
+            dir: tempfile::tempdir().unwrap(),
+            addrs: free_ports(n),
+            servers: (0..n).map(|_| None).collect(),
+            snapshot_interval,
+        };
+        for i in 0..n {
+            c.start_node(i).await;
+        }
+        c
+    }
+
+    pub fn config(&self, i: usize) -> ServerConfig {
+        let peers = self
+            .addrs
+            .iter()
+            .enumerate()
+            .map(|(j, a)| (j as u64 + 1, *a));
+        let mut cfg = ServerConfig::new(
+            i as u64 + 1,
+            self.addrs[i],
+            CLUSTER_ID,
+            self.dir.path().join(format!("n{}", i + 1)),
+        )
+        .with_peers(peers)
+        .with_timeouts(300, 30)
+        .with_snapshots(self.snapshot_interval, 20);
+        cfg.tick_ms = 5;
+        cfg.partitions = (0..16).collect();
+        cfg.net.backoff_initial = Duration::from_millis(10);
+        cfg.net.backoff_max = Duration::from_millis(100);
+        (self.tweak)(&mut cfg);
+        cfg
+    }
+
+    pub async fn start_node(&mut self, i: usize) {
+        let s = Server::start(self.config(i)).await.expect("server starts");
+        self.servers[i] = Some(s);
+    }
+
+    pub async fn stop_node(&mut self, i: usize) {
+        if let Some(s) = self.servers[i].take() {
+            s.shutdown().await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        for i in 0..self.servers.len() {
+            self.stop_node(i).await;
+        }
+    }
+
+    pub fn statuses(&self) -> Vec<ServerStatus> {
+        self.servers.iter().flatten().map(|s| s.status()).collect()
+    }
+
+    /// Waits for exactly one leader among the running nodes whose term every running node
+    /// agrees on; returns its index in `servers`.
+    pub async fn leader(&self) -> usize {
+        eventually("a leader", WAIT, || async {
+            let st: Vec<(usize, ServerStatus)> = self
+                .servers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|s| (i, s.status())))
+                .collect();
+            let leaders: Vec<_> = st.iter().filter(|(_, s)| s.is_leader()).collect();
+            if leaders.len() != 1 {
+                return None;
+            }
+            let (i, l) = leaders[0];
+            let agreed = st
+                .iter()
+                .all(|(_, s)| s.term == l.term && s.leader == Some(l.node_id));
+            (agreed && l.applied_index >= l.commit_index && l.commit_index > 0).then_some(*i)
+        })
+        .await
+    }
+
+    pub async fn client(&self, i: usize) -> TestClient {
+        TestClient::connect(self.addrs[i]).await
+    }
+}
+
+/// A minimal client speaking the protocol on one connection.
+pub struct TestClient {
+    pub conn: Connection<Wire<NoPeer>>,
+    pub next: u64,
+    pub client_id: u64,
+    pub seq: u64,
+    pub pushes: Vec<ServerMessage>,
+}
+
+static NEXT_CLIENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1000);
+
+impl TestClient {
+    pub async fn connect(addr: SocketAddr) -> TestClient {
+        let cfg = NetConfig::new(CLUSTER_ID);
+        let client_id = NEXT_CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hello = Hello::new(Role::Client { client_id }, &cfg);
+        let conn = Connection::connect(addr, hello, &cfg)
+            .await
+            .expect("connect");
+        TestClient {
+            conn,
+            next: 1,
+            client_id,
+            seq: 0,
+            pushes: Vec::new(),
+        }
+    }
+
+    /// Sends one request and waits for its reply: `(result, applied_index)`.
+    pub async fn call(&mut self, body: RequestBody) -> (Result<ReplyBody, Error>, u64) {
+        let id = self.next;
+        self.next += 1;
+        self.conn
+            .send(&Wire::Request(ClientRequest { id, body }))
+            .await
+            .expect("send");
+        loop {
+            let msg = self.conn.recv_timeout(WAIT).await.expect("reply");
+            match msg {
+                Wire::Server(ServerMessage::Reply {
+                    id: rid,
+                    result,
+                    applied_index,
+                }) if rid == id => return (result, applied_index),
+                Wire::Server(other) => self.pushes.push(other),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn session(&mut self) -> RequestId {
+        self.seq += 1;
+        RequestId {
+            client_id: self.client_id,
+            seq: self.seq,
+            first_unacked: self.seq,
+        }
+    }
+
+    pub async fn append(
+        &mut self,
+        partition: u16,
+        entries: Vec<Vec<u8>>,
+        response: ResponseConfig,
+    ) -> Result<ReplyBody, Error> {
+        let session = self.session();
+        self.append_with(partition, entries, response, session)
+            .await
+    }
+
+    pub async fn append_with(
+        &mut self,
+        partition: u16,
+        entries: Vec<Vec<u8>>,
+        response: ResponseConfig,
+        session: RequestId,
+    ) -> Result<ReplyBody, Error> {
+        self.call(RequestBody::Append {
+            partition,
+            entries,
+            response,
+            session,
+        })
+        .await
+        .0
+    }
+
+    pub async fn get(
+        &mut self,
+        partition: u16,
+        index: u64,
+        max: u32,
+        consistency: QueryConsistency,
+        min_applied: u64,
+    ) -> (Result<ReplyBody, Error>, u64) {
+        self.call(RequestBody::Get {
+            partition,
+            index,
+            max_entries: max,
+            read: ReadAt {
+                consistency,
+                min_applied,
+            },
+        })
+        .await
+    }
+
+    /// Waits for the next push message.
+    pub async fn next_push(&mut self) -> ServerMessage {
+        if !self.pushes.is_empty() {
+            return self.pushes.remove(0);
+        }
+        loop {
+            match self.conn.recv_timeout(WAIT).await.expect("push") {
+                Wire::Server(m @ ServerMessage::WatchEvents { .. })
+                | Wire::Server(m @ ServerMessage::WatchEnded { .. }) => return m,
+                _ => {}
+            }
+        }
+    }
+}
+
+pub fn kind(r: &Result<ReplyBody, Error>) -> Option<ErrorKind> {
+    r.as_ref().err().map(|e| e.kind)
+}
+
+/// Every test logs through `RUST_LOG` when set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Re-evaluates `$body` (an `Option`, may `.await`) every 10 ms until it is `Some`; panics
+/// after [`WAIT`].
+#[macro_export]
+macro_rules! wait_until {
+    ($what:expr, $body:expr) => {{
+        let deadline = tokio::time::Instant::now() + $crate::server_support::WAIT;
+        loop {
+            if let Some(v) = $body {
+                break v;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for: {}", $what);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }};
+}
