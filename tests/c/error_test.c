@@ -90,6 +90,34 @@ static void on_watch(void *user_data, const jk_kv_event *event, const jk_error *
     pthread_mutex_unlock(&o->mu);
 }
 
+/* A watch whose callback makes a blocking call and then closes its own watch. */
+typedef struct {
+    pthread_mutex_t mu;
+    jk_client *client;
+    jk_watch *watch;
+    int events;
+    int got_value;
+} self_closing;
+
+static void on_watch_self_close(void *user_data, const jk_kv_event *event, const jk_error *error) {
+    self_closing *s = user_data;
+    (void)error;
+    jk_buffer *value = NULL;
+    if (event != NULL && jk_kv_get(s->client, "self/k", JK_QUERY_CONSISTENCY_STRICT, &value, NULL) == JK_STATUS_OK &&
+        value != NULL) {
+        jk_buffer_free(value);
+        pthread_mutex_lock(&s->mu);
+        s->got_value = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->events++;
+    jk_watch *w = s->watch;
+    s->watch = NULL;
+    pthread_mutex_unlock(&s->mu);
+    jk_watch_close(w);
+}
+
 /* Waits (up to 20 s) until the outcome has a call. */
 static int wait_call(outcome *o) {
     int ok;
@@ -228,6 +256,29 @@ int main(void) {
     outcome appended = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, JK_STATUS_INTERNAL, 0};
     EXPECT(JK_STATUS_OK, jk_journal_append_async(client, 0, &one, 1, JK_RESPONSE_CONFIG_ALL, on_append, &appended, errp_));
     CHECK(wait_call(&appended) && appended.status == JK_STATUS_OK);
+
+    /* A callback may make blocking calls and close its own watch; no call follows. */
+    self_closing self = {PTHREAD_MUTEX_INITIALIZER, client, NULL, 0, 0};
+    jk_watch *self_watch = NULL;
+    EXPECT(JK_STATUS_OK, jk_kv_watch(client, "self/k", false, 0, on_watch_self_close, &self, &self_watch, errp_));
+    pthread_mutex_lock(&self.mu);
+    self.watch = self_watch;
+    pthread_mutex_unlock(&self.mu);
+    EXPECT(JK_STATUS_OK, jk_kv_set(client, "self/k", one, NULL, errp_));
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&self.mu);
+        int n = self.events;
+        pthread_mutex_unlock(&self.mu);
+        if (n > 0) {
+            break;
+        }
+        usleep(10000);
+    }
+    EXPECT(JK_STATUS_OK, jk_kv_set(client, "self/k", one, NULL, errp_));
+    usleep(300000);
+    pthread_mutex_lock(&self.mu);
+    CHECK(self.events == 1 && self.got_value == 1 && self.watch == NULL);
+    pthread_mutex_unlock(&self.mu);
 
     EXPECT(JK_STATUS_OK, jk_client_close(client));
     EXPECT(JK_STATUS_OK, jk_client_close(client)); /* idempotent */
