@@ -273,6 +273,30 @@ typedef struct {
 } jk_buffer;
 
 /*
+ Client settings for `jk_client_connect_with`. A 0 field takes the core's default.
+ */
+typedef struct {
+  /*
+   Non-zero id shared with the servers.
+   */
+  uint64_t cluster_id;
+  /*
+   Deadline of one call, retries included (default 30000 ms); then `JK_STATUS_TIMEOUT`, or
+   `JK_STATUS_UNAVAILABLE` when no server could be reached at all.
+   */
+  uint64_t request_timeout_ms;
+  /*
+   How long one attempt waits for its reply (default 10000 ms; at most the request
+   timeout).
+   */
+  uint64_t attempt_timeout_ms;
+  /*
+   Deadline of one connection attempt (default 3000 ms).
+   */
+  uint64_t connect_timeout_ms;
+} jk_client_config;
+
+/*
  A byte range passed *to* the library. Borrowed: the library copies what it keeps before the
  call returns. `data` may be NULL only when `len` is 0.
  */
@@ -538,6 +562,16 @@ jk_status jk_client_connect(const char *const *addrs,
                             uint64_t cluster_id,
                             jk_client **out,
                             jk_error **err_out);
+
+/*
+ Like `jk_client_connect`, with timeouts from `*config` (borrowed for the call only; invalid
+ combinations give `JK_STATUS_INVALID_ARGUMENT` naming the field). Thread-safe.
+ */
+jk_status jk_client_connect_with(const char *const *addrs,
+                                 size_t n,
+                                 const jk_client_config *config,
+                                 jk_client **out,
+                                 jk_error **err_out);
 
 /*
  Closes every connection: calls in flight and every later call fail with

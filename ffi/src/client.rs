@@ -2,6 +2,7 @@
 //! enums every call takes (`jk_response_config`, `jk_query_consistency`).
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use journalkeeper::client::{Client, ClientConfig};
 
@@ -58,6 +59,53 @@ pub enum jk_query_consistency {
     None = 2,
 }
 
+/// Client settings for `jk_client_connect_with`. A 0 field takes the core's default.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jk_client_config {
+    /// Non-zero id shared with the servers.
+    pub cluster_id: u64,
+    /// Deadline of one call, retries included (default 30000 ms); then `JK_STATUS_TIMEOUT`, or
+    /// `JK_STATUS_UNAVAILABLE` when no server could be reached at all.
+    pub request_timeout_ms: u64,
+    /// How long one attempt waits for its reply (default 10000 ms; at most the request
+    /// timeout).
+    pub attempt_timeout_ms: u64,
+    /// Deadline of one connection attempt (default 3000 ms).
+    pub connect_timeout_ms: u64,
+}
+
+fn client_config(c: &jk_client_config) -> ClientConfig {
+    let mut cfg = ClientConfig::new(c.cluster_id);
+    if c.request_timeout_ms != 0 {
+        cfg.request_timeout = Duration::from_millis(c.request_timeout_ms);
+    }
+    if c.attempt_timeout_ms != 0 {
+        cfg.attempt_timeout = Duration::from_millis(c.attempt_timeout_ms);
+    }
+    if c.connect_timeout_ms != 0 {
+        cfg.net.connect_timeout = Duration::from_millis(c.connect_timeout_ms);
+    }
+    cfg
+}
+
+fn connect(
+    addrs: *const *const c_char,
+    n: usize,
+    config: ClientConfig,
+    out: *mut *mut jk_client,
+) -> Result<(), Failure> {
+    let out = out_arg(out, "out")?;
+    let list = slice_arg(addrs, n, "addrs")?
+        .iter()
+        .enumerate()
+        .map(|(i, a)| str_arg(*a, &format!("addrs[{i}]")).map(str::to_string))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = block_on(Client::connect(list, config))??;
+    out.set(to_boxed_mut_ptr::<jk_client>(client));
+    Ok(())
+}
+
 /// Connects to a cluster: `addrs` is an array of `n` `"host:port"` strings (any subset of the
 /// nodes; the leader is found on first use), `cluster_id` the servers' cluster id. Blocks until
 /// one node answers (`JK_STATUS_UNAVAILABLE` when none does). Uses the core's default timeouts
@@ -72,15 +120,23 @@ pub extern "C" fn jk_client_connect(
     err_out: *mut *mut jk_error,
 ) -> jk_status {
     ffi_boundary! { err_out = err_out;
-        let out = out_arg(out, "out")?;
-        let list = slice_arg(addrs, n, "addrs")?
-            .iter()
-            .enumerate()
-            .map(|(i, a)| str_arg(*a, &format!("addrs[{i}]")).map(str::to_string))
-            .collect::<Result<Vec<_>, _>>()?;
-        let client = block_on(Client::connect(list, ClientConfig::new(cluster_id)))??;
-        out.set(to_boxed_mut_ptr::<jk_client>(client));
-        Ok(())
+        connect(addrs, n, ClientConfig::new(cluster_id), out)
+    }
+}
+
+/// Like `jk_client_connect`, with timeouts from `*config` (borrowed for the call only; invalid
+/// combinations give `JK_STATUS_INVALID_ARGUMENT` naming the field). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_client_connect_with(
+    addrs: *const *const c_char,
+    n: usize,
+    config: *const jk_client_config,
+    out: *mut *mut jk_client,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let config = client_config(crate::args::ref_arg(config, "config")?);
+        connect(addrs, n, config, out)
     }
 }
 

@@ -297,11 +297,22 @@ int main(void) {
     CHECK(watched.saw_event_after_end == 0);
     jk_client_free(client);
 
+    /* A client with short timeouts fails fast once its cluster is gone. */
+    jk_client_config fast_cfg = {.cluster_id = 42, .request_timeout_ms = 1000, .attempt_timeout_ms = 500};
+    jk_client *fast = NULL;
+    EXPECT(JK_STATUS_OK, jk_client_connect_with(addrs, 1, &fast_cfg, &fast, errp_));
+
     /* Nobody listens on a stopped server's port. */
     EXPECT(JK_STATUS_OK, jk_server_stop(server, errp_));
+    st = jk_kv_get(fast, "k", JK_QUERY_CONSISTENCY_STRICT, &buf, NULL);
+    CHECK(st == JK_STATUS_TIMEOUT || st == JK_STATUS_UNAVAILABLE);
+    jk_client_free(fast);
     EXPECT(JK_STATUS_OK, jk_server_stop(server, errp_)); /* idempotent */
     EXPECT(JK_STATUS_CLOSED, jk_server_status(server, &(jk_server_info){0}, errp_));
     EXPECT(JK_STATUS_UNAVAILABLE, jk_client_connect(addrs, 1, 42, &none, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_client_connect_with(addrs, 1, NULL, &none, errp_));
+    jk_client_config bad_timeouts = {.cluster_id = 42, .request_timeout_ms = 100, .attempt_timeout_ms = 200};
+    EXPECT(JK_STATUS_INVALID_ARGUMENT, jk_client_connect_with(addrs, 1, &bad_timeouts, &none, errp_));
     jk_server_free(server);
     jk_string_free(addr);
 
