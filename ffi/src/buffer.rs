@@ -86,10 +86,8 @@ mod tests {
         // SAFETY: `b` is a live buffer made above.
         let view = unsafe { &*b };
         // SAFETY: `data` points to `len` bytes owned by `b`.
-        assert_eq!(
-            unsafe { std::slice::from_raw_parts(view.data, view.len) },
-            &[1, 2, 3]
-        );
+        let bytes = unsafe { std::slice::from_raw_parts(view.data, view.len) };
+        assert_eq!(bytes, &[1, 2, 3]);
         jk_buffer_free(b);
         jk_buffer_free(std::ptr::null_mut());
         jk_string_free(std::ptr::null_mut());

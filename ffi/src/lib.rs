@@ -15,6 +15,8 @@
 // Exports take raw pointers from C by design; each dereference is checked and has a SAFETY
 // comment. Marking them `unsafe fn` would change nothing for C callers.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
+// Every `unsafe` block states why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 #[macro_use]
 mod panic;
