@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint fmt-check clippy rust-test python-test node-test c-test header header-check bench soak build
+.PHONY: demo test lint fmt-check clippy rust-test python-test node-test c-lib c-test header header-check bench soak build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -44,16 +44,49 @@ header-check: $(CBINDGEN)
 $(CBINDGEN):
 	$(CARGO) install --quiet --locked --root build/tools --version $(CBINDGEN_VERSION) cbindgen
 
-## C tests: compiled with -Wall -Wextra -Werror against the header, linked to the .so and the .a.
-c-test:
+## The C library staged in build/lib: libjournalkeeper.so.$(VERSION) with the SONAME symlink
+## libjournalkeeper.so.$(SO_MAJOR) and the development symlink libjournalkeeper.so, the static
+## libjournalkeeper.a, and build/journalkeeper.pc (pkg-config, version from Cargo.toml).
+SO_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+C_LIBDIR := build/lib
+C_FLAGS := -Wall -Wextra -Werror -O1 -g
+# What the Rust standard library needs from the system when linking the .a (rustc's
+# --print native-static-libs for this target).
+C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
+C_PROGRAMS := tests/c/version_test tests/c/error_test examples/c/cluster
+VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite
+
+c-lib:
 	$(CARGO) build --release -p journalkeeper-ffi
+	mkdir -p $(C_LIBDIR)
+	cp target/release/libjournalkeeper.so $(C_LIBDIR)/libjournalkeeper.so.$(VERSION)
+	ln -sfn libjournalkeeper.so.$(VERSION) $(C_LIBDIR)/libjournalkeeper.so.$(SO_MAJOR)
+	ln -sfn libjournalkeeper.so.$(SO_MAJOR) $(C_LIBDIR)/libjournalkeeper.so
+	cp target/release/libjournalkeeper.a $(C_LIBDIR)/libjournalkeeper.a
+	printf '%s\n' 'prefix=$(abspath build)' 'libdir=$${prefix}/lib' 'includedir=$(abspath include)' '' \
+		'Name: journalkeeper' 'Description: C ABI of JournalKeeper-rs (journal store + coordination KV)' \
+		'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ljournalkeeper' \
+		'Libs.private: $(C_STATIC_LIBS)' > build/journalkeeper.pc
+
+## C tests and the C example: compiled with -Wall -Wextra -Werror against the header, each linked
+## once to the .so (through pkg-config) and once to the .a; all run, then the example and the
+## error tests run again under valgrind (.so build).
+c-test: c-lib
 	mkdir -p build/c
-	gcc -Wall -Wextra -Werror -Iinclude -DEXPECTED_VERSION='"$(VERSION)"' tests/c/version_test.c \
-		-Ltarget/release -ljournalkeeper -Wl,-rpath,$(abspath target/release) -o build/c/version_test_shared
-	gcc -Wall -Wextra -Werror -Iinclude -DEXPECTED_VERSION='"$(VERSION)"' tests/c/version_test.c \
-		target/release/libjournalkeeper.a -lpthread -ldl -lm -o build/c/version_test_static
-	build/c/version_test_shared
-	build/c/version_test_static
+	test "$$(readelf -d $(C_LIBDIR)/libjournalkeeper.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = libjournalkeeper.so.$(SO_MAJOR)
+	test "$$($(PKG_CONFIG_RUN) --modversion journalkeeper)" = "$(VERSION)"
+	set -e; for p in $(C_PROGRAMS); do n=$$(basename $$p); \
+		gcc $(C_FLAGS) -DEXPECTED_VERSION='"$(VERSION)"' $$($(PKG_CONFIG_RUN) --cflags journalkeeper) $$p.c \
+			$$($(PKG_CONFIG_RUN) --libs journalkeeper) -Wl,-rpath,$(abspath $(C_LIBDIR)) -o build/c/$${n}_shared; \
+		gcc $(C_FLAGS) -DEXPECTED_VERSION='"$(VERSION)"' -Iinclude $$p.c \
+			$(C_LIBDIR)/libjournalkeeper.a $(C_STATIC_LIBS) -o build/c/$${n}_static; \
+	done
+	set -e; for p in $(C_PROGRAMS); do n=$$(basename $$p); \
+		echo "== $${n} (shared)"; build/c/$${n}_shared; echo "== $${n} (static)"; build/c/$${n}_static; done
+	echo "== valgrind error_test (shared)"; $(VALGRIND) build/c/error_test_shared
+	echo "== valgrind cluster (shared)"; $(VALGRIND) build/c/cluster_shared
 
 ## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite.
 python-test: $(VENV)/.ready

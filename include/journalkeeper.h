@@ -1,3 +1,19 @@
+/*
+ * libjournalkeeper: the C ABI of JournalKeeper-rs. Rules (docs/architecture/ffi.md):
+ * - Handles (jk_server, jk_client, jk_watch, jk_error) are opaque; each is released by exactly
+ *   one jk_*_free / jk_*_close, which accepts NULL.
+ * - Every call that can fail returns a jk_status (JK_STATUS_OK == 0). When `err_out` is not
+ *   NULL, *err_out receives NULL on success or a jk_error (free with jk_error_free) on failure.
+ * - NULL or invalid arguments give an error status, never a crash; a failed call has no effect
+ *   (except JK_STATUS_TIMEOUT / JK_STATUS_UNAVAILABLE writes, which may or may not have happened).
+ * - Memory returned by the library (jk_buffer, jk_entries, strings, ...) is freed by the
+ *   library's matching *_free, never by free(). Memory passed in is borrowed for the call only.
+ * - Enum arguments are passed as uint32_t (values of the named enum; others are rejected).
+ * - Blocking calls may be made from any thread except the library's own runtime threads.
+ *   Callbacks run on library threads, outside the runtime: they may call any jk_ function.
+ * - No panic crosses the boundary: a library bug is reported as JK_STATUS_PANIC.
+ */
+
 #ifndef JOURNALKEEPER_H
 #define JOURNALKEEPER_H
 
@@ -6,16 +22,883 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+/* "MAJOR.MINOR.PATCH" of the library this header describes (from JK_VERSION_MAJOR/MINOR/PATCH
+ * below); compare with jk_version() to detect a header / library mismatch. */
+#define JK_STRINGIFY_(x) #x
+#define JK_STRINGIFY(x) JK_STRINGIFY_(x)
+#define JK_VERSION_STRING \
+  JK_STRINGIFY(JK_VERSION_MAJOR) "." JK_STRINGIFY(JK_VERSION_MINOR) "." JK_STRINGIFY(JK_VERSION_PATCH)
+
+
+/*
+ "No index": returned for the first index of a write whose response level does not return it
+ (`ONE_WAY`, `RECEIVE`, `PERSISTENCE`) and by `jk_journal_query_index` for an empty partition.
+ */
+#define JK_NO_INDEX UINT64_MAX
+
+/*
+ Major version of the library this header describes (Cargo.toml `version`).
+ */
+#define JK_VERSION_MAJOR 0
+
+/*
+ Minor version of the library this header describes.
+ */
+#define JK_VERSION_MINOR 1
+
+/*
+ Patch version of the library this header describes.
+ */
+#define JK_VERSION_PATCH 0
+
+/*
+ The result of every call that can fail. `JK_STATUS_OK` (0) is success; each other value is
+ one error kind (the same kinds in every language binding), see `jk_status_code`.
+ */
+typedef enum {
+  /*
+   Success.
+   */
+  JK_STATUS_OK = 0,
+  /*
+   The node is not the leader (the error carries a leader hint when known).
+   */
+  JK_STATUS_NOT_LEADER = 1,
+  /*
+   The operation did not complete in time; it may or may not have taken effect.
+   */
+  JK_STATUS_TIMEOUT = 2,
+  /*
+   The index is at or beyond the end of the partition.
+   */
+  JK_STATUS_INDEX_OVERFLOW = 3,
+  /*
+   The index is before the start (compacted away).
+   */
+  JK_STATUS_INDEX_UNDERFLOW = 4,
+  /*
+   An argument is malformed or out of bounds (the message names it).
+   */
+  JK_STATUS_INVALID_ARGUMENT = 5,
+  /*
+   The client, server or watch was closed.
+   */
+  JK_STATUS_CLOSED = 6,
+  /*
+   An operating-system I/O error.
+   */
+  JK_STATUS_IO = 7,
+  /*
+   Stored data failed its checks.
+   */
+  JK_STATUS_CORRUPTION = 8,
+  /*
+   A transaction could not be created, appended to or completed.
+   */
+  JK_STATUS_TRANSACTION = 9,
+  /*
+   No quorum or no leader could be reached.
+   */
+  JK_STATUS_UNAVAILABLE = 10,
+  /*
+   A bug in the library: an invariant did not hold.
+   */
+  JK_STATUS_INTERNAL = 11,
+  /*
+   A required pointer argument was NULL (the message names it).
+   */
+  JK_STATUS_NULL_ARGUMENT = 100,
+  /*
+   The library panicked (a bug); the call had no effect or an unknown one. The library is
+   still usable.
+   */
+  JK_STATUS_PANIC = 101,
+} jk_status;
+
+/*
+ A node's role as it reports it.
+ */
+typedef enum {
+  JK_NODE_ROLE_LEADER = 0,
+  JK_NODE_ROLE_FOLLOWER = 1,
+  JK_NODE_ROLE_CANDIDATE = 2,
+  JK_NODE_ROLE_OBSERVER = 3,
+} jk_node_role;
+
+/*
+ A node's role as `jk_server_status` reports it.
+ */
+typedef enum {
+  /*
+   Not started yet.
+   */
+  JK_SERVER_ROLE_STARTING = 0,
+  JK_SERVER_ROLE_FOLLOWER = 1,
+  JK_SERVER_ROLE_PRE_CANDIDATE = 2,
+  JK_SERVER_ROLE_CANDIDATE = 3,
+  JK_SERVER_ROLE_LEADER = 4,
+} jk_server_role;
+
+/*
+ When a write is acknowledged. Functions take it as `uint32_t` (any other value:
+ `JK_STATUS_INVALID_ARGUMENT`).
+ */
+typedef enum {
+  /*
+   Sent; no reply at all.
+   */
+  JK_RESPONSE_CONFIG_ONE_WAY = 0,
+  /*
+   The server received the request.
+   */
+  JK_RESPONSE_CONFIG_RECEIVE = 1,
+  /*
+   Written to the leader's disk, not necessarily replicated.
+   */
+  JK_RESPONSE_CONFIG_PERSISTENCE = 2,
+  /*
+   Committed on a majority (the usual choice). Returns the assigned index.
+   */
+  JK_RESPONSE_CONFIG_REPLICATION = 3,
+  /*
+   Committed and on the leader's own disk. Returns the assigned index.
+   */
+  JK_RESPONSE_CONFIG_ALL = 4,
+} jk_response_config;
+
+/*
+ How fresh a read must be. Functions take it as `uint32_t` (any other value:
+ `JK_STATUS_INVALID_ARGUMENT`).
+ */
+typedef enum {
+  /*
+   Linearizable (served by the leader after it confirms its leadership).
+   */
+  JK_QUERY_CONSISTENCY_STRICT = 0,
+  /*
+   Any node, in log order, never going backwards for this client.
+   */
+  JK_QUERY_CONSISTENCY_SEQUENTIAL = 1,
+  /*
+   A node's local state, no guarantee.
+   */
+  JK_QUERY_CONSISTENCY_NONE = 2,
+} jk_query_consistency;
+
+/*
+ A connection to a cluster. Opaque. Made by `jk_client_connect`, released by
+ `jk_client_free`. Thread-safe: calls may run concurrently from any threads (they share
+ connections, leader knowledge and the write session), except `jk_client_free`, which must
+ be the last call.
+ */
+typedef struct jk_client jk_client;
+
+/*
+ Details of a failed call. Opaque; read it with the `jk_error_*` accessors and free it with
+ `jk_error_free`. Immutable: the accessors may be called from any thread.
+ */
+typedef struct jk_error jk_error;
+
+/*
+ A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
+ `jk_server_free`. Thread-safe: any function may be called from any thread, concurrently,
+ except `jk_server_free`, which must be the last call.
+ */
+typedef struct jk_server jk_server;
+
+/*
+ A running watch. Opaque. Made by `jk_kv_watch`, released by `jk_watch_close`.
+ */
+typedef struct jk_watch jk_watch;
+
+/*
+ A cluster member: node id and client address (`"host:port"`).
+ */
+typedef struct {
+  uint64_t node_id;
+  const char *addr;
+} jk_member;
+
+/*
+ Voters, observers and leader. Everything it points to is owned by the object it is part of.
+ */
+typedef struct {
+  const jk_member *voters;
+  size_t voters_len;
+  const jk_member *observers;
+  size_t observers_len;
+  /*
+   Whether a joint-consensus change is in progress (then `joint_old_voters` is the old set).
+   */
+  bool is_joint;
+  const jk_member *joint_old_voters;
+  size_t joint_old_voters_len;
+  /*
+   NULL when no leader is known.
+   */
+  const jk_member *leader;
+} jk_cluster_configuration;
+
+/*
+ One node's view of itself (`jk_admin_status`). Owned by the caller; free with
+ `jk_node_status_free`.
+ */
+typedef struct {
+  uint64_t node_id;
+  jk_node_role role;
+  uint64_t term;
+  /*
+   The leader this node follows; NULL when unknown.
+   */
+  const jk_member *leader;
+  uint64_t commit_index;
+  uint64_t applied_index;
+  /*
+   Last index in this node's log.
+   */
+  uint64_t last_index;
+  jk_cluster_configuration configuration;
+} jk_node_status;
+
+/*
+ Bytes returned *by* the library. Owned by the caller once returned; free with
+ `jk_buffer_free` (never `free()`). Immutable: may be read from any thread.
+ */
+typedef struct {
+  /*
+   Never NULL (points to no bytes when `len` is 0).
+   */
+  const uint8_t *data;
+  size_t len;
+} jk_buffer;
+
+/*
+ Client settings for `jk_client_connect_with`. A 0 field takes the core's default.
+ */
+typedef struct {
+  /*
+   Non-zero id shared with the servers.
+   */
+  uint64_t cluster_id;
+  /*
+   Deadline of one call, retries included (default 30000 ms); then `JK_STATUS_TIMEOUT`, or
+   `JK_STATUS_UNAVAILABLE` when no server could be reached at all.
+   */
+  uint64_t request_timeout_ms;
+  /*
+   How long one attempt waits for its reply (default 10000 ms; at most the request
+   timeout).
+   */
+  uint64_t attempt_timeout_ms;
+  /*
+   Deadline of one connection attempt (default 3000 ms).
+   */
+  uint64_t connect_timeout_ms;
+} jk_client_config;
+
+/*
+ A byte range passed *to* the library. Borrowed: the library copies what it keeps before the
+ call returns. `data` may be NULL only when `len` is 0.
+ */
+typedef struct {
+  const uint8_t *data;
+  size_t len;
+} jk_bytes;
+
+/*
+ Called once when a `jk_journal_append_async` completes, on the library's callback thread:
+ `status` is `JK_STATUS_OK` with `first_index` (or `JK_NO_INDEX`, as `jk_journal_append`),
+ or an error with `error` (borrowed: valid during the call only; do not free) and
+ `first_index` = `JK_NO_INDEX`.
+ */
+typedef void (*jk_append_callback)(void *user_data,
+                                   jk_status status,
+                                   uint64_t first_index,
+                                   const jk_error *error);
+
+/*
+ One journal entry. Part of a `jk_entries`; valid until `jk_entries_free`.
+ */
+typedef struct {
+  uint16_t partition;
+  /*
+   Entries appended together share a batch; `batch_size` is its length.
+   */
+  uint16_t batch_size;
+  /*
+   Position of this entry within its batch (0-based).
+   */
+  uint16_t offset;
+  /*
+   Dense index within the partition.
+   */
+  uint64_t index;
+  /*
+   The Raft term the entry was written in.
+   */
+  uint64_t term;
+  /*
+   Store time chosen by the leader (milliseconds since the Unix epoch; never decreasing).
+   */
+  uint64_t timestamp_ms;
+  /*
+   Never NULL (points to no bytes when `payload_len` is 0).
+   */
+  const uint8_t *payload;
+  size_t payload_len;
+} jk_entry;
+
+/*
+ Entries returned by `jk_journal_get`, in index order. Owned by the caller; free with
+ `jk_entries_free`. Immutable: may be read from any thread.
+ */
+typedef struct {
+  const jk_entry *entries;
+  size_t len;
+} jk_entries;
+
+/*
+ One partition and an index (an element of `jk_indices`).
+ */
+typedef struct {
+  uint16_t partition;
+  uint64_t index;
+} jk_partition_index;
+
+/*
+ Per partition, an index (`jk_journal_min_indices` / `jk_journal_max_indices`), in partition
+ order. Owned by the caller; free with `jk_indices_free`.
+ */
+typedef struct {
+  const jk_partition_index *items;
+  size_t len;
+} jk_indices;
+
+/*
+ The partition set (`jk_journal_list_partitions`), ascending. Owned by the caller; free with
+ `jk_partitions_free`.
+ */
+typedef struct {
+  const uint16_t *partitions;
+  size_t len;
+} jk_partitions;
+
+/*
+ One key and its value (an element of `jk_kv_entries`).
+ */
+typedef struct {
+  /*
+   NUL-terminated; `key_len` bytes before the NUL.
+   */
+  const char *key;
+  size_t key_len;
+  jk_buffer value;
+} jk_kv_entry;
+
+/*
+ Keys and values returned by `jk_kv_list`, in key order. Owned by the caller; free with
+ `jk_kv_entries_free`. Immutable: may be read from any thread.
+ */
+typedef struct {
+  const jk_kv_entry *entries;
+  size_t len;
+} jk_kv_entries;
+
+/*
+ One voter of the cluster: its node id and `"ip:port"` address.
+ */
+typedef struct {
+  uint64_t node_id;
+  const char *addr;
+} jk_peer;
+
+/*
+ The settings of an embedded node (a subset of the TOML format; use
+ `jk_server_start_toml` for the rest). Borrowed by `jk_server_start` for the call only.
+ */
+typedef struct {
+  /*
+   Non-zero id of this node.
+   */
+  uint64_t node_id;
+  /*
+   `"ip:port"` peers and clients reach this node at.
+   */
+  const char *listen;
+  /*
+   Non-zero id shared by the cluster's nodes and clients.
+   */
+  uint64_t cluster_id;
+  /*
+   Directory of this node's data (created if missing).
+   */
+  const char *data_dir;
+  /*
+   Every voter, this node included; NULL / 0: a one-node cluster of this node.
+   */
+  const jk_peer *peers;
+  size_t peers_len;
+  /*
+   0: the default (1000 ms).
+   */
+  uint64_t election_timeout_ms;
+  /*
+   0: the default (100 ms).
+   */
+  uint64_t heartbeat_interval_ms;
+} jk_server_config;
+
+/*
+ A snapshot of a node's status, filled in by `jk_server_status` (plain values, nothing to
+ free).
+ */
+typedef struct {
+  uint64_t node_id;
+  jk_server_role role;
+  /*
+   The leader's node id; 0 when unknown.
+   */
+  uint64_t leader_id;
+  uint64_t term;
+  uint64_t commit_index;
+  uint64_t applied_index;
+  /*
+   Highest log index durable on this node's disk.
+   */
+  uint64_t durable_index;
+  uint64_t first_index;
+  uint64_t last_index;
+  /*
+   The node stopped serving after a storage failure.
+   */
+  bool failed;
+} jk_server_info;
+
+/*
+ One KV change, passed to a `jk_watch_callback`. Borrowed: valid during the callback only.
+ */
+typedef struct {
+  /*
+   Log index of the entry that made the change (events arrive in index order).
+   */
+  uint64_t index;
+  /*
+   NUL-terminated; `key_len` bytes before the NUL.
+   */
+  const char *key;
+  size_t key_len;
+  /*
+   The value before the change; NULL when the key did not exist.
+   */
+  const jk_buffer *old_value;
+  /*
+   The value after the change; NULL when the change removed the key.
+   */
+  const jk_buffer *new_value;
+} jk_kv_event;
+
+/*
+ Called on the watch's own library thread, once per event (`event` non-NULL, `error` NULL)
+ in log order. When the watch ends (client closed: `JK_STATUS_CLOSED`; events no longer held
+ by the servers: `JK_STATUS_INDEX_UNDERFLOW`; no node reachable in time) it is called once
+ more with `event` NULL and `error` set, and never again. Both pointers are borrowed for the
+ call only. The callback must not block for long (events queue up meanwhile); it may call any
+ `jk_` function, including blocking ones and `jk_watch_close` of its own watch.
+ */
+typedef void (*jk_watch_callback)(void *user_data, const jk_kv_event *event, const jk_error *error);
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /*
- The library version as a static NUL-terminated string (e.g. "0.1.0"). Never NULL; owned by
- the library; do not free. Thread-safe.
+ Asks the node at `node_addr` (`"host:port"`; it need not be in the client's address list)
+ for its status. On success `*out` is a new `jk_node_status` for `jk_node_status_free`.
+ Blocking. Thread-safe.
+ */
+jk_status jk_admin_status(const jk_client *client,
+                          const char *node_addr,
+                          jk_node_status **out,
+                          jk_error **err_out);
+
+/*
+ Frees a status returned by `jk_admin_status`. NULL is allowed.
+ */
+void jk_node_status_free(jk_node_status *status);
+
+/*
+ The voters, observers and leader as the leader knows them. On success `*out` is a new
+ `jk_cluster_configuration` for `jk_cluster_configuration_free`. Blocking. Thread-safe.
+ */
+jk_status jk_admin_cluster_configuration(const jk_client *client,
+                                         jk_cluster_configuration **out,
+                                         jk_error **err_out);
+
+/*
+ Frees a configuration returned by `jk_admin_cluster_configuration` (not the one inside a
+ `jk_node_status`). NULL is allowed.
+ */
+void jk_cluster_configuration_free(jk_cluster_configuration *configuration);
+
+/*
+ Frees a buffer returned by the library. NULL is allowed. Do not use `buffer` afterwards.
+ */
+void jk_buffer_free(jk_buffer *buffer);
+
+/*
+ Frees a string returned by the library. NULL is allowed. Do not use `s` afterwards.
+ */
+void jk_string_free(char *s);
+
+/*
+ Connects to a cluster: `addrs` is an array of `n` `"host:port"` strings (any subset of the
+ nodes; the leader is found on first use), `cluster_id` the servers' cluster id. Blocks until
+ one node answers (`JK_STATUS_UNAVAILABLE` when none does). Uses the core's default timeouts
+ (30 s per call, retries included). On success `*out` is a new handle for `jk_client_free`.
+ The strings are borrowed for the call only. Thread-safe.
+ */
+jk_status jk_client_connect(const char *const *addrs,
+                            size_t n,
+                            uint64_t cluster_id,
+                            jk_client **out,
+                            jk_error **err_out);
+
+/*
+ Like `jk_client_connect`, with timeouts from `*config` (borrowed for the call only; invalid
+ combinations give `JK_STATUS_INVALID_ARGUMENT` naming the field). Thread-safe.
+ */
+jk_status jk_client_connect_with(const char *const *addrs,
+                                 size_t n,
+                                 const jk_client_config *config,
+                                 jk_client **out,
+                                 jk_error **err_out);
+
+/*
+ Closes every connection: calls in flight and every later call fail with
+ `JK_STATUS_CLOSED`, watches end with `JK_STATUS_CLOSED`. Idempotent. The handle stays valid
+ until `jk_client_free`. Thread-safe.
+ */
+jk_status jk_client_close(const jk_client *client);
+
+/*
+ Closes the client (as `jk_client_close`) and frees the handle. NULL is allowed. Must be the
+ last call on `client`. Pending `jk_journal_append_async` callbacks still run (with
+ `JK_STATUS_CLOSED` if they had not completed). Watches keep their own reference and end
+ with `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
+ */
+void jk_client_free(jk_client *client);
+
+/*
+ The leader address (`"host:port"`) the client currently believes in. On success `*out` is
+ a new string for `jk_string_free`, or NULL when no leader is known. Thread-safe.
+ */
+jk_status jk_client_leader(const jk_client *client, char **out, jk_error **err_out);
+
+/*
+ Asks the leader for its applied index so that this client's following
+ `JK_QUERY_CONSISTENCY_SEQUENTIAL` reads on any node see every write acknowledged before this
+ call. `applied_index_out` may be NULL. Blocking. Thread-safe.
+ */
+jk_status jk_client_sync(const jk_client *client, uint64_t *applied_index_out, jk_error **err_out);
+
+/*
+ The status of a failed call. `JK_STATUS_NULL_ARGUMENT` for a NULL `error`.
+ */
+jk_status jk_error_status(const jk_error *error);
+
+/*
+ The stable code of the error's status (`"INDEX_OVERFLOW"`, …), as `jk_status_code`. Static;
+ never NULL (`"NULL_ARGUMENT"` for a NULL `error`).
+ */
+const char *jk_error_code(const jk_error *error);
+
+/*
+ The message, naming what went wrong. Owned by `error`: valid until `jk_error_free(error)`.
+ NULL for a NULL `error`.
+ */
+const char *jk_error_message(const jk_error *error);
+
+/*
+ For `JK_STATUS_NOT_LEADER`: the leader's address (`"host:port"`) when known, else NULL.
+ Owned by `error`: valid until `jk_error_free(error)`.
+ */
+const char *jk_error_leader_hint(const jk_error *error);
+
+/*
+ Frees an error. NULL is allowed (nothing happens). Do not use `error` afterwards.
+ */
+void jk_error_free(jk_error *error);
+
+/*
+ The stable code of a status (`"OK"`, `"NOT_LEADER"`, `"INDEX_OVERFLOW"`, …; the same strings
+ as the other language bindings). Static; never NULL (`"UNKNOWN"` for a value not in
+ `jk_status`). Thread-safe.
+ */
+const char *jk_status_code(uint32_t status);
+
+/*
+ Appends `n` entries to `partition` as one batch, acknowledged at `response` (a
+ `jk_response_config`). Blocks until acknowledged. `first_index_out` may be NULL; else it
+ receives the index of the first entry (`REPLICATION` / `ALL`) or `JK_NO_INDEX` (other
+ levels). The entries are copied before the call returns. Bounds (count, entry and batch
+ size) give `JK_STATUS_INVALID_ARGUMENT`. A retry after a lost reply is applied once.
+ Thread-safe.
+ */
+jk_status jk_journal_append(const jk_client *client,
+                            uint16_t partition,
+                            const jk_bytes *entries,
+                            size_t n,
+                            uint32_t response,
+                            uint64_t *first_index_out,
+                            jk_error **err_out);
+
+/*
+ Like `jk_journal_append`, without blocking: returns once the arguments are checked and the
+ entries copied; `callback` then runs exactly once, on the library's callback thread, with
+ the outcome and `user_data`. When this returns an error, `callback` is never called. The
+ callback must not block for long (callbacks of async calls run one at a time); it may call
+ any `jk_` function, including blocking ones and `jk_client_free` of this client.
+ Thread-safe.
+ */
+jk_status jk_journal_append_async(const jk_client *client,
+                                  uint16_t partition,
+                                  const jk_bytes *entries,
+                                  size_t n,
+                                  uint32_t response,
+                                  jk_append_callback callback,
+                                  void *user_data,
+                                  jk_error **err_out);
+
+/*
+ Reads up to `max_entries` entries of `partition` from `index` on (possibly fewer: replies
+ are bounded in size) at `consistency` (a `jk_query_consistency`). `JK_STATUS_INDEX_OVERFLOW`
+ when `index` is at or past the end, `JK_STATUS_INDEX_UNDERFLOW` when compacted away. On
+ success `*out` is a new `jk_entries` for `jk_entries_free`. Blocking. Thread-safe.
+ */
+jk_status jk_journal_get(const jk_client *client,
+                         uint16_t partition,
+                         uint64_t index,
+                         uint32_t max_entries,
+                         uint32_t consistency,
+                         jk_entries **out,
+                         jk_error **err_out);
+
+/*
+ Frees entries returned by `jk_journal_get`. NULL is allowed.
+ */
+void jk_entries_free(jk_entries *entries);
+
+/*
+ Per partition, the smallest readable index, read at `consistency`. On success `*out` is a
+ new `jk_indices` for `jk_indices_free`. Blocking. Thread-safe.
+ */
+jk_status jk_journal_min_indices(const jk_client *client,
+                                 uint32_t consistency,
+                                 jk_indices **out,
+                                 jk_error **err_out);
+
+/*
+ Per partition, the index the next appended entry will get, read at `consistency`. On
+ success `*out` is a new `jk_indices` for `jk_indices_free`. Blocking. Thread-safe.
+ */
+jk_status jk_journal_max_indices(const jk_client *client,
+                                 uint32_t consistency,
+                                 jk_indices **out,
+                                 jk_error **err_out);
+
+/*
+ Frees indices returned by `jk_journal_min_indices` / `jk_journal_max_indices`. NULL is
+ allowed.
+ */
+void jk_indices_free(jk_indices *indices);
+
+/*
+ The current partition set, read at `consistency`. On success `*out` is a new
+ `jk_partitions` for `jk_partitions_free`. Blocking. Thread-safe.
+ */
+jk_status jk_journal_list_partitions(const jk_client *client,
+                                     uint32_t consistency,
+                                     jk_partitions **out,
+                                     jk_error **err_out);
+
+/*
+ Frees a partition set returned by `jk_journal_list_partitions`. NULL is allowed.
+ */
+void jk_partitions_free(jk_partitions *partitions);
+
+/*
+ The index of the last entry of `partition` stored at or before `timestamp_ms` (the first
+ entry when `timestamp_ms` is earlier), read at `consistency`; `JK_NO_INDEX` when the
+ partition is empty. Blocking. Thread-safe.
+ */
+jk_status jk_journal_query_index(const jk_client *client,
+                                 uint16_t partition,
+                                 uint64_t timestamp_ms,
+                                 uint32_t consistency,
+                                 uint64_t *index_out,
+                                 jk_error **err_out);
+
+/*
+ Replaces the partition set with the `n` partitions in `partitions` (committed before this
+ returns). Blocking. Thread-safe.
+ */
+jk_status jk_journal_scale_partitions(const jk_client *client,
+                                      const uint16_t *partitions,
+                                      size_t n,
+                                      jk_error **err_out);
+
+/*
+ Sets `key` to `value` (copied). `previous_out` may be NULL; else it receives the previous
+ value as a new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent. Blocking.
+ Thread-safe.
+ */
+jk_status jk_kv_set(const jk_client *client,
+                    const char *key,
+                    jk_bytes value,
+                    jk_buffer **previous_out,
+                    jk_error **err_out);
+
+/*
+ The value of `key`, read at `consistency` (a `jk_query_consistency`). On success
+ `*value_out` is a new `jk_buffer` for `jk_buffer_free`, or NULL when the key is absent.
+ Blocking. Thread-safe.
+ */
+jk_status jk_kv_get(const jk_client *client,
+                    const char *key,
+                    uint32_t consistency,
+                    jk_buffer **value_out,
+                    jk_error **err_out);
+
+/*
+ Whether `key` exists, read at `consistency`. Blocking. Thread-safe.
+ */
+jk_status jk_kv_exists(const jk_client *client,
+                       const char *key,
+                       uint32_t consistency,
+                       bool *exists_out,
+                       jk_error **err_out);
+
+/*
+ Removes `key`. `previous_out` may be NULL; else it receives the removed value as a new
+ `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent. Blocking. Thread-safe.
+ */
+jk_status jk_kv_remove(const jk_client *client,
+                       const char *key,
+                       jk_buffer **previous_out,
+                       jk_error **err_out);
+
+/*
+ Every key starting with `prefix` ("" for all) with its value, in key order, read at
+ `consistency` (large results are read in pages, each at least as fresh as the one before).
+ On success `*out` is a new `jk_kv_entries` for `jk_kv_entries_free`. Blocking. Thread-safe.
+ */
+jk_status jk_kv_list(const jk_client *client,
+                     const char *prefix,
+                     uint32_t consistency,
+                     jk_kv_entries **out,
+                     jk_error **err_out);
+
+/*
+ Frees entries returned by `jk_kv_list`. NULL is allowed.
+ */
+void jk_kv_entries_free(jk_kv_entries *entries);
+
+/*
+ Compare-and-set: sets `key` to `*new_value` (removes it when `new_value` is NULL) only if
+ its value equals `*expect` (`expect` NULL: only if the key is absent). `*swapped_out` says
+ whether it happened. `current_out` may be NULL; else it receives the key's value after the
+ operation as a new `jk_buffer` for `jk_buffer_free`, or NULL when absent. Blocking.
+ Thread-safe.
+ */
+jk_status jk_kv_cas(const jk_client *client,
+                    const char *key,
+                    const jk_bytes *expect,
+                    const jk_bytes *new_value,
+                    bool *swapped_out,
+                    jk_buffer **current_out,
+                    jk_error **err_out);
+
+/*
+ Starts an embedded node: validates `config`, opens (or recovers) its data directory, binds
+ its address and joins the cluster. Blocks until the node runs (not until a leader is
+ elected: see `jk_server_wait_for_leader`). On success `*out` is a new handle for
+ `jk_server_free`; on failure `*out` is untouched. Thread-safe.
+ */
+jk_status jk_server_start(const jk_server_config *config, jk_server **out, jk_error **err_out);
+
+/*
+ Like `jk_server_start`, with the configuration as TOML text (the format of the
+ `journalkeeper` binary's config file; every setting is available).
+ */
+jk_status jk_server_start_toml(const char *toml, jk_server **out, jk_error **err_out);
+
+/*
+ Fills `*out` with the node's latest status (does not block on the network).
+ `JK_STATUS_CLOSED` after `jk_server_stop`. Thread-safe.
+ */
+jk_status jk_server_status(const jk_server *server, jk_server_info *out, jk_error **err_out);
+
+/*
+ The address the node listens on (`"ip:port"`; the real port when configured with port 0).
+ On success `*out` is a new string for `jk_string_free`. Thread-safe.
+ */
+jk_status jk_server_local_addr(const jk_server *server, char **out, jk_error **err_out);
+
+/*
+ Blocks until this node knows a leader, or `timeout_ms` passes (`JK_STATUS_TIMEOUT`).
+ `leader_id_out` may be NULL; else it receives the leader's node id. Thread-safe.
+ */
+jk_status jk_server_wait_for_leader(const jk_server *server,
+                                    uint64_t timeout_ms,
+                                    uint64_t *leader_id_out,
+                                    jk_error **err_out);
+
+/*
+ Stops the node cleanly (stops accepting, fails waiting requests with `JK_STATUS_CLOSED`,
+ makes the log durable, releases the port) and blocks until it has stopped. Idempotent: a
+ stopped server returns `JK_STATUS_OK`. The handle stays valid for `jk_server_status`
+ (`JK_STATUS_CLOSED`) until `jk_server_free`. Thread-safe.
+ */
+jk_status jk_server_stop(jk_server *server, jk_error **err_out);
+
+/*
+ Stops the node if it still runs (as `jk_server_stop`, blocking) and frees the handle. NULL
+ is allowed. Must be the last call on `server`; do not use it afterwards.
+ */
+void jk_server_free(jk_server *server);
+
+/*
+ The version of the loaded library as a static NUL-terminated string (e.g. "0.1.0"); equals
+ `JK_VERSION_STRING` when header and library match. Never NULL; owned by the library; do not
+ free. Thread-safe.
  */
 const char *jk_version(void);
+
+/*
+ Watches one key (`is_prefix` false) or every key starting with `key_or_prefix` (`is_prefix`
+ true; "" for all keys) from log index `from_index` on (0: from the next change; an older
+ index replays the changes since, as long as the servers hold them). Blocks until the watch
+ is registered, then calls `callback` with `user_data` on a library thread for every change
+ (see `jk_watch_callback`). On success `*out` is a new handle for `jk_watch_close`; when this
+ returns an error the callback is never called. The watch survives reconnects and leader
+ changes without missing or repeating an event. Thread-safe.
+ */
+jk_status jk_kv_watch(const jk_client *client,
+                      const char *key_or_prefix,
+                      bool is_prefix,
+                      uint64_t from_index,
+                      jk_watch_callback callback,
+                      void *user_data,
+                      jk_watch **out,
+                      jk_error **err_out);
+
+/*
+ Stops the watch and frees the handle. After it returns, the callback is never called again
+ (it waits for a callback in progress to return — unless called from that callback itself,
+ which is allowed: the watch then ends when the callback returns). NULL is allowed (nothing
+ happens). Must be the last call on `watch`. Returns `JK_STATUS_OK`, or `JK_STATUS_PANIC`.
+ */
+jk_status jk_watch_close(jk_watch *watch);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,16 +1,30 @@
-/* Links against libjournalkeeper and checks jk_version() against the version passed in by make
- * (read from Cargo.toml). */
+/* The header's version macros and jk_version() against the version make reads from Cargo.toml
+ * (EXPECTED_VERSION), so a release that forgets to update either fails the tests. */
 #include <stdio.h>
 #include <string.h>
 
 #include "journalkeeper.h"
 
+static int passed, failed;
+
+static void check(int ok, const char *what, const char *got) {
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        fprintf(stderr, "FAIL %s: got %s, expected %s\n", what, got ? got : "(null)", EXPECTED_VERSION);
+    }
+}
+
 int main(void) {
     const char *v = jk_version();
-    if (v == NULL || strcmp(v, EXPECTED_VERSION) != 0) {
-        fprintf(stderr, "jk_version() = %s, expected %s\n", v ? v : "(null)", EXPECTED_VERSION);
-        return 1;
-    }
-    printf("1 passed, 0 failed\n");
-    return 0;
+    check(v != NULL && strcmp(v, EXPECTED_VERSION) == 0, "jk_version()", v);
+    check(strcmp(JK_VERSION_STRING, EXPECTED_VERSION) == 0, "JK_VERSION_STRING", JK_VERSION_STRING);
+
+    char numbers[64];
+    snprintf(numbers, sizeof numbers, "%d.%d.%d", JK_VERSION_MAJOR, JK_VERSION_MINOR, JK_VERSION_PATCH);
+    check(strcmp(numbers, EXPECTED_VERSION) == 0, "JK_VERSION_MAJOR.MINOR.PATCH", numbers);
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
 }

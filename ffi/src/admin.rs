@@ -1,0 +1,204 @@
+//! Cluster administration: a node's status and the cluster configuration, as views freed with
+//! `jk_node_status_free` / `jk_cluster_configuration_free`.
+
+use std::ffi::{CString, c_char};
+
+use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeRole};
+
+use crate::args::{out_arg, str_arg};
+use crate::castable::{free_owned_view, to_owned_view};
+use crate::client::{client_arg, jk_client};
+use crate::error::{jk_error, jk_status, lossy_cstring};
+use crate::runtime::block_on;
+
+/// A cluster member: node id and client address (`"host:port"`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct jk_member {
+    pub node_id: u64,
+    pub addr: *const c_char,
+}
+
+/// Voters, observers and leader. Everything it points to is owned by the object it is part of.
+#[repr(C)]
+#[derive(Debug)]
+pub struct jk_cluster_configuration {
+    pub voters: *const jk_member,
+    pub voters_len: usize,
+    pub observers: *const jk_member,
+    pub observers_len: usize,
+    /// Whether a joint-consensus change is in progress (then `joint_old_voters` is the old set).
+    pub is_joint: bool,
+    pub joint_old_voters: *const jk_member,
+    pub joint_old_voters_len: usize,
+    /// NULL when no leader is known.
+    pub leader: *const jk_member,
+}
+
+/// A node's role as it reports it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jk_node_role {
+    Leader = 0,
+    Follower = 1,
+    Candidate = 2,
+    Observer = 3,
+}
+
+/// One node's view of itself (`jk_admin_status`). Owned by the caller; free with
+/// `jk_node_status_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct jk_node_status {
+    pub node_id: u64,
+    pub role: jk_node_role,
+    pub term: u64,
+    /// The leader this node follows; NULL when unknown.
+    pub leader: *const jk_member,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Last index in this node's log.
+    pub last_index: u64,
+    pub configuration: jk_cluster_configuration,
+}
+
+/// The strings and arrays a configuration view points into.
+struct ConfigStorage {
+    addrs: Vec<CString>,
+    voters: Vec<jk_member>,
+    observers: Vec<jk_member>,
+    joint: Option<Vec<jk_member>>,
+    leader: Option<Box<jk_member>>,
+}
+
+impl ConfigStorage {
+    fn new(c: &ClusterConfiguration) -> Self {
+        let mut addrs = Vec::new();
+        let voters = members(&c.voters, &mut addrs);
+        let observers = members(&c.observers, &mut addrs);
+        let joint = c.joint_old_voters.as_ref().map(|j| members(j, &mut addrs));
+        let leader = c.leader.as_ref().map(|m| Box::new(member(m, &mut addrs)));
+        ConfigStorage {
+            addrs,
+            voters,
+            observers,
+            joint,
+            leader,
+        }
+    }
+
+    fn view(&self) -> jk_cluster_configuration {
+        debug_assert!(self.addrs.len() >= self.voters.len());
+        let joint = self.joint.as_deref().unwrap_or(&[]);
+        jk_cluster_configuration {
+            voters: self.voters.as_ptr(),
+            voters_len: self.voters.len(),
+            observers: self.observers.as_ptr(),
+            observers_len: self.observers.len(),
+            is_joint: self.joint.is_some(),
+            joint_old_voters: joint.as_ptr(),
+            joint_old_voters_len: joint.len(),
+            leader: opt_member_ptr(&self.leader),
+        }
+    }
+}
+
+/// A `jk_member` whose address points into a `CString` kept in `addrs` (its heap bytes stay put
+/// when `addrs` grows).
+fn member(m: &Member, addrs: &mut Vec<CString>) -> jk_member {
+    let addr = lossy_cstring(m.addr.clone());
+    let ptr = addr.as_ptr();
+    addrs.push(addr);
+    jk_member {
+        node_id: m.node_id,
+        addr: ptr,
+    }
+}
+
+fn members(ms: &[Member], addrs: &mut Vec<CString>) -> Vec<jk_member> {
+    ms.iter().map(|m| member(m, addrs)).collect()
+}
+
+fn opt_member_ptr(m: &Option<Box<jk_member>>) -> *const jk_member {
+    m.as_deref()
+        .map_or(std::ptr::null(), |m| m as *const jk_member)
+}
+
+fn node_role(r: NodeRole) -> jk_node_role {
+    match r {
+        NodeRole::Leader => jk_node_role::Leader,
+        NodeRole::Follower => jk_node_role::Follower,
+        NodeRole::Candidate => jk_node_role::Candidate,
+        NodeRole::Observer => jk_node_role::Observer,
+    }
+}
+
+/// Asks the node at `node_addr` (`"host:port"`; it need not be in the client's address list)
+/// for its status. On success `*out` is a new `jk_node_status` for `jk_node_status_free`.
+/// Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_status(
+    client: *const jk_client,
+    node_addr: *const c_char,
+    out: *mut *mut jk_node_status,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(out, "out")?;
+        let client = client_arg(client)?;
+        let node = str_arg(node_addr, "node_addr")?;
+        let s = block_on(client.admin().status(node))??;
+        let mut addrs = Vec::new();
+        let leader = s.leader.as_ref().map(|m| Box::new(member(m, &mut addrs)));
+        let storage = (ConfigStorage::new(&s.configuration), leader, addrs);
+        out.set(to_owned_view::<jk_node_status, StatusStorage>(storage, |(c, leader, _)| {
+            jk_node_status {
+                node_id: s.node_id,
+                role: node_role(s.role),
+                term: s.term,
+                leader: opt_member_ptr(leader),
+                commit_index: s.commit_index,
+                applied_index: s.applied_index,
+                last_index: s.last_index,
+                configuration: c.view(),
+            }
+        }));
+        Ok(())
+    }
+}
+
+type StatusStorage = (ConfigStorage, Option<Box<jk_member>>, Vec<CString>);
+
+/// Frees a status returned by `jk_admin_status`. NULL is allowed.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_node_status_free(status: *mut jk_node_status) {
+    ffi_boundary! { default = ();
+        free_owned_view::<jk_node_status, StatusStorage>(status);
+    }
+}
+
+/// The voters, observers and leader as the leader knows them. On success `*out` is a new
+/// `jk_cluster_configuration` for `jk_cluster_configuration_free`. Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_cluster_configuration(
+    client: *const jk_client,
+    out: *mut *mut jk_cluster_configuration,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(out, "out")?;
+        let client = client_arg(client)?;
+        let c = block_on(client.admin().cluster_configuration())??;
+        out.set(to_owned_view(ConfigStorage::new(&c), ConfigStorage::view));
+        Ok(())
+    }
+}
+
+/// Frees a configuration returned by `jk_admin_cluster_configuration` (not the one inside a
+/// `jk_node_status`). NULL is allowed.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_cluster_configuration_free(configuration: *mut jk_cluster_configuration) {
+    ffi_boundary! { default = ();
+        free_owned_view::<jk_cluster_configuration, ConfigStorage>(configuration);
+    }
+}

@@ -1,0 +1,302 @@
+//! The embedded server: `jk_server_start` (from a `jk_server_config` or a TOML string),
+//! status, leader wait, stop and free. A `jk_server` runs on the library's runtime (and the
+//! core's own storage and apply threads) until stopped.
+
+use std::collections::BTreeMap;
+use std::ffi::c_char;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use journalkeeper::raft::Role;
+use journalkeeper::server::{Server, ServerConfig};
+
+use crate::args::{out_arg, ref_arg, slice_arg, str_arg};
+use crate::buffer::to_c_string;
+use crate::castable::{Castable, OwnershipBox, free_box, to_boxed_mut_ptr, try_ref};
+use crate::error::{Failure, jk_error, jk_status};
+use crate::runtime::block_on;
+
+/// A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
+/// `jk_server_free`. Thread-safe: any function may be called from any thread, concurrently,
+/// except `jk_server_free`, which must be the last call.
+pub struct jk_server {
+    _private: [u8; 0],
+}
+
+pub(crate) struct ServerHandle {
+    /// `None` once stopped.
+    server: Mutex<Option<Server>>,
+}
+
+impl Castable for jk_server {
+    type Ownership = OwnershipBox;
+    type RustType = ServerHandle;
+}
+
+/// One voter of the cluster: its node id and `"ip:port"` address.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jk_peer {
+    pub node_id: u64,
+    pub addr: *const c_char,
+}
+
+/// The settings of an embedded node (a subset of the TOML format; use
+/// `jk_server_start_toml` for the rest). Borrowed by `jk_server_start` for the call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jk_server_config {
+    /// Non-zero id of this node.
+    pub node_id: u64,
+    /// `"ip:port"` peers and clients reach this node at.
+    pub listen: *const c_char,
+    /// Non-zero id shared by the cluster's nodes and clients.
+    pub cluster_id: u64,
+    /// Directory of this node's data (created if missing).
+    pub data_dir: *const c_char,
+    /// Every voter, this node included; NULL / 0: a one-node cluster of this node.
+    pub peers: *const jk_peer,
+    pub peers_len: usize,
+    /// 0: the default (1000 ms).
+    pub election_timeout_ms: u64,
+    /// 0: the default (100 ms).
+    pub heartbeat_interval_ms: u64,
+}
+
+/// A node's role as `jk_server_status` reports it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jk_server_role {
+    /// Not started yet.
+    Starting = 0,
+    Follower = 1,
+    PreCandidate = 2,
+    Candidate = 3,
+    Leader = 4,
+}
+
+/// A snapshot of a node's status, filled in by `jk_server_status` (plain values, nothing to
+/// free).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jk_server_info {
+    pub node_id: u64,
+    pub role: jk_server_role,
+    /// The leader's node id; 0 when unknown.
+    pub leader_id: u64,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Highest log index durable on this node's disk.
+    pub durable_index: u64,
+    pub first_index: u64,
+    pub last_index: u64,
+    /// The node stopped serving after a storage failure.
+    pub failed: bool,
+}
+
+fn addr_arg(ptr: *const c_char, what: &str) -> Result<SocketAddr, Failure> {
+    let s = str_arg(ptr, what)?;
+    s.parse()
+        .map_err(|e| Failure::invalid(format!("{what} {s:?} is not an ip:port address: {e}")))
+}
+
+fn config_from_c(c: &jk_server_config) -> Result<ServerConfig, Failure> {
+    let listen = addr_arg(c.listen, "config->listen")?;
+    let data_dir = str_arg(c.data_dir, "config->data_dir")?;
+    let mut cfg = ServerConfig::new(c.node_id, listen, c.cluster_id, data_dir);
+    let peers = slice_arg(c.peers, c.peers_len, "config->peers")?;
+    if !peers.is_empty() {
+        let mut map = BTreeMap::new();
+        for (i, p) in peers.iter().enumerate() {
+            map.insert(
+                p.node_id,
+                addr_arg(p.addr, &format!("config->peers[{i}].addr"))?,
+            );
+        }
+        cfg = cfg.with_peers(map);
+    }
+    if c.election_timeout_ms != 0 {
+        cfg.election_timeout_ms = c.election_timeout_ms;
+    }
+    if c.heartbeat_interval_ms != 0 {
+        cfg.heartbeat_interval_ms = c.heartbeat_interval_ms;
+    }
+    Ok(cfg)
+}
+
+fn start(cfg: ServerConfig, out: *mut *mut jk_server) -> Result<(), Failure> {
+    let out = out_arg(out, "out")?;
+    let server = block_on(Server::start(cfg))??;
+    out.set(to_boxed_mut_ptr::<jk_server>(ServerHandle {
+        server: Mutex::new(Some(server)),
+    }));
+    Ok(())
+}
+
+/// Starts an embedded node: validates `config`, opens (or recovers) its data directory, binds
+/// its address and joins the cluster. Blocks until the node runs (not until a leader is
+/// elected: see `jk_server_wait_for_leader`). On success `*out` is a new handle for
+/// `jk_server_free`; on failure `*out` is untouched. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_start(
+    config: *const jk_server_config,
+    out: *mut *mut jk_server,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let cfg = config_from_c(ref_arg(config, "config")?)?;
+        start(cfg, out)
+    }
+}
+
+/// Like `jk_server_start`, with the configuration as TOML text (the format of the
+/// `journalkeeper` binary's config file; every setting is available).
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_start_toml(
+    toml: *const c_char,
+    out: *mut *mut jk_server,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let cfg = ServerConfig::from_toml_str(str_arg(toml, "toml")?)?;
+        start(cfg, out)
+    }
+}
+
+fn with_server<T>(
+    server: *const jk_server,
+    f: impl FnOnce(&Server) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let handle = try_ref::<jk_server>(server, "server")?;
+    let guard = handle
+        .server
+        .lock()
+        .map_err(|_| Failure::new(jk_status::Internal, "server handle lock poisoned"))?;
+    match guard.as_ref() {
+        Some(s) => f(s),
+        None => Err(Failure::new(jk_status::Closed, "the server was stopped")),
+    }
+}
+
+fn role(r: Option<Role>) -> jk_server_role {
+    match r {
+        None => jk_server_role::Starting,
+        Some(Role::Follower) => jk_server_role::Follower,
+        Some(Role::PreCandidate) => jk_server_role::PreCandidate,
+        Some(Role::Candidate) => jk_server_role::Candidate,
+        Some(Role::Leader) => jk_server_role::Leader,
+    }
+}
+
+/// Fills `*out` with the node's latest status (does not block on the network).
+/// `JK_STATUS_CLOSED` after `jk_server_stop`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_status(
+    server: *const jk_server,
+    out: *mut jk_server_info,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(out, "out")?;
+        let s = with_server(server, |s| Ok(s.status()))?;
+        out.set(jk_server_info {
+            node_id: s.node_id,
+            role: role(s.role),
+            leader_id: s.leader.unwrap_or(0),
+            term: s.term,
+            commit_index: s.commit_index,
+            applied_index: s.applied_index,
+            durable_index: s.durable_index,
+            first_index: s.first_index,
+            last_index: s.last_index,
+            failed: s.failed,
+        });
+        Ok(())
+    }
+}
+
+/// The address the node listens on (`"ip:port"`; the real port when configured with port 0).
+/// On success `*out` is a new string for `jk_string_free`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_local_addr(
+    server: *const jk_server,
+    out: *mut *mut c_char,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(out, "out")?;
+        let addr = with_server(server, |s| Ok(s.local_addr()))?;
+        out.set(to_c_string(addr.to_string()));
+        Ok(())
+    }
+}
+
+/// Blocks until this node knows a leader, or `timeout_ms` passes (`JK_STATUS_TIMEOUT`).
+/// `leader_id_out` may be NULL; else it receives the leader's node id. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_wait_for_leader(
+    server: *const jk_server,
+    timeout_ms: u64,
+    leader_id_out: *mut u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = crate::args::opt_out_arg(leader_id_out);
+        // Polls the status (`Server::wait_for` would hold the handle's lock for the whole
+        // wait and block `jk_server_stop`).
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            if let Some(leader) = with_server(server, |s| Ok(s.status().leader))? {
+                if let Some(out) = out {
+                    out.set(leader);
+                }
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Failure::new(
+                    jk_status::Timeout,
+                    format!("no leader known within {timeout_ms} ms"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Stops the node cleanly (stops accepting, fails waiting requests with `JK_STATUS_CLOSED`,
+/// makes the log durable, releases the port) and blocks until it has stopped. Idempotent: a
+/// stopped server returns `JK_STATUS_OK`. The handle stays valid for `jk_server_status`
+/// (`JK_STATUS_CLOSED`) until `jk_server_free`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_stop(server: *mut jk_server, err_out: *mut *mut jk_error) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let handle = try_ref::<jk_server>(server, "server")?;
+        let taken = handle
+            .server
+            .lock()
+            .map_err(|_| Failure::new(jk_status::Internal, "server handle lock poisoned"))?
+            .take();
+        if let Some(s) = taken {
+            block_on(s.shutdown())?;
+        }
+        Ok(())
+    }
+}
+
+/// Stops the node if it still runs (as `jk_server_stop`, blocking) and frees the handle. NULL
+/// is allowed. Must be the last call on `server`; do not use it afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_free(server: *mut jk_server) {
+    ffi_boundary! { default = ();
+        if let Some(handle) = free_box::<jk_server>(server) {
+            let taken = handle.server.into_inner().ok().flatten();
+            if let Some(s) = taken {
+                // Outside a runtime this waits for the shutdown; inside one (a misuse), the
+                // server is dropped, which asks it to stop.
+                let _ = block_on(s.shutdown());
+            }
+        }
+    }
+}
