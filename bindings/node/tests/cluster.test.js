@@ -2,7 +2,8 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { startCluster, connect, eventually } = require('./support');
+const { Client } = require('..');
+const { CLUSTER_ID, startCluster, connect, eventually } = require('./support');
 
 test('a 3-node cluster', async (t) => {
   const cluster = await startCluster(3);
@@ -137,6 +138,19 @@ test('a 3-node cluster', async (t) => {
     await other.close();
     await assert.rejects(other.kv.get('k'), { code: 'CLOSED' });
     await assert.rejects(other.journal.append(0, [Buffer.from('x')]), { code: 'CLOSED' });
+  });
+
+  await t.test('NOT_LEADER carries the leader hint', async () => {
+    const leader = cluster.servers.find((s) => s.status().role === 'LEADER');
+    const follower = cluster.servers.find((s) => s !== leader);
+    await eventually('the follower knows the leader', () => follower.status().leader === leader.nodeId);
+    const direct = await Client.connect([follower.address], { clusterId: CLUSTER_ID, maxAttempts: 1 });
+    t.after(() => direct.close());
+    await assert.rejects(direct.journal.append(0, [Buffer.from('x')]), (e) => {
+      assert.strictEqual(e.code, 'NOT_LEADER');
+      assert.strictEqual(e.leaderHint, leader.address);
+      return true;
+    });
   });
 
   await t.test('a watch ends with CLOSED when its client closes', async () => {
