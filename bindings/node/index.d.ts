@@ -117,7 +117,10 @@ export declare class Server {
   close(): Promise<void>
 }
 
-/** A running watch. `close()` stops it; no callback runs for events received after it. */
+/**
+ * A running watch. `close()` stops it: no event received after it is delivered (events
+ * already queued to the JS thread may still be).
+ */
 export declare class Watch {
   /** Stops the watch (unwatches on the server, releases the callback). Idempotent. */
   close(): void

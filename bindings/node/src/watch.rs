@@ -55,7 +55,8 @@ fn event(e: CoreEvent) -> KvEvent {
     }
 }
 
-/// A running watch. `close()` stops it; no callback runs for events received after it.
+/// A running watch. `close()` stops it: no event received after it is delivered (events
+/// already queued to the JS thread may still be).
 #[napi]
 pub struct Watch {
     stop: Option<oneshot::Sender<()>>,
