@@ -9,3 +9,18 @@ export interface JournalKeeperError extends Error {
   code: ErrorCode
   leaderHint?: string
 }
+
+/** The async iterator returned by `kv.events()`; `close()` (or leaving the loop) ends it. */
+export interface KvEvents extends AsyncIterableIterator<KvEvent> {
+  close(): void
+}
+
+export interface Kv {
+  /**
+   * The events of `kv.watch()` as an async iterator (`for await`). `TIMEOUT` / `UNAVAILABLE`
+   * are retried and not surfaced; any other error rejects `next()` and ends the iteration.
+   * A pending `next()` keeps the process alive (the callback form never does).
+   * Defined in `journalkeeper.js`.
+   */
+  events(filter: WatchFilter, fromIndex?: number): KvEvents
+}

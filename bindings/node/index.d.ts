@@ -10,6 +10,21 @@ export interface JournalKeeperError extends Error {
   leaderHint?: string
 }
 
+/** The async iterator returned by `kv.events()`; `close()` (or leaving the loop) ends it. */
+export interface KvEvents extends AsyncIterableIterator<KvEvent> {
+  close(): void
+}
+
+export interface Kv {
+  /**
+   * The events of `kv.watch()` as an async iterator (`for await`). `TIMEOUT` / `UNAVAILABLE`
+   * are retried and not surfaced; any other error rejects `next()` and ends the iteration.
+   * A pending `next()` keeps the process alive (the callback form never does).
+   * Defined in `journalkeeper.js`.
+   */
+  events(filter: WatchFilter, fromIndex?: number): KvEvents
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every

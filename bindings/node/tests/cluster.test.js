@@ -113,6 +113,23 @@ test('a 3-node cluster', async (t) => {
     assert.deepStrictEqual(replay.map((e) => e.index), events.map((e) => e.index));
   });
 
+  await t.test('kv.events() is an async iterator over a watch', async () => {
+    // From the next log index on, so no write below can race the subscription.
+    const it = client.kv.events({ prefix: 'it/' }, (await client.sync()) + 1);
+    await client.kv.set('it/1', Buffer.from('a'));
+    await client.kv.set('it/2', Buffer.from('b'));
+    const got = [];
+    for await (const ev of it) {
+      got.push(`${ev.key}=${ev.newValue}`);
+      if (got.length === 2) break;
+    }
+    assert.deepStrictEqual(got, ['it/1=a', 'it/2=b']);
+    assert.deepStrictEqual(await it.next(), { value: undefined, done: true });
+
+    const bad = client.kv.events({}, 0);
+    await assert.rejects(bad.next(), { code: 'INVALID_ARGUMENT' });
+  });
+
   await t.test('admin status and cluster configuration', async () => {
     const st = await client.admin.status(cluster.addrs[1]);
     assert.strictEqual(st.nodeId, 2);

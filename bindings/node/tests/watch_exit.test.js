@@ -62,3 +62,18 @@ test('an open watch does not keep the process alive either', async () => {
   assert.strictEqual(code, 0, out);
   assert.match(out, /watching/);
 });
+
+test('the process exits after leaving a for-await loop over kv.events()', async () => {
+  const { code, out } = await runChild(`${prelude}
+(async () => {
+  const cluster = await startCluster(1);
+  const client = await connect(cluster.addrs);
+  const it = client.kv.events({ key: 'k' }, 0);
+  setTimeout(() => client.kv.set('k', Buffer.from('v')), 100);
+  for await (const ev of it) { console.log('event', ev.key); break; }
+  console.log('left loop');
+})();
+`);
+  assert.strictEqual(code, 0, out);
+  assert.match(out, /event k\nleft loop/);
+});
