@@ -264,6 +264,8 @@ export interface ServerOptions {
   snapshotRetainedEntries?: number
   maxSegmentBytes?: number
   maxPendingRequests?: number
+  /** The journal's partitions before any `scalePartitions` (same on every node; default `[0]`). */
+  partitions?: Array<number>
 }
 
 /** A node's view of itself. */

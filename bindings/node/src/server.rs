@@ -34,6 +34,8 @@ pub struct ServerOptions {
     pub snapshot_retained_entries: Option<f64>,
     pub max_segment_bytes: Option<f64>,
     pub max_pending_requests: Option<f64>,
+    /// The journal's partitions before any `scalePartitions` (same on every node; default `[0]`).
+    pub partitions: Option<Vec<f64>>,
 }
 
 /// A node's view of itself.
@@ -110,6 +112,12 @@ fn config_from_options(o: ServerOptions) -> Result<ServerConfig, api::Error> {
         o.max_segment_bytes,
         cfg.max_segment_bytes,
     )?;
+    if let Some(ps) = o.partitions {
+        cfg.partitions = ps
+            .into_iter()
+            .map(|p| Ok(to_bounded("partitions", p, u16::MAX as u64)? as u16))
+            .collect::<Result<_, api::Error>>()?;
+    }
     if let Some(v) = o.max_pending_requests {
         cfg.max_pending_requests = to_bounded("maxPendingRequests", v, u32::MAX as u64)? as usize;
     }

@@ -24,6 +24,7 @@ test('a 3-node cluster', async (t) => {
   });
 
   await t.test('append then get returns the payloads as Buffers, per partition', async () => {
+    assert.deepStrictEqual(await client.journal.listPartitions(), [0, 1]); // from the config
     await client.journal.scalePartitions([0, 1, 2]);
     assert.deepStrictEqual(await client.journal.listPartitions(), [0, 1, 2]);
     const first0 = await client.journal.append(0, [Buffer.from('a'), Buffer.from('b')]);
@@ -146,6 +147,7 @@ test('a 3-node cluster', async (t) => {
     await assert.rejects(client.journal.get(0, -1, 1), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(client.journal.get(0, 1.5, 1), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(client.journal.append(70000, [Buffer.from('x')]), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(client.journal.append(9, [Buffer.from('x')]), { code: 'INVALID_ARGUMENT' }); // undeclared
     await assert.rejects(client.kv.set('', Buffer.from('x')), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(client.kv.watch({}, 0, () => {}), { code: 'INVALID_ARGUMENT' });
     await assert.rejects(require('..').Client.connect(['not-an-address'], { clusterId: 42 }), { code: 'INVALID_ARGUMENT' });

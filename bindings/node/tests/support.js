@@ -36,6 +36,7 @@ async function startCluster(n = 3) {
     electionTimeoutMs: 300,
     heartbeatIntervalMs: 30,
     tickMs: 5,
+    partitions: [0, 1],
   })));
   return {
     servers,
