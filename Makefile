@@ -98,11 +98,20 @@ $(VENV)/.ready:
 	$(VENV)/bin/pip install --quiet "maturin>=1.9,<2.0" "pytest>=8"
 	touch $@
 
-## The Node addon (napi-rs, pinned @napi-rs/cli from package-lock.json), then `node --test`.
+## The Node addon (napi-rs, pinned @napi-rs/cli from package-lock.json; `npm ci` builds it through
+## the package's install script, the explicit build is then a no-op), `node --test`, the example,
+## and `npm install ./bindings/node` into a scratch project (the path a user takes).
 node-test:
 	cd bindings/node && npm ci --no-audit --no-fund --loglevel=error
 	cd bindings/node && npx napi build --platform --release
 	cd bindings/node && node --test tests/
+	node examples/node/example.js
+	rm -rf build/node-consumer && mkdir -p build/node-consumer
+	echo '{"name":"node-consumer","private":true}' > build/node-consumer/package.json
+	cd build/node-consumer && npm install --no-audit --no-fund --loglevel=error $(abspath bindings/node)
+	cd build/node-consumer && node -e "const jk = require('journalkeeper'); \
+		if (jk.version() !== '$(VERSION)' || typeof jk.Client.connect !== 'function') process.exit(1); \
+		console.log('npm install ./bindings/node: journalkeeper', jk.version())"
 
 ## Benchmarks (not tests): print one JSON object per case.
 bench:

@@ -2,6 +2,30 @@
 /* eslint-disable */
 
 /**
+ * Every rejection and throw of this package is an `Error` with a `code` (the core's error
+ * kind) and, for `NOT_LEADER`, the leader's address when known.
+ */
+export interface JournalKeeperError extends Error {
+  code: ErrorCode
+  leaderHint?: string
+}
+
+/** The async iterator returned by `kv.events()`; `close()` (or leaving the loop) ends it. */
+export interface KvEvents extends AsyncIterableIterator<KvEvent> {
+  close(): void
+}
+
+export interface Kv {
+  /**
+   * The events of `kv.watch()` as an async iterator (`for await`). `TIMEOUT` / `UNAVAILABLE`
+   * are retried and not surfaced; any other error rejects `next()` and ends the iteration.
+   * A pending `next()` keeps the process alive (the callback form never does).
+   * Defined in `journalkeeper.js`.
+   */
+  events(filter: WatchFilter, fromIndex?: number): KvEvents
+}
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -9,5 +33,263 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Cluster administration. */
+export declare class Admin {
+  /** The status of the node at `node` (`"host:port"`). */
+  status(node: string): Promise<NodeStatus>
+  /** Voters, observers and leader, as the leader knows them. */
+  clusterConfiguration(): Promise<ClusterConfiguration>
+}
+
+/** A connection to a cluster. Calls may run concurrently. */
+export declare class Client {
+  /**
+   * Connects to the first reachable of `addrs` (`"host:port"`); the leader is found on the
+   * first call that needs it.
+   */
+  static connect(addrs: Array<string>, options: ClientOptions): Promise<Client>
+  /** The journal store. */
+  get journal(): Journal
+  /** The coordination KV. */
+  get kv(): Kv
+  /** Cluster administration. */
+  get admin(): Admin
+  /**
+   * Raises the client's read floor to the leader's applied index, so later `SEQUENTIAL`
+   * reads see every write acknowledged before; returns that index.
+   */
+  sync(): Promise<number>
+  /** Closes every connection; calls in flight and later calls fail with `CLOSED`. */
+  close(): Promise<void>
+}
+
+/** The journal store (partitioned, append-only). */
+export declare class Journal {
+  /**
+   * Appends `entries` as one batch to `partition`; resolves to the index of the first entry
+   * for `REPLICATION` / `ALL`, null for the other levels.
+   */
+  append(partition: number, entries: Array<Buffer>, options?: AppendOptions | undefined | null): Promise<number | undefined | null>
+  /**
+   * Up to `maxEntries` entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
+   * the end, `INDEX_UNDERFLOW` before the start.
+   */
+  get(partition: number, index: number, maxEntries: number, options?: ReadOptions | undefined | null): Promise<Array<JournalEntry>>
+  /** Per partition (keys are partition numbers), the smallest readable index. */
+  minIndices(options?: ReadOptions | undefined | null): Promise<Record<string, number>>
+  /** Per partition (keys are partition numbers), the index the next entry will get. */
+  maxIndices(options?: ReadOptions | undefined | null): Promise<Record<string, number>>
+  /** The current partitions, ascending. */
+  listPartitions(options?: ReadOptions | undefined | null): Promise<Array<number>>
+  /** The index of the last entry stored at or before `timestampMs`; null when empty. */
+  queryIndex(partition: number, timestampMs: number, options?: ReadOptions | undefined | null): Promise<number | undefined | null>
+  /** Replaces the partition set. */
+  scalePartitions(partitions: Array<number>): Promise<void>
+}
+
+/** The coordination KV. Writes are acknowledged at `REPLICATION`. */
+export declare class Kv {
+  /** Sets `key` to `value`; resolves to the previous value (null: none). */
+  set(key: string, value: Buffer): Promise<Buffer | undefined | null>
+  /** The value of `key` (null: absent). */
+  get(key: string, options?: ReadOptions | undefined | null): Promise<Buffer | undefined | null>
+  /** Whether `key` exists. */
+  exists(key: string, options?: ReadOptions | undefined | null): Promise<boolean>
+  /** Removes `key`; resolves to the value it had (null: none). */
+  remove(key: string): Promise<Buffer | undefined | null>
+  /** Every key starting with `prefix`, with its value, in key order. */
+  list(prefix: string, options?: ReadOptions | undefined | null): Promise<Array<KvEntry>>
+  /**
+   * Sets `key` to `value` (removes it for null) only if its value equals `expect` (null:
+   * the key must be absent).
+   */
+  compareAndSet(key: string, expect?: Buffer | undefined | null, value?: Buffer | undefined | null): Promise<CasResult>
+  /**
+   * Calls `callback(null, event)` for every change of the keys matching `filter` from log
+   * index `fromIndex` on (0: from the next change), in log order, until `close()`. The
+   * callback never keeps the process alive. An error is passed as `callback(err, null)`;
+   * after any error but `TIMEOUT` / `UNAVAILABLE` (which are retried) the watch has ended.
+   */
+  watch(filter: WatchFilter, fromIndex: number, callback: (err: Error | null, event: KvEvent | null) => void): Promise<Watch>
+}
+
+/** An embedded JournalKeeper node. */
+export declare class Server {
+  /**
+   * Validates the configuration (an object, or the core's TOML text), opens or recovers the
+   * node's storage, binds `listen` and starts the node.
+   */
+  static start(config: string | ServerOptions): Promise<Server>
+  get nodeId(): number
+  /** The `"ip:port"` peers and clients reach this node at. */
+  get address(): string
+  /** The node's latest status. Throws `CLOSED` after `close()`. */
+  status(): ServerStatus
+  /**
+   * Stops the node cleanly (pending requests fail with `CLOSED`, the log is made durable,
+   * the port is released). Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * A running watch. `close()` stops it: no event received after it is delivered (events
+ * already queued to the JS thread may still be).
+ */
+export declare class Watch {
+  /** Stops the watch (unwatches on the server, releases the callback). Idempotent. */
+  close(): void
+  /** The lowest log index not yet received (where a new watch would resume). */
+  get nextIndex(): number
+}
+
+/** Options of a write. */
+export interface AppendOptions {
+  /** When the write is acknowledged (default `REPLICATION`). */
+  response?: ResponseConfig
+}
+
+/** The result of `kv.compareAndSet()`. */
+export interface CasResult {
+  /** Whether the value was replaced. */
+  swapped: boolean
+  /** The key's value after the operation (null: absent). */
+  current?: Buffer
+}
+
+/** How a client talks to the cluster; only `clusterId` is required. */
+export interface ClientOptions {
+  /** Must match the servers' `clusterId`. */
+  clusterId: number
+  /** Overall deadline of one call, retries included (default 30 000). */
+  requestTimeoutMs?: number
+  /** Deadline of one attempt (default 10 000, at most `requestTimeoutMs`). */
+  attemptTimeoutMs?: number
+  /** Most attempts per call (default 100). */
+  maxAttempts?: number
+}
+
+/** Voters, observers and leader. */
+export interface ClusterConfiguration {
+  voters: Array<Member>
+  /** The old voters while a joint-consensus change is in progress. */
+  jointOldVoters?: Array<Member>
+  observers: Array<Member>
+  leader?: Member
+}
+
+/**
+ * The `code` of every error this package throws or rejects with: the core's
+ * `ErrorKind::code()`, the same in every language.
+ */
+export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL'
+
+/** One journal entry. */
+export interface JournalEntry {
+  partition: number
+  index: number
+  /** Entries appended together share a batch of this size. */
+  batchSize: number
+  /** Position of the entry within its batch (0-based). */
+  offset: number
+  term: number
+  /** Store time chosen by the leader (ms since the Unix epoch). */
+  timestampMs: number
+  payload: Buffer
+}
+
+/** One key of a `kv.list()` result. */
+export interface KvEntry {
+  key: string
+  value: Buffer
+}
+
+/** One change of a watched key. */
+export interface KvEvent {
+  /** Log index of the entry that made the change. */
+  index: number
+  key: string
+  /** null: the key did not exist before. */
+  oldValue?: Buffer
+  /** null: the change removed the key. */
+  newValue?: Buffer
+}
+
+/** A cluster member. */
+export interface Member {
+  nodeId: number
+  /** The member's client address (`"host:port"`). */
+  addr: string
+}
+
+/** One node's view of itself, as reported to clients. */
+export interface NodeStatus {
+  nodeId: number
+  /** `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"`. */
+  role: string
+  term: number
+  leader?: Member
+  commitIndex: number
+  appliedIndex: number
+  lastIndex: number
+  configuration: ClusterConfiguration
+}
+
+/** How fresh a read must be. `STRICT` (linearizable) is the default. */
+export type QueryConsistency = 'STRICT' | 'SEQUENTIAL' | 'NONE'
+
+/** Options of a read. */
+export interface ReadOptions {
+  /** How fresh the read must be (default `STRICT`). */
+  consistency?: QueryConsistency
+}
+
+/** When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index. */
+export type ResponseConfig = 'ONE_WAY' | 'RECEIVE' | 'PERSISTENCE' | 'REPLICATION' | 'ALL'
+
+/** A server configuration; the keys are those of the core's TOML format in camelCase. */
+export interface ServerOptions {
+  nodeId: number
+  /** `"host:port"` for peers and clients. */
+  listen: string
+  clusterId: number
+  dataDir: string
+  /** Every voter, this node included: node id → `"host:port"`. Default: this node alone. */
+  peers?: Record<string, string>
+  electionTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  tickMs?: number
+  leaseReads?: boolean
+  snapshotInterval?: number
+  snapshotRetainedEntries?: number
+  maxSegmentBytes?: number
+  maxPendingRequests?: number
+  /** The journal's partitions before any `scalePartitions` (same on every node; default `[0]`). */
+  partitions?: Array<number>
+}
+
+/** A node's view of itself. */
+export interface ServerStatus {
+  nodeId: number
+  /** `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"`; null before the node started. */
+  role?: string
+  leader?: number
+  term: number
+  commitIndex: number
+  appliedIndex: number
+  durableIndex: number
+  firstIndex: number
+  lastIndex: number
+  voters: Array<number>
+  /** The node stopped serving after a storage failure. */
+  failed: boolean
+}
+
 /** The library version, e.g. "0.1.0". */
 export declare function version(): string
+
+/** Which keys a watch follows: exactly one of `key` or `prefix`. */
+export interface WatchFilter {
+  key?: string
+  prefix?: string
+}

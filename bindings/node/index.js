@@ -835,4 +835,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Admin = nativeBinding.Admin
+module.exports.Client = nativeBinding.Client
+module.exports.Journal = nativeBinding.Journal
+module.exports.Kv = nativeBinding.Kv
+module.exports.Server = nativeBinding.Server
+module.exports.Watch = nativeBinding.Watch
+module.exports.ErrorCode = nativeBinding.ErrorCode
+module.exports.QueryConsistency = nativeBinding.QueryConsistency
+module.exports.ResponseConfig = nativeBinding.ResponseConfig
 module.exports.version = nativeBinding.version

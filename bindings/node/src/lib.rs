@@ -1,7 +1,32 @@
-//! Node.js bindings (napi-rs). Thin: converts arguments and errors and calls the
-//! `journalkeeper` core; no logic of its own. The full Promise-based API comes with issue #5.
+//! Node.js bindings (napi-rs). Thin: converts arguments, results and errors and calls the
+//! `journalkeeper` core; no logic of its own. See `docs/architecture/bindings-node.md`.
+//!
+//! Rules kept here:
+//! - Every I/O call returns a Promise ([`promise`]); every failure, argument checks included,
+//!   rejects it with an `Error` whose `code` is [`ErrorKind::code`] (and `leaderHint` for
+//!   `NOT_LEADER`), built on the JS thread by [`js_error`].
+//! - Indices, terms and times are u64 in the core and JS `number`s here: inputs must be
+//!   integers in `0..=Number.MAX_SAFE_INTEGER` (else `INVALID_ARGUMENT`), outputs above it
+//!   fail with `INTERNAL` rather than lose precision.
+//! - Payloads and values are `Buffer`s (copied at the boundary).
+//! - Watch callbacks are weak (unref'd) thread-safe functions: they never keep the process
+//!   alive; `close()` stops the watch.
 
+mod client;
+mod server;
+mod watch;
+
+use std::future::Future;
+
+use journalkeeper::api::{self, ErrorKind};
+use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
+use napi::{Env, JsValue};
 use napi_derive::napi;
+
+pub use client::{Admin, Client, Journal, Kv};
+pub use server::Server;
+pub use watch::Watch;
 
 /// The version the Node package reports; it is the core's.
 pub fn core_version() -> &'static str {
@@ -14,10 +39,179 @@ pub fn version() -> &'static str {
     core_version()
 }
 
+/// When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index.
+#[napi(string_enum = "UPPER_SNAKE")]
+#[derive(Debug)]
+pub enum ResponseConfig {
+    /// Sent; no reply at all.
+    OneWay,
+    /// The server received the request.
+    Receive,
+    /// On the leader's disk, not necessarily replicated.
+    Persistence,
+    /// Committed on a majority of disks (the default).
+    Replication,
+    /// Committed and on the leader's own disk.
+    All,
+}
+
+impl From<ResponseConfig> for api::ResponseConfig {
+    fn from(r: ResponseConfig) -> Self {
+        match r {
+            ResponseConfig::OneWay => api::ResponseConfig::OneWay,
+            ResponseConfig::Receive => api::ResponseConfig::Receive,
+            ResponseConfig::Persistence => api::ResponseConfig::Persistence,
+            ResponseConfig::Replication => api::ResponseConfig::Replication,
+            ResponseConfig::All => api::ResponseConfig::All,
+        }
+    }
+}
+
+/// How fresh a read must be. `STRICT` (linearizable) is the default.
+#[napi(string_enum = "UPPER_SNAKE")]
+#[derive(Debug)]
+pub enum QueryConsistency {
+    /// Linearizable.
+    Strict,
+    /// Any node, never going backwards for one client.
+    Sequential,
+    /// Local state, no guarantee.
+    None,
+}
+
+impl From<QueryConsistency> for api::QueryConsistency {
+    fn from(c: QueryConsistency) -> Self {
+        match c {
+            QueryConsistency::Strict => api::QueryConsistency::Strict,
+            QueryConsistency::Sequential => api::QueryConsistency::Sequential,
+            QueryConsistency::None => api::QueryConsistency::None,
+        }
+    }
+}
+
+/// The `code` of every error this package throws or rejects with: the core's
+/// `ErrorKind::code()`, the same in every language.
+#[napi(string_enum = "UPPER_SNAKE")]
+#[derive(Debug)]
+pub enum ErrorCode {
+    /// Not the leader; `leaderHint` names it when known.
+    NotLeader,
+    /// Did not complete in time; may or may not have taken effect.
+    Timeout,
+    /// At or beyond the end.
+    IndexOverflow,
+    /// Before the start (compacted away).
+    IndexUnderflow,
+    /// A malformed argument or one that crosses a bound.
+    InvalidArgument,
+    /// The client or server was closed.
+    Closed,
+    Io,
+    Corruption,
+    Transaction,
+    /// No quorum or no leader reachable.
+    Unavailable,
+    /// A bug: an invariant did not hold.
+    Internal,
+}
+
+/// The largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A JS number argument as u64: an integer in `0..=MAX_SAFE_INTEGER`, else `INVALID_ARGUMENT`
+/// naming `what`.
+pub fn to_u64(what: &str, v: f64) -> Result<u64, api::Error> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= MAX_SAFE_INTEGER as f64 {
+        Ok(v as u64)
+    } else {
+        Err(api::Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{what} must be an integer in 0..=Number.MAX_SAFE_INTEGER, got {v}"),
+        ))
+    }
+}
+
+/// A JS number argument as an integer in `0..=max`, else `INVALID_ARGUMENT` naming `what`.
+pub fn to_bounded(what: &str, v: f64, max: u64) -> Result<u64, api::Error> {
+    let n = to_u64(what, v)?;
+    if n > max {
+        return Err(api::Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{what} {n} is outside 0..={max}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// A u64 result as a JS number; `INTERNAL` above `MAX_SAFE_INTEGER` (never silently rounded).
+pub fn to_number(what: &str, v: u64) -> Result<f64, api::Error> {
+    if v <= MAX_SAFE_INTEGER {
+        Ok(v as f64)
+    } else {
+        Err(api::Error::new(
+            ErrorKind::Internal,
+            format!("{what} {v} exceeds Number.MAX_SAFE_INTEGER"),
+        ))
+    }
+}
+
+/// The JS `Error` for a core error: `message`, `code` (the kind's stable code) and, when known,
+/// `leaderHint`. Must run on the JS thread.
+pub(crate) fn js_error(env: &Env, e: &api::Error) -> napi::Error {
+    let build = || -> napi::Result<napi::Error> {
+        let mut obj = env.create_error(napi::Error::from_reason(e.message.clone()))?;
+        obj.set_named_property("code", e.kind.code())?;
+        if let Some(hint) = &e.leader_hint {
+            obj.set_named_property("leaderHint", hint.as_str())?;
+        }
+        Ok(napi::Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|fallback| fallback)
+}
+
+/// Runs `fut` on the core's tokio runtime and returns a Promise of its result, converted on
+/// the JS thread by `convert`; a core error rejects the Promise with [`js_error`].
+pub(crate) fn promise<'env, T, V, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, V>>
+where
+    T: Send + 'static + Into<V>,
+    V: ToNapiValue,
+    F: Future<Output = Result<T, api::Error>> + Send + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, r| match r {
+        Ok(v) => Ok(v.into()),
+        Err(e) => Err(js_error(env, &e)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn node_version_is_the_core_version() {
         assert_eq!(super::core_version(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn numbers_cross_only_when_exact() {
+        assert_eq!(to_u64("index", 7.0).unwrap(), 7);
+        assert_eq!(
+            to_u64("index", MAX_SAFE_INTEGER as f64).unwrap(),
+            MAX_SAFE_INTEGER
+        );
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 2f64.powi(53)] {
+            let e = to_u64("index", bad).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("index"), "{e}");
+        }
+        assert_eq!(
+            to_bounded("partition", 65536.0, 65535).unwrap_err().kind,
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(to_number("index", 3).unwrap(), 3.0);
+        assert_eq!(
+            to_number("index", MAX_SAFE_INTEGER + 1).unwrap_err().kind,
+            ErrorKind::Internal
+        );
     }
 }

@@ -1,0 +1,221 @@
+//! `Server`: an embedded node. `Server.start(config)` takes a config object (camelCase keys)
+//! or the core's TOML text; `status()` is a snapshot; `close()` shuts the node down.
+//!
+//! The embedded node does not keep the Node.js process alive on its own (its sockets are the
+//! core's, not libuv's): a program that only serves must keep something pending.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use journalkeeper::api::{self, ErrorKind};
+use journalkeeper::raft::Role;
+use journalkeeper::server::{Server as CoreServer, ServerConfig, ServerStatus as CoreStatus};
+use napi::Env;
+use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi_derive::napi;
+
+use crate::{js_error, promise, to_bounded, to_number, to_u64};
+
+/// A server configuration; the keys are those of the core's TOML format in camelCase.
+#[napi(object)]
+pub struct ServerOptions {
+    pub node_id: f64,
+    /// `"host:port"` for peers and clients.
+    pub listen: String,
+    pub cluster_id: f64,
+    pub data_dir: String,
+    /// Every voter, this node included: node id → `"host:port"`. Default: this node alone.
+    pub peers: Option<HashMap<String, String>>,
+    pub election_timeout_ms: Option<f64>,
+    pub heartbeat_interval_ms: Option<f64>,
+    pub tick_ms: Option<f64>,
+    pub lease_reads: Option<bool>,
+    pub snapshot_interval: Option<f64>,
+    pub snapshot_retained_entries: Option<f64>,
+    pub max_segment_bytes: Option<f64>,
+    pub max_pending_requests: Option<f64>,
+    /// The journal's partitions before any `scalePartitions` (same on every node; default `[0]`).
+    pub partitions: Option<Vec<f64>>,
+}
+
+/// A node's view of itself.
+#[napi(object)]
+pub struct ServerStatus {
+    pub node_id: f64,
+    /// `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"`; null before the node started.
+    pub role: Option<String>,
+    pub leader: Option<f64>,
+    pub term: f64,
+    pub commit_index: f64,
+    pub applied_index: f64,
+    pub durable_index: f64,
+    pub first_index: f64,
+    pub last_index: f64,
+    pub voters: Vec<f64>,
+    /// The node stopped serving after a storage failure.
+    pub failed: bool,
+}
+
+fn invalid(message: String) -> api::Error {
+    api::Error::new(ErrorKind::InvalidArgument, message)
+}
+
+fn addr(what: &str, s: &str) -> Result<std::net::SocketAddr, api::Error> {
+    s.parse()
+        .map_err(|_| invalid(format!("{what} {s:?} is not an ip:port socket address")))
+}
+
+fn config_from_options(o: ServerOptions) -> Result<ServerConfig, api::Error> {
+    let listen = addr("listen", &o.listen)?;
+    let node_id = to_u64("nodeId", o.node_id)?;
+    let mut cfg = ServerConfig::new(
+        node_id,
+        listen,
+        to_u64("clusterId", o.cluster_id)?,
+        PathBuf::from(o.data_dir),
+    );
+    if let Some(peers) = o.peers {
+        let mut list = Vec::new();
+        for (id, a) in peers {
+            let id: u64 = id
+                .parse()
+                .map_err(|_| invalid(format!("peers: key {id:?} is not a node id")))?;
+            list.push((id, addr("peers", &a)?));
+        }
+        cfg = cfg.with_peers(list);
+    }
+    let u = |what: &str, v: Option<f64>, d: u64| v.map_or(Ok(d), |v| to_u64(what, v));
+    cfg.election_timeout_ms = u(
+        "electionTimeoutMs",
+        o.election_timeout_ms,
+        cfg.election_timeout_ms,
+    )?;
+    cfg.heartbeat_interval_ms = u(
+        "heartbeatIntervalMs",
+        o.heartbeat_interval_ms,
+        cfg.heartbeat_interval_ms,
+    )?;
+    cfg.tick_ms = u("tickMs", o.tick_ms, cfg.tick_ms)?;
+    cfg.lease_reads = o.lease_reads.unwrap_or(cfg.lease_reads);
+    cfg.snapshot_interval = u(
+        "snapshotInterval",
+        o.snapshot_interval,
+        cfg.snapshot_interval,
+    )?;
+    cfg.snapshot_retained_entries = u(
+        "snapshotRetainedEntries",
+        o.snapshot_retained_entries,
+        cfg.snapshot_retained_entries,
+    )?;
+    cfg.max_segment_bytes = u(
+        "maxSegmentBytes",
+        o.max_segment_bytes,
+        cfg.max_segment_bytes,
+    )?;
+    if let Some(ps) = o.partitions {
+        cfg.partitions = ps
+            .into_iter()
+            .map(|p| Ok(to_bounded("partitions", p, u16::MAX as u64)? as u16))
+            .collect::<Result<_, api::Error>>()?;
+    }
+    if let Some(v) = o.max_pending_requests {
+        cfg.max_pending_requests = to_bounded("maxPendingRequests", v, u32::MAX as u64)? as usize;
+    }
+    Ok(cfg)
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "LEADER",
+        Role::Follower => "FOLLOWER",
+        Role::PreCandidate => "PRE_CANDIDATE",
+        Role::Candidate => "CANDIDATE",
+    }
+}
+
+fn status_to_js(s: CoreStatus) -> Result<ServerStatus, api::Error> {
+    Ok(ServerStatus {
+        node_id: to_number("nodeId", s.node_id)?,
+        role: s.role.map(|r| role_name(r).to_string()),
+        leader: s.leader.map(|l| to_number("leader", l)).transpose()?,
+        term: to_number("term", s.term)?,
+        commit_index: to_number("commitIndex", s.commit_index)?,
+        applied_index: to_number("appliedIndex", s.applied_index)?,
+        durable_index: to_number("durableIndex", s.durable_index)?,
+        first_index: to_number("firstIndex", s.first_index)?,
+        last_index: to_number("lastIndex", s.last_index)?,
+        voters: s
+            .membership
+            .voters
+            .iter()
+            .map(|v| to_number("voter", *v))
+            .collect::<Result<_, _>>()?,
+        failed: s.failed,
+    })
+}
+
+/// An embedded JournalKeeper node.
+#[napi]
+pub struct Server {
+    inner: Option<CoreServer>,
+    node_id: u64,
+    address: String,
+}
+
+#[napi]
+impl Server {
+    /// Validates the configuration (an object, or the core's TOML text), opens or recovers the
+    /// node's storage, binds `listen` and starts the node.
+    #[napi(ts_return_type = "Promise<Server>")]
+    pub fn start<'env>(
+        env: &'env Env,
+        config: Either<String, ServerOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Server>> {
+        promise(env, async move {
+            let cfg = match config {
+                Either::A(toml) => ServerConfig::from_toml_str(&toml)?,
+                Either::B(options) => config_from_options(options)?,
+            };
+            let server = CoreServer::start(cfg).await?;
+            Ok(Server {
+                node_id: server.node_id(),
+                address: server.local_addr().to_string(),
+                inner: Some(server),
+            })
+        })
+    }
+
+    #[napi(getter)]
+    pub fn node_id(&self) -> f64 {
+        self.node_id as f64
+    }
+
+    /// The `"ip:port"` peers and clients reach this node at.
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// The node's latest status. Throws `CLOSED` after `close()`.
+    #[napi]
+    pub fn status(&self, env: &Env) -> napi::Result<ServerStatus> {
+        let r = match &self.inner {
+            Some(s) => status_to_js(s.status()),
+            None => Err(api::Error::new(ErrorKind::Closed, "the server was closed")),
+        };
+        r.map_err(|e| js_error(env, &e))
+    }
+
+    /// Stops the node cleanly (pending requests fail with `CLOSED`, the log is made durable,
+    /// the port is released). Idempotent.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let server = self.inner.take();
+        promise(env, async move {
+            if let Some(s) = server {
+                s.shutdown().await;
+            }
+            Ok(())
+        })
+    }
+}
