@@ -643,7 +643,8 @@ impl Driver {
                 if let Some((index, term)) = point {
                     self.raft.on_persisted(index, term);
                 }
-                self.durable = self.durable.max(durable).min(self.raft.status().last_index);
+                // The journal's durable index (it drops when a conflicting suffix is truncated).
+                self.durable = durable.min(self.raft.status().last_index);
                 send_all(transport, msgs);
                 self.complete_waiters();
                 self.try_snapshot();
