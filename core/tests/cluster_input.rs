@@ -2,7 +2,9 @@
 //! with a bad checksum, a valid frame that is not a handshake, and an oversized length prefix
 //! each get their connection closed, and the cluster keeps committing.
 
-mod support;
+mod support {
+    pub mod cluster;
+}
 
 use std::time::Duration;
 

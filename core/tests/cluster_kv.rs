@@ -3,7 +3,9 @@
 //! successful CAS calls, and a watch that is reopened from its last index sees every change
 //! once, in order.
 
-mod support;
+mod support {
+    pub mod cluster;
+}
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

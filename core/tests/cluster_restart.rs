@@ -2,7 +2,9 @@
 //! SIGKILL of every node, and after SIGTERM of every node (a clean exit), all acknowledged data
 //! is back at the same indices on every node, and the cluster takes new writes.
 
-mod support;
+mod support {
+    pub mod cluster;
+}
 
 use std::collections::BTreeMap;
 use std::time::Duration;

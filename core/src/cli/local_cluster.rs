@@ -270,6 +270,11 @@ impl LocalCluster {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time (user + system) node `i` has used so far (`/proc/PID/stat`).
+    pub fn cpu_time(&self, i: usize) -> Option<Duration> {
+        cpu_time_of(self.pid(i)?)
+    }
+
     /// The last `lines` lines of node `i`'s log (for failure messages).
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default();
@@ -404,6 +409,17 @@ pub fn local_client_config(cluster_id: u64) -> ClientConfig {
     cfg
 }
 
+/// CPU time (user + system) of process `pid` from `/proc/PID/stat` (USER_HZ = 100 on Linux).
+pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at field 3 (state).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 fn signal(pid: u32, sig: &str) -> io::Result<()> {
     let status = Command::new("kill")
         .arg(sig)
@@ -468,6 +484,20 @@ mod tests {
             assert_eq!(cfg.peers.len(), 3);
             assert_eq!(cfg.data_dir, Path::new("/tmp/a \"b\\c"));
             assert_eq!(cfg.election_timeout_ms, 300);
+        }
+    }
+
+    #[test]
+    fn the_example_cluster_configurations_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cluster");
+        for id in 1..=3u64 {
+            let cfg =
+                crate::server::ServerConfig::from_toml_file(dir.join(format!("node{id}.toml")))
+                    .unwrap();
+            cfg.validate().unwrap();
+            assert_eq!(cfg.node_id, id);
+            assert_eq!(cfg.peers.len(), 3);
+            assert_eq!(cfg.peers[&id], cfg.listen);
         }
     }
 }

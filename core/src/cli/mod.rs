@@ -9,4 +9,4 @@
 
 mod local_cluster;
 
-pub use local_cluster::{LocalCluster, LocalClusterOptions, local_client_config};
+pub use local_cluster::{LocalCluster, LocalClusterOptions, cpu_time_of, local_client_config};

@@ -1,6 +1,7 @@
 //! A process-cluster harness for the multi-process tests: [`LocalCluster`] running the real
 //! `journalkeeper` binary of this build (children are SIGKILLed when it drops, also on panic),
 //! plus polling helpers and whole-partition reads.
+#![allow(dead_code)] // each cluster_*.rs test uses a different part
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

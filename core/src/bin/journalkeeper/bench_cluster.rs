@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use journalkeeper::api::ResponseConfig;
-use journalkeeper::cli::{LocalCluster, LocalClusterOptions, local_client_config};
+use journalkeeper::cli::{LocalCluster, LocalClusterOptions, cpu_time_of, local_client_config};
 use journalkeeper::client::Client;
 use serde_json::json;
 
@@ -57,7 +57,7 @@ pub async fn run(args: Args) -> AnyResult<()> {
     } else {
         (args.servers.clone(), args.cluster_id)
     };
-    let result = cases(&args, &addrs, cluster_id, budget).await;
+    let result = cases(&args, &addrs, cluster_id, budget, cluster.as_ref()).await;
     if let Some(c) = &cluster {
         let rss: Vec<_> = (0..c.len())
             .map(|i| {
@@ -75,10 +75,16 @@ pub async fn run(args: Args) -> AnyResult<()> {
     result
 }
 
-async fn cases(args: &Args, addrs: &[String], cluster_id: u64, budget: Duration) -> AnyResult<()> {
+async fn cases(
+    args: &Args,
+    addrs: &[String],
+    cluster_id: u64,
+    budget: Duration,
+    cluster: Option<&LocalCluster>,
+) -> AnyResult<()> {
     for &size in &args.sizes {
         for &clients in &args.clients {
-            let line = case(addrs, cluster_id, size, clients, budget).await?;
+            let line = case(addrs, cluster_id, size, clients, budget, cluster).await?;
             println!("{line}");
         }
     }
@@ -99,6 +105,7 @@ async fn case(
     size: usize,
     clients: usize,
     budget: Duration,
+    cluster: Option<&LocalCluster>,
 ) -> AnyResult<serde_json::Value> {
     let mut conns = Vec::new();
     for _ in 0..clients {
@@ -107,6 +114,17 @@ async fn case(
         c.sync().await?;
         conns.push(c);
     }
+    let node_cpu = || -> Option<Duration> {
+        let c = cluster?;
+        (0..c.len()).map(|i| c.cpu_time(i)).sum()
+    };
+    let own_cpu = || cpu_time_of(std::process::id());
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| {
+        l.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+    });
+    let (node_cpu0, own_cpu0) = (node_cpu(), own_cpu());
     let start = Instant::now();
     let deadline = start + budget;
     let mut tasks = Vec::new();
@@ -144,7 +162,14 @@ async fn case(
         errors += e;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let secs = |a: Option<Duration>, b: Option<Duration>| {
+        a.zip(b)
+            .map(|(a, b)| (a.saturating_sub(b).as_secs_f64() * 100.0).round() / 100.0)
+    };
+    let nodes_cpu_s = secs(node_cpu(), node_cpu0);
+    let client_cpu_s = secs(own_cpu(), own_cpu0);
     all.sort_unstable();
+    let records = all.len().max(1) as f64;
     Ok(json!({
         "bench": "cluster.append",
         "ack": "REPLICATION",
@@ -160,5 +185,10 @@ async fn case(
         "p99_ms": percentile_ms(&all, 0.99),
         "p999_ms": percentile_ms(&all, 0.999),
         "max_ms": percentile_ms(&all, 1.0),
+        "nodes_cpu_s": nodes_cpu_s,
+        "nodes_cpu_us_per_record": nodes_cpu_s.map(|c| (c * 1e6 / records).round()),
+        "bench_process_cpu_s": client_cpu_s,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "load_avg_1m_before": load,
     }))
 }
