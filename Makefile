@@ -116,6 +116,7 @@ node-test:
 ## Benchmarks (not tests): print one JSON object per case.
 bench:
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench storage
+	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
 
 build:
 	$(CARGO) build --workspace --release

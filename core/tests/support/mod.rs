@@ -1,4 +1,5 @@
 //! Shared test-support code.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod linearizability;

@@ -1,208 +1,15 @@
-//! The `journalkeeper` command line: demo, bench, and (with the cluster) server and client commands.
+//! `journalkeeper bench storage`: durable appends of the journal against raw `write` +
+//! `fdatasync`, and journal open times.
 
-use std::error::Error;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
-use journalkeeper::storage::{
-    Journal, JournalOptions, Metadata, MetadataStore, PartitionIndex, Record, SnapshotStore,
-};
+use journalkeeper::storage::{Journal, JournalOptions, Record};
 use serde_json::json;
 
-#[derive(Parser)]
-#[command(
-    name = "journalkeeper",
-    version,
-    about = "JournalKeeper-rs node, demo and tools"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the demo.
-    Demo,
-    /// Run a server node from a TOML configuration file until Ctrl-C (or SIGTERM).
-    Server {
-        /// The node's configuration (format: see `journalkeeper::server::ServerConfig`).
-        #[arg(long)]
-        config: PathBuf,
-    },
-    /// Run a benchmark; prints one JSON object per line.
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
-}
-
-#[derive(Subcommand)]
-enum BenchWhat {
-    /// Durable appends against raw write + fdatasync, and journal open times.
-    Storage {
-        /// Shorter runs and a 128 MiB journal for the open-time cases.
-        #[arg(long)]
-        quick: bool,
-        /// Directory for the temporary files (default: the system temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Size of the journal for the open-time cases, in MiB (default 1024; 128 with --quick).
-        #[arg(long)]
-        open_mib: Option<u64>,
-    },
-}
-
-type AnyResult<T> = Result<T, Box<dyn Error>>;
-
-/// Runs one node until Ctrl-C or SIGTERM, then shuts it down cleanly.
-fn run_server(config: &Path) -> AnyResult<()> {
-    let cfg = journalkeeper::server::ServerConfig::from_toml_file(config)?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        let server = journalkeeper::server::Server::start(cfg).await?;
-        eprintln!(
-            "journalkeeper: node {} listening on {}",
-            server.node_id(),
-            server.local_addr()
-        );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
-        }
-        server.shutdown().await;
-        Ok(())
-    })
-}
-
-fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo => demo(),
-        Command::Server { config } => run_server(&config),
-        Command::Bench {
-            what:
-                BenchWhat::Storage {
-                    quick,
-                    dir,
-                    open_mib,
-                },
-        } => bench_storage(quick, dir, open_mib),
-    };
-    if let Err(e) = result {
-        eprintln!("journalkeeper: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Storage demo: a journal with three partitions, closed and reopened, read back by partition.
-fn demo() -> AnyResult<()> {
-    let root = tempfile::tempdir()?;
-    let jdir = root.path().join("journal");
-    let pdir = root.path().join("partitions");
-    println!(
-        "journalkeeper {} storage demo in {}",
-        journalkeeper::VERSION,
-        root.path().display()
-    );
-    let opts = JournalOptions {
-        max_segment_bytes: 4096,
-        max_record_bytes: 1024,
-    };
-    {
-        let journal = Journal::open(&jdir, opts.clone())?;
-        let mut index = PartitionIndex::open(&pdir, &journal)?;
-        let (meta, _) = MetadataStore::open(root.path())?;
-        meta.save(&Metadata {
-            term: 1,
-            voted_for: Some(1),
-            config: b"node-1".to_vec(),
-        })?;
-        let partitions = ["orders", "payments", "audit"];
-        let mut next = journal.last_index() + 1;
-        for round in 0..10u64 {
-            let batch: Vec<Record> = partitions
-                .iter()
-                .enumerate()
-                .map(|(p, name)| {
-                    let r = Record {
-                        term: 1,
-                        index: next,
-                        partition: p as u16,
-                        batch_size: 1,
-                        timestamp_ms: now_ms(),
-                        payload: format!("{name} event #{round}").into_bytes(),
-                    };
-                    next += 1;
-                    r
-                })
-                .collect();
-            let durable = journal.append_durable(&batch)?;
-            index.index_records(&batch)?;
-            if round % 3 == 0 {
-                println!(
-                    "appended a batch of {} records; durable index is now {durable}",
-                    batch.len()
-                );
-            }
-        }
-        let snapshots = SnapshotStore::open(root.path().join("snapshots"))?;
-        snapshots.create(15, |d| std::fs::write(d.join("state"), b"demo state at 15"))?;
-        println!(
-            "wrote {} records in {} segments with {} fdatasyncs; snapshot at 15 created",
-            journal.last_index(),
-            journal.segment_count(),
-            journal.syncs_performed()
-        );
-        index.close()?;
-        journal.close()?;
-        println!("closed the journal");
-    }
-    let journal = Journal::open(&jdir, opts)?;
-    let index = PartitionIndex::open(&pdir, &journal)?;
-    let (_, meta) = MetadataStore::open(root.path())?;
-    let snapshots = SnapshotStore::open(root.path().join("snapshots"))?;
-    println!(
-        "reopened: indices {}..={}, durable {}, metadata {:?}, snapshots {:?}",
-        journal.first_index(),
-        journal.last_index(),
-        journal.durable_index(),
-        meta,
-        snapshots.list()?
-    );
-    for p in index.partitions() {
-        let (min, next) = index.bounds(p).unwrap_or((0, 0));
-        let tail = index.read(&journal, p, next.saturating_sub(3), 3)?;
-        println!("partition {p}: partition indices {min}..{next}; last three:");
-        for r in tail {
-            println!(
-                "  global index {:>2}, term {}: {}",
-                r.index,
-                r.term,
-                String::from_utf8_lossy(&r.payload)
-            );
-        }
-    }
-    Ok(())
-}
+use crate::AnyResult;
 
 struct Measured {
     records: u64,
@@ -308,7 +115,7 @@ fn bench_case(
     Ok((jm, rm))
 }
 
-fn bench_storage(quick: bool, dir: Option<PathBuf>, open_mib: Option<u64>) -> AnyResult<()> {
+pub fn bench_storage(quick: bool, dir: Option<PathBuf>, open_mib: Option<u64>) -> AnyResult<()> {
     let parent = dir.unwrap_or_else(std::env::temp_dir);
     let root = tempfile::Builder::new()
         .prefix("jk-bench-")

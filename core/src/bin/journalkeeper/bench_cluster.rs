@@ -1,0 +1,194 @@
+//! `journalkeeper bench cluster`: appends acknowledged at REPLICATION (committed on a majority
+//! of fsynced disks) against a 3-node cluster — child processes on loopback started here, or
+//! the running cluster given by `--servers`. Each client is one task appending one record at a
+//! time, sequentially; cases run for a fixed time. Prints one JSON object per case, then one
+//! with each node's peak RSS (VmHWM) when the nodes are ours.
+
+use std::time::{Duration, Instant};
+
+use journalkeeper::api::ResponseConfig;
+use journalkeeper::cli::{LocalCluster, LocalClusterOptions, cpu_time_of, local_client_config};
+use journalkeeper::client::Client;
+use serde_json::json;
+
+use crate::AnyResult;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// 1 s per case instead of 5 s.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds per case (overrides --quick).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Benchmark a running cluster instead of starting one (host:port,…).
+    #[arg(long, value_delimiter = ',')]
+    servers: Vec<String>,
+    #[arg(long, default_value_t = 42)]
+    cluster_id: u64,
+    /// Client counts to run (default 1,16,128).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 128])]
+    clients: Vec<usize>,
+    /// Record sizes in bytes (default 100,1024).
+    #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1024])]
+    sizes: Vec<usize>,
+}
+
+pub async fn run(args: Args) -> AnyResult<()> {
+    let budget =
+        Duration::from_secs_f64(args.seconds.unwrap_or(if args.quick { 1.0 } else { 5.0 }));
+    let mut cluster = None;
+    let (addrs, cluster_id) = if args.servers.is_empty() {
+        let opts = LocalClusterOptions {
+            // A loaded 2-core machine: no spurious elections under benchmark load.
+            election_timeout_ms: 1000,
+            heartbeat_interval_ms: 100,
+            tick_ms: 10,
+            rust_log: "warn".into(),
+            ..LocalClusterOptions::default()
+        };
+        let mut c = LocalCluster::create(std::env::current_exe()?, opts)?;
+        c.start_all()?;
+        let all: Vec<usize> = (0..c.len()).collect();
+        c.wait_for_leader(&all, Duration::from_secs(20)).await?;
+        let r = (c.addrs(), c.cluster_id());
+        cluster = Some(c);
+        r
+    } else {
+        (args.servers.clone(), args.cluster_id)
+    };
+    let result = cases(&args, &addrs, cluster_id, budget, cluster.as_ref()).await;
+    if let Some(c) = &cluster {
+        let rss: Vec<_> = (0..c.len())
+            .map(|i| {
+                json!({
+                    "node": i + 1,
+                    "peak_rss_mib": c.peak_rss_kib(i).map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
+                })
+            })
+            .collect();
+        println!("{}", json!({"bench": "cluster.rss", "nodes": rss}));
+    }
+    if let Some(mut c) = cluster {
+        c.kill_all();
+    }
+    result
+}
+
+async fn cases(
+    args: &Args,
+    addrs: &[String],
+    cluster_id: u64,
+    budget: Duration,
+    cluster: Option<&LocalCluster>,
+) -> AnyResult<()> {
+    for &size in &args.sizes {
+        for &clients in &args.clients {
+            let line = case(addrs, cluster_id, size, clients, budget, cluster).await?;
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 * q).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    (sorted_us[i] as f64 / 100.0).round() / 10.0
+}
+
+async fn case(
+    addrs: &[String],
+    cluster_id: u64,
+    size: usize,
+    clients: usize,
+    budget: Duration,
+    cluster: Option<&LocalCluster>,
+) -> AnyResult<serde_json::Value> {
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        let c = Client::connect(addrs, local_client_config(cluster_id)).await?;
+        // Find the leader before the clock starts.
+        c.sync().await?;
+        conns.push(c);
+    }
+    let node_cpu = || -> Option<Duration> {
+        let c = cluster?;
+        (0..c.len()).map(|i| c.cpu_time(i)).sum()
+    };
+    let own_cpu = || cpu_time_of(std::process::id());
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| {
+        l.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+    });
+    let (node_cpu0, own_cpu0) = (node_cpu(), own_cpu());
+    let start = Instant::now();
+    let deadline = start + budget;
+    let mut tasks = Vec::new();
+    for (n, client) in conns.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let partition = (n % 8) as u16;
+            let mut lat_us = Vec::new();
+            let mut errors = 0u64;
+            let mut seq = 0u64;
+            while Instant::now() < deadline {
+                let mut payload = vec![0x5a; size];
+                let tag = seq.to_le_bytes();
+                let k = tag.len().min(size);
+                payload[..k].copy_from_slice(&tag[..k]);
+                seq += 1;
+                let t = Instant::now();
+                match client
+                    .journal()
+                    .append(partition, vec![payload], ResponseConfig::Replication)
+                    .await
+                {
+                    Ok(_) => lat_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32),
+                    Err(_) => errors += 1,
+                }
+            }
+            client.close();
+            (lat_us, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let secs = |a: Option<Duration>, b: Option<Duration>| {
+        a.zip(b)
+            .map(|(a, b)| (a.saturating_sub(b).as_secs_f64() * 100.0).round() / 100.0)
+    };
+    let nodes_cpu_s = secs(node_cpu(), node_cpu0);
+    let client_cpu_s = secs(own_cpu(), own_cpu0);
+    all.sort_unstable();
+    let records = all.len().max(1) as f64;
+    Ok(json!({
+        "bench": "cluster.append",
+        "ack": "REPLICATION",
+        "nodes": addrs.len(),
+        "payload_bytes": size,
+        "clients": clients,
+        "seconds": (elapsed * 100.0).round() / 100.0,
+        "records": all.len(),
+        "errors": errors,
+        "records_per_s": (all.len() as f64 / elapsed).round(),
+        "mb_per_s": ((all.len() * size) as f64 / elapsed / 1e6 * 100.0).round() / 100.0,
+        "p50_ms": percentile_ms(&all, 0.50),
+        "p99_ms": percentile_ms(&all, 0.99),
+        "p999_ms": percentile_ms(&all, 0.999),
+        "max_ms": percentile_ms(&all, 1.0),
+        "nodes_cpu_s": nodes_cpu_s,
+        "nodes_cpu_us_per_record": nodes_cpu_s.map(|c| (c * 1e6 / records).round()),
+        "bench_process_cpu_s": client_cpu_s,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "load_avg_1m_before": load,
+    }))
+}

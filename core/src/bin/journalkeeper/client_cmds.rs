@@ -1,0 +1,368 @@
+//! Client commands: `append`, `get`, `kv get|set|remove|list|cas|watch`, `status`. Each
+//! connects with `journalkeeper::client::Client`, does one thing and prints plain text (or one
+//! JSON object per line with `--json`). Values are taken and printed as UTF-8 text (invalid
+//! bytes are shown lossily).
+
+use clap::{Args, Subcommand, ValueEnum};
+use journalkeeper::api::{QueryConsistency, ResponseConfig};
+use journalkeeper::cli::local_client_config;
+use journalkeeper::client::Client;
+use journalkeeper::client::protocol::NodeStatus;
+use journalkeeper::state::watch::WatchFilter;
+use serde_json::json;
+
+use crate::AnyResult;
+
+#[derive(Args, Debug)]
+pub struct ConnArgs {
+    /// Server addresses, comma separated (host:port,host:port,…).
+    #[arg(long, value_delimiter = ',', required = true)]
+    servers: Vec<String>,
+    /// The cluster id of the servers' configuration.
+    #[arg(long, default_value_t = 42, global = true)]
+    cluster_id: u64,
+    /// Print JSON (one object per line) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl ConnArgs {
+    async fn connect(&self) -> AnyResult<Client> {
+        Ok(Client::connect(&self.servers, local_client_config(self.cluster_id)).await?)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Ack {
+    OneWay,
+    Receive,
+    Persistence,
+    Replication,
+    All,
+}
+
+impl From<Ack> for ResponseConfig {
+    fn from(a: Ack) -> Self {
+        match a {
+            Ack::OneWay => ResponseConfig::OneWay,
+            Ack::Receive => ResponseConfig::Receive,
+            Ack::Persistence => ResponseConfig::Persistence,
+            Ack::Replication => ResponseConfig::Replication,
+            Ack::All => ResponseConfig::All,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Consistency {
+    Strict,
+    Sequential,
+    None,
+}
+
+impl From<Consistency> for QueryConsistency {
+    fn from(c: Consistency) -> Self {
+        match c {
+            Consistency::Strict => QueryConsistency::Strict,
+            Consistency::Sequential => QueryConsistency::Sequential,
+            Consistency::None => QueryConsistency::None,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KvOp {
+    /// Print a key's value.
+    Get {
+        key: String,
+        #[arg(long, default_value = "strict")]
+        consistency: Consistency,
+    },
+    /// Set a key; prints the previous value.
+    Set { key: String, value: String },
+    /// Remove a key; prints the value it had.
+    Remove { key: String },
+    /// Keys (with values) starting with a prefix, in key order.
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+        #[arg(long, default_value = "strict")]
+        consistency: Consistency,
+    },
+    /// Compare-and-set: set KEY to --new (remove it without --new) only if its value is
+    /// --expect (absent without --expect).
+    Cas {
+        key: String,
+        #[arg(long)]
+        expect: Option<String>,
+        #[arg(long)]
+        new: Option<String>,
+    },
+    /// Print changes of KEY (or of every key under --prefix) as they are applied.
+    Watch {
+        /// The key to watch (omit and give --prefix to watch a prefix).
+        key: Option<String>,
+        #[arg(long, conflicts_with = "key")]
+        prefix: Option<String>,
+        /// First log index to report (0: from the next change).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Stop after this many events (default: run until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+fn text(v: &Option<Vec<u8>>) -> String {
+    match v {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => "(absent)".into(),
+    }
+}
+
+fn json_value(v: &Option<Vec<u8>>) -> serde_json::Value {
+    match v {
+        Some(b) => json!(String::from_utf8_lossy(b)),
+        None => serde_json::Value::Null,
+    }
+}
+
+pub async fn append(
+    conn: ConnArgs,
+    partition: u16,
+    ack: Ack,
+    values: Vec<String>,
+) -> AnyResult<()> {
+    let client = conn.connect().await?;
+    let count = values.len();
+    let entries = values.into_iter().map(String::into_bytes).collect();
+    let first = client
+        .journal()
+        .append(partition, entries, ack.into())
+        .await?;
+    if conn.json {
+        println!(
+            "{}",
+            json!({"partition": partition, "entries": count, "first_index": first})
+        );
+    } else {
+        match first {
+            Some(i) => println!(
+                "appended {count} entr{} to partition {partition} at index {i}{}",
+                if count == 1 { "y" } else { "ies" },
+                if count > 1 {
+                    format!("..={}", i + count as u64 - 1)
+                } else {
+                    String::new()
+                }
+            ),
+            None => println!(
+                "sent {count} entries to partition {partition} (no index at this ack level)"
+            ),
+        }
+    }
+    client.close();
+    Ok(())
+}
+
+pub async fn get(
+    conn: ConnArgs,
+    partition: u16,
+    index: u64,
+    max: u32,
+    consistency: Consistency,
+) -> AnyResult<()> {
+    let client = conn.connect().await?;
+    let entries = client
+        .journal()
+        .get(partition, index, max, consistency.into())
+        .await?;
+    for e in &entries {
+        let payload = String::from_utf8_lossy(&e.payload);
+        if conn.json {
+            println!(
+                "{}",
+                json!({"partition": e.partition, "index": e.index, "term": e.term,
+                       "timestamp_ms": e.timestamp_ms, "batch_size": e.batch_size,
+                       "offset": e.offset, "payload": payload})
+            );
+        } else {
+            println!("{}/{}\tterm {}\t{payload}", e.partition, e.index, e.term);
+        }
+    }
+    client.close();
+    Ok(())
+}
+
+pub async fn kv(conn: ConnArgs, op: KvOp) -> AnyResult<()> {
+    let client = conn.connect().await?;
+    let kv = client.kv();
+    let j = conn.json;
+    match op {
+        KvOp::Get { key, consistency } => {
+            let v = kv.with_consistency(consistency.into()).get(&key).await?;
+            if j {
+                println!("{}", json!({"key": key, "value": json_value(&v)}));
+            } else {
+                println!("{}", text(&v));
+            }
+        }
+        KvOp::Set { key, value } => {
+            let prev = kv.set(&key, value.into_bytes()).await?;
+            if j {
+                println!("{}", json!({"key": key, "previous": json_value(&prev)}));
+            } else {
+                println!("set {key} (previous: {})", text(&prev));
+            }
+        }
+        KvOp::Remove { key } => {
+            let prev = kv.remove(&key).await?;
+            if j {
+                println!("{}", json!({"key": key, "previous": json_value(&prev)}));
+            } else {
+                println!("removed {key} (previous: {})", text(&prev));
+            }
+        }
+        KvOp::List {
+            prefix,
+            consistency,
+        } => {
+            for (k, v) in kv
+                .with_consistency(consistency.into())
+                .list(&prefix)
+                .await?
+            {
+                let v = Some(v);
+                if j {
+                    println!("{}", json!({"key": k, "value": json_value(&v)}));
+                } else {
+                    println!("{k}\t{}", text(&v));
+                }
+            }
+        }
+        KvOp::Cas { key, expect, new } => {
+            let r = kv
+                .compare_and_set(
+                    &key,
+                    expect.map(String::into_bytes),
+                    new.map(String::into_bytes),
+                )
+                .await?;
+            if j {
+                println!(
+                    "{}",
+                    json!({"key": key, "swapped": r.swapped, "current": json_value(&r.current)})
+                );
+            } else {
+                println!(
+                    "{} (current: {})",
+                    if r.swapped { "swapped" } else { "not swapped" },
+                    text(&r.current)
+                );
+            }
+        }
+        KvOp::Watch {
+            key,
+            prefix,
+            from,
+            count,
+        } => {
+            let filter = match (key, prefix) {
+                (Some(k), _) => WatchFilter::Key(k),
+                (None, p) => WatchFilter::Prefix(p.unwrap_or_default()),
+            };
+            let mut stream = kv.watch(filter, from).await?;
+            let mut seen = 0u64;
+            while count.is_none_or(|c| seen < c) {
+                let e = stream.next().await?;
+                seen += 1;
+                if j {
+                    println!(
+                        "{}",
+                        json!({"index": e.index, "key": e.key, "old": json_value(&e.old_value),
+                               "new": json_value(&e.new_value)})
+                    );
+                } else {
+                    println!(
+                        "{}\t{}\t{} -> {}",
+                        e.index,
+                        e.key,
+                        text(&e.old_value),
+                        text(&e.new_value)
+                    );
+                }
+            }
+        }
+    }
+    client.close();
+    Ok(())
+}
+
+pub async fn status(conn: ConnArgs, node: Option<String>) -> AnyResult<()> {
+    let client = conn.connect().await?;
+    let nodes = match node {
+        Some(n) => vec![n],
+        None => conn.servers.clone(),
+    };
+    let mut failed = 0;
+    for addr in &nodes {
+        match client.admin().status(addr).await {
+            Ok(s) => {
+                if conn.json {
+                    println!("{}", status_json(addr, &s));
+                } else {
+                    println!("{}", status_line(addr, &s));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if conn.json {
+                    println!("{}", json!({"addr": addr, "error": e.to_string()}));
+                } else {
+                    println!("{addr}\tunreachable: {e}");
+                }
+            }
+        }
+    }
+    client.close();
+    if failed == nodes.len() {
+        return Err("no node answered".into());
+    }
+    Ok(())
+}
+
+pub fn status_line(addr: &str, s: &NodeStatus) -> String {
+    format!(
+        "{addr}\tnode {}\t{:?}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}",
+        s.node_id,
+        s.role,
+        s.term,
+        s.leader.as_ref().map_or("unknown".to_string(), |m| format!(
+            "{} ({})",
+            m.node_id, m.addr
+        )),
+        s.commit_index,
+        s.applied_index,
+        s.last_index,
+        s.configuration
+            .voters
+            .iter()
+            .map(|m| m.node_id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+fn status_json(addr: &str, s: &NodeStatus) -> serde_json::Value {
+    json!({
+        "addr": addr,
+        "node_id": s.node_id,
+        "role": format!("{:?}", s.role),
+        "term": s.term,
+        "leader": s.leader.as_ref().map(|m| json!({"node_id": m.node_id, "addr": m.addr})),
+        "commit_index": s.commit_index,
+        "applied_index": s.applied_index,
+        "last_index": s.last_index,
+        "voters": s.configuration.voters.iter().map(|m| m.node_id).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,173 @@
+//! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
+//! (`bench storage`, `bench cluster`) and client commands (`append`, `get`, `kv …`, `status`).
+//!
+//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `demo.rs`,
+//! `bench_cluster.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
+//! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
+
+mod bench_cluster;
+mod bench_storage;
+mod client_cmds;
+mod demo;
+mod server_cmd;
+
+use std::error::Error;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub type AnyResult<T> = Result<T, Box<dyn Error>>;
+
+#[derive(Parser)]
+#[command(
+    name = "journalkeeper",
+    version,
+    about = "JournalKeeper-rs node, client, demo and benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node until SIGTERM / SIGINT (logs to stderr; RUST_LOG, default info).
+    Server {
+        /// The node's TOML configuration (see examples/cluster/node1.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start a 3-node cluster as child processes, exercise it (writes, KV, watch, follower
+    /// reads, leader kill, restart) and print a report.
+    Demo,
+    /// Run a benchmark; prints one JSON object per line.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Append values (one batch) to a partition; prints the index of the first.
+    Append {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[arg(long)]
+        partition: u16,
+        /// Acknowledgement level: one-way, receive, persistence, replication, all.
+        #[arg(long, default_value = "replication")]
+        ack: client_cmds::Ack,
+        #[arg(required = true)]
+        values: Vec<String>,
+    },
+    /// Read entries of a partition.
+    Get {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[arg(long)]
+        partition: u16,
+        #[arg(long, default_value_t = 0)]
+        index: u64,
+        #[arg(long, default_value_t = 100)]
+        max: u32,
+        /// strict, sequential or none.
+        #[arg(long, default_value = "strict")]
+        consistency: client_cmds::Consistency,
+    },
+    /// Coordination KV commands.
+    Kv {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[command(subcommand)]
+        op: client_cmds::KvOp,
+    },
+    /// Node status: every server of --servers, or only --node.
+    Status {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        /// One node's address (host:port).
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Durable appends against raw write + fdatasync, and journal open times.
+    Storage {
+        /// Shorter runs and a 128 MiB journal for the open-time cases.
+        #[arg(long)]
+        quick: bool,
+        /// Directory for the temporary files (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Size of the journal for the open-time cases, in MiB (default 1024; 128 with --quick).
+        #[arg(long)]
+        open_mib: Option<u64>,
+    },
+    /// Appends with REPLICATION to a 3-node cluster (child processes on loopback, or
+    /// --servers): records/s and latency percentiles per record size and client count, and
+    /// each node's peak RSS.
+    Cluster(bench_cluster::Args),
+}
+
+fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> AnyResult<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let default_log = match cli.command {
+        Command::Server { .. } => "info",
+        _ => "warn",
+    };
+    init_tracing(default_log);
+    let result = match cli.command {
+        Command::Server { config } => runtime().and_then(|rt| rt.block_on(server_cmd::run(config))),
+        Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
+        Command::Bench {
+            what:
+                BenchWhat::Storage {
+                    quick,
+                    dir,
+                    open_mib,
+                },
+        } => bench_storage::bench_storage(quick, dir, open_mib),
+        Command::Bench {
+            what: BenchWhat::Cluster(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_cluster::run(args))),
+        Command::Append {
+            conn,
+            partition,
+            ack,
+            values,
+        } => {
+            runtime().and_then(|rt| rt.block_on(client_cmds::append(conn, partition, ack, values)))
+        }
+        Command::Get {
+            conn,
+            partition,
+            index,
+            max,
+            consistency,
+        } => runtime()
+            .and_then(|rt| rt.block_on(client_cmds::get(conn, partition, index, max, consistency))),
+        Command::Kv { conn, op } => runtime().and_then(|rt| rt.block_on(client_cmds::kv(conn, op))),
+        Command::Status { conn, node } => {
+            runtime().and_then(|rt| rt.block_on(client_cmds::status(conn, node)))
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("journalkeeper: {e}");
+        std::process::exit(1);
+    }
+}
