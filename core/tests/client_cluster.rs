@@ -153,7 +153,7 @@ async fn a_silent_server_yields_timeout_within_the_deadline() {
     let mut cfg = config();
     cfg.request_timeout = Duration::from_millis(300);
     cfg.attempt_timeout = Duration::from_millis(300);
-    let client = Client::connect([node.addr_string()], cfg).await.unwrap();
+    let client = Client::connect(&[node.addr], cfg).await.unwrap(); // SocketAddrs work too
     let start = Instant::now();
     let err = within(client.kv().get("k")).await.unwrap_err();
     let elapsed = start.elapsed();
@@ -691,4 +691,23 @@ async fn concurrent_writes_survive_dropped_connections_each_applied_once() {
     }
     // Three appends went unanswered (connection dropped) and were sent again.
     assert!(appends(&node.bodies()) >= 67);
+}
+
+#[tokio::test]
+async fn keepalives_keep_a_watch_only_connection_open_past_the_server_idle_timeout() {
+    let mut net = journalkeeper::net::NetConfig::new(client_fake::CLUSTER);
+    net.client_idle_timeout = Duration::from_millis(200);
+    let node = FakeNode::start_with(store(), leader(), net).await;
+    let mut cfg = config();
+    cfg.net.keepalive_interval = Duration::from_millis(40);
+    let client = Client::connect([node.addr_string()], cfg).await.unwrap();
+    let mut stream = within(client.kv().watch(WatchFilter::Key("k".into()), 0))
+        .await
+        .unwrap();
+    // The behaviour under test is idleness itself: stay silent for three idle timeouts.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    within(client.kv().set("k", b"v".to_vec())).await.unwrap();
+    assert_eq!(within(stream.next()).await.unwrap().index, 1);
+    let conns: BTreeSet<_> = node.requests().iter().map(|(c, _)| *c).collect();
+    assert_eq!(conns.len(), 1, "the connection was never closed as idle");
 }

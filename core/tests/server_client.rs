@@ -183,6 +183,45 @@ async fn persistence_ack_means_the_leaders_disk_covers_the_entries() {
         Ok(ReplyBody::Entries(es)) => assert_eq!(es.len(), 2),
         other => panic!("{other:?}"),
     }
+    // Two pipelined sends of one session (a retry racing the original) append once.
+    let session = t.session();
+    for id in [900u64, 901] {
+        t.conn
+            .send(&journalkeeper::client::protocol::Wire::Request(
+                journalkeeper::client::protocol::ClientRequest {
+                    id,
+                    body: journalkeeper::client::protocol::RequestBody::Append {
+                        partition: 4,
+                        entries: vec![b"z".to_vec()],
+                        response: ResponseConfig::Replication,
+                        session,
+                    },
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        if let journalkeeper::client::protocol::Wire::Server(
+            journalkeeper::client::protocol::ServerMessage::Reply { result, .. },
+        ) = t.conn.recv_timeout(WAIT).await.unwrap()
+        {
+            replies.push(result);
+        }
+    }
+    assert_eq!(
+        replies[0],
+        Ok(ReplyBody::Appended {
+            first_index: Some(2)
+        })
+    );
+    assert_eq!(replies[0], replies[1]);
+    let (r, _) = t.get(4, 0, 10, QueryConsistency::Strict, 0).await;
+    match r {
+        Ok(ReplyBody::Entries(es)) => assert_eq!(es.len(), 3),
+        other => panic!("{other:?}"),
+    }
     // Reserved partitions and bad reads are refused with the documented kinds.
     let r = t
         .append(30_000, vec![vec![1]], ResponseConfig::Replication)
@@ -191,7 +230,7 @@ async fn persistence_ack_means_the_leaders_disk_covers_the_entries() {
         kind(&r),
         Some(journalkeeper::api::ErrorKind::InvalidArgument)
     );
-    let (r, _) = t.get(4, 2, 1, QueryConsistency::Strict, 0).await;
+    let (r, _) = t.get(4, 3, 1, QueryConsistency::Strict, 0).await;
     assert_eq!(kind(&r), Some(journalkeeper::api::ErrorKind::IndexOverflow));
     c.shutdown().await;
 }
@@ -275,6 +314,53 @@ async fn watch_from_an_index_sees_every_change_once_in_order() {
         ("w/0", Some(vec![0]), None)
     );
     drop(watch);
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_indices_and_query_index_follow_the_journal() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    let j = cl.journal();
+    j.scale_partitions(&[0, 1, 7]).await.unwrap();
+    assert_eq!(
+        j.list_partitions().await.unwrap(),
+        [0, 1, 7].into_iter().collect()
+    );
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    j.append(7, vec![b"a".to_vec(), b"b".to_vec()], ResponseConfig::All)
+        .await
+        .unwrap();
+    j.append(9, vec![b"c".to_vec()], ResponseConfig::Replication)
+        .await
+        .unwrap();
+    let entries = j.get(7, 0, 10, QueryConsistency::Strict).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!((entries[1].batch_size, entries[1].offset), (2, 1));
+    assert!(entries[0].timestamp_ms >= t0);
+    let max = j.max_indices().await.unwrap();
+    let min = j.min_indices().await.unwrap();
+    assert_eq!(
+        (max.get(&7), max.get(&9), max.get(&0)),
+        (Some(&2), Some(&1), Some(&0))
+    );
+    assert_eq!(min.get(&7), Some(&0));
+    assert!(j.list_partitions().await.unwrap().contains(&9));
+    assert_eq!(j.query_index(7, 0).await.unwrap(), Some(0));
+    assert_eq!(
+        j.query_index(7, u64::MAX).await.unwrap(),
+        Some(0),
+        "equal times: the first"
+    );
+    assert_eq!(j.query_index(1, t0).await.unwrap(), None, "empty partition");
+    let st = cl.admin().cluster_configuration().await.unwrap();
+    assert_eq!(st.voters.len(), 3);
+    assert!(st.leader.is_some());
     cl.close();
     c.shutdown().await;
 }

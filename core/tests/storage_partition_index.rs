@@ -202,3 +202,40 @@ fn index_follows_a_journal_truncated_behind_its_back() {
     let idx = PartitionIndex::open(&pdir, &j).unwrap();
     assert_matches(&idx, &j, [0; 3]);
 }
+
+#[test]
+fn reset_to_snapshot_continues_each_partition_at_the_snapshots_numbering_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("j"), opts()).unwrap();
+    let mut idx = PartitionIndex::open(dir.path().join("p"), &j).unwrap();
+    fill(&j, &mut idx, 10, 1);
+    // A snapshot at index 100 arrives: the journal restarts after it, partitions 0 and 5
+    // continue at 40 and 7; partition 1 is gone.
+    j.reset_to_snapshot(100, 3).unwrap();
+    idx.reset_to_snapshot(100, 3, &[(0, 40), (5, 7)]).unwrap();
+    assert_eq!(idx.indexed_upto(), 100);
+    assert_eq!(idx.partitions(), vec![0, 5]);
+    assert_eq!(idx.bounds(0), Some((40, 40)));
+    assert!(matches!(
+        idx.get(0, 39),
+        Err(StorageError::Compacted { .. })
+    ));
+    let recs: Vec<Record> = (101..=102)
+        .map(|i| Record {
+            term: 3,
+            index: i,
+            partition: 5,
+            batch_size: 1,
+            timestamp_ms: i,
+            payload: vec![],
+        })
+        .collect();
+    j.append_durable(&recs).unwrap();
+    idx.index_records(&recs).unwrap();
+    assert_eq!(idx.get(5, 8).unwrap(), 102);
+    idx.close().unwrap();
+    let idx = PartitionIndex::open(dir.path().join("p"), &j).unwrap();
+    assert_eq!(idx.bounds(5), Some((7, 9)));
+    assert_eq!(idx.get(5, 7).unwrap(), 101);
+    assert_eq!(idx.bounds(0), Some((40, 40)));
+}

@@ -27,6 +27,12 @@ struct Cli {
 enum Command {
     /// Run the demo.
     Demo,
+    /// Run a server node from a TOML configuration file until Ctrl-C (or SIGTERM).
+    Server {
+        /// The node's configuration (format: see `journalkeeper::server::ServerConfig`).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Run a benchmark; prints one JSON object per line.
     Bench {
         #[command(subcommand)]
@@ -52,6 +58,27 @@ enum BenchWhat {
 
 type AnyResult<T> = Result<T, Box<dyn Error>>;
 
+/// Runs one node until Ctrl-C or SIGTERM, then shuts it down cleanly.
+fn run_server(config: &Path) -> AnyResult<()> {
+    let cfg = journalkeeper::server::ServerConfig::from_toml_file(config)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let server = journalkeeper::server::Server::start(cfg).await?;
+        eprintln!(
+            "journalkeeper: node {} listening on {}",
+            server.node_id(),
+            server.local_addr()
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -63,6 +90,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo => demo(),
+        Command::Server { config } => run_server(&config),
         Command::Bench {
             what:
                 BenchWhat::Storage {

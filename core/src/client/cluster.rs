@@ -327,7 +327,8 @@ impl Cluster {
             };
             match sent {
                 Ok(()) => return Ok(()),
-                Err(e) => reasons.push(e),
+                Err(e) if !reasons.contains(&e) && reasons.len() < 8 => reasons.push(e),
+                Err(_) => {}
             }
             self.avoid(&addr);
             let (d, next) = self.backoff(delay);
@@ -386,7 +387,9 @@ impl Cluster {
                 }
                 Ok(Err(AttemptError::Connect(reason))) => {
                     self.avoid(&addr);
-                    connect_errors.push(reason.clone());
+                    if !connect_errors.contains(&reason) && connect_errors.len() < 8 {
+                        connect_errors.push(reason.clone());
+                    }
                     Failure::Retry {
                         error: Error::new(ErrorKind::Unavailable, reason),
                         now: false,

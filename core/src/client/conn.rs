@@ -47,6 +47,8 @@ struct Shared {
     watches: Mutex<HashMap<u64, mpsc::Sender<WatchPush>>>,
     dead: AtomicBool,
     reason: Mutex<Option<String>>,
+    /// Correlation and watch ids of this connection.
+    next_id: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,6 +56,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     fn lost(&self) -> Lost {
         Lost(
             lock(&self.reason)
@@ -80,7 +86,6 @@ pub(crate) struct NodeConn {
     pub addr: String,
     tx: mpsc::Sender<ClientRequest>,
     shared: Arc<Shared>,
-    next_id: AtomicU64,
     task: JoinHandle<()>,
 }
 
@@ -130,7 +135,6 @@ impl NodeConn {
                         addr: addr.to_string(),
                         tx,
                         shared,
-                        next_id: AtomicU64::new(1),
                         task,
                     });
                 }
@@ -145,7 +149,7 @@ impl NodeConn {
     }
 
     fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+        self.shared.next_id()
     }
 
     /// Sends `body` and waits for its reply (no deadline here: the caller bounds it).
@@ -246,7 +250,6 @@ async fn run(
     keepalive: std::time::Duration,
 ) {
     let mut unwatch_ids: Vec<u64> = Vec::new();
-    let mut local_id = u64::MAX / 2;
     // An empty batch when nothing was written for a keepalive interval, so a watch-only
     // client is not closed as idle by the server.
     let mut ticker = tokio::time::interval(keepalive);
@@ -257,9 +260,8 @@ async fn run(
             let batch: Vec<Wire> = unwatch_ids
                 .drain(..)
                 .map(|watch_id| {
-                    local_id += 1;
                     Wire::Request(ClientRequest {
-                        id: local_id,
+                        id: shared.next_id(),
                         body: RequestBody::Unwatch { watch_id },
                     })
                 })

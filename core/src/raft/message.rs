@@ -137,3 +137,50 @@ pub enum MessageBody {
     /// Leader transfer: campaign now, ignoring leases.
     TimeoutNow,
 }
+
+impl MessageBody {
+    /// Every index, term and offset is below `u64::MAX / 2` (so `+ 1` and sums cannot overflow).
+    pub fn indexes_sane(&self) -> bool {
+        const LIM: u64 = u64::MAX / 2;
+        let ok = |v: &[u64]| v.iter().all(|x| *x < LIM);
+        match self {
+            MessageBody::PreVote {
+                last_index,
+                last_term,
+            }
+            | MessageBody::Vote {
+                last_index,
+                last_term,
+                ..
+            } => ok(&[*last_index, *last_term]),
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
+                ok(&[*prev_index, *prev_term, *commit, entries.len() as u64])
+                    && entries.iter().all(|e| ok(&[e.index, e.term]))
+            }
+            MessageBody::AppendResponse {
+                index,
+                hint_index,
+                hint_term,
+                ..
+            } => ok(&[*index, *hint_index, *hint_term]),
+            MessageBody::Heartbeat { commit, round } => ok(&[*commit, *round]),
+            MessageBody::HeartbeatResponse { round } => ok(&[*round]),
+            MessageBody::InstallSnapshot {
+                meta, offset, data, ..
+            } => ok(&[meta.index, meta.term, *offset, data.len() as u64]),
+            MessageBody::SnapshotResponse {
+                snapshot_index,
+                next_offset,
+                ..
+            } => ok(&[*snapshot_index, *next_offset]),
+            MessageBody::PreVoteResponse { .. }
+            | MessageBody::VoteResponse { .. }
+            | MessageBody::TimeoutNow => true,
+        }
+    }
+}

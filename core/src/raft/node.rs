@@ -81,6 +81,10 @@ pub struct RaftNode<S: Storage> {
     persisted_msgs: Vec<Message>,
     events: Vec<Event>,
     last_hs: HardState,
+    /// Persist points of handed-out `Ready`s with the term of their hard state, oldest first.
+    unpersisted: VecDeque<((Index, Term), Term)>,
+    /// Highest term known durable: a leader sends nothing before its term is.
+    durable_term: Term,
 }
 
 impl<S: Storage> RaftNode<S> {
@@ -126,6 +130,8 @@ impl<S: Storage> RaftNode<S> {
             persisted_msgs: Vec::new(),
             events: Vec::new(),
             last_hs: HardState::default(),
+            unpersisted: VecDeque::new(),
+            durable_term: hs.term,
             log,
             cfg,
         };
@@ -355,6 +361,19 @@ impl<S: Storage> RaftNode<S> {
 
     /// The host made `(index, term)` and everything before it durable.
     pub fn on_persisted(&mut self, index: Index, term: Term) {
+        if let Some(pos) = self
+            .unpersisted
+            .iter()
+            .position(|(p, _)| *p == (index, term))
+        {
+            for (_, t) in self.unpersisted.drain(..=pos) {
+                self.durable_term = self.durable_term.max(t);
+            }
+            if self.role == Role::Leader && self.durable_term >= self.term {
+                let held: Vec<Message> = std::mem::take(&mut self.persisted_msgs);
+                self.msgs.extend(held);
+            }
+        }
         self.log.stable_to(index, term);
         if self.role == Role::Leader {
             self.maybe_commit();
@@ -432,6 +451,14 @@ impl<S: Storage> RaftNode<S> {
             rd.snapshot = self.snapshot_out.take();
         }
         rd.entries = entries;
+        if rd.hard_state.is_some() || rd.snapshot.is_some() || !rd.entries.is_empty() {
+            let last = self.log.last_index();
+            let point = rd
+                .persist_point_of_writes()
+                .unwrap_or((last, self.log.term(last).unwrap_or(0)));
+            rd.persist_point = Some(point);
+            self.unpersisted.push_back((point, self.term));
+        }
         rd.messages = std::mem::take(&mut self.msgs);
         rd.persisted_messages = std::mem::take(&mut self.persisted_msgs);
         rd.committed_entries = self.log.take_committed(self.cfg.max_apply_bytes);
@@ -447,7 +474,13 @@ impl<S: Storage> RaftNode<S> {
 
     /// Handles a message from a peer. Malformed or stale messages are ignored.
     pub fn step(&mut self, m: Message) {
-        if m.to != self.cfg.id || m.from == self.cfg.id {
+        // Terms and indexes near u64::MAX cannot occur honestly; refusing them keeps all index
+        // arithmetic below free of overflow.
+        if m.to != self.cfg.id
+            || m.from == self.cfg.id
+            || m.term >= Term::MAX / 2
+            || !m.body.indexes_sane()
+        {
             return;
         }
         if m.term > self.term {
@@ -1002,6 +1035,10 @@ impl<S: Storage> RaftNode<S> {
         if q == Index::MAX || q <= self.log.commit {
             return;
         }
+        debug_assert!(
+            q <= self.log.last_index(),
+            "quorum index {q} beyond the leader's log"
+        );
         // Only entries of the current term are committed by counting replicas.
         if self.log.term(q) != Some(self.term) {
             return;
@@ -1420,8 +1457,8 @@ impl<S: Storage> RaftNode<S> {
         self.send_with_term(to, self.term, body);
     }
 
-    /// Leader traffic goes out at once; everything else only after the current `Ready` is
-    /// durable (votes, acknowledgements and terms must survive a crash).
+    /// Leader traffic goes out at once (once the leader's term is durable); everything else only
+    /// after the current `Ready` is durable (votes, acknowledgements and terms must survive a crash).
     fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
         let m = Message {
             from: self.cfg.id,
@@ -1429,10 +1466,234 @@ impl<S: Storage> RaftNode<S> {
             term,
             body,
         };
-        if self.role == Role::Leader {
+        if self.role == Role::Leader && self.durable_term >= self.term {
             self.msgs.push(m);
         } else {
             self.persisted_msgs.push(m);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::storage::MemStorage;
+
+    fn node(id: NodeId, voters: &[NodeId]) -> RaftNode<MemStorage> {
+        let cfg = Config {
+            id,
+            ..Config::default()
+        };
+        RaftNode::new(
+            cfg,
+            MemStorage::new(Membership::new(voters.iter().copied())),
+            0,
+            0,
+        )
+        .unwrap()
+    }
+
+    /// Persists everything a `Ready` asks for at once and returns the messages.
+    fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
+        let mut out = Vec::new();
+        while n.has_ready() {
+            let rd = n.ready();
+            if let Some(s) = rd.snapshot.clone() {
+                n.storage_mut().install_snapshot(s);
+            }
+            n.storage_mut().append(&rd.entries);
+            if let Some(hs) = rd.hard_state.clone() {
+                n.storage_mut().hard_state = hs;
+            }
+            if let Some((i, t)) = rd.persist_point() {
+                n.on_persisted(i, t);
+            }
+            if let Some(e) = rd.committed_entries.last() {
+                n.on_applied(e.index);
+            }
+            out.extend(rd.messages);
+            out.extend(rd.persisted_messages);
+        }
+        out
+    }
+
+    fn elect(n: &mut RaftNode<MemStorage>, peers: &[NodeId]) {
+        n.tick(5000);
+        let msgs = flush(n);
+        // Grant every (pre-)vote request.
+        for m in msgs {
+            let body = match m.body {
+                MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { reject: false },
+                _ => continue,
+            };
+            n.step(Message {
+                from: m.to,
+                to: m.from,
+                term: m.term,
+                body,
+            });
+        }
+        for m in flush(n) {
+            if let MessageBody::Vote { .. } = m.body {
+                n.step(Message {
+                    from: m.to,
+                    to: m.from,
+                    term: m.term,
+                    body: MessageBody::VoteResponse { reject: false },
+                });
+            }
+        }
+        assert_eq!(n.role(), Role::Leader, "peers {peers:?}");
+        flush(n);
+    }
+
+    #[test]
+    fn vote_is_refused_to_a_candidate_with_a_stale_log() {
+        let mut n = node(2, &[1, 2, 3]);
+        let mut m = node(1, &[1, 2, 3]);
+        elect(&mut m, &[2, 3]);
+        // Node 2 gets the leader's no-op; a candidate that lacks it must not get the vote.
+        for msg in flush(&mut m).into_iter().chain(std::iter::once(Message {
+            from: 1,
+            to: 2,
+            term: m.term(),
+            body: MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries: m.entries(1, 2).unwrap(),
+                commit: 0,
+            },
+        })) {
+            if msg.to == 2 {
+                n.step(msg);
+            }
+        }
+        flush(&mut n);
+        n.tick(10_000);
+        n.step(Message {
+            from: 3,
+            to: 2,
+            term: 9,
+            body: MessageBody::Vote {
+                last_index: 0,
+                last_term: 0,
+                transfer: false,
+            },
+        });
+        let replies = flush(&mut n);
+        assert!(
+            replies
+                .iter()
+                .any(|r| r.to == 3 && r.body == MessageBody::VoteResponse { reject: true })
+        );
+        assert_eq!(n.status().vote, None);
+    }
+
+    #[test]
+    fn leader_commits_only_after_its_own_copy_is_durable() {
+        let mut n = node(1, &[1]);
+        n.tick(5000);
+        let rd = n.ready();
+        assert_eq!(n.role(), Role::Leader);
+        assert_eq!(rd.entries.len(), 1, "the term's no-op");
+        assert_eq!(n.status().commit, 0, "not durable yet");
+        n.storage_mut().append(&rd.entries);
+        let (i, t) = rd.persist_point().unwrap();
+        n.on_persisted(i, t);
+        assert_eq!(n.status().commit, 1);
+    }
+
+    #[test]
+    fn garbage_messages_never_panic() {
+        let mut rng = 7u64;
+        let mut next = move || {
+            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z ^ (z >> 27)
+        };
+        for round in 0..2 {
+            let mut n = node(1, &[1, 2, 3]);
+            if round == 1 {
+                elect(&mut n, &[2, 3]);
+            }
+            for step in 0..20_000u64 {
+                let big = |x: u64| match x % 4 {
+                    0 => x,
+                    1 => u64::MAX - x % 3,
+                    _ => x % 8,
+                };
+                let (a, b, c) = (big(next()), big(next()), big(next()));
+                let entries = (0..next() % 3)
+                    .map(|k| Entry {
+                        term: b,
+                        index: a.wrapping_add(1 + k),
+                        kind: EntryKind::Noop,
+                    })
+                    .collect();
+                let body = match next() % 12 {
+                    0 => MessageBody::PreVote {
+                        last_index: a,
+                        last_term: b,
+                    },
+                    1 => MessageBody::PreVoteResponse { reject: a % 2 == 0 },
+                    2 => MessageBody::Vote {
+                        last_index: a,
+                        last_term: b,
+                        transfer: c % 2 == 0,
+                    },
+                    3 => MessageBody::VoteResponse { reject: a % 2 == 0 },
+                    4 => MessageBody::Append {
+                        prev_index: a,
+                        prev_term: b,
+                        entries,
+                        commit: c,
+                    },
+                    5 => MessageBody::AppendResponse {
+                        index: a,
+                        reject: c % 2 == 0,
+                        hint_index: b,
+                        hint_term: c,
+                    },
+                    6 => MessageBody::Heartbeat {
+                        commit: a,
+                        round: b,
+                    },
+                    7 => MessageBody::HeartbeatResponse { round: a },
+                    8 => MessageBody::InstallSnapshot {
+                        meta: SnapshotMeta {
+                            index: a,
+                            term: b,
+                            membership: Membership::new([1, 2]),
+                        },
+                        offset: c,
+                        data: vec![1, 2, 3],
+                        done: c % 2 == 0,
+                    },
+                    9 => MessageBody::SnapshotResponse {
+                        snapshot_index: a,
+                        next_offset: b,
+                        installed: c % 2 == 0,
+                        skipped: c % 3 == 0,
+                    },
+                    10 => MessageBody::TimeoutNow,
+                    _ => MessageBody::Heartbeat {
+                        commit: 0,
+                        round: 0,
+                    },
+                };
+                let from = 1 + next() % 4;
+                let term = n.term().saturating_add(next() % 3);
+                let term = term.saturating_sub(next() % 2);
+                n.step(Message {
+                    from,
+                    to: 1,
+                    term,
+                    body,
+                });
+                n.tick(5000 + step * 7);
+                flush(&mut n);
+            }
         }
     }
 }

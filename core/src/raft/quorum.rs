@@ -76,6 +76,9 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    type IndexCase<'a> = (&'a [NodeId], &'a [(NodeId, Index)], Index);
+    type VoteCase<'a> = (&'a [NodeId], &'a [(NodeId, bool)], VoteResult);
+
     fn set(v: &[NodeId]) -> BTreeSet<NodeId> {
         v.iter().copied().collect()
     }
@@ -83,7 +86,7 @@ mod tests {
     #[test]
     fn majority_index_table() {
         // (voters, acked (id, index), expected)
-        let table: &[(&[NodeId], &[(NodeId, Index)], Index)] = &[
+        let table: &[IndexCase] = &[
             (&[1], &[(1, 5)], 5),
             (&[1], &[], 0),
             (&[1, 2, 3], &[(1, 5), (2, 3), (3, 1)], 3),
@@ -120,7 +123,7 @@ mod tests {
     #[test]
     fn vote_table() {
         use VoteResult::*;
-        let table: &[(&[NodeId], &[(NodeId, bool)], VoteResult)] = &[
+        let table: &[VoteCase] = &[
             (&[1], &[(1, true)], Won),
             (&[1], &[], Pending),
             (&[1, 2, 3], &[(1, true)], Pending),

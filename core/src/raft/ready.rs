@@ -70,11 +70,18 @@ pub struct Ready {
     pub committed_entries: Vec<Entry>,
     pub read_states: Vec<ReadState>,
     pub events: Vec<Event>,
+    /// Set when the batch writes anything; see [`Ready::persist_point`].
+    pub(crate) persist_point: Option<(Index, Term)>,
 }
 
 impl Ready {
-    /// `(index, term)` to report to `on_persisted` once this batch is durable, if any.
+    /// `(index, term)` to report to `on_persisted` once this batch (entries, snapshot and hard
+    /// state) is durable; `None` if it writes nothing.
     pub fn persist_point(&self) -> Option<(Index, Term)> {
+        self.persist_point
+    }
+
+    pub(crate) fn persist_point_of_writes(&self) -> Option<(Index, Term)> {
         if let Some(e) = self.entries.last() {
             return Some((e.index, e.term));
         }

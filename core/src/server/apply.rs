@@ -217,6 +217,12 @@ pub(crate) fn run(
     while let Ok(job) = jobs.recv() {
         match job {
             ApplyJob::Entries(entries) => {
+                tracing::trace!(
+                    node,
+                    first = entries.first().map(|e| e.index),
+                    last = entries.last().map(|e| e.index),
+                    "applying"
+                );
                 let mut m = lock();
                 match m.apply(&entries) {
                     Ok((results, events)) => {

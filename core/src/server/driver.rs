@@ -75,7 +75,6 @@ struct Waiter {
     kind: WriteKind,
     term: Term,
     last: Index,
-    session: Option<(u64, u64)>,
 }
 
 struct PendingRead {
@@ -386,8 +385,9 @@ struct Driver {
     waiters: BTreeMap<Index, Vec<Waiter>>,
     /// Outcomes of applied writes whose waiters are not complete yet (e.g. ALL, not durable).
     outcomes: HashMap<Index, (Term, Outcome)>,
-    /// In-flight appends by session `(client, seq)` → first index (retries join them).
-    sessions: HashMap<(u64, u64), Index>,
+    /// Proposed, not yet applied appends by session `(client, seq)` → `(first, last, term)`:
+    /// a retry joins the original instead of appending again.
+    sessions: HashMap<(u64, u64), (Index, Index, Term)>,
     reads: HashMap<u64, PendingRead>,
     next_read: u64,
     /// Writes that arrived before this leader applied its term's first entry.
@@ -542,6 +542,13 @@ impl Driver {
         while self.raft.has_ready() && rounds < 64 {
             rounds += 1;
             let rd = self.raft.ready();
+            tracing::trace!(
+                node = self.cfg.node_id,
+                snapshot = rd.snapshot.as_ref().map(|s| s.meta.index),
+                entries = ?rd.entries.first().map(|e| (e.index, rd.entries.len())),
+                committed = ?rd.committed_entries.first().map(|e| (e.index, rd.committed_entries.len())),
+                "ready"
+            );
             for ev in &rd.events {
                 self.on_event(ev);
             }
@@ -602,6 +609,7 @@ impl Driver {
                     self.term_start = self.raft.status().last_index;
                 } else {
                     self.term_start = u64::MAX;
+                    self.sessions.clear();
                     let hint = self.not_leader();
                     for (conn, req) in std::mem::take(&mut self.deferred) {
                         reply(&conn, req.id, Err(hint.clone()), 0);
@@ -663,6 +671,7 @@ impl Driver {
                 events,
             } => {
                 self.raft.on_applied(upto);
+                self.sessions.retain(|_, (_, last, _)| *last > upto);
                 for (index, term, outcome) in results {
                     if self.waiters.contains_key(&index) {
                         self.outcomes.insert(index, (term, outcome));
@@ -733,9 +742,6 @@ impl Driver {
                 if !done {
                     keep.push(w);
                     continue;
-                }
-                if let Some(s) = w.session {
-                    self.sessions.remove(&s);
                 }
                 self.pending_count = self.pending_count.saturating_sub(1);
                 let result = if lost || (w.response == ResponseConfig::Persistence && !persisted_ok)
@@ -944,7 +950,7 @@ impl Driver {
             WatchReg {
                 conn,
                 filter,
-                cursor: applied,
+                cursor: applied.max(start - 1),
             },
         );
     }
@@ -993,10 +999,9 @@ impl Driver {
     fn serve_read(&self, conn: Conn, req: ClientRequest) {
         let machines = self.machines.clone();
         let max_bytes = (self.cfg.net.max_frame_size as usize / 2).max(1024);
-        let raft_applied = self.applied();
         tokio::task::spawn_blocking(move || {
             let m = machines.lock().unwrap_or_else(|p| p.into_inner());
-            let applied = m.applied.max(raft_applied.min(m.applied));
+            let applied = m.applied;
             let result = match &req.body {
                 RequestBody::AppliedIndex => Ok(ReplyBody::AppliedIndex(m.applied)),
                 body => read_machines(&m, body, max_bytes),
@@ -1038,23 +1043,25 @@ impl Driver {
                     return;
                 }
                 let key = (session.client_id, session.seq);
-                if let Some(&first) = self.sessions.get(&key)
-                    && let Some(ws) = self.waiters.get_mut(&first)
-                    && let Some(w0) = ws.first()
-                {
+                if let Some(&(first, last, term)) = self.sessions.get(&key) {
                     // A retry of an append in flight: answer it with the original.
-                    let (term, last) = (w0.term, w0.last);
-                    if !one_way {
-                        ws.push(Waiter {
-                            conn,
-                            req: req.id,
-                            response: *response,
-                            kind: WriteKind::Append,
-                            term,
-                            last,
-                            session: None,
-                        });
-                        self.pending_count += 1;
+                    match response {
+                        ResponseConfig::OneWay => {}
+                        ResponseConfig::Receive => {
+                            let body = ReplyBody::Appended { first_index: None };
+                            reply(&conn, req.id, Ok(body), applied);
+                        }
+                        _ => {
+                            self.pending_count += 1;
+                            self.waiters.entry(first).or_default().push(Waiter {
+                                conn,
+                                req: req.id,
+                                response: *response,
+                                kind: WriteKind::Append,
+                                term,
+                                last,
+                            });
+                        }
                     }
                     return;
                 }
@@ -1123,6 +1130,10 @@ impl Driver {
             }
         };
         let first = last + 1 - n;
+        let term = self.raft.term();
+        if let Some(key) = session {
+            self.sessions.insert(key, (first, last, term));
+        }
         match response {
             ResponseConfig::OneWay => return,
             ResponseConfig::Receive => {
@@ -1136,18 +1147,14 @@ impl Driver {
             }
             _ => {}
         }
-        if let Some(key) = session {
-            self.sessions.insert(key, first);
-        }
         self.pending_count += 1;
         self.waiters.entry(first).or_default().push(Waiter {
             conn,
             req: req.id,
             response,
             kind,
-            term: self.raft.term(),
+            term,
             last,
-            session,
         });
     }
 }

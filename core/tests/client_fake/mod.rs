@@ -94,8 +94,17 @@ impl Drop for FakeNode {
 
 impl FakeNode {
     pub async fn start(store: Arc<Mutex<Store>>, behaviour: Behaviour) -> FakeNode {
+        Self::start_with(store, behaviour, NetConfig::new(CLUSTER)).await
+    }
+
+    /// As [`start`](Self::start), with the listener's network settings.
+    pub async fn start_with(
+        store: Arc<Mutex<Store>>,
+        behaviour: Behaviour,
+        net: NetConfig,
+    ) -> FakeNode {
         let (listener, inbound) =
-            Listener::<Msg>::bind("127.0.0.1:0".parse().unwrap(), 1, NetConfig::new(CLUSTER))
+            Listener::<Msg>::bind("127.0.0.1:0".parse().unwrap(), 1, net.clone())
                 .await
                 .expect("bind");
         let addr = listener.local_addr();
@@ -105,6 +114,7 @@ impl FakeNode {
         let (restart, restart_rx) = mpsc::channel(4);
         let node = Node {
             addr,
+            net,
             store,
             behaviour: behaviour.clone(),
             log: log.clone(),
@@ -163,6 +173,7 @@ impl FakeNode {
 
 struct Node {
     addr: SocketAddr,
+    net: NetConfig,
     store: Arc<Mutex<Store>>,
     behaviour: Arc<Mutex<Behaviour>>,
     log: Arc<Mutex<Vec<(ConnId, RequestBody)>>>,
@@ -197,7 +208,7 @@ impl Node {
             }
             if let Some(tx) = done {
                 listener.shutdown().await;
-                let (l, i) = Listener::<Msg>::bind(self.addr, 1, NetConfig::new(CLUSTER))
+                let (l, i) = Listener::<Msg>::bind(self.addr, 1, self.net.clone())
                     .await
                     .expect("rebind the same port");
                 listener = l;

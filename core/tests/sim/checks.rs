@@ -67,7 +67,8 @@ impl Checker {
     pub fn check_step(&mut self, nodes: &[SimNode], deep: bool) -> Result<(), String> {
         for n in nodes {
             let Some(r) = &n.raft else { continue };
-            if r.role() != Role::Leader {
+            // A leader whose term is not durable yet has sent nothing and may be forgotten.
+            if r.role() != Role::Leader || r.storage().hard_state.term != r.term() {
                 continue;
             }
             let term = r.term();

@@ -47,7 +47,7 @@ impl SimNode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OpKind {
+pub enum OpKind {
     Put {
         key: u64,
         value: u64,
@@ -105,6 +105,12 @@ pub struct World {
     loss: f64,
     dup: f64,
     max_delay: u64,
+    /// Per-step probability of crashing the current leader.
+    leader_crash: f64,
+    /// A client gives up on an operation after this long (a write then stays pending).
+    op_timeout: u64,
+    auto_clients: bool,
+    stamp_seq: u64,
     clients: Vec<Client>,
     hist: Vec<HistOp>,
     next_op: u64,
@@ -212,13 +218,30 @@ fn entry_hash(e: &Entry) -> u64 {
 
 impl World {
     pub fn new(seed: u64) -> Self {
+        Self::with_setup(seed, None)
+    }
+
+    /// A world for a scripted scenario: `nodes` voters, quiet network (1–3 ms, no loss), no
+    /// clients, one entry per AppendEntries and one in flight.
+    pub fn scripted(seed: u64, nodes: usize) -> Self {
+        let mut w = Self::with_setup(seed, Some(nodes));
+        w.clients.clear();
+        w.loss = 0.0;
+        w.dup = 0.0;
+        w.max_delay = 3;
+        w.leader_crash = 0.0;
+        w
+    }
+
+    fn with_setup(seed: u64, fixed: Option<usize>) -> Self {
         let mut rng = Rng::new(seed);
         let n = rng.range(1, 8) as usize;
         let voters = match n {
             1 | 2 => n,
             _ => [1, 3, 3, n, n][rng.range(0, 5) as usize].min(n),
         };
-        let cfg = Config {
+        let (n, voters) = fixed.map_or((n, voters), |f| (f, f));
+        let mut cfg = Config {
             id: 1,
             seed,
             heartbeat_interval: 50,
@@ -227,15 +250,19 @@ impl World {
             pre_vote: rng.chance(0.8),
             check_quorum: true,
             lease_reads: true,
-            max_inflight_msgs: 4,
+            max_inflight_msgs: [1, 2, 4, 8][rng.range(0, 4) as usize],
             max_inflight_bytes: 2048,
-            max_append_bytes: 400,
+            max_append_bytes: [70, 150, 400][rng.range(0, 3) as usize],
             max_apply_bytes: 4096,
             snapshot_chunk_bytes: 64,
             max_stashed_appends: 8,
             max_pending_reads: 64,
             catchup_lag: 4,
         };
+        if fixed.is_some() {
+            cfg.max_append_bytes = 70;
+            cfg.max_inflight_msgs = 1;
+        }
         let initial = Membership::new(1..=voters as NodeId);
         let mut nodes = Vec::new();
         for i in 1..=n as NodeId {
@@ -268,7 +295,9 @@ impl World {
         let loss = [0.0, 0.0, 0.01, 0.05][rng.range(0, 4) as usize];
         let dup = [0.0, 0.02][rng.range(0, 2) as usize];
         let max_delay = [3, 10, 30, 80][rng.range(0, 4) as usize];
-        let clients = (0..rng.range(1, 5))
+        let leader_crash = [0.0, 0.002, 0.01][rng.range(0, 3) as usize];
+        let op_timeout = [400, 1000, 3000][rng.range(0, 3) as usize];
+        let clients = (0..rng.range(2, 7))
             .map(|_| Client {
                 busy: None,
                 leader_hint: None,
@@ -285,6 +314,10 @@ impl World {
             loss,
             dup,
             max_delay,
+            leader_crash,
+            op_timeout,
+            auto_clients: true,
+            stamp_seq: 0,
             clients,
             hist: Vec::new(),
             next_op: 1,
@@ -299,7 +332,7 @@ impl World {
 
     pub fn describe(&self) -> String {
         format!(
-            "{} nodes, voters {:?}, pre_vote={}, loss={}, dup={}, max_delay={}ms, {} clients",
+            "{} nodes, voters {:?}, pre_vote={}, loss={}, dup={}, max_delay={}ms, leader_crash={}, {} clients",
             self.nodes.len(),
             self.nodes[0]
                 .raft
@@ -310,6 +343,7 @@ impl World {
             self.loss,
             self.dup,
             self.max_delay,
+            self.leader_crash,
             self.clients.len()
         )
     }
@@ -328,14 +362,22 @@ impl World {
     // ----- one step -----
 
     /// Advances one step; `chaos` enables faults and admin operations.
+    /// History timestamp: simulated time refined by the order of events within a step, so that
+    /// an operation invoked after another returned (in the same step) is not taken as concurrent.
+    fn stamp(&mut self) -> u64 {
+        self.stamp_seq += 1;
+        self.now * 1_000_000 + self.stamp_seq
+    }
+
     pub fn step(&mut self, chaos: bool) -> Result<(), String> {
         self.now += STEP_MS;
+        self.stamp_seq = 0;
         self.steps += 1;
         if chaos {
             self.nemesis();
         }
         self.deliver();
-        self.fsyncs();
+        self.fsyncs()?;
         for i in 0..self.nodes.len() {
             let t = self.nodes[i].local_time(self.now);
             if let Some(r) = self.nodes[i].raft.as_mut() {
@@ -402,7 +444,9 @@ impl World {
         }
     }
 
-    fn fsyncs(&mut self) {
+    /// Completes due fsyncs: writes become durable (and are checked for log matching), their
+    /// waiting messages are sent, and the core is told.
+    fn fsyncs(&mut self) -> Result<(), String> {
         for i in 0..self.nodes.len() {
             let due = self.nodes[i].fsync_at.is_some_and(|t| t <= self.now);
             if !due {
@@ -413,6 +457,10 @@ impl World {
             for b in batches {
                 let node = &mut self.nodes[i];
                 let Some(r) = node.raft.as_mut() else { break };
+                for e in &b.entries {
+                    self.checker
+                        .saw_entry(node.id, e.index, e.term, entry_hash(e))?;
+                }
                 let st = r.storage_mut();
                 if let Some(s) = b.snap {
                     st.install_snapshot(s);
@@ -427,6 +475,7 @@ impl World {
                 self.send(b.msgs);
             }
         }
+        Ok(())
     }
 
     fn drain_ready(&mut self, i: usize) -> Result<(), String> {
@@ -440,9 +489,6 @@ impl World {
             let rd = r.ready();
             let id = self.nodes[i].id;
             let point = rd.persist_point();
-            for e in &rd.entries {
-                self.checker.saw_entry(id, e.index, e.term, entry_hash(e))?;
-            }
             if let Some(s) = &rd.snapshot {
                 self.nodes[i].kv = postcard::from_bytes(&s.data).unwrap_or_default();
                 self.nodes[i].applied = s.meta.index;
@@ -528,13 +574,13 @@ impl World {
             self.liveness_probe = Some((n, idx, self.now));
         }
         // Complete the client's write if this node proposed it at this index.
-        let now = self.now;
+        let now = self.stamp();
         for (c, cl) in self.clients.iter_mut().enumerate() {
             let Some(p) = &cl.busy else { continue };
             if p.node == id && p.index == e.index && !matches!(p.kind, OpKind::Get { .. }) {
                 let h = p.hist;
                 if c as u64 == client && p.op_id == op_id {
-                    self.hist[h].output = Some(out.clone());
+                    self.hist[h].output = Some(out);
                     self.hist[h].ret = Some(now);
                 } else {
                     // Another entry took the index: this proposal can never commit.
@@ -552,7 +598,7 @@ impl World {
             return;
         };
         let op_id = u64::from_le_bytes(b);
-        let now = self.now;
+        let now = self.stamp();
         for cl in self.clients.iter_mut() {
             let Some(p) = &cl.busy else { continue };
             if p.node == id && p.op_id == op_id {
@@ -577,10 +623,9 @@ impl World {
                 .busy
                 .as_ref()
                 .is_some_and(|p| p.node == id && p.op_id == op_id)
+                && let Some(p) = cl.busy.take()
             {
-                if let Some(p) = cl.busy.take() {
-                    self.hist[p.hist].dropped = true;
-                }
+                self.hist[p.hist].dropped = true;
             }
         }
     }
@@ -611,7 +656,7 @@ impl World {
                 }
                 continue;
             }
-            if !self.rng.chance(if chaos { 0.1 } else { 0.05 }) {
+            if !self.auto_clients || !self.rng.chance(if chaos { 0.2 } else { 0.1 }) {
                 continue;
             }
             let n = self.pick_node(c);
@@ -640,51 +685,74 @@ impl World {
             } else {
                 ReadMode::ReadIndex
             };
-            let Some(r) = self.nodes[n].raft.as_mut() else {
-                continue;
-            };
-            let res = match kind {
-                OpKind::Get { .. } => r.read(op_id.to_le_bytes().to_vec(), mode).map(|_| 0),
-                _ => r.propose(encode_op(c as u64, op_id, kind)),
-            };
-            let input = match kind {
-                OpKind::Put { key, value } => KvInput::Put { key, value },
-                OpKind::Cas { key, expected, new } => KvInput::Cas { key, expected, new },
-                OpKind::Get { key } => KvInput::Get { key },
-            };
-            match res {
-                Ok(index) => {
-                    self.hist.push(HistOp {
-                        client: c as u64,
-                        input,
-                        output: None,
-                        call: now,
-                        ret: None,
-                        dropped: false,
-                    });
-                    self.clients[c].leader_hint = Some(n as NodeId + 1);
-                    self.clients[c].busy = Some(PendingOp {
-                        hist: self.hist.len() - 1,
-                        node: n as NodeId + 1,
-                        index,
-                        op_id,
-                        kind,
-                        deadline: now + 3000,
-                    });
-                    self.log(|| {
-                        format!(
-                            "client {c} invokes {kind:?} at n{} (index {index}, op {op_id})",
-                            n + 1
-                        )
-                    });
-                }
-                Err(e) => {
-                    let hint = self.nodes[n].raft.as_ref().and_then(|r| r.leader());
-                    self.clients[c].leader_hint = hint;
-                    let _ = e;
-                }
-            }
+            self.invoke(c, n, op_id, kind, mode);
         }
+    }
+
+    /// Client `c` invokes `kind` at node index `n`; returns whether the node accepted it.
+    pub fn invoke(&mut self, c: usize, n: usize, op_id: u64, kind: OpKind, mode: ReadMode) -> bool {
+        let now = self.now;
+        let Some(r) = self.nodes[n].raft.as_mut() else {
+            return false;
+        };
+        let res = match kind {
+            OpKind::Get { .. } => r.read(op_id.to_le_bytes().to_vec(), mode).map(|_| 0),
+            _ => r.propose(encode_op(c as u64, op_id, kind)),
+        };
+        let input = match kind {
+            OpKind::Put { key, value } => KvInput::Put { key, value },
+            OpKind::Cas { key, expected, new } => KvInput::Cas { key, expected, new },
+            OpKind::Get { key } => KvInput::Get { key },
+        };
+        let Ok(index) = res else {
+            self.clients[c].leader_hint = self.nodes[n].raft.as_ref().and_then(|r| r.leader());
+            return false;
+        };
+        let call = self.stamp();
+        self.hist.push(HistOp {
+            client: c as u64,
+            input,
+            output: None,
+            call,
+            ret: None,
+            dropped: false,
+        });
+        self.clients[c].leader_hint = Some(n as NodeId + 1);
+        self.clients[c].busy = Some(PendingOp {
+            hist: self.hist.len() - 1,
+            node: n as NodeId + 1,
+            index,
+            op_id,
+            kind,
+            deadline: now + self.op_timeout,
+        });
+        self.log(|| {
+            format!(
+                "client {c} invokes {kind:?} at n{} (index {index}, op {op_id})",
+                n + 1
+            )
+        });
+        true
+    }
+
+    /// Scripted scenarios: adds `n` clients that act only through [`World::invoke`].
+    pub fn scripted_clients(&mut self, n: usize) {
+        self.auto_clients = false;
+        self.clients = (0..n)
+            .map(|_| Client {
+                busy: None,
+                leader_hint: None,
+            })
+            .collect();
+    }
+
+    pub fn client_idle(&self, c: usize) -> bool {
+        self.clients[c].busy.is_none()
+    }
+
+    pub fn next_op_id(&mut self) -> u64 {
+        self.next_op += 1;
+        self.next_op
     }
 
     // ----- faults and admin -----
@@ -695,7 +763,31 @@ impl World {
             .collect()
     }
 
-    fn leader_index(&self) -> Option<usize> {
+    /// Cuts (or restores) both directions between node indexes `a` and `b`.
+    pub fn block_pair(&mut self, a: usize, b: usize, cut: bool) {
+        self.blocked[a + 1][b + 1] = cut;
+        self.blocked[b + 1][a + 1] = cut;
+    }
+
+    /// Cuts (or restores) every link to and from node index `i`.
+    pub fn isolate(&mut self, i: usize, cut: bool) {
+        for j in 1..8 {
+            if j != i + 1 {
+                self.blocked[i + 1][j] = cut;
+                self.blocked[j][i + 1] = cut;
+            }
+        }
+        let id = i + 1;
+        self.log(|| format!("{} n{id}", if cut { "ISOLATE" } else { "RECONNECT" }));
+    }
+
+    /// Proposes a client write at node index `i` (scripted scenarios).
+    pub fn propose_at(&mut self, i: usize, value: u64) -> Option<Index> {
+        let data = encode_op(u64::MAX - 1, value, OpKind::Put { key: 999, value });
+        self.nodes[i].raft.as_mut()?.propose(data).ok()
+    }
+
+    pub fn leader_index(&self) -> Option<usize> {
         (0..self.nodes.len())
             .filter(|i| {
                 self.nodes[*i]
@@ -749,17 +841,28 @@ impl World {
 
     fn nemesis(&mut self) {
         let n = self.nodes.len();
+        if self.rng.chance(self.leader_crash) {
+            // Crash the leader right after it has appended (and partly replicated) entries, then
+            // bring it back soon: the schedule behind Raft's "figure 8".
+            if let Some(l) = self.leader_index() {
+                self.crash(l);
+            }
+            let down: Vec<usize> = (0..n).filter(|i| self.nodes[*i].raft.is_none()).collect();
+            if let Some(&i) = down.get(self.rng.range(0, down.len() as u64) as usize) {
+                self.restart(i);
+            }
+        }
         let r = self.rng.next_f64();
-        if r < 0.003 {
+        if r < 0.002 {
             let alive = self.alive();
             if !alive.is_empty() {
                 let i = alive[self.rng.range(0, alive.len() as u64) as usize];
                 self.crash(i);
             }
-        } else if r < 0.010 {
+        } else if r < 0.006 {
             let i = self.rng.range(0, n as u64) as usize;
             self.restart(i);
-        } else if r < 0.012 {
+        } else if r < 0.0075 {
             let mut side = [false; 8];
             for s in side.iter_mut().take(n + 1).skip(1) {
                 *s = self.rng.chance(0.5);
@@ -777,15 +880,15 @@ impl World {
                     (1..=n).filter(|x| side[*x]).collect::<Vec<_>>()
                 )
             });
-        } else if r < 0.014 {
+        } else if r < 0.009 {
             let a = self.rng.range(1, n as u64 + 1) as usize;
             let b = self.rng.range(1, n as u64 + 1) as usize;
             self.blocked[a][b] = true;
             self.log(|| format!("ONE-WAY cut {a} -> {b}"));
-        } else if r < 0.018 {
+        } else if r < 0.012 {
             self.blocked = [[false; 8]; 8];
             self.log(|| "partitions healed".into());
-        } else if r < 0.020 {
+        } else if r < 0.016 {
             if let Some(l) = self.leader_index() {
                 let k = [1usize, 3, 3, 5][self.rng.range(0, 4) as usize].min(n);
                 let mut ids: Vec<NodeId> = (1..=n as NodeId).collect();
@@ -807,13 +910,13 @@ impl World {
                     )
                 });
             }
-        } else if r < 0.022 {
+        } else if r < 0.020 {
             if let Some(l) = self.leader_index() {
                 let to = self.rng.range(1, n as u64 + 1);
                 let res = self.nodes[l].raft.as_mut().map(|r| r.transfer_leader(to));
                 self.log(|| format!("n{} transfer_leader to {to}: {res:?}", l + 1));
             }
-        } else if r < 0.023 {
+        } else if r < 0.021 {
             let p = if self.rng.chance(0.7) {
                 Some(self.rng.range(1, n as u64 + 1))
             } else {
@@ -825,7 +928,7 @@ impl World {
                 }
             }
             self.log(|| format!("preferred leader {p:?}"));
-        } else if r < 0.033 {
+        } else if r < 0.031 {
             let i = self.rng.range(0, n as u64) as usize;
             self.snapshot(i);
         }
@@ -847,7 +950,7 @@ impl World {
     // ----- checks -----
 
     fn check(&mut self) -> Result<(), String> {
-        let deep = self.steps % 20 == 0;
+        let deep = self.steps.is_multiple_of(20);
         self.checker.check_step(&self.nodes, deep)
     }
 
@@ -902,10 +1005,8 @@ impl World {
             .iter()
             .filter(|h| !h.dropped)
             .map(|h| match (&h.output, h.ret) {
-                (Some(o), Some(r)) => {
-                    Operation::completed(h.client, h.input.clone(), o.clone(), h.call, r)
-                }
-                _ => Operation::pending(h.client, h.input.clone(), h.call),
+                (Some(o), Some(r)) => Operation::completed(h.client, h.input, *o, h.call, r),
+                _ => Operation::pending(h.client, h.input, h.call),
             })
             .collect()
     }
