@@ -55,10 +55,12 @@ c-test:
 	build/c/version_test_shared
 	build/c/version_test_static
 
-## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite.
+## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite and the
+## example (both start embedded 3-node clusters on loopback ephemeral ports).
 python-test: $(VENV)/.ready
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
-	$(VENV)/bin/python -m pytest -q bindings/python/tests
+	$(VENV)/bin/python -m pytest -q --durations=5 bindings/python/tests
+	$(VENV)/bin/python examples/python/cluster_demo.py
 
 $(VENV)/.ready:
 	python3 -m venv $(VENV)
