@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_reading_past_the_end_raises_index_overflow(client: jk.Client) -> None:
 
 
 def test_invalid_arguments_raise_invalid_argument_error(client: jk.Client) -> None:
-    cases = [
+    cases: list[tuple[Callable[[], object], str]] = [
         (lambda: client.journal.append(15, []), "0 entries"),
         (lambda: client.journal.get(15, 0, max=0), "max"),
         (lambda: client.journal.append(-1, [b"x"]), "partition -1"),

@@ -36,12 +36,13 @@ from .errors import (
     JkTimeoutError,
     JournalKeeperError,
     NotLeaderError,
-    TimeoutError,  # noqa: A004 - a subclass of the builtin; see journalkeeper.errors
     TransactionError,
     UnavailableError,
 )
+from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
 from .server import Server
 from .types import (
+    BytesLike,
     CasResult,
     ClusterConfiguration,
     JournalEntry,
@@ -73,6 +74,7 @@ __all__ = [
     "Watch",
     "ResponseConfig",
     "QueryConsistency",
+    "BytesLike",
     "CasResult",
     "JournalEntry",
     "WatchEvent",

@@ -17,6 +17,7 @@ from typing import Any
 from . import _native
 from .errors import ClosedError
 from .types import (
+    BytesLike,
     CasResult,
     ClusterConfiguration,
     JournalEntry,
@@ -130,7 +131,7 @@ class Journal:
     def append(
         self,
         partition: int,
-        entries: Iterable[bytes],
+        entries: Iterable[BytesLike],
         response: ResponseConfig | str = ResponseConfig.REPLICATION,
     ) -> int | None:
         """Appends ``entries`` as one batch; returns the index of the first one for
@@ -178,7 +179,7 @@ class Kv:
     def __init__(self, native: _native.Client) -> None:
         self._n = native
 
-    def set(self, key: str, value: bytes) -> bytes | None:
+    def set(self, key: str, value: BytesLike) -> bytes | None:
         """Sets ``key``; returns the previous value."""
         return self._n.kv_set(key, value)
 
@@ -198,7 +199,7 @@ class Kv:
         """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
         return self._n.kv_list(prefix, _name(consistency))
 
-    def compare_and_set(self, key: str, expect: bytes | None, new: bytes | None) -> CasResult:
+    def compare_and_set(self, key: str, expect: BytesLike | None, new: BytesLike | None) -> CasResult:
         """Sets ``key`` to ``new`` (removes it for ``None``) only if its value is ``expect``
         (``None``: absent)."""
         return _cas(self._n.kv_compare_and_set(key, expect, new))
@@ -315,7 +316,7 @@ class AsyncJournal:
     async def append(
         self,
         partition: int,
-        entries: Iterable[bytes],
+        entries: Iterable[BytesLike],
         response: ResponseConfig | str = ResponseConfig.REPLICATION,
     ) -> int | None:
         return await self._n.append(partition, entries, _name(response), True)
@@ -353,7 +354,7 @@ class AsyncKv:
     def __init__(self, native: _native.Client) -> None:
         self._n = native
 
-    async def set(self, key: str, value: bytes) -> bytes | None:
+    async def set(self, key: str, value: BytesLike) -> bytes | None:
         return await self._n.kv_set(key, value, True)
 
     async def get(self, key: str, consistency: QueryConsistency | str = STRICT) -> bytes | None:
@@ -371,7 +372,7 @@ class AsyncKv:
         return await self._n.kv_list(prefix, _name(consistency), True)
 
     async def compare_and_set(
-        self, key: str, expect: bytes | None, new: bytes | None
+        self, key: str, expect: BytesLike | None, new: BytesLike | None
     ) -> CasResult:
         return _cas(await self._n.kv_compare_and_set(key, expect, new, True))
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, TypedDict
+from typing import NamedTuple, TypeAlias, TypedDict
 
 from ._native import JournalEntry, WatchEvent
+
+
+#: What byte-string arguments accept.
+BytesLike: TypeAlias = bytes | bytearray
 
 
 class ResponseConfig(enum.Enum):
@@ -93,6 +97,7 @@ class ServerStatus(TypedDict):
 
 
 __all__ = [
+    "BytesLike",
     "ResponseConfig",
     "QueryConsistency",
     "CasResult",
