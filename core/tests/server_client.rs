@@ -364,3 +364,121 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     cl.close();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_a_leader_crash_are_each_present_once_in_order() {
+    init_tracing();
+    let mut c = Cluster::start(3).await;
+    let l = c.leader().await;
+    let cl = client(&c).await;
+    let w = {
+        let cl = cl.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for k in 0..80u64 {
+                match cl
+                    .journal()
+                    .append(
+                        0,
+                        vec![k.to_le_bytes().to_vec()],
+                        ResponseConfig::Replication,
+                    )
+                    .await
+                {
+                    Ok(_) => acked.push(k),
+                    Err(e) => panic!("append {k} failed: {e}"),
+                }
+            }
+            acked
+        })
+    };
+    wait_until!("some writes", {
+        let s = c.servers[l].as_ref().unwrap().status();
+        (s.applied_index > 20).then_some(())
+    });
+    c.stop_node(l).await;
+    let acked = w.await.unwrap();
+    let got: Vec<u64> = {
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            match cl
+                .journal()
+                .get(0, from, 1000, QueryConsistency::Strict)
+                .await
+            {
+                Ok(es) => {
+                    from += es.len() as u64;
+                    out.extend(
+                        es.iter()
+                            .map(|e| u64::from_le_bytes(e.payload.as_slice().try_into().unwrap())),
+                    );
+                }
+                Err(e) if e.kind == journalkeeper::api::ErrorKind::IndexOverflow => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        out
+    };
+    assert_eq!(got, acked, "every acknowledged write once, in order");
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_yet_and_compacted_watch_history_are_reported_with_their_kinds() {
+    use journalkeeper::api::ErrorKind;
+    use journalkeeper::client::protocol::{ReadAt, RequestBody};
+    init_tracing();
+    let c = Cluster::start_tweaked(3, 0, |cfg| cfg.kv_limits.event_history = 4).await;
+    let l = c.leader().await;
+    let cl = client(&c).await;
+    for k in 0..10u8 {
+        cl.kv().set(&format!("h/{k}"), vec![k]).await.unwrap();
+    }
+    let mut t = c.client(l).await;
+    // A SEQUENTIAL read for an index the node has not applied: "not yet".
+    let (r, applied) = t
+        .call(RequestBody::ListPartitions {
+            read: ReadAt {
+                consistency: QueryConsistency::Sequential,
+                min_applied: 1_000_000,
+            },
+        })
+        .await;
+    assert_eq!(kind(&r), Some(ErrorKind::IndexOverflow));
+    assert!(applied < 1_000_000);
+    // A watch from before the retained history.
+    let (r, _) = t
+        .call(RequestBody::Watch {
+            watch_id: 1,
+            filter: WatchFilter::Prefix("h/".into()),
+            from_index: 1,
+        })
+        .await;
+    assert_eq!(kind(&r), Some(ErrorKind::IndexUnderflow));
+    // From 0: only new changes, pushed live.
+    let (r, _) = t
+        .call(RequestBody::Watch {
+            watch_id: 2,
+            filter: WatchFilter::Key("h/3".into()),
+            from_index: 0,
+        })
+        .await;
+    assert!(matches!(r, Ok(ReplyBody::Watching { .. })), "{r:?}");
+    cl.kv().set("h/2", vec![20]).await.unwrap();
+    cl.kv().set("h/3", vec![30]).await.unwrap();
+    match t.next_push().await {
+        journalkeeper::client::protocol::ServerMessage::WatchEvents { watch_id, events } => {
+            assert_eq!(watch_id, 2);
+            assert_eq!(events.len(), 1);
+            assert_eq!(
+                (events[0].key.as_str(), events[0].new_value.clone()),
+                ("h/3", Some(vec![30]))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    cl.close();
+    c.shutdown().await;
+}

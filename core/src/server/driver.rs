@@ -494,15 +494,21 @@ impl Driver {
         }
         tracing::info!(node, "server stopping");
         // Fail everything still waiting.
-        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
+        // Waiting requests may have taken effect or not: `Unavailable` tells the client to retry
+        // elsewhere (writes carry sessions, so a retry is applied once).
+        let stopping = || Error::new(ErrorKind::Unavailable, "the server is shutting down");
         for (_, ws) in std::mem::take(&mut self.waiters) {
             for w in ws {
-                reply(&w.conn, w.req, Err(closed()), 0);
+                reply(&w.conn, w.req, Err(stopping()), 0);
             }
         }
         for (_, r) in std::mem::take(&mut self.reads) {
-            reply(&r.conn, r.req.id, Err(closed()), 0);
+            reply(&r.conn, r.req.id, Err(stopping()), 0);
         }
+        for (conn, req) in std::mem::take(&mut self.deferred) {
+            reply(&conn, req.id, Err(stopping()), 0);
+        }
+        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
         for ((_, id), w) in std::mem::take(&mut self.watches) {
             let _ = w.conn.send(&Wire::Server(ServerMessage::WatchEnded {
                 watch_id: id,
@@ -643,7 +649,8 @@ impl Driver {
                 if let Some((index, term)) = point {
                     self.raft.on_persisted(index, term);
                 }
-                self.durable = self.durable.max(durable).min(self.raft.status().last_index);
+                // The journal's durable index (it drops when a conflicting suffix is truncated).
+                self.durable = durable.min(self.raft.status().last_index);
                 send_all(transport, msgs);
                 self.complete_waiters();
                 self.try_snapshot();
@@ -779,6 +786,7 @@ impl Driver {
     }
 
     fn push_events(&mut self, events: &[KvEvent]) {
+        self.watches.retain(|_, w| !w.conn.is_closed());
         if events.is_empty() || self.watches.is_empty() {
             return;
         }
@@ -1019,6 +1027,14 @@ impl Driver {
             return;
         }
         if self.applied() < self.term_start {
+            if self.deferred.len() >= self.cfg.max_pending_requests {
+                let e = Error::new(
+                    ErrorKind::Unavailable,
+                    "the new leader is still catching up",
+                );
+                reply(&conn, req.id, Err(e), self.applied());
+                return;
+            }
             // Wait until every entry of earlier terms is applied: then the session tables are
             // complete and a retried write is recognised.
             self.deferred.push((conn, req));
