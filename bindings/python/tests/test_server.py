@@ -10,7 +10,7 @@ import journalkeeper as jk
 from conftest import CLUSTER_ID, Cluster, eventually, free_ports
 
 
-def one_node_toml(data_dir: Path) -> str:
+def one_node_toml(data_dir: Path, extra: str = "") -> str:
     port = free_ports(1)[0]
     return f"""
         node_id = 1
@@ -20,6 +20,7 @@ def one_node_toml(data_dir: Path) -> str:
         election_timeout_ms = 300
         heartbeat_interval_ms = 30
         tick_ms = 5
+        {extra}
         [peers]
         1 = "127.0.0.1:{port}"
     """
@@ -104,3 +105,20 @@ def test_kwargs_and_a_dict_combine(tmp_path: Path) -> None:
         assert "node_id=7" in repr(server)
     finally:
         server.close()
+
+
+def test_a_watch_from_before_the_retained_history_raises_index_underflow(tmp_path: Path) -> None:
+    # After a restart from a snapshot, the KV's change history starts at the snapshot.
+    path = tmp_path / "node.toml"
+    extra = "snapshot_interval = 16\n snapshot_retained_entries = 0"
+    path.write_text(one_node_toml(tmp_path / "n1", extra))
+    with jk.Server.from_toml_file(path) as server:
+        with jk.Client(server.address, cluster_id=CLUSTER_ID) as client:
+            for i in range(40):
+                client.kv.set(f"h/{i}", b"%d" % i)
+    with jk.Server.from_toml_file(path) as server:
+        with jk.Client(server.address, cluster_id=CLUSTER_ID) as client:
+            assert client.kv.get("h/39") == b"39"
+            with pytest.raises(jk.IndexUnderflowError) as info:
+                client.kv.watch(prefix="h/", from_index=1)
+            assert info.value.code == "INDEX_UNDERFLOW"
