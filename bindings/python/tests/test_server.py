@@ -122,3 +122,13 @@ def test_a_watch_from_before_the_retained_history_raises_index_underflow(tmp_pat
             with pytest.raises(jk.IndexUnderflowError) as info:
                 client.kv.watch(prefix="h/", from_index=1)
             assert info.value.code == "INDEX_UNDERFLOW"
+
+
+def test_calls_to_a_stopped_cluster_fail_within_the_request_timeout(tmp_path: Path) -> None:
+    server = jk.Server.from_toml(one_node_toml(tmp_path / "n1"))
+    with jk.Client(server.address, cluster_id=CLUSTER_ID, request_timeout=1.0) as client:
+        client.kv.set("k", b"v")
+        server.close()
+        with pytest.raises((jk.UnavailableError, jk.TimeoutError)) as info:
+            client.kv.get("k")
+        assert info.value.code in ("UNAVAILABLE", "TIMEOUT")
