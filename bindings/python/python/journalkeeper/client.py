@@ -232,7 +232,12 @@ class Client:
     ``Client(["127.0.0.1:7001", …], cluster_id=42)`` connects to the first reachable address
     (the leader is found on the first call that needs it). Optional deadlines in seconds:
     ``request_timeout`` (one call, retries included; default 30), ``attempt_timeout`` (one
-    try; default 10) and ``max_attempts`` (default 100).
+    try; default 10, lowered to ``request_timeout`` when that is smaller) and ``max_attempts``
+    (default 100).
+
+    ``kv.watch(from_index=0)`` starts after what the node serving the watch has applied, which
+    may lag this client's own latest write: open a watch before the writes it must see, or
+    pass an explicit ``from_index``.
     """
 
     journal: Journal
