@@ -60,6 +60,13 @@ def test_a_forked_child_uses_a_new_client_and_rejects_the_parents(
             pass
         else:
             raise AssertionError("the parent's watch worked in the child")
+        try:
+            cluster.servers[0].status()
+        except jk.ClosedError:
+            pass
+        else:
+            raise AssertionError("the parent's server answered in the child")
+        cluster.servers[0].close()  # a no-op: the node runs in the parent
         with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID) as c:
             assert c.kv.get("fork/parent") == b"before"
             c.kv.set("fork/child", b"hello from the child")
@@ -67,7 +74,8 @@ def test_a_forked_child_uses_a_new_client_and_rejects_the_parents(
 
     code, report = run_in_child(child)
     assert (code, report) == (0, "ok")
-    # The parent's client, watch and runtime still work.
+    # The parent's client, watch, servers and runtime still work.
+    assert not cluster.servers[0].closed
     assert watch.next(timeout=10).new_value == b"hello from the child"
     watch.close()
     assert client.kv.get("fork/child") == b"hello from the child"
