@@ -336,9 +336,17 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     j.append(7, vec![b"a".to_vec(), b"b".to_vec()], ResponseConfig::All)
         .await
         .unwrap();
-    j.append(9, vec![b"c".to_vec()], ResponseConfig::Replication)
+    let e = j
+        .append(9, vec![b"c".to_vec()], ResponseConfig::Replication)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        journalkeeper::api::ErrorKind::InvalidArgument,
+        "undeclared partition"
+    );
+    let e = j.get(9, 0, 1, QueryConsistency::Strict).await.unwrap_err();
+    assert_eq!(e.kind, journalkeeper::api::ErrorKind::InvalidArgument);
     let entries = j.get(7, 0, 10, QueryConsistency::Strict).await.unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!((entries[1].batch_size, entries[1].offset), (2, 1));
@@ -347,10 +355,9 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     let min = j.min_indices().await.unwrap();
     assert_eq!(
         (max.get(&7), max.get(&9), max.get(&0)),
-        (Some(&2), Some(&1), Some(&0))
+        (Some(&2), None, Some(&0))
     );
     assert_eq!(min.get(&7), Some(&0));
-    assert!(j.list_partitions().await.unwrap().contains(&9));
     assert_eq!(j.query_index(7, 0).await.unwrap(), Some(0));
     assert_eq!(
         j.query_index(7, u64::MAX).await.unwrap(),
@@ -361,6 +368,16 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     let st = cl.admin().cluster_configuration().await.unwrap();
     assert_eq!(st.voters.len(), 3);
     assert!(st.leader.is_some());
+    for (i, addr) in c.addrs.iter().enumerate() {
+        let s = cl.admin().status(&addr.to_string()).await.unwrap();
+        assert_eq!(s.node_id, i as u64 + 1);
+        assert_eq!(s.configuration.voters.len(), 3);
+        assert!(s.leader.is_some() && s.term > 0 && s.last_index >= s.commit_index);
+        assert_eq!(
+            s.role == journalkeeper::client::protocol::NodeRole::Leader,
+            s.leader.as_ref().map(|m| m.node_id) == Some(s.node_id)
+        );
+    }
     cl.close();
     c.shutdown().await;
 }

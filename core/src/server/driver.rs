@@ -174,7 +174,10 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     }
     let mut addrs: BTreeMap<u64, String> =
         cfg.peers.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    addrs.insert(node, local_addr.to_string());
+    if cfg.peers.get(&node).is_none_or(|a| a.port() == 0) {
+        // Peers list this node with an ephemeral port: advertise the bound one.
+        addrs.insert(node, local_addr.to_string());
+    }
 
     let raft = RaftNode::new(cfg.raft_config(), store, snapshot_applied, 0)
         .map_err(|e| raft_error(e, None))?;
@@ -290,7 +293,7 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
     let snapshots = Arc::new(SnapshotStore::open(data.join("snapshots")).map_err(se)?);
     let (metadata, hard_state, saved, extra) = storage::open_metadata(data).map_err(se)?;
     let pidx = PartitionIndex::open(data.join("partitions"), &journal).map_err(se)?;
-    let mut machines = Machines::new(journal.clone(), pidx, cfg.kv_limits);
+    let mut machines = Machines::new(journal.clone(), pidx, cfg.kv_limits, cfg.partitions.clone());
     let latest = storage::load_latest_snapshot(&snapshots).map_err(se)?;
     let mut snap_state = SnapshotState {
         meta: SnapshotMeta {
@@ -1081,6 +1084,11 @@ impl Driver {
                     }
                     return;
                 }
+                if !self.lock().journal_store.declared.contains(partition) {
+                    let e = invalid(format!("no such partition: {partition}"));
+                    fail(&conn, e, applied);
+                    return;
+                }
                 match self.lock().journal_store.duplicate(session) {
                     Err(e) => {
                         fail(&conn, apply::state_error(e), applied);
@@ -1245,15 +1253,9 @@ fn reply(conn: &Conn, id: u64, result: Result<ReplyBody, Error>, applied_index: 
 }
 
 /// Partitions visible to clients: declared ∪ written, without reserved ones.
+/// The partitions clients see: the declared set.
 fn client_partitions(m: &Machines) -> BTreeSet<u16> {
-    let mut set: BTreeSet<u16> = m.journal_store.declared.clone();
-    set.extend(
-        m.pidx
-            .partitions()
-            .into_iter()
-            .filter(|p| *p < RESERVED_PARTITION_START),
-    );
-    set
+    m.journal_store.declared.clone()
 }
 
 fn bounds(m: &Machines, partition: u16) -> (u64, u64) {
@@ -1290,6 +1292,8 @@ fn read_machines(m: &Machines, body: &RequestBody, max_bytes: usize) -> Result<R
     let check_partition = |p: u16| {
         if p >= RESERVED_PARTITION_START {
             Err(invalid(format!("partition {p} is reserved")))
+        } else if !m.journal_store.declared.contains(&p) {
+            Err(invalid(format!("no such partition: {p}")))
         } else {
             Ok(())
         }

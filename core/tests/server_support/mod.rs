@@ -93,6 +93,7 @@ impl Cluster {
         .with_timeouts(300, 30)
         .with_snapshots(self.snapshot_interval, 20);
         cfg.tick_ms = 5;
+        cfg.partitions = (0..16).collect();
         cfg.net.backoff_initial = Duration::from_millis(10);
         cfg.net.backoff_max = Duration::from_millis(100);
         (self.tweak)(&mut cfg);
