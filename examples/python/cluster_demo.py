@@ -35,6 +35,7 @@ def start_cluster(data_dir: str) -> list[jk.Server]:
             cluster_id=CLUSTER_ID,
             data_dir=f"{data_dir}/node{node_id}",
             peers=peers,
+            partitions=[0, 1],
             election_timeout_ms=300,
             heartbeat_interval_ms=30,
             tick_ms=5,

@@ -64,6 +64,13 @@ fn config_from_dict(config: &Bound<'_, PyDict>) -> PyResult<ServerConfig> {
                     .map(|(id, a)| Ok((ranged("peers: node id", id)?, addr("peers: address", &a)?)))
                     .collect::<PyResult<_>>()?;
             }
+            "partitions" => {
+                let partitions: Vec<i128> = value.extract()?;
+                cfg.partitions = partitions
+                    .into_iter()
+                    .map(|p| ranged("partitions: partition", p))
+                    .collect::<PyResult<_>>()?;
+            }
             "election_timeout_ms" => cfg.election_timeout_ms = value.extract()?,
             "heartbeat_interval_ms" => cfg.heartbeat_interval_ms = value.extract()?,
             "tick_ms" => cfg.tick_ms = value.extract()?,

@@ -15,6 +15,8 @@ import pytest
 import journalkeeper as jk
 
 CLUSTER_ID = 42
+#: The journal partitions of the test cluster (appends elsewhere are an InvalidArgumentError).
+PARTITIONS = list(range(64))
 T = TypeVar("T")
 
 
@@ -38,6 +40,7 @@ def node_config(node_id: int, addrs: list[str], data_dir: Path) -> dict[str, obj
         "cluster_id": CLUSTER_ID,
         "data_dir": data_dir / f"n{node_id}",
         "peers": {i + 1: a for i, a in enumerate(addrs)},
+        "partitions": PARTITIONS,
         "election_timeout_ms": 300,
         "heartbeat_interval_ms": 30,
         "tick_ms": 5,

@@ -72,7 +72,8 @@ def test_invalid_arguments_raise_invalid_argument_error(client: jk.Client) -> No
         (lambda: client.journal.append(70000, [b"x"]), "partition 70000"),
         (lambda: client.journal.append(15, [b"x"], response="SOMETIMES"), "SOMETIMES"),
         (lambda: client.journal.get(15, 0, consistency="EVENTUAL"), "EVENTUAL"),
-        (lambda: client.journal.append(65535, [b"x"]), "reserved"),  # checked by the server
+        (lambda: client.journal.append(65535, [b"x"]), "65535"),  # reserved; checked by the server
+        (lambda: client.journal.append(100, [b"x"]), "100"),  # not a declared partition
         (lambda: client.journal.append(15, [b"x" * (4 * 1024 * 1024 + 1)]), "entry 0"),
     ]
     for call, says in cases:

@@ -20,6 +20,7 @@ def one_node_toml(data_dir: Path, extra: str = "") -> str:
         election_timeout_ms = 300
         heartbeat_interval_ms = 30
         tick_ms = 5
+        partitions = [0, 5]
         {extra}
         [peers]
         1 = "127.0.0.1:{port}"
@@ -132,3 +133,16 @@ def test_calls_to_a_stopped_cluster_fail_within_the_request_timeout(tmp_path: Pa
         with pytest.raises((jk.UnavailableError, jk.TimeoutError)) as info:
             client.kv.get("k")
         assert info.value.code in ("UNAVAILABLE", "TIMEOUT")
+
+
+def test_scale_partitions_replaces_the_declared_set(tmp_path: Path) -> None:
+    with jk.Server.from_toml(one_node_toml(tmp_path / "n1")) as server:
+        with jk.Client(server.address, cluster_id=CLUSTER_ID) as client:
+            assert client.journal.list_partitions() == [0, 5]
+            client.journal.scale_partitions([3, 4])
+            assert client.journal.list_partitions() == [3, 4]
+            assert client.journal.append(3, [b"x"]) == 0
+            with pytest.raises(jk.InvalidArgumentError):
+                client.journal.append(0, [b"x"])
+            with pytest.raises(jk.InvalidArgumentError, match="partition count 0"):
+                client.journal.scale_partitions([])

@@ -22,7 +22,8 @@ class Server:
 
     or from TOML with :meth:`from_toml` / :meth:`from_toml_file`. Required keys: ``node_id``,
     ``listen`` (``"ip:port"``), ``cluster_id``, ``data_dir``; ``peers`` (every voter, this node
-    included; default: this node alone) and the tuning keys (``election_timeout_ms``,
+    included; default: this node alone), ``partitions`` (the journal's partitions until
+    ``journal.scale_partitions``; default ``[0]``; the same on every node) and the tuning keys (``election_timeout_ms``,
     ``heartbeat_interval_ms``, ``tick_ms``, ``lease_reads``, ``snapshot_interval``,
     ``snapshot_retained_entries``, ``max_segment_bytes``, ``max_pending_requests``) are
     optional. The constructor returns once the node listens. ``close()`` (or leaving a
