@@ -79,6 +79,8 @@ def test_bad_configurations_raise_invalid_argument_naming_the_field(tmp_path: Pa
         ({**base, "listen": "nowhere"}, "listen"),
         ({**base, "peers": {2: "127.0.0.1:1"}}, "peers"),
         ({**base, "node_id": -1}, "node_id"),
+        ({**base, "partitions": [65535]}, "partitions"),
+        ({**base, "partitions": [-1]}, "partitions"),
     ]
     for config, field in cases:
         with pytest.raises(jk.InvalidArgumentError, match=field) as info:
