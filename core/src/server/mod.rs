@@ -23,6 +23,7 @@ mod apply;
 pub mod command;
 mod config;
 mod driver;
+mod read;
 mod storage;
 
 use std::net::SocketAddr;
