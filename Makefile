@@ -88,14 +88,19 @@ c-test: c-lib
 	echo "== valgrind error_test (shared)"; $(VALGRIND) build/c/error_test_shared
 	echo "== valgrind cluster (shared)"; $(VALGRIND) build/c/cluster_shared
 
-## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite.
-python-test: $(VENV)/.ready
+## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite and the
+## example (both start embedded 3-node clusters on loopback ephemeral ports), then mypy --strict
+## over the package, its stubs, the tests and the example.
+python-test: $(VENV)/.ready-2
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
-	$(VENV)/bin/python -m pytest -q bindings/python/tests
+	$(VENV)/bin/python -m pytest -q --durations=5 bindings/python/tests
+	$(VENV)/bin/python examples/python/cluster_demo.py
+	cd bindings/python && $(abspath $(VENV))/bin/python -m mypy --strict --cache-dir $(abspath build/mypy-cache) \
+		python/journalkeeper tests $(abspath examples/python)
 
-$(VENV)/.ready:
+$(VENV)/.ready-2:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet "maturin>=1.9,<2.0" "pytest>=8"
+	$(VENV)/bin/pip install --quiet "maturin>=1.9,<2.0" "pytest>=8" "mypy>=1.10,<3"
 	touch $@
 
 ## The Node addon (napi-rs, pinned @napi-rs/cli from package-lock.json; `npm ci` builds it through

@@ -1,8 +1,18 @@
-//! Python bindings (pyo3, built by maturin into the `journalkeeper` wheel). Thin: converts
-//! arguments and errors and calls the `journalkeeper` core; no logic of its own. The full API
-//! (Server, Client, journal, kv, exceptions, asyncio) comes with issue #5.
+//! Python bindings (pyo3, built by maturin into the `journalkeeper` wheel, abi3 for CPython
+//! ≥ 3.11). Thin: converts arguments, results and errors and calls the `journalkeeper` core;
+//! no logic of its own. See `docs/architecture/bindings-python.md` for the rules (GIL, runtime,
+//! fork, errors, asyncio).
+//!
+//! Files: `runtime.rs` (the tokio runtime, blocking and asyncio waiting, fork), `errors.rs`
+//! (core errors → the Python hierarchy of `journalkeeper/errors.py`), `convert.rs` (arguments
+//! and status records), `client.rs` (`Client`, `Watch`, `JournalEntry`, `WatchEvent`),
+//! `server.rs` (`Server`). The public Python API is the pure-Python package in `python/`.
 
-use pyo3::prelude::*;
+mod client;
+mod convert;
+mod errors;
+mod runtime;
+mod server;
 
 /// The version the Python package reports; it is the core's.
 pub fn version() -> &'static str {
@@ -10,14 +20,26 @@ pub fn version() -> &'static str {
 }
 
 /// The native module, imported as `journalkeeper._native` by the pure-Python package.
-#[pymodule]
+#[pyo3::pymodule]
 mod _native {
     use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::client::{PyClient, PyJournalEntry, PyWatch, PyWatchEvent, connect};
+    #[pymodule_export]
+    use crate::server::PyServer;
 
     /// The library version, e.g. "0.1.0".
     #[pyfunction]
     fn version() -> &'static str {
         super::version()
+    }
+
+    /// Forgets the parent's tokio runtime in a forked child (registered with
+    /// `os.register_at_fork(after_in_child=…)`); the next call builds a new one.
+    #[pyfunction]
+    fn _after_fork_in_child() {
+        crate::runtime::after_fork_in_child();
     }
 }
 

@@ -1,7 +1,98 @@
-"""JournalKeeper-rs for Python: a thin layer over the Rust core (see the project README)."""
+"""JournalKeeper-rs for Python: a thin layer over the Rust core (see the project README).
 
+* :class:`Server` — an embedded node; :class:`Client` / :class:`AsyncClient` — cluster clients
+  with ``journal``, ``kv`` and ``admin`` namespaces; :class:`Watch` — KV change events.
+* :class:`ResponseConfig`, :class:`QueryConsistency` — write acknowledgement / read levels.
+* :class:`JournalKeeperError` and one subclass per error kind (``journalkeeper.errors``).
+
+The library runs one tokio runtime per process; after ``os.fork()`` the child gets a new one
+on first use (objects made before the fork raise ``ClosedError`` in the child).
+"""
+
+import os as _os
+
+from . import _native
 from ._native import version
+from .client import (
+    Admin,
+    AsyncAdmin,
+    AsyncClient,
+    AsyncJournal,
+    AsyncKv,
+    Client,
+    Journal,
+    Kv,
+    Watch,
+)
+from .errors import (
+    ClosedError,
+    CorruptionError,
+    ErrorKind,
+    IndexOverflowError,
+    IndexUnderflowError,
+    InternalError,
+    InvalidArgumentError,
+    IoError,
+    JkTimeoutError,
+    JournalKeeperError,
+    NotLeaderError,
+    TransactionError,
+    UnavailableError,
+)
+from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
+from .server import Server
+from .types import (
+    BytesLike,
+    CasResult,
+    ClusterConfiguration,
+    JournalEntry,
+    Member,
+    NodeStatus,
+    QueryConsistency,
+    ResponseConfig,
+    ServerStatus,
+    WatchEvent,
+)
 
 __version__: str = version()
 
-__all__ = ["version", "__version__"]
+# A forked child must not use the parent's runtime (its threads were not forked).
+_os.register_at_fork(after_in_child=_native._after_fork_in_child)
+
+__all__ = [
+    "version",
+    "__version__",
+    "Server",
+    "Client",
+    "AsyncClient",
+    "Journal",
+    "Kv",
+    "Admin",
+    "AsyncJournal",
+    "AsyncKv",
+    "AsyncAdmin",
+    "Watch",
+    "ResponseConfig",
+    "QueryConsistency",
+    "BytesLike",
+    "CasResult",
+    "JournalEntry",
+    "WatchEvent",
+    "Member",
+    "ClusterConfiguration",
+    "NodeStatus",
+    "ServerStatus",
+    "ErrorKind",
+    "JournalKeeperError",
+    "NotLeaderError",
+    "JkTimeoutError",
+    "IndexOverflowError",
+    "IndexUnderflowError",
+    "InvalidArgumentError",
+    "ClosedError",
+    "IoError",
+    "CorruptionError",
+    "TransactionError",
+    "UnavailableError",
+    "InternalError",
+]

@@ -1,0 +1,487 @@
+"""Cluster clients: :class:`Client` (blocking; the GIL is released while waiting) and
+:class:`AsyncClient` (every call returns an awaitable), with their ``journal``, ``kv`` and
+``admin`` namespaces, and :class:`Watch`.
+
+These classes only name and type the calls of ``journalkeeper._native``; the Rust core does
+the work (validation, routing, retries, sessions).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from . import _native
+from .errors import ClosedError
+from .types import (
+    BytesLike,
+    CasResult,
+    ClusterConfiguration,
+    JournalEntry,
+    NodeStatus,
+    QueryConsistency,
+    ResponseConfig,
+    WatchEvent,
+)
+
+#: ``journal.get``'s default ``max`` (the protocol allows up to 4096 per call).
+DEFAULT_GET_MAX = 1024
+
+STRICT = QueryConsistency.STRICT
+
+
+def _name(value: enum.Enum | str) -> str:
+    """An enum member's value; a plain string is passed on for the core to check."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _addrs(addrs: str | Iterable[str]) -> list[str]:
+    return [addrs] if isinstance(addrs, str) else list(addrs)
+
+
+def _cas(result: tuple[bool, bytes | None]) -> CasResult:
+    return CasResult(*result)
+
+
+class Watch:
+    """KV change events in log order, from ``kv.watch(...)``.
+
+    Iterate it (``for event in watch``) or async-iterate it (``async for event in watch``);
+    iteration ends when the watch or its client is closed. ``next(timeout=…)`` /
+    ``await anext(timeout=…)`` wait at most ``timeout`` seconds (then ``TimeoutError``, and the
+    watch stays usable). Reconnects and resumes are done by the core: no event is lost or
+    repeated. Close it (or use ``with``) to unwatch on the server.
+    """
+
+    def __init__(self, native: _native.Watch, client: _native.Client) -> None:
+        self._native = native
+        self._client = client
+        self._pid = os.getpid()
+
+    def _ended(self) -> bool:
+        """After a ``ClosedError``: was it this watch or its client being closed (iteration
+        simply ends) rather than, say, use in a forked child (which raises)?"""
+        return self._pid == os.getpid() and (self._native.is_closed or self._client.is_closed)
+
+    def next(self, timeout: float | None = None) -> WatchEvent:
+        """The next event (blocking, GIL released)."""
+        return self._native.next(timeout)
+
+    async def anext(self, timeout: float | None = None) -> WatchEvent:
+        """The next event (awaitable)."""
+        return await self._native.next(timeout, True)
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> WatchEvent:
+        try:
+            return self._native.next(None)
+        except ClosedError:
+            if self._ended():
+                raise StopIteration from None
+            raise
+
+    def __aiter__(self) -> Watch:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        try:
+            return await self._native.next(None, True)
+        except ClosedError:
+            if self._ended():
+                raise StopAsyncIteration from None
+            raise
+
+    @property
+    def next_index(self) -> int | None:
+        """The lowest log index not yet received (``None`` while a ``next`` is waiting)."""
+        return self._native.next_index
+
+    @property
+    def closed(self) -> bool:
+        return self._native.is_closed
+
+    def close(self) -> None:
+        """Ends the watch (pending ``next`` calls end too) and unwatches. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Watch:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Journal:
+    """The journal store: ``client.journal``."""
+
+    def __init__(self, native: _native.Client) -> None:
+        self._n = native
+
+    def append(
+        self,
+        partition: int,
+        entries: Iterable[BytesLike],
+        response: ResponseConfig | str = ResponseConfig.REPLICATION,
+    ) -> int | None:
+        """Appends ``entries`` as one batch; returns the index of the first one for
+        ``REPLICATION`` / ``ALL``, else ``None``."""
+        return self._n.append(partition, entries, _name(response))
+
+    def get(
+        self,
+        partition: int,
+        index: int,
+        max: int = DEFAULT_GET_MAX,  # noqa: A002 - the documented name
+        consistency: QueryConsistency | str = STRICT,
+    ) -> list[JournalEntry]:
+        """Up to ``max`` entries from ``index`` on. ``IndexOverflowError`` when ``index`` is at
+        or past the end, ``IndexUnderflowError`` when it was compacted away."""
+        return self._n.get(partition, index, max, _name(consistency))
+
+    def min_indices(self, consistency: QueryConsistency | str = STRICT) -> dict[int, int]:
+        """Per partition, the smallest readable index."""
+        return self._n.min_indices(_name(consistency))
+
+    def max_indices(self, consistency: QueryConsistency | str = STRICT) -> dict[int, int]:
+        """Per partition, the index the next appended entry will get."""
+        return self._n.max_indices(_name(consistency))
+
+    def list_partitions(self, consistency: QueryConsistency | str = STRICT) -> list[int]:
+        """The current partitions, sorted."""
+        return self._n.list_partitions(_name(consistency))
+
+    def query_index(
+        self, partition: int, timestamp_ms: int, consistency: QueryConsistency | str = STRICT
+    ) -> int | None:
+        """The index of the last entry stored at or before ``timestamp_ms`` (the first entry
+        when earlier than all); ``None`` when the partition is empty."""
+        return self._n.query_index(partition, timestamp_ms, _name(consistency))
+
+    def scale_partitions(self, partitions: Iterable[int]) -> None:
+        """Replaces the partition set."""
+        self._n.scale_partitions(list(partitions))
+
+
+class Kv:
+    """The coordination KV: ``client.kv``."""
+
+    def __init__(self, native: _native.Client) -> None:
+        self._n = native
+
+    def set(self, key: str, value: BytesLike) -> bytes | None:
+        """Sets ``key``; returns the previous value."""
+        return self._n.kv_set(key, value)
+
+    def get(self, key: str, consistency: QueryConsistency | str = STRICT) -> bytes | None:
+        return self._n.kv_get(key, _name(consistency))
+
+    def exists(self, key: str, consistency: QueryConsistency | str = STRICT) -> bool:
+        return self._n.kv_exists(key, _name(consistency))
+
+    def remove(self, key: str) -> bytes | None:
+        """Removes ``key``; returns the value it had."""
+        return self._n.kv_remove(key)
+
+    def list(
+        self, prefix: str = "", consistency: QueryConsistency | str = STRICT
+    ) -> list[tuple[str, bytes]]:
+        """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
+        return self._n.kv_list(prefix, _name(consistency))
+
+    def compare_and_set(self, key: str, expect: BytesLike | None, new: BytesLike | None) -> CasResult:
+        """Sets ``key`` to ``new`` (removes it for ``None``) only if its value is ``expect``
+        (``None``: absent)."""
+        return _cas(self._n.kv_compare_and_set(key, expect, new))
+
+    def watch(
+        self, *, key: str | None = None, prefix: str | None = None, from_index: int = 0
+    ) -> Watch:
+        """Watches ``key`` or every key under ``prefix`` (neither: every key) from log index
+        ``from_index`` (``0``: from the next change)."""
+        return Watch(self._n.kv_watch(key, prefix, from_index), self._n)
+
+
+class Admin:
+    """Cluster administration: ``client.admin``."""
+
+    def __init__(self, native: _native.Client) -> None:
+        self._n = native
+
+    def status(self, node: str) -> NodeStatus:
+        """The status of the node at ``node`` (``"host:port"``)."""
+        return self._n.admin_status(node)
+
+    def cluster_configuration(self) -> ClusterConfiguration:
+        return self._n.admin_cluster_configuration()
+
+
+class Client:
+    """A blocking client of a cluster. Thread-safe; calls release the GIL while waiting.
+
+    ``Client(["127.0.0.1:7001", …], cluster_id=42)`` connects to the first reachable address
+    (the leader is found on the first call that needs it). Optional deadlines in seconds:
+    ``request_timeout`` (one call, retries included; default 30), ``attempt_timeout`` (one
+    try; default 10, lowered to ``request_timeout`` when that is smaller) and ``max_attempts``
+    (default 100).
+
+    ``kv.watch(from_index=0)`` starts after what the node serving the watch has applied, which
+    may lag this client's own latest write: open a watch before the writes it must see, or
+    pass an explicit ``from_index``.
+    """
+
+    journal: Journal
+    kv: Kv
+    admin: Admin
+
+    def __init__(
+        self,
+        addrs: str | Iterable[str],
+        cluster_id: int,
+        *,
+        request_timeout: float | None = None,
+        attempt_timeout: float | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        native = _native.connect(
+            _addrs(addrs), cluster_id, request_timeout, attempt_timeout, max_attempts
+        )
+        self._setup(native)
+
+    def _setup(self, native: _native.Client) -> None:
+        self._native = native
+        self.journal = Journal(native)
+        self.kv = Kv(native)
+        self.admin = Admin(native)
+
+    @classmethod
+    def _from_native(cls, native: _native.Client) -> Client:
+        client = cls.__new__(cls)
+        client._setup(native)
+        return client
+
+    @property
+    def aio(self) -> AsyncClient:
+        """An :class:`AsyncClient` sharing this client's connections."""
+        return AsyncClient(self._native)
+
+    def sync(self) -> int:
+        """Makes following SEQUENTIAL reads see every write acknowledged before this call;
+        returns the leader's applied index."""
+        return self._native.sync()
+
+    @property
+    def client_id(self) -> int:
+        return self._native.client_id
+
+    @property
+    def leader(self) -> str | None:
+        """The leader address this client currently believes in."""
+        return self._native.leader
+
+    @property
+    def closed(self) -> bool:
+        return self._native.is_closed
+
+    def close(self) -> None:
+        """Closes every connection; later calls raise ``ClosedError``. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"journalkeeper.Client({self._native!r})"
+
+
+class AsyncJournal:
+    """The journal store of an :class:`AsyncClient`; see :class:`Journal`."""
+
+    def __init__(self, native: _native.Client) -> None:
+        self._n = native
+
+    async def append(
+        self,
+        partition: int,
+        entries: Iterable[BytesLike],
+        response: ResponseConfig | str = ResponseConfig.REPLICATION,
+    ) -> int | None:
+        return await self._n.append(partition, entries, _name(response), True)
+
+    async def get(
+        self,
+        partition: int,
+        index: int,
+        max: int = DEFAULT_GET_MAX,  # noqa: A002
+        consistency: QueryConsistency | str = STRICT,
+    ) -> list[JournalEntry]:
+        return await self._n.get(partition, index, max, _name(consistency), True)
+
+    async def min_indices(self, consistency: QueryConsistency | str = STRICT) -> dict[int, int]:
+        return await self._n.min_indices(_name(consistency), True)
+
+    async def max_indices(self, consistency: QueryConsistency | str = STRICT) -> dict[int, int]:
+        return await self._n.max_indices(_name(consistency), True)
+
+    async def list_partitions(self, consistency: QueryConsistency | str = STRICT) -> list[int]:
+        return await self._n.list_partitions(_name(consistency), True)
+
+    async def query_index(
+        self, partition: int, timestamp_ms: int, consistency: QueryConsistency | str = STRICT
+    ) -> int | None:
+        return await self._n.query_index(partition, timestamp_ms, _name(consistency), True)
+
+    async def scale_partitions(self, partitions: Iterable[int]) -> None:
+        await self._n.scale_partitions(list(partitions), True)
+
+
+class AsyncKv:
+    """The coordination KV of an :class:`AsyncClient`; see :class:`Kv`."""
+
+    def __init__(self, native: _native.Client) -> None:
+        self._n = native
+
+    async def set(self, key: str, value: BytesLike) -> bytes | None:
+        return await self._n.kv_set(key, value, True)
+
+    async def get(self, key: str, consistency: QueryConsistency | str = STRICT) -> bytes | None:
+        return await self._n.kv_get(key, _name(consistency), True)
+
+    async def exists(self, key: str, consistency: QueryConsistency | str = STRICT) -> bool:
+        return await self._n.kv_exists(key, _name(consistency), True)
+
+    async def remove(self, key: str) -> bytes | None:
+        return await self._n.kv_remove(key, True)
+
+    async def list(
+        self, prefix: str = "", consistency: QueryConsistency | str = STRICT
+    ) -> list[tuple[str, bytes]]:
+        return await self._n.kv_list(prefix, _name(consistency), True)
+
+    async def compare_and_set(
+        self, key: str, expect: BytesLike | None, new: BytesLike | None
+    ) -> CasResult:
+        return _cas(await self._n.kv_compare_and_set(key, expect, new, True))
+
+    async def watch(
+        self, *, key: str | None = None, prefix: str | None = None, from_index: int = 0
+    ) -> Watch:
+        """See :meth:`Kv.watch`; iterate the result with ``async for``."""
+        return Watch(await self._n.kv_watch(key, prefix, from_index, True), self._n)
+
+
+class AsyncAdmin:
+    """Cluster administration of an :class:`AsyncClient`; see :class:`Admin`."""
+
+    def __init__(self, native: _native.Client) -> None:
+        self._n = native
+
+    async def status(self, node: str) -> NodeStatus:
+        return await self._n.admin_status(node, True)
+
+    async def cluster_configuration(self) -> ClusterConfiguration:
+        return await self._n.admin_cluster_configuration(True)
+
+
+class AsyncClient:
+    """An asyncio client: ``client = await AsyncClient.connect(addrs, cluster_id=42)``.
+
+    Every call returns an awaitable completed by the library's runtime (the event loop is
+    never blocked); cancelling it cancels the call. ``async with client:`` closes it.
+    """
+
+    journal: AsyncJournal
+    kv: AsyncKv
+    admin: AsyncAdmin
+
+    def __init__(self, native: _native.Client) -> None:
+        """Wraps a connected native client; use :meth:`connect` or ``Client.aio``."""
+        self._native = native
+        self.journal = AsyncJournal(native)
+        self.kv = AsyncKv(native)
+        self.admin = AsyncAdmin(native)
+
+    @classmethod
+    async def connect(
+        cls,
+        addrs: str | Iterable[str],
+        cluster_id: int,
+        *,
+        request_timeout: float | None = None,
+        attempt_timeout: float | None = None,
+        max_attempts: int | None = None,
+    ) -> AsyncClient:
+        """Connects; the options are :class:`Client`'s."""
+        native: Any = await _native.connect(
+            _addrs(addrs), cluster_id, request_timeout, attempt_timeout, max_attempts, True
+        )
+        return cls(native)
+
+    @property
+    def blocking(self) -> Client:
+        """A blocking :class:`Client` sharing this client's connections."""
+        return Client._from_native(self._native)
+
+    async def sync(self) -> int:
+        return await self._native.sync(True)
+
+    @property
+    def client_id(self) -> int:
+        return self._native.client_id
+
+    @property
+    def leader(self) -> str | None:
+        return self._native.leader
+
+    @property
+    def closed(self) -> bool:
+        return self._native.is_closed
+
+    def close(self) -> None:
+        """Closes every connection (immediate; nothing to await). Idempotent."""
+        self._native.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"journalkeeper.AsyncClient({self._native!r})"
+
+
+__all__ = [
+    "Client",
+    "AsyncClient",
+    "Journal",
+    "Kv",
+    "Admin",
+    "AsyncJournal",
+    "AsyncKv",
+    "AsyncAdmin",
+    "Watch",
+]

@@ -1,0 +1,91 @@
+"""An embedded node: :class:`Server` runs a JournalKeeper node inside this process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from . import _native
+from .types import ServerStatus
+
+
+class Server:
+    """A node running in this process, on the library's runtime (not on the caller's thread).
+
+    Start it from the keys of the TOML configuration format (see the Rust
+    ``ServerConfig`` docs), as a dict and/or keyword arguments::
+
+        Server(node_id=1, listen="127.0.0.1:7001", cluster_id=42, data_dir="/tmp/jk1",
+               peers={1: "127.0.0.1:7001", 2: "127.0.0.1:7002", 3: "127.0.0.1:7003"})
+
+    or from TOML with :meth:`from_toml` / :meth:`from_toml_file`. Required keys: ``node_id``,
+    ``listen`` (``"ip:port"``), ``cluster_id``, ``data_dir``; ``peers`` (every voter, this node
+    included; default: this node alone), ``partitions`` (the journal's partitions until
+    ``journal.scale_partitions``; default ``[0]``; the same on every node) and the tuning keys (``election_timeout_ms``,
+    ``heartbeat_interval_ms``, ``tick_ms``, ``lease_reads``, ``snapshot_interval``,
+    ``snapshot_retained_entries``, ``max_segment_bytes``, ``max_pending_requests``) are
+    optional. The constructor returns once the node listens. ``close()`` (or leaving a
+    ``with`` block) stops it cleanly.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        merged = dict(config or {})
+        merged.update(kwargs)
+        self._native = _native.Server.start(merged)
+
+    @classmethod
+    def _wrap(cls, native: _native.Server) -> Server:
+        server = cls.__new__(cls)
+        server._native = native
+        return server
+
+    @classmethod
+    def from_toml(cls, text: str) -> Server:
+        """Starts a node from TOML text."""
+        return cls._wrap(_native.Server.from_toml(text))
+
+    @classmethod
+    def from_toml_file(cls, path: str | os.PathLike[str]) -> Server:
+        """Starts a node from a TOML file."""
+        return cls._wrap(_native.Server.from_toml_file(os.fspath(path)))
+
+    @property
+    def node_id(self) -> int:
+        return self._native.node_id
+
+    @property
+    def address(self) -> str:
+        """The ``"ip:port"`` peers and clients reach this node at."""
+        return self._native.address
+
+    @property
+    def closed(self) -> bool:
+        return self._native.is_closed
+
+    def status(self) -> ServerStatus:
+        """The node's latest status (role, leader, term, indices, voters)."""
+        return self._native.status()
+
+    def close(self) -> None:
+        """Stops the node: fails waiting requests with ``ClosedError``, makes the log durable,
+        releases the port. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"journalkeeper.{self._native!r}"
+
+
+__all__ = ["Server"]

@@ -1,0 +1,582 @@
+//! `_native.Client` (journal, KV and admin calls), `_native.Watch`, and the records they
+//! return (`JournalEntry`, `WatchEvent`).
+//!
+//! Every call takes `aio`: `False` blocks with the GIL released and returns the value; `True`
+//! returns an `asyncio.Future` of the running loop (see `runtime.rs`). The pure-Python layer
+//! (`journalkeeper/client.py`) gives them their public names and signatures.
+//! Never does: checks the core makes itself, retries, or caching.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use journalkeeper::api::{Error, ErrorKind, JournalEntry};
+use journalkeeper::client::{Client, ClientConfig, WatchStream};
+use journalkeeper::state::watch::{KvEvent, WatchFilter};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use crate::convert::{
+    ConfigurationDict, NodeStatusDict, bytes_arg, opt_bytes_arg, ranged, response_config,
+};
+use crate::errors::invalid;
+use crate::runtime::{call, check_process};
+
+/// Seconds (a Python float) as a `Duration`; `InvalidArgumentError` naming `what` otherwise.
+pub fn seconds(what: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        invalid(format!(
+            "{what} {value} is not a non-negative number of seconds"
+        ))
+    })
+}
+
+/// Connects to the cluster (`Client::connect`) with the given overrides of the defaults.
+#[pyfunction]
+#[pyo3(signature = (addrs, cluster_id, request_timeout=None, attempt_timeout=None, max_attempts=None, aio=false))]
+pub fn connect(
+    py: Python<'_>,
+    addrs: Vec<String>,
+    cluster_id: i128,
+    request_timeout: Option<f64>,
+    attempt_timeout: Option<f64>,
+    max_attempts: Option<i128>,
+    aio: bool,
+) -> PyResult<Py<PyAny>> {
+    let mut config = ClientConfig::new(ranged("cluster_id", cluster_id)?);
+    if let Some(t) = request_timeout {
+        config.request_timeout = seconds("request_timeout", t)?;
+        // The attempt deadline may not exceed the overall one.
+        config.attempt_timeout = config.attempt_timeout.min(config.request_timeout);
+    }
+    if let Some(t) = attempt_timeout {
+        config.attempt_timeout = seconds("attempt_timeout", t)?;
+    }
+    if let Some(n) = max_attempts {
+        config.max_attempts = ranged::<u32>("max_attempts", n)?;
+    }
+    let pid = std::process::id();
+    call(py, aio, async move {
+        let client = Client::connect(addrs, config).await?;
+        Ok(PyClient { client, pid })
+    })
+}
+
+/// A connected cluster client (`journalkeeper::client::Client`).
+#[pyclass(frozen, name = "Client", module = "journalkeeper._native")]
+pub struct PyClient {
+    client: Client,
+    /// The process this client was made in (its connections live in that runtime).
+    pid: u32,
+}
+
+impl PyClient {
+    /// A clone of the core client, after checking we are in the process that made it.
+    fn core(&self) -> PyResult<Client> {
+        check_process(self.pid, "Client")?;
+        Ok(self.client.clone())
+    }
+}
+
+#[pymethods]
+impl PyClient {
+    #[pyo3(signature = (partition, entries, response, aio=false))]
+    fn append(
+        &self,
+        py: Python<'_>,
+        partition: i128,
+        entries: &Bound<'_, PyAny>,
+        response: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let partition = ranged("partition", partition)?;
+        let response = response_config(response)?;
+        let entries = entries
+            .try_iter()?
+            .enumerate()
+            .map(|(i, e)| bytes_arg(&format!("entries[{i}]"), &e?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.journal().append(partition, entries, response).await
+        })
+    }
+
+    #[pyo3(signature = (partition, index, max_entries, consistency, aio=false))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        partition: i128,
+        index: i128,
+        max_entries: i128,
+        consistency: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let partition = ranged("partition", partition)?;
+        let index = ranged("index", index)?;
+        let max_entries = ranged("max", max_entries)?;
+        let consistency = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            let entries = c
+                .journal()
+                .get(partition, index, max_entries, consistency)
+                .await?;
+            Ok(entries.into_iter().map(PyJournalEntry).collect::<Vec<_>>())
+        })
+    }
+
+    #[pyo3(signature = (consistency, aio=false))]
+    fn min_indices(&self, py: Python<'_>, consistency: &str, aio: bool) -> PyResult<Py<PyAny>> {
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.journal().with_consistency(level).min_indices().await
+        })
+    }
+
+    #[pyo3(signature = (consistency, aio=false))]
+    fn max_indices(&self, py: Python<'_>, consistency: &str, aio: bool) -> PyResult<Py<PyAny>> {
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.journal().with_consistency(level).max_indices().await
+        })
+    }
+
+    #[pyo3(signature = (consistency, aio=false))]
+    fn list_partitions(&self, py: Python<'_>, consistency: &str, aio: bool) -> PyResult<Py<PyAny>> {
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            let set = c
+                .journal()
+                .with_consistency(level)
+                .list_partitions()
+                .await?;
+            Ok(set.into_iter().collect::<Vec<u16>>())
+        })
+    }
+
+    #[pyo3(signature = (partition, timestamp_ms, consistency, aio=false))]
+    fn query_index(
+        &self,
+        py: Python<'_>,
+        partition: i128,
+        timestamp_ms: i128,
+        consistency: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let partition = ranged("partition", partition)?;
+        let timestamp_ms = ranged("timestamp_ms", timestamp_ms)?;
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.journal()
+                .with_consistency(level)
+                .query_index(partition, timestamp_ms)
+                .await
+        })
+    }
+
+    #[pyo3(signature = (partitions, aio=false))]
+    fn scale_partitions(
+        &self,
+        py: Python<'_>,
+        partitions: Vec<i128>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let partitions = partitions
+            .into_iter()
+            .map(|p| ranged::<u16>("partition", p))
+            .collect::<PyResult<Vec<_>>>()?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.journal().scale_partitions(&partitions).await
+        })
+    }
+
+    #[pyo3(signature = (key, value, aio=false))]
+    fn kv_set(
+        &self,
+        py: Python<'_>,
+        key: String,
+        value: &Bound<'_, PyAny>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let value = bytes_arg("value", value)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.kv().set(&key, value).await.map(Bytes::option)
+        })
+    }
+
+    #[pyo3(signature = (key, consistency, aio=false))]
+    fn kv_get(
+        &self,
+        py: Python<'_>,
+        key: String,
+        consistency: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.kv()
+                .with_consistency(level)
+                .get(&key)
+                .await
+                .map(Bytes::option)
+        })
+    }
+
+    #[pyo3(signature = (key, consistency, aio=false))]
+    fn kv_exists(
+        &self,
+        py: Python<'_>,
+        key: String,
+        consistency: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.kv().with_consistency(level).exists(&key).await
+        })
+    }
+
+    #[pyo3(signature = (key, aio=false))]
+    fn kv_remove(&self, py: Python<'_>, key: String, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.kv().remove(&key).await.map(Bytes::option)
+        })
+    }
+
+    #[pyo3(signature = (prefix, consistency, aio=false))]
+    fn kv_list(
+        &self,
+        py: Python<'_>,
+        prefix: String,
+        consistency: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let level = crate::convert::consistency(consistency)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            let entries = c.kv().with_consistency(level).list(&prefix).await?;
+            Ok(entries
+                .into_iter()
+                .map(|(k, v)| (k, Bytes(v)))
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// Returns `(swapped, current)`.
+    #[pyo3(signature = (key, expect, new, aio=false))]
+    fn kv_compare_and_set(
+        &self,
+        py: Python<'_>,
+        key: String,
+        expect: Option<&Bound<'_, PyAny>>,
+        new: Option<&Bound<'_, PyAny>>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let expect = opt_bytes_arg("expect", expect)?;
+        let new = opt_bytes_arg("new", new)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            let r = c.kv().compare_and_set(&key, expect, new).await?;
+            Ok((r.swapped, Bytes::option(r.current)))
+        })
+    }
+
+    /// Opens a watch on exactly one of `key` / `prefix` (neither: every key).
+    #[pyo3(signature = (key, prefix, from_index, aio=false))]
+    fn kv_watch(
+        &self,
+        py: Python<'_>,
+        key: Option<String>,
+        prefix: Option<String>,
+        from_index: i128,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let filter = match (key, prefix) {
+            (Some(_), Some(_)) => return Err(invalid("watch takes key or prefix, not both")),
+            (Some(k), None) => WatchFilter::Key(k),
+            (None, p) => WatchFilter::Prefix(p.unwrap_or_default()),
+        };
+        let from_index = ranged("from_index", from_index)?;
+        let c = self.core()?;
+        let pid = self.pid;
+        call(py, aio, async move {
+            let stream = c.kv().watch(filter, from_index).await?;
+            Ok(PyWatch::new(stream, pid))
+        })
+    }
+
+    #[pyo3(signature = (node, aio=false))]
+    fn admin_status(&self, py: Python<'_>, node: String, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin().status(&node).await.map(NodeStatusDict::from)
+        })
+    }
+
+    #[pyo3(signature = (aio=false))]
+    fn admin_cluster_configuration(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin()
+                .cluster_configuration()
+                .await
+                .map(ConfigurationDict::from)
+        })
+    }
+
+    /// `Client::sync`: the leader's applied index, after which SEQUENTIAL reads see every
+    /// write acknowledged before the call.
+    #[pyo3(signature = (aio=false))]
+    fn sync(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move { c.sync().await })
+    }
+
+    /// Closes every connection; calls in flight and later calls fail with `ClosedError`.
+    /// Idempotent; a no-op in a forked child (the connections are the parent's).
+    fn close(&self) {
+        if self.pid == std::process::id() {
+            self.client.close();
+        }
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.pid != std::process::id() || self.client.is_closed()
+    }
+
+    #[getter]
+    fn client_id(&self) -> u64 {
+        self.client.client_id()
+    }
+
+    #[getter]
+    fn leader(&self) -> Option<String> {
+        self.client.leader()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.client)
+    }
+}
+
+/// Bytes that convert to Python `bytes`.
+struct Bytes(Vec<u8>);
+
+impl Bytes {
+    fn option(v: Option<Vec<u8>>) -> Option<Bytes> {
+        v.map(Bytes)
+    }
+}
+
+impl<'py> IntoPyObject<'py> for Bytes {
+    type Target = PyBytes;
+    type Output = Bound<'py, PyBytes>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(PyBytes::new(py, &self.0))
+    }
+}
+
+/// One journal entry (`journalkeeper::api::JournalEntry`); immutable.
+#[pyclass(frozen, eq, name = "JournalEntry", module = "journalkeeper")]
+#[derive(PartialEq)]
+pub struct PyJournalEntry(JournalEntry);
+
+#[pymethods]
+impl PyJournalEntry {
+    #[getter]
+    fn partition(&self) -> u16 {
+        self.0.partition
+    }
+    #[getter]
+    fn index(&self) -> u64 {
+        self.0.index
+    }
+    #[getter]
+    fn batch_size(&self) -> u16 {
+        self.0.batch_size
+    }
+    #[getter]
+    fn offset(&self) -> u16 {
+        self.0.offset
+    }
+    #[getter]
+    fn term(&self) -> u64 {
+        self.0.term
+    }
+    #[getter]
+    fn timestamp_ms(&self) -> u64 {
+        self.0.timestamp_ms
+    }
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.payload)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let e = &self.0;
+        Ok(format!(
+            "JournalEntry(partition={}, index={}, batch_size={}, offset={}, term={}, \
+             timestamp_ms={}, payload={})",
+            e.partition,
+            e.index,
+            e.batch_size,
+            e.offset,
+            e.term,
+            e.timestamp_ms,
+            PyBytes::new(py, &e.payload).repr()?
+        ))
+    }
+}
+
+/// One KV change (`journalkeeper::state::watch::KvEvent`); immutable.
+#[pyclass(frozen, eq, name = "WatchEvent", module = "journalkeeper")]
+#[derive(PartialEq)]
+pub struct PyWatchEvent(KvEvent);
+
+#[pymethods]
+impl PyWatchEvent {
+    /// Log index of the entry that made the change.
+    #[getter]
+    fn index(&self) -> u64 {
+        self.0.index
+    }
+    #[getter]
+    fn key(&self) -> &str {
+        &self.0.key
+    }
+    /// `None` when the key did not exist before.
+    #[getter]
+    fn old_value<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.0.old_value.as_deref().map(|v| PyBytes::new(py, v))
+    }
+    /// `None` when the change removed the key.
+    #[getter]
+    fn new_value<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.0.new_value.as_deref().map(|v| PyBytes::new(py, v))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let repr = |v: Option<&[u8]>| -> PyResult<String> {
+            match v {
+                Some(v) => Ok(PyBytes::new(py, v).repr()?.to_string()),
+                None => Ok("None".into()),
+            }
+        };
+        Ok(format!(
+            "WatchEvent(index={}, key={}, old_value={}, new_value={})",
+            self.0.index,
+            PyString::new(py, &self.0.key).repr()?,
+            repr(self.0.old_value.as_deref())?,
+            repr(self.0.new_value.as_deref())?
+        ))
+    }
+}
+
+/// A KV watch (`journalkeeper::client::WatchStream`). `next` may be called from several
+/// threads / tasks; they take events in turn. `close` ends it (pending `next`s fail with
+/// `ClosedError`) and unwatches on the server.
+#[pyclass(frozen, name = "Watch", module = "journalkeeper._native")]
+pub struct PyWatch {
+    stream: Arc<tokio::sync::Mutex<Option<WatchStream>>>,
+    closed: tokio::sync::watch::Sender<bool>,
+    pid: u32,
+}
+
+impl PyWatch {
+    fn new(stream: WatchStream, pid: u32) -> Self {
+        PyWatch {
+            stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+            closed: tokio::sync::watch::channel(false).0,
+            pid,
+        }
+    }
+}
+
+fn watch_closed() -> Error {
+    Error::new(ErrorKind::Closed, "the watch is closed")
+}
+
+#[pymethods]
+impl PyWatch {
+    /// The next event; with `timeout` (seconds) fails with `TimeoutError` when none arrives
+    /// in time (the watch stays usable).
+    #[pyo3(signature = (timeout=None, aio=false))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>, aio: bool) -> PyResult<Py<PyAny>> {
+        check_process(self.pid, "Watch")?;
+        let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
+        let stream = self.stream.clone();
+        let mut closed = self.closed.subscribe();
+        call(py, aio, async move {
+            let next = async {
+                let mut guard = stream.lock().await;
+                match guard.as_mut() {
+                    Some(s) => s.next().await.map(PyWatchEvent),
+                    None => Err(watch_closed()),
+                }
+            };
+            let next = async {
+                match timeout {
+                    None => next.await,
+                    Some(d) => tokio::time::timeout(d, next).await.unwrap_or_else(|_| {
+                        Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("no watch event within {d:?}"),
+                        ))
+                    }),
+                }
+            };
+            let closed = async {
+                let _ = closed.wait_for(|c| *c).await;
+            };
+            let outcome = tokio::select! {
+                r = next => Some(r),
+                () = closed => None,
+            };
+            match outcome {
+                Some(r) => r,
+                None => {
+                    // Unwatch on the server now rather than when Python frees the object.
+                    stream.lock().await.take();
+                    Err(watch_closed())
+                }
+            }
+        })
+    }
+
+    /// The lowest log index not yet received (where a resubscription would start).
+    #[getter]
+    fn next_index(&self) -> Option<u64> {
+        self.stream
+            .try_lock()
+            .ok()?
+            .as_ref()
+            .map(|s| s.next_index())
+    }
+
+    /// Ends the watch. Idempotent.
+    fn close(&self) {
+        self.closed.send_replace(true);
+        if self.pid == std::process::id()
+            && let Ok(mut guard) = self.stream.try_lock()
+        {
+            guard.take();
+        }
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+}

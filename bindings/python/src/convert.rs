@@ -1,0 +1,211 @@
+//! Python values ↔ core types: enum names, ranged integers, byte strings, and the status /
+//! configuration records (returned as dicts; `journalkeeper/types.py` has their `TypedDict`s).
+//!
+//! Never does: validation the core does itself (bounds of entries, keys, values, configs).
+
+use journalkeeper::api::{QueryConsistency, ResponseConfig};
+use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeRole, NodeStatus};
+use journalkeeper::raft::Role;
+use journalkeeper::server::ServerStatus;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes};
+
+use crate::errors::invalid;
+
+/// `ResponseConfig` from its Python enum value (`"REPLICATION"`, …).
+pub fn response_config(name: &str) -> PyResult<ResponseConfig> {
+    Ok(match name {
+        "ONE_WAY" => ResponseConfig::OneWay,
+        "RECEIVE" => ResponseConfig::Receive,
+        "PERSISTENCE" => ResponseConfig::Persistence,
+        "REPLICATION" => ResponseConfig::Replication,
+        "ALL" => ResponseConfig::All,
+        other => {
+            return Err(invalid(format!(
+                "response {other:?} is not one of ONE_WAY, RECEIVE, PERSISTENCE, REPLICATION, ALL"
+            )));
+        }
+    })
+}
+
+/// `QueryConsistency` from its Python enum value (`"STRICT"`, …).
+pub fn consistency(name: &str) -> PyResult<QueryConsistency> {
+    Ok(match name {
+        "STRICT" => QueryConsistency::Strict,
+        "SEQUENTIAL" => QueryConsistency::Sequential,
+        "NONE" => QueryConsistency::None,
+        other => {
+            return Err(invalid(format!(
+                "consistency {other:?} is not one of STRICT, SEQUENTIAL, NONE"
+            )));
+        }
+    })
+}
+
+/// An integer argument in the range of `T`, else `InvalidArgumentError` naming it.
+pub fn ranged<T>(name: &str, value: i128) -> PyResult<T>
+where
+    T: TryFrom<i128> + num_bounds::Bounds,
+{
+    T::try_from(value).map_err(|_| {
+        invalid(format!(
+            "{name} {value} is outside {}..={}",
+            T::MIN_I128,
+            T::MAX_I128
+        ))
+    })
+}
+
+/// The bounds [`ranged`] reports, per integer type.
+pub mod num_bounds {
+    pub trait Bounds {
+        const MIN_I128: i128;
+        const MAX_I128: i128;
+    }
+    macro_rules! bounds {
+        ($($t:ty),*) => {$(
+            impl Bounds for $t {
+                const MIN_I128: i128 = <$t>::MIN as i128;
+                const MAX_I128: i128 = <$t>::MAX as i128;
+            }
+        )*};
+    }
+    bounds!(u16, u32, u64);
+}
+
+/// The bytes of a `bytes` / `bytearray` argument.
+pub fn bytes_arg(what: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(b) = value.cast::<PyBytes>() {
+        Ok(b.as_bytes().to_vec())
+    } else if let Ok(b) = value.cast::<PyByteArray>() {
+        Ok(b.to_vec())
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{what} must be bytes or bytearray, not {}",
+            value.get_type().name()?
+        )))
+    }
+}
+
+/// An optional `bytes` argument (`None` stays `None`).
+pub fn opt_bytes_arg(what: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
+    match value {
+        Some(v) if !v.is_none() => bytes_arg(what, v).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// A cluster member: `{"node_id": int, "addr": str}`.
+#[derive(IntoPyObject)]
+pub struct MemberDict {
+    node_id: u64,
+    addr: String,
+}
+
+impl From<Member> for MemberDict {
+    fn from(m: Member) -> Self {
+        MemberDict {
+            node_id: m.node_id,
+            addr: m.addr,
+        }
+    }
+}
+
+fn members(list: Vec<Member>) -> Vec<MemberDict> {
+    list.into_iter().map(MemberDict::from).collect()
+}
+
+/// `admin.cluster_configuration()`.
+#[derive(IntoPyObject)]
+pub struct ConfigurationDict {
+    voters: Vec<MemberDict>,
+    joint_old_voters: Option<Vec<MemberDict>>,
+    observers: Vec<MemberDict>,
+    leader: Option<MemberDict>,
+}
+
+impl From<ClusterConfiguration> for ConfigurationDict {
+    fn from(c: ClusterConfiguration) -> Self {
+        ConfigurationDict {
+            voters: members(c.voters),
+            joint_old_voters: c.joint_old_voters.map(members),
+            observers: members(c.observers),
+            leader: c.leader.map(MemberDict::from),
+        }
+    }
+}
+
+/// `admin.status(node)`.
+#[derive(IntoPyObject)]
+pub struct NodeStatusDict {
+    node_id: u64,
+    role: &'static str,
+    term: u64,
+    leader: Option<MemberDict>,
+    commit_index: u64,
+    applied_index: u64,
+    last_index: u64,
+    configuration: ConfigurationDict,
+}
+
+impl From<NodeStatus> for NodeStatusDict {
+    fn from(s: NodeStatus) -> Self {
+        NodeStatusDict {
+            node_id: s.node_id,
+            role: match s.role {
+                NodeRole::Leader => "leader",
+                NodeRole::Follower => "follower",
+                NodeRole::Candidate => "candidate",
+                NodeRole::Observer => "observer",
+            },
+            term: s.term,
+            leader: s.leader.map(MemberDict::from),
+            commit_index: s.commit_index,
+            applied_index: s.applied_index,
+            last_index: s.last_index,
+            configuration: s.configuration.into(),
+        }
+    }
+}
+
+/// `Server.status()`: the embedded node's own view.
+#[derive(IntoPyObject)]
+pub struct ServerStatusDict {
+    node_id: u64,
+    role: Option<&'static str>,
+    is_leader: bool,
+    leader: Option<u64>,
+    term: u64,
+    commit_index: u64,
+    applied_index: u64,
+    durable_index: u64,
+    first_index: u64,
+    last_index: u64,
+    voters: Vec<u64>,
+    failed: bool,
+}
+
+impl From<ServerStatus> for ServerStatusDict {
+    fn from(s: ServerStatus) -> Self {
+        ServerStatusDict {
+            node_id: s.node_id,
+            role: s.role.map(|r| match r {
+                Role::Leader => "leader",
+                Role::Follower => "follower",
+                Role::Candidate => "candidate",
+                Role::PreCandidate => "pre_candidate",
+            }),
+            is_leader: s.is_leader(),
+            leader: s.leader,
+            term: s.term,
+            commit_index: s.commit_index,
+            applied_index: s.applied_index,
+            durable_index: s.durable_index,
+            first_index: s.first_index,
+            last_index: s.last_index,
+            voters: s.membership.voters.iter().copied().collect(),
+            failed: s.failed,
+        }
+    }
+}

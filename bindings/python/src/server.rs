@@ -1,0 +1,167 @@
+//! `_native.Server`: an embedded node (`journalkeeper::server::Server`) started from a dict of
+//! the TOML keys or from TOML text / a TOML file.
+//!
+//! Owns: reading the dict into a `ServerConfig` (the same keys as the TOML format; unknown keys
+//! are an `InvalidArgumentError`). Never does: validation — `Server::start` validates.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use journalkeeper::server::{Server, ServerConfig};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{ServerStatusDict, ranged};
+use crate::errors::{invalid, to_py_err};
+use crate::runtime::{block_on, check_process};
+
+/// A running node. `close()` shuts it down cleanly (idempotent).
+#[pyclass(frozen, name = "Server", module = "journalkeeper._native")]
+pub struct PyServer {
+    server: Mutex<Option<Server>>,
+    node_id: u64,
+    address: String,
+    pid: u32,
+}
+
+fn start(py: Python<'_>, config: ServerConfig) -> PyResult<PyServer> {
+    let server = block_on(py, Server::start(config))?.map_err(to_py_err)?;
+    Ok(PyServer {
+        node_id: server.node_id(),
+        address: server.local_addr().to_string(),
+        server: Mutex::new(Some(server)),
+        pid: std::process::id(),
+    })
+}
+
+fn addr(what: &str, text: &str) -> PyResult<SocketAddr> {
+    text.parse()
+        .map_err(|e| invalid(format!("{what} {text:?} is not an ip:port address: {e}")))
+}
+
+/// The TOML format's keys, from a dict.
+fn config_from_dict(config: &Bound<'_, PyDict>) -> PyResult<ServerConfig> {
+    let required = |key: &str| {
+        config
+            .get_item(key)?
+            .ok_or_else(|| invalid(format!("server configuration: {key} is required")))
+    };
+    let node_id = ranged("node_id", required("node_id")?.extract()?)?;
+    let listen = addr("listen", &required("listen")?.extract::<String>()?)?;
+    let cluster_id = ranged("cluster_id", required("cluster_id")?.extract()?)?;
+    let data_dir: PathBuf = required("data_dir")?.extract()?;
+    let mut cfg = ServerConfig::new(node_id, listen, cluster_id, data_dir);
+    for (key, value) in config.iter() {
+        let key: String = key.extract()?;
+        match key.as_str() {
+            "node_id" | "listen" | "cluster_id" | "data_dir" => {}
+            "peers" => {
+                let peers: BTreeMap<i128, String> = value.extract()?;
+                cfg.peers = peers
+                    .into_iter()
+                    .map(|(id, a)| Ok((ranged("peers: node id", id)?, addr("peers: address", &a)?)))
+                    .collect::<PyResult<_>>()?;
+            }
+            "partitions" => {
+                let partitions: Vec<i128> = value.extract()?;
+                cfg.partitions = partitions
+                    .into_iter()
+                    .map(|p| ranged("partitions: partition", p))
+                    .collect::<PyResult<_>>()?;
+            }
+            "election_timeout_ms" => cfg.election_timeout_ms = value.extract()?,
+            "heartbeat_interval_ms" => cfg.heartbeat_interval_ms = value.extract()?,
+            "tick_ms" => cfg.tick_ms = value.extract()?,
+            "lease_reads" => cfg.lease_reads = value.extract()?,
+            "snapshot_interval" => cfg.snapshot_interval = value.extract()?,
+            "snapshot_retained_entries" => cfg.snapshot_retained_entries = value.extract()?,
+            "max_segment_bytes" => cfg.max_segment_bytes = value.extract()?,
+            "max_pending_requests" => cfg.max_pending_requests = value.extract()?,
+            other => {
+                return Err(invalid(format!(
+                    "server configuration: unknown key {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+#[pymethods]
+impl PyServer {
+    /// Starts a node from a dict of the TOML keys (blocks until it listens).
+    #[staticmethod]
+    fn start(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<PyServer> {
+        start(py, config_from_dict(config)?)
+    }
+
+    /// Starts a node from TOML text.
+    #[staticmethod]
+    fn from_toml(py: Python<'_>, text: &str) -> PyResult<PyServer> {
+        start(py, ServerConfig::from_toml_str(text).map_err(to_py_err)?)
+    }
+
+    /// Starts a node from a TOML file.
+    #[staticmethod]
+    fn from_toml_file(py: Python<'_>, path: PathBuf) -> PyResult<PyServer> {
+        start(py, ServerConfig::from_toml_file(path).map_err(to_py_err)?)
+    }
+
+    #[getter]
+    fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The address peers and clients reach this node at (`"ip:port"`).
+    #[getter]
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The node's latest status; `ClosedError` after `close()`.
+    fn status(&self) -> PyResult<ServerStatusDict> {
+        check_process(self.pid, "Server")?;
+        let guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(s) => Ok(s.status().into()),
+            None => Err(to_py_err(journalkeeper::api::Error::new(
+                journalkeeper::api::ErrorKind::Closed,
+                format!("server {} is closed", self.node_id),
+            ))),
+        }
+    }
+
+    /// Stops the node cleanly (makes the log durable, releases the port). Idempotent; a no-op
+    /// in a forked child (the node runs in the parent).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if self.pid != std::process::id() {
+            return Ok(());
+        }
+        let server = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(server) = server {
+            block_on(py, server.shutdown())?;
+        }
+        Ok(())
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.pid != std::process::id()
+            || self
+                .server
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Server(node_id={}, address={:?}, closed={})",
+            self.node_id,
+            self.address,
+            self.is_closed()
+        )
+    }
+}

@@ -1,0 +1,92 @@
+"""Fork safety: a forked child gets its own runtime; objects from the parent fail cleanly."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import journalkeeper as jk
+from conftest import CLUSTER_ID, Cluster
+
+CHILD_DEADLINE_S = 30
+
+
+def run_in_child(body: object) -> tuple[int, str]:
+    """Forks; the child runs `body()` (returning a report string) and exits 0, or exits 1 with
+    the exception. The parent waits at most CHILD_DEADLINE_S, then kills the child."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_end)
+        code, report = 0, ""
+        try:
+            report = body()  # type: ignore[operator]
+        except BaseException as e:  # noqa: BLE001 - report everything to the parent
+            code, report = 1, f"{type(e).__name__}: {e}"
+        os.write(write_end, report.encode())
+        os._exit(code)
+    os.close(write_end)
+    deadline = time.monotonic() + CHILD_DEADLINE_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"the forked child hung for {CHILD_DEADLINE_S}s")
+        time.sleep(0.02)
+    with os.fdopen(read_end, "rb") as r:
+        report = r.read().decode()
+    return os.waitstatus_to_exitcode(status), report
+
+
+def test_a_forked_child_uses_a_new_client_and_rejects_the_parents(
+    client: jk.Client, cluster: Cluster
+) -> None:
+    client.kv.set("fork/parent", b"before")  # the runtime is running in the parent
+    watch = client.kv.watch(key="fork/child")
+
+    def child() -> str:
+        try:
+            client.kv.get("fork/parent")
+        except jk.ClosedError as e:
+            assert "before a fork" in str(e), e
+        else:
+            raise AssertionError("the parent's client worked in the child")
+        try:
+            watch.next(timeout=1)
+        except jk.ClosedError:
+            pass
+        else:
+            raise AssertionError("the parent's watch worked in the child")
+        try:
+            cluster.servers[0].status()
+        except jk.ClosedError:
+            pass
+        else:
+            raise AssertionError("the parent's server answered in the child")
+        cluster.servers[0].close()  # a no-op: the node runs in the parent
+        with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID) as c:
+            assert c.kv.get("fork/parent") == b"before"
+            c.kv.set("fork/child", b"hello from the child")
+            return "ok"
+
+    code, report = run_in_child(child)
+    assert (code, report) == (0, "ok")
+    # The parent's client, watch, servers and runtime still work.
+    assert not cluster.servers[0].closed
+    assert watch.next(timeout=10).new_value == b"hello from the child"
+    watch.close()
+    assert client.kv.get("fork/child") == b"hello from the child"
+
+
+def test_a_child_forked_before_any_runtime_use_works(cluster: Cluster) -> None:
+    def child() -> str:
+        with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID) as c:
+            return str(c.journal.append(30, [b"from child"]))
+
+    code, report = run_in_child(child)
+    assert code == 0, report
+    with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID) as c:
+        assert c.journal.get(30, int(report))[0].payload == b"from child"
