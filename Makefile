@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint fmt-check clippy rust-test python-test node-test c-lib c-test header header-check bench soak build
+.PHONY: demo test lint fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -73,7 +73,12 @@ c-lib:
 ## C tests and the C example: compiled with -Wall -Wextra -Werror against the header, each linked
 ## once to the .so (through pkg-config) and once to the .a; all run, then the example and the
 ## error tests run again under valgrind (.so build).
-c-test: c-lib
+## The system tools the C tests use; installed from Debian's packages when a machine lacks them.
+c-tools:
+	@for t in pkg-config:pkgconf valgrind:valgrind readelf:binutils; do \
+		command -v $${t%%:*} >/dev/null || { apt-get update -qq && apt-get install -y -qq $${t#*:}; } || exit 1; done
+
+c-test: c-tools c-lib
 	mkdir -p build/c
 	test "$$(readelf -d $(C_LIBDIR)/libjournalkeeper.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = libjournalkeeper.so.$(SO_MAJOR)
 	test "$$($(PKG_CONFIG_RUN) --modversion journalkeeper)" = "$(VERSION)"
