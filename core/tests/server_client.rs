@@ -336,9 +336,17 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     j.append(7, vec![b"a".to_vec(), b"b".to_vec()], ResponseConfig::All)
         .await
         .unwrap();
-    j.append(9, vec![b"c".to_vec()], ResponseConfig::Replication)
+    let e = j
+        .append(9, vec![b"c".to_vec()], ResponseConfig::Replication)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        journalkeeper::api::ErrorKind::InvalidArgument,
+        "undeclared partition"
+    );
+    let e = j.get(9, 0, 1, QueryConsistency::Strict).await.unwrap_err();
+    assert_eq!(e.kind, journalkeeper::api::ErrorKind::InvalidArgument);
     let entries = j.get(7, 0, 10, QueryConsistency::Strict).await.unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!((entries[1].batch_size, entries[1].offset), (2, 1));
@@ -347,10 +355,9 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     let min = j.min_indices().await.unwrap();
     assert_eq!(
         (max.get(&7), max.get(&9), max.get(&0)),
-        (Some(&2), Some(&1), Some(&0))
+        (Some(&2), None, Some(&0))
     );
     assert_eq!(min.get(&7), Some(&0));
-    assert!(j.list_partitions().await.unwrap().contains(&9));
     assert_eq!(j.query_index(7, 0).await.unwrap(), Some(0));
     assert_eq!(
         j.query_index(7, u64::MAX).await.unwrap(),
@@ -361,6 +368,134 @@ async fn partitions_indices_and_query_index_follow_the_journal() {
     let st = cl.admin().cluster_configuration().await.unwrap();
     assert_eq!(st.voters.len(), 3);
     assert!(st.leader.is_some());
+    for (i, addr) in c.addrs.iter().enumerate() {
+        let s = cl.admin().status(&addr.to_string()).await.unwrap();
+        assert_eq!(s.node_id, i as u64 + 1);
+        assert_eq!(s.configuration.voters.len(), 3);
+        assert!(s.leader.is_some() && s.term > 0 && s.last_index >= s.commit_index);
+        assert_eq!(
+            s.role == journalkeeper::client::protocol::NodeRole::Leader,
+            s.leader.as_ref().map(|m| m.node_id) == Some(s.node_id)
+        );
+    }
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_a_leader_crash_are_each_present_once_in_order() {
+    init_tracing();
+    let mut c = Cluster::start(3).await;
+    let l = c.leader().await;
+    let cl = client(&c).await;
+    let w = {
+        let cl = cl.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for k in 0..80u64 {
+                match cl
+                    .journal()
+                    .append(
+                        0,
+                        vec![k.to_le_bytes().to_vec()],
+                        ResponseConfig::Replication,
+                    )
+                    .await
+                {
+                    Ok(_) => acked.push(k),
+                    Err(e) => panic!("append {k} failed: {e}"),
+                }
+            }
+            acked
+        })
+    };
+    wait_until!("some writes", {
+        let s = c.servers[l].as_ref().unwrap().status();
+        (s.applied_index > 20).then_some(())
+    });
+    c.stop_node(l).await;
+    let acked = w.await.unwrap();
+    let got: Vec<u64> = {
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            match cl
+                .journal()
+                .get(0, from, 1000, QueryConsistency::Strict)
+                .await
+            {
+                Ok(es) => {
+                    from += es.len() as u64;
+                    out.extend(
+                        es.iter()
+                            .map(|e| u64::from_le_bytes(e.payload.as_slice().try_into().unwrap())),
+                    );
+                }
+                Err(e) if e.kind == journalkeeper::api::ErrorKind::IndexOverflow => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        out
+    };
+    assert_eq!(got, acked, "every acknowledged write once, in order");
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_yet_and_compacted_watch_history_are_reported_with_their_kinds() {
+    use journalkeeper::api::ErrorKind;
+    use journalkeeper::client::protocol::{ReadAt, RequestBody};
+    init_tracing();
+    let c = Cluster::start_tweaked(3, 0, |cfg| cfg.kv_limits.event_history = 4).await;
+    let l = c.leader().await;
+    let cl = client(&c).await;
+    for k in 0..10u8 {
+        cl.kv().set(&format!("h/{k}"), vec![k]).await.unwrap();
+    }
+    let mut t = c.client(l).await;
+    // A SEQUENTIAL read for an index the node has not applied: "not yet".
+    let (r, applied) = t
+        .call(RequestBody::ListPartitions {
+            read: ReadAt {
+                consistency: QueryConsistency::Sequential,
+                min_applied: 1_000_000,
+            },
+        })
+        .await;
+    assert_eq!(kind(&r), Some(ErrorKind::IndexOverflow));
+    assert!(applied < 1_000_000);
+    // A watch from before the retained history.
+    let (r, _) = t
+        .call(RequestBody::Watch {
+            watch_id: 1,
+            filter: WatchFilter::Prefix("h/".into()),
+            from_index: 1,
+        })
+        .await;
+    assert_eq!(kind(&r), Some(ErrorKind::IndexUnderflow));
+    // From 0: only new changes, pushed live.
+    let (r, _) = t
+        .call(RequestBody::Watch {
+            watch_id: 2,
+            filter: WatchFilter::Key("h/3".into()),
+            from_index: 0,
+        })
+        .await;
+    assert!(matches!(r, Ok(ReplyBody::Watching { .. })), "{r:?}");
+    cl.kv().set("h/2", vec![20]).await.unwrap();
+    cl.kv().set("h/3", vec![30]).await.unwrap();
+    match t.next_push().await {
+        journalkeeper::client::protocol::ServerMessage::WatchEvents { watch_id, events } => {
+            assert_eq!(watch_id, 2);
+            assert_eq!(events.len(), 1);
+            assert_eq!(
+                (events[0].key.as_str(), events[0].new_value.clone()),
+                ("h/3", Some(vec![30]))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     cl.close();
     c.shutdown().await;
 }

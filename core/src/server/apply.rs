@@ -82,10 +82,17 @@ pub(crate) fn state_error(e: StateError) -> api::Error {
 }
 
 impl Machines {
-    pub fn new(journal: Arc<Journal>, pidx: PartitionIndex, limits: KvLimits) -> Self {
+    pub fn new(
+        journal: Arc<Journal>,
+        pidx: PartitionIndex,
+        limits: KvLimits,
+        partitions: std::collections::BTreeSet<u16>,
+    ) -> Self {
+        let mut journal_store = JournalStore::new(limits.sessions);
+        journal_store.declared = partitions;
         Self {
             kv: KvStore::new(limits),
-            journal_store: JournalStore::new(limits.sessions),
+            journal_store,
             pidx,
             journal,
             applied: 0,

@@ -254,6 +254,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_payloads_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let _ = decode(&data);
+            let _ = JournalHeader::decode(&data);
+            let r = Record { payload: data.clone(), ..Record::default() };
+            if let Ok(e) = record_to_entry(r) {
+                let _ = entry_to_record(&e);
+            }
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         for data in [&[][..], &[2, 1], &[3, 0xff, 0xff], &[9], &[4]] {

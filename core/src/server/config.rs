@@ -15,6 +15,7 @@
 //! snapshot_retained_entries = 1000    # log entries kept behind a snapshot for slow followers
 //! max_segment_bytes = 67108864
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
+//! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
 //!
 //! [peers]                             # every voter, this node included: id = "host:port"
 //! 1 = "127.0.0.1:7001"
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     pub max_segment_bytes: u64,
     pub max_pending_requests: usize,
     pub kv_limits: KvLimits,
+    /// The journal's partitions before any `ScalePartitions` (must be equal on every node).
+    pub partitions: std::collections::BTreeSet<u16>,
     /// Network bounds (the cluster id is taken from `cluster_id`).
     pub net: NetConfig,
 }
@@ -83,6 +86,7 @@ impl ServerConfig {
             max_segment_bytes: 64 << 20,
             max_pending_requests: 65_536,
             kv_limits: KvLimits::default(),
+            partitions: [0].into(),
             net: NetConfig::new(cluster_id),
         }
     }
@@ -129,7 +133,8 @@ impl ServerConfig {
             snapshot_interval,
             snapshot_retained_entries,
             max_segment_bytes,
-            max_pending_requests
+            max_pending_requests,
+            partitions
         );
         Ok(cfg)
     }
@@ -171,6 +176,16 @@ impl ServerConfig {
         }
         if self.snapshot_interval != 0 && self.snapshot_interval < 16 {
             return Err(invalid("snapshot_interval must be 0 (never) or >= 16"));
+        }
+        if let Some(p) = self
+            .partitions
+            .iter()
+            .find(|p| **p >= crate::server::command::RESERVED_PARTITION_START)
+        {
+            return Err(invalid(format!(
+                "partitions: {p} is reserved (client partitions are below {})",
+                crate::server::command::RESERVED_PARTITION_START
+            )));
         }
         if self.max_pending_requests == 0 {
             return Err(invalid("max_pending_requests must be > 0"));
@@ -227,6 +242,7 @@ struct RawConfig {
     snapshot_retained_entries: Option<u64>,
     max_segment_bytes: Option<u64>,
     max_pending_requests: Option<usize>,
+    partitions: Option<std::collections::BTreeSet<u16>>,
 }
 
 #[cfg(test)]
@@ -243,6 +259,7 @@ mod tests {
             election_timeout_ms = 600
             heartbeat_interval_ms = 50
             snapshot_interval = 100
+            partitions = [0, 1, 5]
             [peers]
             1 = "127.0.0.1:7001"
             2 = "127.0.0.1:7002"
@@ -255,6 +272,7 @@ mod tests {
         assert_eq!(cfg.election_timeout_ms, 600);
         assert_eq!(cfg.snapshot_interval, 100);
         assert_eq!(cfg.tick_ms, 10);
+        assert_eq!(cfg.partitions, [0, 1, 5].into());
     }
 
     #[test]

@@ -13,8 +13,9 @@ use super::PeerWire;
 use super::apply::{self, ApplyDone, ApplyJob, Machines, Outcome};
 use super::command::{JournalHeader, RESERVED_PARTITION_START, encode_kv, encode_scale};
 use super::config::{MAX_RECORD_BYTES, ServerConfig};
+use super::read::read_machines;
 use super::storage::{self, LogStore, SnapshotState, WriteDone, WriteJob, Writer};
-use crate::api::{Error, ErrorKind, JournalEntry, QueryConsistency, ResponseConfig};
+use crate::api::{Error, ErrorKind, QueryConsistency, ResponseConfig};
 use crate::client::protocol::{
     self, ClientRequest, ClusterConfiguration, Member, NodeRole, NodeStatus, ReadAt, ReplyBody,
     RequestBody, ServerMessage, Wire,
@@ -174,7 +175,10 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     }
     let mut addrs: BTreeMap<u64, String> =
         cfg.peers.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    addrs.insert(node, local_addr.to_string());
+    if cfg.peers.get(&node).is_none_or(|a| a.port() == 0) {
+        // Peers list this node with an ephemeral port: advertise the bound one.
+        addrs.insert(node, local_addr.to_string());
+    }
 
     let raft = RaftNode::new(cfg.raft_config(), store, snapshot_applied, 0)
         .map_err(|e| raft_error(e, None))?;
@@ -290,7 +294,7 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
     let snapshots = Arc::new(SnapshotStore::open(data.join("snapshots")).map_err(se)?);
     let (metadata, hard_state, saved, extra) = storage::open_metadata(data).map_err(se)?;
     let pidx = PartitionIndex::open(data.join("partitions"), &journal).map_err(se)?;
-    let mut machines = Machines::new(journal.clone(), pidx, cfg.kv_limits);
+    let mut machines = Machines::new(journal.clone(), pidx, cfg.kv_limits, cfg.partitions.clone());
     let latest = storage::load_latest_snapshot(&snapshots).map_err(se)?;
     let mut snap_state = SnapshotState {
         meta: SnapshotMeta {
@@ -494,15 +498,21 @@ impl Driver {
         }
         tracing::info!(node, "server stopping");
         // Fail everything still waiting.
-        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
+        // Waiting requests may have taken effect or not: `Unavailable` tells the client to retry
+        // elsewhere (writes carry sessions, so a retry is applied once).
+        let stopping = || Error::new(ErrorKind::Unavailable, "the server is shutting down");
         for (_, ws) in std::mem::take(&mut self.waiters) {
             for w in ws {
-                reply(&w.conn, w.req, Err(closed()), 0);
+                reply(&w.conn, w.req, Err(stopping()), 0);
             }
         }
         for (_, r) in std::mem::take(&mut self.reads) {
-            reply(&r.conn, r.req.id, Err(closed()), 0);
+            reply(&r.conn, r.req.id, Err(stopping()), 0);
         }
+        for (conn, req) in std::mem::take(&mut self.deferred) {
+            reply(&conn, req.id, Err(stopping()), 0);
+        }
+        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
         for ((_, id), w) in std::mem::take(&mut self.watches) {
             let _ = w.conn.send(&Wire::Server(ServerMessage::WatchEnded {
                 watch_id: id,
@@ -780,6 +790,7 @@ impl Driver {
     }
 
     fn push_events(&mut self, events: &[KvEvent]) {
+        self.watches.retain(|_, w| !w.conn.is_closed());
         if events.is_empty() || self.watches.is_empty() {
             return;
         }
@@ -1020,6 +1031,14 @@ impl Driver {
             return;
         }
         if self.applied() < self.term_start {
+            if self.deferred.len() >= self.cfg.max_pending_requests {
+                let e = Error::new(
+                    ErrorKind::Unavailable,
+                    "the new leader is still catching up",
+                );
+                reply(&conn, req.id, Err(e), self.applied());
+                return;
+            }
             // Wait until every entry of earlier terms is applied: then the session tables are
             // complete and a retried write is recognised.
             self.deferred.push((conn, req));
@@ -1064,6 +1083,11 @@ impl Driver {
                             });
                         }
                     }
+                    return;
+                }
+                if !self.lock().journal_store.declared.contains(partition) {
+                    let e = invalid(format!("no such partition: {partition}"));
+                    fail(&conn, e, applied);
                     return;
                 }
                 match self.lock().journal_store.duplicate(session) {
@@ -1226,132 +1250,5 @@ fn reply(conn: &Conn, id: u64, result: Result<ReplyBody, Error>, applied_index: 
     });
     if let Err(e) = conn.send(&msg) {
         tracing::debug!(conn = conn.id(), reason = %e, "reply not sent");
-    }
-}
-
-/// Partitions visible to clients: declared ∪ written, without reserved ones.
-fn client_partitions(m: &Machines) -> BTreeSet<u16> {
-    let mut set: BTreeSet<u16> = m.journal_store.declared.clone();
-    set.extend(
-        m.pidx
-            .partitions()
-            .into_iter()
-            .filter(|p| *p < RESERVED_PARTITION_START),
-    );
-    set
-}
-
-fn bounds(m: &Machines, partition: u16) -> (u64, u64) {
-    m.pidx.bounds(partition).unwrap_or((0, 0))
-}
-
-fn read_entry(m: &Machines, partition: u16, index: u64) -> Result<JournalEntry, Error> {
-    let g = m.pidx.get(partition, index).map_err(storage_error)?;
-    let rec = m
-        .journal
-        .read(g, 1, usize::MAX)
-        .map_err(storage_error)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::new(ErrorKind::IndexUnderflow, format!("log index {g} is gone")))?;
-    let (h, payload) = JournalHeader::decode(&rec.payload).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Corruption,
-            format!("log index {g} of partition {partition} is not a journal entry"),
-        )
-    })?;
-    Ok(JournalEntry {
-        partition,
-        index,
-        batch_size: h.batch_size,
-        offset: h.offset,
-        term: rec.term,
-        timestamp_ms: h.timestamp_ms,
-        payload: payload.to_vec(),
-    })
-}
-
-fn read_machines(m: &Machines, body: &RequestBody, max_bytes: usize) -> Result<ReplyBody, Error> {
-    let check_partition = |p: u16| {
-        if p >= RESERVED_PARTITION_START {
-            Err(invalid(format!("partition {p} is reserved")))
-        } else {
-            Ok(())
-        }
-    };
-    match body {
-        RequestBody::Get {
-            partition,
-            index,
-            max_entries,
-            ..
-        } => {
-            check_partition(*partition)?;
-            if *max_entries == 0 || *max_entries > protocol::MAX_GET_ENTRIES {
-                return Err(invalid(format!(
-                    "max_entries must be in 1..={}",
-                    protocol::MAX_GET_ENTRIES
-                )));
-            }
-            let (min, next) = bounds(m, *partition);
-            if *index >= next {
-                return Err(Error::new(
-                    ErrorKind::IndexOverflow,
-                    format!("index {index} >= max index {next} of partition {partition}"),
-                ));
-            }
-            if *index < min {
-                return Err(Error::new(
-                    ErrorKind::IndexUnderflow,
-                    format!("index {index} < min index {min} of partition {partition}"),
-                ));
-            }
-            let end = next.min(index + u64::from(*max_entries));
-            let mut out = Vec::new();
-            let mut bytes = 0;
-            for i in *index..end {
-                let e = read_entry(m, *partition, i)?;
-                bytes += e.payload.len() + 64;
-                if !out.is_empty() && bytes > max_bytes {
-                    break;
-                }
-                out.push(e);
-            }
-            Ok(ReplyBody::Entries(out))
-        }
-        RequestBody::MinIndices { .. } | RequestBody::MaxIndices { .. } => {
-            let min = matches!(body, RequestBody::MinIndices { .. });
-            Ok(ReplyBody::Indices(
-                client_partitions(m)
-                    .into_iter()
-                    .map(|p| {
-                        let (lo, hi) = bounds(m, p);
-                        (p, if min { lo } else { hi })
-                    })
-                    .collect(),
-            ))
-        }
-        RequestBody::ListPartitions { .. } => Ok(ReplyBody::Partitions(client_partitions(m))),
-        RequestBody::QueryIndex {
-            partition,
-            timestamp_ms,
-            ..
-        } => {
-            check_partition(*partition)?;
-            let (min, next) = bounds(m, *partition);
-            let r = crate::state::journal_store::query_index(min, next, *timestamp_ms, |i| {
-                read_entry(m, *partition, i).map(|e| e.timestamp_ms)
-            })?;
-            Ok(ReplyBody::Index(r))
-        }
-        RequestBody::KvRead { query, .. } => {
-            m.kv.read(query)
-                .map(ReplyBody::KvRead)
-                .map_err(apply::state_error)
-        }
-        other => Err(Error::new(
-            ErrorKind::Internal,
-            format!("not a read: {other:?}"),
-        )),
     }
 }

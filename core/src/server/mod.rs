@@ -23,11 +23,12 @@ mod apply;
 pub mod command;
 mod config;
 mod driver;
+mod read;
 mod storage;
 
 use std::net::SocketAddr;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 pub use config::ServerConfig;
 pub use driver::ServerStatus;
@@ -44,7 +45,6 @@ pub struct Server {
     status: watch::Receiver<ServerStatus>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _control: mpsc::UnboundedSender<()>,
 }
 
 impl std::fmt::Debug for Server {
@@ -63,14 +63,12 @@ impl Server {
         config.validate()?;
         let node_id = config.node_id;
         let (status, local_addr, stop, task) = driver::start(config).await?;
-        let (control, _) = mpsc::unbounded_channel();
         Ok(Server {
             node_id,
             local_addr,
             status,
             stop: Some(stop),
             task: Some(task),
-            _control: control,
         })
     }
 

@@ -46,6 +46,8 @@ pub struct Cluster {
     pub addrs: Vec<SocketAddr>,
     pub servers: Vec<Option<Server>>,
     pub snapshot_interval: u64,
+    /// Applied to every node's configuration.
+    pub tweak: fn(&mut ServerConfig),
 }
 
 impl Cluster {
@@ -54,7 +56,16 @@ impl Cluster {
     }
 
     pub async fn start_with(n: usize, snapshot_interval: u64) -> Cluster {
+        Self::start_tweaked(n, snapshot_interval, |_| {}).await
+    }
+
+    pub async fn start_tweaked(
+        n: usize,
+        snapshot_interval: u64,
+        tweak: fn(&mut ServerConfig),
+    ) -> Cluster {
         let mut c = Cluster {
+            tweak,
             dir: tempfile::tempdir().unwrap(),
             addrs: free_ports(n),
             servers: (0..n).map(|_| None).collect(),
@@ -82,8 +93,10 @@ impl Cluster {
         .with_timeouts(300, 30)
         .with_snapshots(self.snapshot_interval, 20);
         cfg.tick_ms = 5;
+        cfg.partitions = (0..16).collect();
         cfg.net.backoff_initial = Duration::from_millis(10);
         cfg.net.backoff_max = Duration::from_millis(100);
+        (self.tweak)(&mut cfg);
         cfg
     }
 

@@ -1,0 +1,192 @@
+//! The follower side: in-order AppendEntries processing (with a stash for pipelined
+//! out-of-order arrivals) and chunked InstallSnapshot.
+
+use super::RaftNode;
+use crate::raft::membership::Membership;
+use crate::raft::message::{
+    EntryKind, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta,
+};
+use crate::raft::storage::Storage;
+
+impl<S: Storage> RaftNode<S> {
+    pub(super) fn handle_append(&mut self, m: Message) {
+        let MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        } = m.body
+        else {
+            return;
+        };
+        let from = m.from;
+        // Entries must be contiguous after prev_index; anything else is malformed.
+        if entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.index != prev_index + 1 + i as Index)
+        {
+            return;
+        }
+        if prev_index < self.log.commit {
+            self.send(
+                from,
+                MessageBody::AppendResponse {
+                    index: self.log.commit,
+                    reject: false,
+                    hint_index: 0,
+                    hint_term: 0,
+                },
+            );
+            return;
+        }
+        let last = self.log.last_index();
+        // Out of order (pipelined): keep it until the gap is filled. A second copy of the same
+        // message is a retransmission (the leader is probing): answer it with a hint instead.
+        if prev_index > last
+            && self.stash.len() < self.cfg.max_stashed_appends
+            && self.stash.remove(&prev_index).is_none()
+        {
+            self.stash.insert(
+                prev_index,
+                Message {
+                    from,
+                    to: self.cfg.id,
+                    term: m.term,
+                    body: MessageBody::Append {
+                        prev_index,
+                        prev_term,
+                        entries,
+                        commit,
+                    },
+                },
+            );
+            return;
+        }
+        let confs: Vec<(Index, Membership)> = entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Config(c) => Some((e.index, c.clone())),
+                _ => None,
+            })
+            .collect();
+        match self.log.maybe_append(prev_index, prev_term, entries) {
+            Some((last_new, truncated)) => {
+                let from_idx = truncated.unwrap_or(last + 1);
+                if truncated.is_some() {
+                    self.configs.retain(|(i, _)| *i < from_idx);
+                }
+                let new_confs: Vec<_> = confs.into_iter().filter(|(i, _)| *i >= from_idx).collect();
+                if truncated.is_some() || !new_confs.is_empty() {
+                    self.configs.extend(new_confs);
+                    self.refresh_membership();
+                }
+                self.log.commit_to(commit.min(last_new));
+                self.send(
+                    from,
+                    MessageBody::AppendResponse {
+                        index: last_new,
+                        reject: false,
+                        hint_index: 0,
+                        hint_term: 0,
+                    },
+                );
+                // Process stashed successors that now fit.
+                let new_last = self.log.last_index();
+                let ready: Vec<Index> = self.stash.range(..=new_last).map(|(k, _)| *k).collect();
+                for k in ready {
+                    if let Some(sm) = self.stash.remove(&k) {
+                        self.handle_append(sm);
+                    }
+                }
+            }
+            None => {
+                let mut hint_index = prev_index.min(self.log.last_index());
+                while hint_index > 0 {
+                    match self.log.term(hint_index) {
+                        Some(t) if t > prev_term => hint_index -= 1,
+                        _ => break,
+                    }
+                }
+                let hint_term = self.log.term(hint_index).unwrap_or(0);
+                self.send(
+                    from,
+                    MessageBody::AppendResponse {
+                        index: prev_index,
+                        reject: true,
+                        hint_index,
+                        hint_term,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn handle_snapshot(
+        &mut self,
+        from: NodeId,
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Vec<u8>,
+        done: bool,
+    ) {
+        let respond =
+            |node: &mut Self, next_offset: u64, installed: bool, skipped: bool, index: Index| {
+                node.send(
+                    from,
+                    MessageBody::SnapshotResponse {
+                        snapshot_index: index,
+                        next_offset,
+                        installed,
+                        skipped,
+                    },
+                );
+            };
+        let index = meta.index;
+        if index <= self.log.commit || self.log.match_term(meta.index, meta.term) {
+            // Already have it: keep the log, probe instead.
+            self.log.commit_to(index);
+            self.incoming_snap = None;
+            respond(self, 0, false, true, index);
+            return;
+        }
+        if !meta.membership.is_valid() {
+            return;
+        }
+        let buf_len = match &mut self.incoming_snap {
+            Some((m, buf)) if *m == meta && buf.len() as u64 == offset => {
+                buf.extend_from_slice(&data);
+                buf.len() as u64
+            }
+            _ if offset == 0 => {
+                self.incoming_snap = Some((meta.clone(), data));
+                self.incoming_snap
+                    .as_ref()
+                    .map_or(0, |(_, b)| b.len() as u64)
+            }
+            Some((m, buf)) if *m == meta => {
+                let l = buf.len() as u64;
+                respond(self, l, false, false, index);
+                return;
+            }
+            _ => {
+                respond(self, 0, false, false, index);
+                return;
+            }
+        };
+        if !done {
+            respond(self, buf_len, false, false, index);
+            return;
+        }
+        let Some((meta, data)) = self.incoming_snap.take() else {
+            return;
+        };
+        self.log.restore(meta.clone());
+        self.stash.clear();
+        self.base_config = (meta.index, meta.membership.clone());
+        self.configs.clear();
+        self.refresh_membership();
+        self.snapshot_out = Some(Snapshot { meta, data });
+        respond(self, buf_len, true, false, index);
+    }
+}

@@ -1,0 +1,222 @@
+//! Node-level tests: votes, durability before commit, robustness to garbage input.
+
+use super::*;
+use crate::raft::storage::MemStorage;
+
+fn node(id: NodeId, voters: &[NodeId]) -> RaftNode<MemStorage> {
+    let cfg = Config {
+        id,
+        ..Config::default()
+    };
+    RaftNode::new(
+        cfg,
+        MemStorage::new(Membership::new(voters.iter().copied())),
+        0,
+        0,
+    )
+    .unwrap()
+}
+
+/// Persists everything a `Ready` asks for at once and returns the messages.
+fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
+    let mut out = Vec::new();
+    while n.has_ready() {
+        let rd = n.ready();
+        if let Some(s) = rd.snapshot.clone() {
+            n.storage_mut().install_snapshot(s);
+        }
+        n.storage_mut().append(&rd.entries);
+        if let Some(hs) = rd.hard_state.clone() {
+            n.storage_mut().hard_state = hs;
+        }
+        if let Some((i, t)) = rd.persist_point() {
+            n.on_persisted(i, t);
+        }
+        if let Some(e) = rd.committed_entries.last() {
+            n.on_applied(e.index);
+        }
+        out.extend(rd.messages);
+        out.extend(rd.persisted_messages);
+    }
+    out
+}
+
+fn elect(n: &mut RaftNode<MemStorage>, peers: &[NodeId]) {
+    n.tick(5000);
+    let msgs = flush(n);
+    // Grant every (pre-)vote request.
+    for m in msgs {
+        let body = match m.body {
+            MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { reject: false },
+            _ => continue,
+        };
+        n.step(Message {
+            from: m.to,
+            to: m.from,
+            term: m.term,
+            body,
+        });
+    }
+    for m in flush(n) {
+        if let MessageBody::Vote { .. } = m.body {
+            n.step(Message {
+                from: m.to,
+                to: m.from,
+                term: m.term,
+                body: MessageBody::VoteResponse { reject: false },
+            });
+        }
+    }
+    assert_eq!(n.role(), Role::Leader, "peers {peers:?}");
+    flush(n);
+}
+
+#[test]
+fn vote_is_refused_to_a_candidate_with_a_stale_log() {
+    let mut n = node(2, &[1, 2, 3]);
+    let mut m = node(1, &[1, 2, 3]);
+    elect(&mut m, &[2, 3]);
+    // Node 2 gets the leader's no-op; a candidate that lacks it must not get the vote.
+    for msg in flush(&mut m).into_iter().chain(std::iter::once(Message {
+        from: 1,
+        to: 2,
+        term: m.term(),
+        body: MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: m.entries(1, 2).unwrap(),
+            commit: 0,
+        },
+    })) {
+        if msg.to == 2 {
+            n.step(msg);
+        }
+    }
+    flush(&mut n);
+    n.tick(10_000);
+    n.step(Message {
+        from: 3,
+        to: 2,
+        term: 9,
+        body: MessageBody::Vote {
+            last_index: 0,
+            last_term: 0,
+            transfer: false,
+        },
+    });
+    let replies = flush(&mut n);
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.to == 3 && r.body == MessageBody::VoteResponse { reject: true })
+    );
+    assert_eq!(n.status().vote, None);
+}
+
+#[test]
+fn leader_commits_only_after_its_own_copy_is_durable() {
+    let mut n = node(1, &[1]);
+    n.tick(5000);
+    let rd = n.ready();
+    assert_eq!(n.role(), Role::Leader);
+    assert_eq!(rd.entries.len(), 1, "the term's no-op");
+    assert_eq!(n.status().commit, 0, "not durable yet");
+    n.storage_mut().append(&rd.entries);
+    let (i, t) = rd.persist_point().unwrap();
+    n.on_persisted(i, t);
+    assert_eq!(n.status().commit, 1);
+}
+
+#[test]
+fn garbage_messages_never_panic() {
+    let mut rng = 7u64;
+    let mut next = move || {
+        rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z ^ (z >> 27)
+    };
+    for round in 0..2 {
+        let mut n = node(1, &[1, 2, 3]);
+        if round == 1 {
+            elect(&mut n, &[2, 3]);
+        }
+        for step in 0..20_000u64 {
+            let big = |x: u64| match x % 4 {
+                0 => x,
+                1 => u64::MAX - x % 3,
+                _ => x % 8,
+            };
+            let (a, b, c) = (big(next()), big(next()), big(next()));
+            let entries = (0..next() % 3)
+                .map(|k| Entry {
+                    term: b,
+                    index: a.wrapping_add(1 + k),
+                    kind: EntryKind::Noop,
+                })
+                .collect();
+            let body = match next() % 12 {
+                0 => MessageBody::PreVote {
+                    last_index: a,
+                    last_term: b,
+                },
+                1 => MessageBody::PreVoteResponse { reject: a % 2 == 0 },
+                2 => MessageBody::Vote {
+                    last_index: a,
+                    last_term: b,
+                    transfer: c % 2 == 0,
+                },
+                3 => MessageBody::VoteResponse { reject: a % 2 == 0 },
+                4 => MessageBody::Append {
+                    prev_index: a,
+                    prev_term: b,
+                    entries,
+                    commit: c,
+                },
+                5 => MessageBody::AppendResponse {
+                    index: a,
+                    reject: c % 2 == 0,
+                    hint_index: b,
+                    hint_term: c,
+                },
+                6 => MessageBody::Heartbeat {
+                    commit: a,
+                    round: b,
+                },
+                7 => MessageBody::HeartbeatResponse { round: a },
+                8 => MessageBody::InstallSnapshot {
+                    meta: SnapshotMeta {
+                        index: a,
+                        term: b,
+                        membership: Membership::new([1, 2]),
+                    },
+                    offset: c,
+                    data: vec![1, 2, 3],
+                    done: c % 2 == 0,
+                },
+                9 => MessageBody::SnapshotResponse {
+                    snapshot_index: a,
+                    next_offset: b,
+                    installed: c % 2 == 0,
+                    skipped: c % 3 == 0,
+                },
+                10 => MessageBody::TimeoutNow,
+                _ => MessageBody::Heartbeat {
+                    commit: 0,
+                    round: 0,
+                },
+            };
+            let from = 1 + next() % 4;
+            let term = n.term().saturating_add(next() % 3);
+            let term = term.saturating_sub(next() % 2);
+            n.step(Message {
+                from,
+                to: 1,
+                term,
+                body,
+            });
+            n.tick(5000 + step * 7);
+            flush(&mut n);
+        }
+    }
+}
