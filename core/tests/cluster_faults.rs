@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use journalkeeper::api::{QueryConsistency, ResponseConfig};
+use journalkeeper::api::{ErrorKind, QueryConsistency, ResponseConfig};
 use support::cluster::*;
 
 const WRITERS: u64 = 4;
@@ -68,6 +68,9 @@ async fn acknowledged_appends_survive_leader_kills_and_paused_nodes_exactly_once
                         acks.fetch_add(1, Ordering::SeqCst);
                     }
                     Ok(None) => panic!("REPLICATION append returned no index"),
+                    Err(e) if e.kind == ErrorKind::InvalidArgument => {
+                        panic!("writer {w}: append refused: {e}")
+                    }
                     Err(_) => log.failed += 1,
                 }
             }

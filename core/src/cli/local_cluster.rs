@@ -22,12 +22,14 @@ pub struct LocalClusterOptions {
     pub tick_ms: u64,
     /// Snapshot every this many applied entries (0: never).
     pub snapshot_interval: u64,
+    /// The journal partitions declared at start (`partitions` in the TOML).
+    pub partitions: Vec<u16>,
     /// `RUST_LOG` of the children (their stdout and stderr go to `node<i>.log`).
     pub rust_log: String,
 }
 
 impl Default for LocalClusterOptions {
-    /// Three nodes with short timeouts (loopback), logging at `info`.
+    /// Three nodes with short timeouts (loopback), partitions 0..=7, logging at `info`.
     fn default() -> Self {
         LocalClusterOptions {
             nodes: 3,
@@ -36,6 +38,7 @@ impl Default for LocalClusterOptions {
             heartbeat_interval_ms: 30,
             tick_ms: 5,
             snapshot_interval: 10_000,
+            partitions: (0..8).collect(),
             rust_log: "info".into(),
         }
     }
@@ -452,7 +455,7 @@ fn node_toml(id: u64, addrs: &[SocketAddr], data_dir: &Path, o: &LocalClusterOpt
     let mut text = format!(
         "node_id = {id}\nlisten = \"{}\"\ncluster_id = {}\ndata_dir = {}\n\
          election_timeout_ms = {}\nheartbeat_interval_ms = {}\ntick_ms = {}\n\
-         snapshot_interval = {}\n\n[peers]\n",
+         snapshot_interval = {}\npartitions = {:?}\n\n[peers]\n",
         addrs[id as usize - 1],
         o.cluster_id,
         toml_string(&data_dir.to_string_lossy()),
@@ -460,6 +463,7 @@ fn node_toml(id: u64, addrs: &[SocketAddr], data_dir: &Path, o: &LocalClusterOpt
         o.heartbeat_interval_ms,
         o.tick_ms,
         o.snapshot_interval,
+        o.partitions,
     );
     for (j, a) in addrs.iter().enumerate() {
         text.push_str(&format!("{} = \"{a}\"\n", j + 1));
@@ -484,6 +488,7 @@ mod tests {
             assert_eq!(cfg.peers.len(), 3);
             assert_eq!(cfg.data_dir, Path::new("/tmp/a \"b\\c"));
             assert_eq!(cfg.election_timeout_ms, 300);
+            assert_eq!(cfg.partitions, (0..8).collect());
         }
     }
 
