@@ -499,3 +499,37 @@ async fn not_yet_and_compacted_watch_history_are_reported_with_their_kinds() {
     cl.close();
     c.shutdown().await;
 }
+
+/// The apply thread indexes a partition entry only once the local journal holds it, so a read
+/// right after an acknowledged append always finds it — even when the followers' copies made the
+/// entry committed before the leader's own writer had appended it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strict_get_right_after_an_append_finds_the_entry() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    let mut tasks = Vec::new();
+    for t in 0..8u16 {
+        let cl = cl.clone();
+        tasks.push(tokio::spawn(async move {
+            let j = cl.journal();
+            for k in 0..40u64 {
+                let payload = format!("task {t} write {k}").into_bytes();
+                let index = j
+                    .append(t, vec![payload.clone()], ResponseConfig::Replication)
+                    .await
+                    .expect("append")
+                    .expect("REPLICATION returns the index");
+                let got = j
+                    .get(t, index, 1, QueryConsistency::Strict)
+                    .await
+                    .unwrap_or_else(|e| panic!("get({t}, {index}) right after its append: {e}"));
+                assert_eq!(got.len(), 1);
+                assert_eq!(got[0].payload, payload);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+}

@@ -188,16 +188,14 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     let (apply_tx, apply_rx) = std::sync::mpsc::channel::<ApplyJob>();
 
     let wtx = report_tx.clone();
-    let compact_tx = apply_tx.clone();
+    let writer_apply_tx = apply_tx.clone();
     let writer_thread = std::thread::Builder::new()
         .name(format!("jk-writer-{node}"))
         .spawn(move || {
             writer.run(
                 write_rx,
                 |d| wtx.send(Report::Write(d)).is_ok(),
-                |upto| {
-                    let _ = compact_tx.send(ApplyJob::Compact(upto));
-                },
+                |job| writer_apply_tx.send(job).is_ok(),
             )
         })
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot spawn writer thread: {e}")))?;
@@ -591,13 +589,14 @@ impl Driver {
                 }
             }
             send_all(transport, rd.messages);
+            // Through the writer, so entries reach the apply thread only once written.
             if !rd.committed_entries.is_empty()
                 && self
-                    .apply_tx
-                    .send(ApplyJob::Entries(rd.committed_entries))
+                    .write_tx
+                    .send(WriteJob::Apply(rd.committed_entries))
                     .is_err()
             {
-                self.fail("apply thread is gone".into());
+                self.fail("storage writer is gone".into());
                 return;
             }
             for rs in rd.read_states {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use serde::{Deserialize, Serialize};
 
+use super::apply::ApplyJob;
 use super::command::{entry_to_record, record_to_entry};
 use crate::raft::{
     Entry, HardState, Index, Membership, Message, Snapshot, SnapshotMeta, Storage, Term,
@@ -166,6 +167,10 @@ pub(crate) enum WriteJob {
         data: Vec<u8>,
         compact_upto: Index,
     },
+    /// Committed entries to hand to the apply thread once every entry queued before them is
+    /// written to the journal (written, not necessarily durable): the apply thread indexes
+    /// partitions from them, and a read must find every indexed entry in the journal.
+    Apply(Vec<Entry>),
     /// Persist the commit index (shutdown) and stop.
     Stop { commit: Index },
 }
@@ -272,7 +277,7 @@ impl Writer {
         mut self,
         jobs: mpsc::Receiver<WriteJob>,
         done: impl Fn(WriteDone) -> bool,
-        compact: impl Fn(Index),
+        to_apply: impl Fn(ApplyJob) -> bool,
     ) {
         let mut failed = false;
         while let Ok(first) = jobs.recv() {
@@ -323,12 +328,18 @@ impl Writer {
                                 index: meta.index,
                                 compact_upto,
                             });
-                            compact(compact_upto);
+                            let _ = to_apply(ApplyJob::Compact(compact_upto));
                         }
                         Err(e) => {
                             tracing::warn!(node = self.node, index = meta.index, reason = %e, "cannot save snapshot")
                         }
                     },
+                    WriteJob::Apply(entries) => {
+                        if !to_apply(ApplyJob::Entries(entries)) {
+                            done(WriteDone::Failed("apply thread is gone".into()));
+                            return;
+                        }
+                    }
                     WriteJob::Stop { commit } => stop = Some(commit),
                 }
             }
