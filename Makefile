@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
+.PHONY: demo test lint cross-language-test bench-bindings python-wheel node-addon fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -19,7 +19,7 @@ demo:
 	$(CARGO) run --release --quiet --bin journalkeeper -- demo
 
 ## Every test: formatting, lints, unit/property/integration/simulation tests.
-test: lint rust-test header-check c-test python-test node-test
+test: lint rust-test header-check c-test python-test node-test cross-language-test
 
 lint: fmt-check clippy
 
@@ -123,10 +123,38 @@ node-test:
 		if (jk.version() !== '$(VERSION)' || typeof jk.Client.connect !== 'function') process.exit(1); \
 		console.log('npm install ./bindings/node: journalkeeper', jk.version())"
 
+## The Python wheel installed into our venv, and the Node addon, without their test suites
+## (what the cross-language test and bench-bindings need; cheap when already built).
+python-wheel: $(VENV)/.ready-2
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
+
+node-addon:
+	cd bindings/node && { test -d node_modules || npm ci --no-audit --no-fund --loglevel=error; }
+	cd bindings/node && npx napi build --platform --release
+
+## One cluster, three languages: a 3-node cluster embedded in Python; a C program (writer.c,
+## -Wall -Wextra -Werror against the header and the .so) writes partition 1 and a KV key, a Node
+## script partition 2 and a KV key, Python partition 0; Python (and Node) read it all back.
+XLANG_WRITER := build/cross_language/writer
+cross-language-test: c-lib python-wheel node-addon
+	mkdir -p build/cross_language
+	gcc $(C_FLAGS) -Iinclude tests/cross_language/writer.c -L$(C_LIBDIR) -ljournalkeeper \
+		-Wl,-rpath,$(abspath $(C_LIBDIR)) -o $(XLANG_WRITER)
+	JK_XLANG_WRITER=$(abspath $(XLANG_WRITER)) $(VENV)/bin/python -m pytest -q --durations=3 \
+		-p no:cacheprovider tests/cross_language
+
 ## Benchmarks (not tests): print one JSON object per case.
-bench:
+bench: bench-bindings
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench storage
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
+
+## Batch appends (64 x 1 KiB per call, REPLICATION, one sequential caller, 5 s each) from the
+## Rust client, Python and Node against one cluster in one run; records/s and python/rust,
+## node/rust ratios as one JSON object.
+BENCH_BINDINGS_SECONDS ?= 5
+bench-bindings: python-wheel node-addon
+	$(CARGO) build --release --quiet --bin journalkeeper
+	$(VENV)/bin/python tests/cross_language/bench_bindings.py target/release/journalkeeper $(BENCH_BINDINGS_SECONDS)
 
 build:
 	$(CARGO) build --workspace --release

@@ -1,7 +1,7 @@
 //! `journalkeeper bench cluster`: appends acknowledged at REPLICATION (committed on a majority
 //! of fsynced disks) against a 3-node cluster — child processes on loopback started here, or
 //! the running cluster given by `--servers`. Each client is one task appending one record at a
-//! time, sequentially; cases run for a fixed time. Prints one JSON object per case, then one
+//! time (or `--batch` records per call), sequentially; cases run for a fixed time. Prints one JSON object per case, then one
 //! with each node's peak RSS (VmHWM) when the nodes are ours.
 
 use std::time::{Duration, Instant};
@@ -32,6 +32,9 @@ pub struct Args {
     /// Record sizes in bytes (default 100,1024).
     #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1024])]
     sizes: Vec<usize>,
+    /// Records per append call (one batch; default 1).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
 }
 
 pub async fn run(args: Args) -> AnyResult<()> {
@@ -84,7 +87,12 @@ async fn cases(
 ) -> AnyResult<()> {
     for &size in &args.sizes {
         for &clients in &args.clients {
-            let line = case(addrs, cluster_id, size, clients, budget, cluster).await?;
+            let shape = Shape {
+                size,
+                clients,
+                batch: args.batch.max(1),
+            };
+            let line = case(addrs, cluster_id, shape, budget, cluster).await?;
             println!("{line}");
         }
     }
@@ -99,14 +107,25 @@ fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
     (sorted_us[i] as f64 / 100.0).round() / 10.0
 }
 
+/// One case: record size, concurrent clients, records per append call.
+struct Shape {
+    size: usize,
+    clients: usize,
+    batch: usize,
+}
+
 async fn case(
     addrs: &[String],
     cluster_id: u64,
-    size: usize,
-    clients: usize,
+    shape: Shape,
     budget: Duration,
     cluster: Option<&LocalCluster>,
 ) -> AnyResult<serde_json::Value> {
+    let Shape {
+        size,
+        clients,
+        batch,
+    } = shape;
     let mut conns = Vec::new();
     for _ in 0..clients {
         let c = Client::connect(addrs, local_client_config(cluster_id)).await?;
@@ -135,15 +154,19 @@ async fn case(
             let mut errors = 0u64;
             let mut seq = 0u64;
             while Instant::now() < deadline {
-                let mut payload = vec![0x5a; size];
-                let tag = seq.to_le_bytes();
-                let k = tag.len().min(size);
-                payload[..k].copy_from_slice(&tag[..k]);
-                seq += 1;
+                let mut payloads = Vec::with_capacity(batch);
+                for _ in 0..batch {
+                    let mut payload = vec![0x5a; size];
+                    let tag = seq.to_le_bytes();
+                    let k = tag.len().min(size);
+                    payload[..k].copy_from_slice(&tag[..k]);
+                    seq += 1;
+                    payloads.push(payload);
+                }
                 let t = Instant::now();
                 match client
                     .journal()
-                    .append(partition, vec![payload], ResponseConfig::Replication)
+                    .append(partition, payloads, ResponseConfig::Replication)
                     .await
                 {
                     Ok(_) => lat_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32),
@@ -169,7 +192,9 @@ async fn case(
     let nodes_cpu_s = secs(node_cpu(), node_cpu0);
     let client_cpu_s = secs(own_cpu(), own_cpu0);
     all.sort_unstable();
-    let records = all.len().max(1) as f64;
+    // `all` holds one latency per append call; each call carries `batch` records.
+    let n_records = all.len() * batch;
+    let records = n_records.max(1) as f64;
     Ok(json!({
         "bench": "cluster.append",
         "ack": "REPLICATION",
@@ -177,10 +202,12 @@ async fn case(
         "payload_bytes": size,
         "clients": clients,
         "seconds": (elapsed * 100.0).round() / 100.0,
-        "records": all.len(),
+        "batch": batch,
+        "calls": all.len(),
+        "records": n_records,
         "errors": errors,
-        "records_per_s": (all.len() as f64 / elapsed).round(),
-        "mb_per_s": ((all.len() * size) as f64 / elapsed / 1e6 * 100.0).round() / 100.0,
+        "records_per_s": (n_records as f64 / elapsed).round(),
+        "mb_per_s": ((n_records * size) as f64 / elapsed / 1e6 * 100.0).round() / 100.0,
         "p50_ms": percentile_ms(&all, 0.50),
         "p99_ms": percentile_ms(&all, 0.99),
         "p999_ms": percentile_ms(&all, 0.999),
