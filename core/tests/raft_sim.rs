@@ -24,29 +24,62 @@ fn run_one(seed: u64, verbose: bool) -> Result<sim::Outcome, String> {
     let err = match res {
         Ok(Ok(o)) => return Ok(o),
         Ok(Err(e)) => e,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            format!("panic: {msg}")
-        }
+        Err(p) => panic_message(p.as_ref()),
     };
-    let tail: Vec<String> = w
-        .trace
-        .iter()
-        .rev()
-        .take(TRACE_TAIL)
-        .rev()
-        .cloned()
-        .collect();
+    let tail = trace_tail(&w);
     Err(format!(
         "seed {seed} FAILED at {}ms ({desc}):\n  {err}\nlast {} events:\n{}\nreplay with SIM_SEED={seed}",
         w.now,
         tail.len(),
         tail.join("\n")
     ))
+}
+
+/// The message of a caught panic, as the simulator reports it.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    format!("panic: {msg}")
+}
+
+/// The last `TRACE_TAIL` events of a run, oldest first.
+fn trace_tail(w: &World) -> Vec<String> {
+    let skip = w.trace.len().saturating_sub(TRACE_TAIL);
+    w.trace.iter().skip(skip).cloned().collect()
+}
+
+/// Runs a scripted schedule over `SEEDS_ENV` seeds (default `default_seeds`) of an `nodes`-node
+/// world; fails on the first violated check with the trace tail, and requires the schedule to
+/// have been fully reached in at least one seed.
+fn run_scripted(
+    label: &str,
+    seeds_env: &str,
+    default_seeds: u64,
+    nodes: usize,
+    schedule: fn(&mut World) -> Result<bool, String>,
+) {
+    let mut reached = 0;
+    for seed in 0..env_u64(seeds_env).unwrap_or(default_seeds) {
+        let mut w = World::scripted(seed, nodes);
+        let err = match catch_unwind(AssertUnwindSafe(|| schedule(&mut w))) {
+            Ok(Ok(full)) => {
+                reached += full as u32;
+                continue;
+            }
+            Ok(Err(e)) => e,
+            Err(p) => panic_message(p.as_ref()),
+        };
+        panic!(
+            "{label} seed {seed} FAILED at {}ms:\n  {err}\nlast events:\n{}",
+            w.now,
+            trace_tail(&w).join("\n")
+        );
+    }
+    println!("{label} schedule fully reached in {reached} seeds");
+    assert!(reached > 0, "the scripted schedule was never reached");
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -107,62 +140,10 @@ fn raft_simulation_preserves_safety_liveness_and_linearizability() {
 
 #[test]
 fn figure8_schedule_never_commits_an_old_term_entry_by_counting() {
-    let mut reached = 0;
-    for seed in 0..env_u64("SIM_FIG8_SEEDS").unwrap_or(40) {
-        let mut w = World::scripted(seed, 5);
-        let err = match catch_unwind(AssertUnwindSafe(|| sim::figure8(&mut w))) {
-            Ok(Ok(full)) => {
-                reached += full as u32;
-                continue;
-            }
-            Ok(Err(e)) => e,
-            Err(_) => "panic".to_string(),
-        };
-        let tail: Vec<String> = w
-            .trace
-            .iter()
-            .rev()
-            .take(TRACE_TAIL)
-            .rev()
-            .cloned()
-            .collect();
-        panic!(
-            "figure-8 seed {seed} FAILED at {}ms:\n  {err}\nlast events:\n{}",
-            w.now,
-            tail.join("\n")
-        );
-    }
-    println!("figure-8 schedule fully reached in {reached} seeds");
-    assert!(reached > 0, "the scripted schedule was never reached");
+    run_scripted("figure-8", "SIM_FIG8_SEEDS", 40, 5, sim::figure8);
 }
 
 #[test]
 fn isolated_leader_never_serves_a_stale_lease_read() {
-    let mut reached = 0;
-    for seed in 0..env_u64("SIM_LEASE_SEEDS").unwrap_or(200) {
-        let mut w = World::scripted(seed, 3);
-        let err = match catch_unwind(AssertUnwindSafe(|| sim::stale_lease(&mut w))) {
-            Ok(Ok(full)) => {
-                reached += full as u32;
-                continue;
-            }
-            Ok(Err(e)) => e,
-            Err(_) => "panic".to_string(),
-        };
-        let tail: Vec<String> = w
-            .trace
-            .iter()
-            .rev()
-            .take(TRACE_TAIL)
-            .rev()
-            .cloned()
-            .collect();
-        panic!(
-            "stale-lease seed {seed} FAILED at {}ms:\n  {err}\nlast events:\n{}",
-            w.now,
-            tail.join("\n")
-        );
-    }
-    println!("stale-lease schedule fully reached in {reached} seeds");
-    assert!(reached > 0, "the scripted schedule was never reached");
+    run_scripted("stale-lease", "SIM_LEASE_SEEDS", 200, 3, sim::stale_lease);
 }
