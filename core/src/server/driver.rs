@@ -13,6 +13,7 @@ use super::PeerWire;
 use super::apply::{self, ApplyDone, ApplyJob, Machines, Outcome};
 use super::command::{JournalHeader, RESERVED_PARTITION_START, encode_kv, encode_scale};
 use super::config::{MAX_RECORD_BYTES, ServerConfig};
+use super::proposal_batch::{ProposalBatch, StagedWrite, WriteKind};
 use super::read::read_machines;
 use super::storage::{self, LogStore, SnapshotState, WriteDone, WriteJob, Writer};
 use crate::api::{Error, ErrorKind, QueryConsistency, ResponseConfig};
@@ -56,17 +57,14 @@ impl ServerStatus {
 
 type Conn = ConnHandle<PeerWire>;
 
+/// Most queued inputs of each kind (peer/client messages, thread reports) one pass of the
+/// driver loop takes after the one that woke it, so ticks and `Ready` are never starved.
+const MAX_DRAIN: usize = 512;
+
 /// Messages from the writer and apply threads.
 enum Report {
     Write(WriteDone),
     Apply(ApplyDone),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WriteKind {
-    Append,
-    Kv,
-    Scale,
 }
 
 struct Waiter {
@@ -245,6 +243,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         pending_snapshot: None,
         failed: false,
         pending_count: 0,
+        batch: ProposalBatch::default(),
     };
     driver.publish();
     let task = tokio::spawn(async move {
@@ -402,6 +401,8 @@ struct Driver {
     pending_snapshot: Option<(Index, Vec<u8>)>,
     failed: bool,
     pending_count: usize,
+    /// Writes accepted in this pass, proposed together before `Ready` is handled.
+    batch: ProposalBatch,
 }
 
 impl Driver {
@@ -471,24 +472,29 @@ impl Driver {
                     self.raft.tick(now);
                 }
                 msg = inbound.recv() => match msg {
-                    Some(Inbound::Peer { msg: Wire::Peer(m), .. }) => self.raft.step(m),
-                    Some(Inbound::Peer { from, .. }) => {
-                        tracing::debug!(node, from, "ignoring a non-raft message from a peer");
-                    }
-                    Some(Inbound::Client { conn, msg: Wire::Request(req) }) => {
-                        self.handle_request(conn, req);
-                    }
-                    Some(Inbound::Client { conn, .. }) => {
-                        tracing::debug!(node, conn = conn.id(), "ignoring a non-request from a client");
-                    }
+                    Some(msg) => self.on_inbound(msg),
                     None => break,
                 },
                 rep = reports.recv() => match rep {
-                    Some(Report::Write(w)) => self.on_write(w, &transport),
-                    Some(Report::Apply(a)) => self.on_apply(a),
+                    Some(rep) => self.on_report(rep, &transport),
                     None => break,
                 },
             }
+            // Everything else that is already waiting joins this pass: its writes become one
+            // proposal and its raft effects one `Ready`.
+            for _ in 0..MAX_DRAIN {
+                match inbound.try_recv() {
+                    Ok(msg) => self.on_inbound(msg),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_DRAIN {
+                match reports.try_recv() {
+                    Ok(rep) => self.on_report(rep, &transport),
+                    Err(_) => break,
+                }
+            }
+            self.propose_batch();
             if !self.failed {
                 self.process_ready(&transport);
             }
@@ -509,6 +515,11 @@ impl Driver {
         }
         for (conn, req) in std::mem::take(&mut self.deferred) {
             reply(&conn, req.id, Err(stopping()), 0);
+        }
+        for w in self.batch.take().1 {
+            if w.response != ResponseConfig::OneWay {
+                reply(&w.conn, w.req, Err(stopping()), 0);
+            }
         }
         let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
         for ((_, id), w) in std::mem::take(&mut self.watches) {
@@ -536,6 +547,36 @@ impl Driver {
         s.role = None;
         let _ = self.status_tx.send(s);
         tracing::info!(node, "server stopped");
+    }
+
+    fn on_inbound(&mut self, msg: Inbound<PeerWire>) {
+        let node = self.cfg.node_id;
+        match msg {
+            Inbound::Peer {
+                msg: Wire::Peer(m), ..
+            } => self.raft.step(m),
+            Inbound::Peer { from, .. } => {
+                tracing::debug!(node, from, "ignoring a non-raft message from a peer");
+            }
+            Inbound::Client {
+                conn,
+                msg: Wire::Request(req),
+            } => self.handle_request(conn, req),
+            Inbound::Client { conn, .. } => {
+                tracing::debug!(
+                    node,
+                    conn = conn.id(),
+                    "ignoring a non-request from a client"
+                );
+            }
+        }
+    }
+
+    fn on_report(&mut self, rep: Report, transport: &Transport<PeerWire>) {
+        match rep {
+            Report::Write(w) => self.on_write(w, transport),
+            Report::Apply(a) => self.on_apply(a),
+        }
     }
 
     fn fail(&mut self, reason: String) {
@@ -1062,6 +1103,10 @@ impl Driver {
                     return;
                 }
                 let key = (session.client_id, session.seq);
+                if self.batch.has_session(&key) {
+                    // A retry of a write staged in this pass: propose the original, then join it.
+                    self.propose_batch();
+                }
                 if let Some(&(first, last, term)) = self.sessions.get(&key) {
                     // A retry of an append in flight: answer it with the original.
                     match response {
@@ -1144,42 +1189,84 @@ impl Driver {
             }
             _ => return,
         };
-        let n = datas.len() as u64;
-        let last = match self.raft.propose_batch(datas) {
+        let term = self.raft.term();
+        if !self.batch.is_empty() && self.batch.term() != term {
+            self.propose_batch();
+        }
+        self.pending_count += 1;
+        let write = StagedWrite {
+            conn,
+            req: req.id,
+            entries: datas.len(),
+            response,
+            kind,
+            session,
+        };
+        self.batch.stage(term, datas, write);
+        if self.batch.is_full() {
+            self.propose_batch();
+        }
+    }
+
+    /// Proposes the writes staged in this pass as one batch and registers what each waits for.
+    fn propose_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let staged_term = self.batch.term();
+        let (datas, writes) = self.batch.take();
+        let applied = self.applied();
+        let total = datas.len() as u64;
+        let proposed = if self.raft.term() != staged_term {
+            Err(self.not_leader())
+        } else {
+            self.raft
+                .propose_batch(datas)
+                .map_err(|e| raft_error(e, self.leader_hint()))
+        };
+        let last = match proposed {
             Ok(last) => last,
             Err(e) => {
-                let e = raft_error(e, self.leader_hint());
-                fail(&conn, e, applied);
+                for w in writes {
+                    self.pending_count = self.pending_count.saturating_sub(1);
+                    if w.response != ResponseConfig::OneWay {
+                        reply(&w.conn, w.req, Err(e.clone()), applied);
+                    }
+                }
                 return;
             }
         };
-        let first = last + 1 - n;
-        let term = self.raft.term();
-        if let Some(key) = session {
-            self.sessions.insert(key, (first, last, term));
-        }
-        match response {
-            ResponseConfig::OneWay => return,
-            ResponseConfig::Receive => {
-                let body = match kind {
-                    WriteKind::Append => ReplyBody::Appended { first_index: None },
-                    WriteKind::Kv => ReplyBody::KvWritten(None),
-                    WriteKind::Scale => ReplyBody::Done,
-                };
-                reply(&conn, req.id, Ok(body), applied);
-                return;
+        let term = staged_term;
+        let mut first = last + 1 - total;
+        for w in writes {
+            let last = first + w.entries as u64 - 1;
+            if let Some(key) = w.session {
+                self.sessions.insert(key, (first, last, term));
             }
-            _ => {}
+            match w.response {
+                ResponseConfig::OneWay => {
+                    self.pending_count = self.pending_count.saturating_sub(1);
+                }
+                ResponseConfig::Receive => {
+                    self.pending_count = self.pending_count.saturating_sub(1);
+                    let body = match w.kind {
+                        WriteKind::Append => ReplyBody::Appended { first_index: None },
+                        WriteKind::Kv => ReplyBody::KvWritten(None),
+                        WriteKind::Scale => ReplyBody::Done,
+                    };
+                    reply(&w.conn, w.req, Ok(body), applied);
+                }
+                response => self.waiters.entry(first).or_default().push(Waiter {
+                    conn: w.conn,
+                    req: w.req,
+                    response,
+                    kind: w.kind,
+                    term,
+                    last,
+                }),
+            }
+            first = last + 1;
         }
-        self.pending_count += 1;
-        self.waiters.entry(first).or_default().push(Waiter {
-            conn,
-            req: req.id,
-            response,
-            kind,
-            term,
-            last,
-        });
     }
 }
 

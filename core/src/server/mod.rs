@@ -23,6 +23,7 @@ mod apply;
 pub mod command;
 mod config;
 mod driver;
+mod proposal_batch;
 mod read;
 mod storage;
 
