@@ -775,14 +775,18 @@ impl Driver {
         let applied = self.applied();
         let durable = self.durable;
         let upto = applied.max(durable);
-        let firsts: Vec<Index> = self.waiters.range(..=upto).map(|(k, _)| *k).collect();
-        for first in firsts {
-            let Some(ws) = self.waiters.remove(&first) else {
-                continue;
-            };
+        if self
+            .waiters
+            .first_key_value()
+            .is_none_or(|(k, _)| *k > upto)
+        {
+            return;
+        }
+        let later = self.waiters.split_off(&upto.saturating_add(1));
+        let due = std::mem::replace(&mut self.waiters, later);
+        for (first, ws) in due {
             let mut keep = Vec::new();
             for w in ws {
-                let persisted_ok = durable >= w.last && self.raft.term_at(w.last) == Some(w.term);
                 let lost = applied >= w.last
                     && !matches!(self.outcomes.get(&first), Some((t, _)) if *t == w.term);
                 let done = match w.response {
@@ -795,28 +799,30 @@ impl Driver {
                     continue;
                 }
                 self.pending_count = self.pending_count.saturating_sub(1);
-                let result = if lost || (w.response == ResponseConfig::Persistence && !persisted_ok)
-                {
-                    Err(Error::new(
-                        ErrorKind::Unavailable,
-                        "the write was overwritten by a new leader; retry",
-                    ))
-                } else if w.response == ResponseConfig::Persistence {
-                    Ok(match w.kind {
-                        WriteKind::Append => ReplyBody::Appended { first_index: None },
-                        WriteKind::Kv => ReplyBody::KvWritten(None),
-                        WriteKind::Scale => ReplyBody::Done,
-                    })
-                } else {
-                    match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
-                        Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
-                            first_index: Some(i),
-                        }),
-                        Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
-                        Some(Outcome::Scaled) => Ok(ReplyBody::Done),
-                        None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
-                    }
-                };
+                let persisted_ok =
+                    || durable >= w.last && self.raft.term_at(w.last) == Some(w.term);
+                let result =
+                    if lost || (w.response == ResponseConfig::Persistence && !persisted_ok()) {
+                        Err(Error::new(
+                            ErrorKind::Unavailable,
+                            "the write was overwritten by a new leader; retry",
+                        ))
+                    } else if w.response == ResponseConfig::Persistence {
+                        Ok(match w.kind {
+                            WriteKind::Append => ReplyBody::Appended { first_index: None },
+                            WriteKind::Kv => ReplyBody::KvWritten(None),
+                            WriteKind::Scale => ReplyBody::Done,
+                        })
+                    } else {
+                        match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
+                            Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
+                                first_index: Some(i),
+                            }),
+                            Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
+                            Some(Outcome::Scaled) => Ok(ReplyBody::Done),
+                            None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
+                        }
+                    };
                 reply(&w.conn, w.req, result, applied);
             }
             if keep.is_empty() {
