@@ -15,7 +15,7 @@ use super::command::{JournalHeader, RESERVED_PARTITION_START, encode_kv, encode_
 use super::config::{MAX_RECORD_BYTES, ServerConfig};
 use super::proposal_batch::{ProposalBatch, StagedWrite, WriteKind};
 use super::read::read_machines;
-use super::storage::{self, LogStore, SnapshotState, WriteDone, WriteJob, Writer};
+use super::storage::{self, LogStore, SnapshotState, WriteDone, WriteJob, WriteQueue, Writer};
 use crate::api::{Error, ErrorKind, QueryConsistency, ResponseConfig};
 use crate::client::protocol::{
     self, ClientRequest, ClusterConfiguration, Member, NodeRole, NodeStatus, ReadAt, ReplyBody,
@@ -182,7 +182,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         .map_err(|e| raft_error(e, None))?;
 
     let (report_tx, report_rx) = mpsc::unbounded_channel::<Report>();
-    let (write_tx, write_rx) = std::sync::mpsc::channel::<WriteJob>();
+    let (write_tx, write_rx, consumed) = WriteQueue::new();
     let (apply_tx, apply_rx) = std::sync::mpsc::channel::<ApplyJob>();
 
     let wtx = report_tx.clone();
@@ -192,6 +192,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         .spawn(move || {
             writer.run(
                 write_rx,
+                consumed,
                 |d| wtx.send(Report::Write(d)).is_ok(),
                 |job| writer_apply_tx.send(job).is_ok(),
             )
@@ -377,7 +378,7 @@ struct Driver {
     machines: Arc<Mutex<Machines>>,
     /// Client address of every node, for leader hints.
     addrs: BTreeMap<u64, String>,
-    write_tx: std::sync::mpsc::Sender<WriteJob>,
+    write_tx: WriteQueue,
     apply_tx: std::sync::mpsc::Sender<ApplyJob>,
     status_tx: watch::Sender<ServerStatus>,
     start: Instant,
@@ -630,15 +631,22 @@ impl Driver {
                 }
             }
             send_all(transport, rd.messages);
-            // Through the writer, so entries reach the apply thread only once written.
-            if !rd.committed_entries.is_empty()
-                && self
-                    .write_tx
-                    .send(WriteJob::Apply(rd.committed_entries))
-                    .is_err()
-            {
-                self.fail("storage writer is gone".into());
-                return;
+            // Entries reach the apply thread only once written: directly when the writer has
+            // written everything queued, else through the writer, behind the writes.
+            if !rd.committed_entries.is_empty() {
+                let sent = if self.write_tx.is_drained() {
+                    self.apply_tx
+                        .send(ApplyJob::Entries(rd.committed_entries))
+                        .is_ok()
+                } else {
+                    self.write_tx
+                        .send(WriteJob::Apply(rd.committed_entries))
+                        .is_ok()
+                };
+                if !sent {
+                    self.fail("storage writer or apply thread is gone".into());
+                    return;
+                }
             }
             for rs in rd.read_states {
                 let id = u64::from_le_bytes(rs.ctx.as_slice().try_into().unwrap_or([0; 8]));

@@ -8,6 +8,7 @@
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use serde::{Deserialize, Serialize};
@@ -189,6 +190,52 @@ pub(crate) enum WriteDone {
     Failed(String),
 }
 
+/// The driver's end of the writer's job queue. It counts what it sends and the writer counts
+/// what it has consumed (written — not yet fsynced — or forwarded), so the driver knows when
+/// nothing is queued: then committed entries can go to the apply thread directly instead of
+/// waiting behind the writer's `fdatasync`.
+pub(crate) struct WriteQueue {
+    tx: mpsc::Sender<WriteJob>,
+    sent: u64,
+    consumed: Arc<AtomicU64>,
+}
+
+/// The writer's count of consumed jobs.
+#[derive(Clone, Default)]
+pub(crate) struct Consumed(Arc<AtomicU64>);
+
+impl Consumed {
+    fn add_one(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl WriteQueue {
+    pub fn new() -> (Self, mpsc::Receiver<WriteJob>, Consumed) {
+        let (tx, rx) = mpsc::channel();
+        let consumed = Consumed::default();
+        let q = WriteQueue {
+            tx,
+            sent: 0,
+            consumed: consumed.0.clone(),
+        };
+        (q, rx, consumed)
+    }
+
+    /// Queues a job; `Err` when the writer is gone.
+    pub fn send(&mut self, job: WriteJob) -> Result<(), ()> {
+        self.tx.send(job).map_err(|_| ())?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Whether the writer has written or forwarded every job sent so far (it may still be
+    /// syncing them).
+    pub fn is_drained(&self) -> bool {
+        self.consumed.load(Ordering::Acquire) >= self.sent
+    }
+}
+
 pub(crate) struct Writer {
     pub journal: Arc<Journal>,
     pub metadata: MetadataStore,
@@ -276,6 +323,7 @@ impl Writer {
     pub fn run(
         mut self,
         jobs: mpsc::Receiver<WriteJob>,
+        consumed: Consumed,
         done: impl Fn(WriteDone) -> bool,
         to_apply: impl Fn(ApplyJob) -> bool,
     ) {
@@ -342,6 +390,7 @@ impl Writer {
                     }
                     WriteJob::Stop { commit } => stop = Some(commit),
                 }
+                consumed.add_one();
             }
             if failed {
                 continue;
