@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::cluster::Target;
 use super::protocol::{
-    MAX_APPEND_BYTES, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES, MAX_GET_ENTRIES, MAX_PARTITIONS,
-    ReplyBody, RequestBody,
+    MAX_GET_ENTRIES, MAX_PARTITIONS, ReplyBody, RequestBody, check_append_batches,
 };
 use super::{Client, invalid, unexpected};
 use crate::api::{Error, JournalEntry, QueryConsistency, ResponseConfig};
@@ -179,34 +178,14 @@ impl<'a> Journal<'a> {
 
 /// The protocol bounds of one append.
 pub(crate) fn check_append(entries: &[Vec<u8>]) -> Result<(), Error> {
-    if entries.is_empty() || entries.len() > MAX_APPEND_ENTRIES {
-        return Err(invalid(format!(
-            "append of {} entries is outside 1..={MAX_APPEND_ENTRIES}",
-            entries.len()
-        )));
-    }
-    let mut total = 0usize;
-    for (i, e) in entries.iter().enumerate() {
-        if e.len() > MAX_ENTRY_BYTES {
-            return Err(invalid(format!(
-                "entry {i} of {} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes",
-                e.len()
-            )));
-        }
-        total += e.len();
-    }
-    if total > MAX_APPEND_BYTES {
-        return Err(invalid(format!(
-            "append of {total} bytes exceeds the limit of {MAX_APPEND_BYTES} bytes"
-        )));
-    }
-    Ok(())
+    check_append_batches(&[entries])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::ErrorKind;
+    use crate::client::protocol::{MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES};
 
     #[test]
     fn append_bounds_are_checked_and_named() {
