@@ -40,6 +40,13 @@ impl<'a> Journal<'a> {
     /// Appends `entries` as one batch to `partition`. Returns the partition index of the first
     /// entry for `Replication` / `All`, `None` for the other levels (`OneWay`: once handed to
     /// a connection). A retry after a lost reply is applied once (same session id).
+    ///
+    /// With [`ClientConfig::append_coalescing`](super::ClientConfig) (the default), appends
+    /// made concurrently through this client to the same partition and level (not `OneWay`)
+    /// may travel in one request; each batch still reads back as its own batch, and a request
+    /// goes out at once while fewer than `append_max_in_flight_per_partition` of its lane are
+    /// in flight. A coalesced request is sent by a background task: dropping this future does
+    /// not withdraw an append already sent (as with any cancelled request, it may happen).
     pub async fn append(
         &self,
         partition: u16,
@@ -48,6 +55,14 @@ impl<'a> Journal<'a> {
     ) -> Result<Option<u64>, Error> {
         check_append(&entries)?;
         let cluster = &self.client.inner;
+        if cluster.config.append_coalescing && response != ResponseConfig::OneWay {
+            return self
+                .client
+                .batcher
+                .append(cluster, partition, entries, response)
+                .await;
+        }
+        self.client.batcher.count_request();
         let session = cluster.begin_write();
         let body = RequestBody::Append {
             partition,
