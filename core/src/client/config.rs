@@ -37,6 +37,8 @@ pub struct ClientConfig {
     /// With coalescing: most append requests in flight per (partition, `ResponseConfig`) at
     /// once (≥ 1). Appends made while that many are in flight wait and go out together in
     /// the next request. 1 maximises coalescing; more trades larger batches for overlap.
+    /// A queued append waits for a slot before its own request starts, so its call can take
+    /// up to about twice `request_timeout`.
     pub append_max_in_flight_per_partition: usize,
 }
 
