@@ -299,13 +299,13 @@ async fn a_watch_resumes_after_the_connection_drops_without_loss_or_duplicates()
     assert_eq!(stream.next_index(), 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_appends_share_one_connection_and_get_their_own_replies() {
+/// 32 tasks × 16 appends through one client; returns the client and the fake node's log.
+async fn concurrent_appends(coalescing: bool) -> (Client, Vec<RequestBody>) {
     let s = store();
     let node = FakeNode::start(s.clone(), leader()).await;
-    let client = Client::connect([node.addr_string()], config())
-        .await
-        .unwrap();
+    let mut cfg = config();
+    cfg.append_coalescing = coalescing;
+    let client = Client::connect([node.addr_string()], cfg).await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..32u8 {
         let client = client.clone();
@@ -331,19 +331,110 @@ async fn concurrent_appends_share_one_connection_and_get_their_own_replies() {
     assert_eq!(indices, (0..512).collect::<BTreeSet<u64>>());
     let journal = s.lock().unwrap().journal[&1].clone();
     for (index, payload) in &all {
-        assert_eq!(&journal[*index as usize].payload, payload, "index {index}");
+        let e = &journal[*index as usize];
+        assert_eq!(&e.payload, payload, "index {index}");
+        assert_eq!(
+            (e.batch_size, e.offset),
+            (1, 0),
+            "each call is its own batch"
+        );
     }
     let requests = node.requests();
     let conns: BTreeSet<_> = requests.iter().map(|(c, _)| *c).collect();
     assert_eq!(conns.len(), 1, "multiplexed over one connection");
-    let seqs: BTreeSet<u64> = requests
+    let bodies: Vec<RequestBody> = requests.into_iter().map(|(_, b)| b).collect();
+    let seqs: BTreeSet<u64> = bodies.iter().filter_map(append_seq).collect();
+    assert_eq!(
+        seqs.len() as u64,
+        client.append_requests_sent(),
+        "one sequence number per request"
+    );
+    (client, bodies)
+}
+
+fn append_seq(b: &RequestBody) -> Option<u64> {
+    match b {
+        RequestBody::Append { session, .. } | RequestBody::AppendBatches { session, .. } => {
+            Some(session.seq)
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_one_connection_and_get_their_own_replies() {
+    let (client, bodies) = concurrent_appends(false).await;
+    assert_eq!(client.append_requests_sent(), 512, "one request per write");
+    assert_eq!(appends(&bodies), 512);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_through_one_client_are_coalesced() {
+    let (client, bodies) = concurrent_appends(true).await;
+    let batched = bodies
         .iter()
-        .filter_map(|(_, b)| match b {
-            RequestBody::Append { session, .. } => Some(session.seq),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(seqs.len(), 512, "one sequence number per write");
+        .filter(|b| matches!(b, RequestBody::AppendBatches { .. }))
+        .count() as u64;
+    let sent = client.append_requests_sent();
+    assert_eq!(appends(&bodies) as u64 + batched, sent);
+    assert!(sent < 512, "{sent} requests for 512 appends");
+    assert!(batched > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coalesced_append_retried_after_a_dropped_connection_is_applied_once() {
+    let s = store();
+    let node = FakeNode::start(
+        s.clone(),
+        Behaviour {
+            drop_after_append: 3,
+            ..leader()
+        },
+    )
+    .await;
+    let client = Client::connect([node.addr_string()], config())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..16u8 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..8u8 {
+                let entries = vec![vec![t, i]; 1 + (t % 3) as usize];
+                let first = client
+                    .journal()
+                    .append(1, entries.clone(), ResponseConfig::Replication)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                got.push((first, entries));
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(within(t).await.unwrap());
+    }
+    let total: usize = all.iter().map(|(_, e)| e.len()).sum();
+    let journal = s.lock().unwrap().journal[&1].clone();
+    assert_eq!(journal.len(), total, "every append applied exactly once");
+    for (first, entries) in &all {
+        for (k, payload) in entries.iter().enumerate() {
+            let e = &journal[*first as usize + k];
+            assert_eq!(&e.payload, payload);
+            assert_eq!(
+                (e.batch_size as usize, e.offset as usize),
+                (entries.len(), k)
+            );
+        }
+    }
+    let bodies = node.bodies();
+    let sessions: Vec<u64> = bodies.iter().filter_map(append_seq).collect();
+    let distinct: BTreeSet<u64> = sessions.iter().copied().collect();
+    assert!(sessions.len() > distinct.len(), "some request was retried");
+    assert_eq!(distinct.len() as u64, client.append_requests_sent());
 }
 
 #[tokio::test]
@@ -689,8 +780,9 @@ async fn concurrent_writes_survive_dropped_connections_each_applied_once() {
     for (index, payload) in &all {
         assert_eq!(&journal[*index as usize].payload, payload, "index {index}");
     }
-    // Three appends went unanswered (connection dropped) and were sent again.
-    assert!(appends(&node.bodies()) >= 67);
+    // Three append requests went unanswered (connection dropped) and were sent again.
+    let sent = node.bodies().iter().filter_map(append_seq).count() as u64;
+    assert!(sent >= client.append_requests_sent() + 3, "{sent}");
 }
 
 #[tokio::test]

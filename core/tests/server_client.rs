@@ -3,10 +3,13 @@
 
 mod server_support;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use journalkeeper::api::{QueryConsistency, ResponseConfig};
-use journalkeeper::client::protocol::ReplyBody;
+use journalkeeper::api::{ErrorKind, QueryConsistency, ResponseConfig};
+use journalkeeper::client::protocol::{
+    MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES, ReplyBody, RequestBody,
+};
 use journalkeeper::client::{Client, ClientConfig};
 use journalkeeper::state::watch::WatchFilter;
 use server_support::*;
@@ -532,4 +535,148 @@ async fn a_strict_get_right_after_an_append_finds_the_entry() {
     for task in tasks {
         task.await.expect("task");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_through_one_client_are_coalesced_and_keep_their_batches() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let cl = client(&c).await;
+    // Find the leader first, so the appends below overlap with requests in flight.
+    cl.sync().await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..64u32 {
+        let cl = cl.clone();
+        tasks.push(tokio::spawn(async move {
+            let len = 1 + (t % 4) as usize;
+            let payloads: Vec<Vec<u8>> =
+                (0..len).map(|k| format!("{t}/{k}").into_bytes()).collect();
+            let first = cl
+                .journal()
+                .append(6, payloads.clone(), ResponseConfig::Replication)
+                .await
+                .unwrap()
+                .expect("REPLICATION returns the first index");
+            (first, payloads)
+        }));
+    }
+    let mut calls = Vec::new();
+    for t in tasks {
+        calls.push(t.await.unwrap());
+    }
+    let firsts: BTreeSet<u64> = calls.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        firsts.len(),
+        calls.len(),
+        "every call has its own first index"
+    );
+    let total: usize = calls.iter().map(|(_, p)| p.len()).sum();
+    let mut entries = Vec::new();
+    while entries.len() < total {
+        let got = cl
+            .journal()
+            .get(6, entries.len() as u64, 4096, QueryConsistency::Strict)
+            .await
+            .unwrap();
+        entries.extend(got);
+    }
+    assert_eq!(entries.len(), total, "nothing else was appended");
+    for (first, payloads) in &calls {
+        for (k, payload) in payloads.iter().enumerate() {
+            let e = &entries[*first as usize + k];
+            assert_eq!(e.index, first + k as u64);
+            assert_eq!(&e.payload, payload, "index {}", e.index);
+            assert_eq!(
+                (e.batch_size as usize, e.offset as usize),
+                (payloads.len(), k),
+                "the caller's batch reads back as one batch"
+            );
+        }
+    }
+    let sent = cl.append_requests_sent();
+    assert!(sent < 64, "{sent} append requests for 64 concurrent calls");
+    cl.close();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_batches_bounds_are_checked_by_the_server() {
+    init_tracing();
+    let c = Cluster::start(3).await;
+    let l = c.leader().await;
+    let mut t = c.client(l).await;
+    let batches = |b: Vec<Vec<Vec<u8>>>, session| RequestBody::AppendBatches {
+        partition: 7,
+        batches: b,
+        response: ResponseConfig::Replication,
+        session,
+    };
+    let one = vec![b"x".to_vec()];
+    let cases = [
+        (vec![], "0 entries"),
+        (
+            vec![one.clone(), vec![], one.clone()],
+            "batch 1 of the append",
+        ),
+        (
+            vec![vec![vec![]; MAX_APPEND_ENTRIES], one.clone()],
+            "entries is outside",
+        ),
+        (
+            vec![vec![vec![0; MAX_ENTRY_BYTES]; 2], one.clone()],
+            "bytes exceeds the limit",
+        ),
+    ];
+    for (b, says) in cases {
+        let session = t.session();
+        let (r, _) = t.call(batches(b, session)).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
+        assert!(e.message.contains(says), "{e} should say {says}");
+    }
+    // Reserved partitions too.
+    let session = t.session();
+    let (r, _) = t
+        .call(RequestBody::AppendBatches {
+            partition: 30_000,
+            batches: vec![one.clone()],
+            response: ResponseConfig::Replication,
+            session,
+        })
+        .await;
+    assert_eq!(kind(&r), Some(ErrorKind::InvalidArgument));
+    // A good one answers with the first sub-batch's index; a retry appends nothing.
+    let session = t.session();
+    let good = || {
+        batches(
+            vec![one.clone(), vec![b"a".to_vec(), b"b".to_vec()]],
+            session,
+        )
+    };
+    let (a, _) = t.call(good()).await;
+    let (b, _) = t.call(good()).await;
+    assert_eq!(
+        a,
+        Ok(ReplyBody::Appended {
+            first_index: Some(0)
+        })
+    );
+    assert_eq!(a, b);
+    let (r, _) = t.get(7, 0, 10, QueryConsistency::Strict, 0).await;
+    let Ok(ReplyBody::Entries(es)) = r else {
+        panic!("{r:?}")
+    };
+    let shape: Vec<_> = es
+        .iter()
+        .map(|e| (e.batch_size, e.offset, e.payload.clone()))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (1, 0, b"x".to_vec()),
+            (2, 0, b"a".to_vec()),
+            (2, 1, b"b".to_vec())
+        ]
+    );
+    c.shutdown().await;
 }

@@ -525,6 +525,24 @@ impl Cluster {
     ) -> Result<(Reply, Option<WatchSub>), AttemptError> {
         let conn = self.conn(addr).await.map_err(AttemptError::Connect)?;
         match op {
+            Op::Request(RequestBody::AppendBatches { .. }) if conn.version.minor < 1 => {
+                // A 1.0 node cannot decode it (it would drop the connection): say so, finally.
+                let e = Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{addr} speaks protocol {}, which lacks AppendBatches (1.1); \
+                         set ClientConfig::append_coalescing = false",
+                        conn.version
+                    ),
+                );
+                Ok((
+                    Reply {
+                        result: Err(e),
+                        applied_index: 0,
+                    },
+                    None,
+                ))
+            }
             Op::Request(body) => conn
                 .request(body.clone())
                 .await

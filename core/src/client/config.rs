@@ -28,11 +28,24 @@ pub struct ClientConfig {
     /// Capacity of a watch's event queue (pushes). A consumer that falls this far behind is
     /// resubscribed from its last delivered index + 1; no event is lost.
     pub watch_queue_depth: usize,
+    /// Coalesce concurrent appends made through this client (and its clones) to the same
+    /// partition and `ResponseConfig` into one request while earlier requests of that
+    /// partition are in flight (natural batching, no added delay; `OneWay` appends are never
+    /// coalesced). Each caller's batch keeps its identity in the journal. Needs servers that
+    /// speak protocol ≥ 1.1; `false` sends one request per call, as before.
+    pub append_coalescing: bool,
+    /// With coalescing: most append requests in flight per (partition, `ResponseConfig`) at
+    /// once (≥ 1). Appends made while that many are in flight wait and go out together in
+    /// the next request. 1 maximises coalescing; more trades larger batches for overlap.
+    /// A queued append waits for a slot before its own request starts, so its call can take
+    /// up to about twice `request_timeout`.
+    pub append_max_in_flight_per_partition: usize,
 }
 
 impl ClientConfig {
     /// Defaults for `cluster_id`: 30 s per call, 10 s per attempt, 100 attempts,
-    /// backoff 20 ms → 1 s, 1024-push watch queues.
+    /// backoff 20 ms → 1 s, 1024-push watch queues, append coalescing with at most 2 requests
+    /// in flight per partition.
     pub fn new(cluster_id: u64) -> Self {
         ClientConfig {
             net: NetConfig::new(cluster_id),
@@ -42,6 +55,8 @@ impl ClientConfig {
             backoff_initial: Duration::from_millis(20),
             backoff_max: Duration::from_secs(1),
             watch_queue_depth: 1024,
+            append_coalescing: true,
+            append_max_in_flight_per_partition: 2,
         }
     }
 
@@ -72,6 +87,9 @@ impl ClientConfig {
         if self.watch_queue_depth == 0 {
             return bad("watch_queue_depth must be at least 1".into());
         }
+        if self.append_max_in_flight_per_partition == 0 {
+            return bad("append_max_in_flight_per_partition must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -84,7 +102,7 @@ mod tests {
     fn defaults_are_valid_and_each_bad_field_is_named() {
         assert!(ClientConfig::new(1).validate().is_ok());
         type Breaker = fn(&mut ClientConfig);
-        let cases: [(&str, Breaker); 5] = [
+        let cases: [(&str, Breaker); 6] = [
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
             ("attempt_timeout", |c| {
                 c.attempt_timeout = c.request_timeout * 2
@@ -92,6 +110,9 @@ mod tests {
             ("max_attempts", |c| c.max_attempts = 0),
             ("backoff_initial", |c| c.backoff_initial = Duration::ZERO),
             ("watch_queue_depth", |c| c.watch_queue_depth = 0),
+            ("append_max_in_flight_per_partition", |c| {
+                c.append_max_in_flight_per_partition = 0
+            }),
         ];
         for (field, break_it) in cases {
             let mut c = ClientConfig::new(1);

@@ -19,7 +19,7 @@ use tracing::debug;
 
 use super::protocol::{ClientRequest, RequestBody, ServerMessage, Wire};
 use crate::api::{self, ErrorKind};
-use crate::net::{Connection, Hello, NetConfig, NetError, Role};
+use crate::net::{Connection, Hello, NetConfig, NetError, ProtocolVersion, Role};
 use crate::state::watch::{KvEvent, WatchFilter};
 
 /// A reply as the cluster layer sees it.
@@ -84,6 +84,8 @@ impl Drop for PendingGuard<'_> {
 /// One live (or dead) connection to the node at `addr`.
 pub(crate) struct NodeConn {
     pub addr: String,
+    /// The node's protocol version (from its `Welcome`).
+    pub version: ProtocolVersion,
     tx: mpsc::Sender<ClientRequest>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
@@ -121,6 +123,7 @@ impl NodeConn {
                         .max_batch_messages
                         .min(conn.welcome().max_batch_messages)
                         .max(1) as usize;
+                    let version = conn.welcome().version;
                     let (tx, rx) = mpsc::channel(1024);
                     let shared = Arc::new(Shared::default());
                     let task = tokio::spawn(run(
@@ -133,6 +136,7 @@ impl NodeConn {
                     debug!(node = addr, client = client_id, "connected");
                     return Ok(NodeConn {
                         addr: addr.to_string(),
+                        version,
                         tx,
                         shared,
                         task,

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::cluster::Target;
 use super::protocol::{
-    MAX_APPEND_BYTES, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES, MAX_GET_ENTRIES, MAX_PARTITIONS,
-    ReplyBody, RequestBody,
+    MAX_GET_ENTRIES, MAX_PARTITIONS, ReplyBody, RequestBody, check_append_batches,
 };
 use super::{Client, invalid, unexpected};
 use crate::api::{Error, JournalEntry, QueryConsistency, ResponseConfig};
@@ -41,6 +40,13 @@ impl<'a> Journal<'a> {
     /// Appends `entries` as one batch to `partition`. Returns the partition index of the first
     /// entry for `Replication` / `All`, `None` for the other levels (`OneWay`: once handed to
     /// a connection). A retry after a lost reply is applied once (same session id).
+    ///
+    /// With [`ClientConfig::append_coalescing`](super::ClientConfig) (the default), appends
+    /// made concurrently through this client to the same partition and level (not `OneWay`)
+    /// may travel in one request; each batch still reads back as its own batch, and a request
+    /// goes out at once while fewer than `append_max_in_flight_per_partition` of its lane are
+    /// in flight. A coalesced request is sent by a background task: dropping this future does
+    /// not withdraw an append already sent (as with any cancelled request, it may happen).
     pub async fn append(
         &self,
         partition: u16,
@@ -49,6 +55,14 @@ impl<'a> Journal<'a> {
     ) -> Result<Option<u64>, Error> {
         check_append(&entries)?;
         let cluster = &self.client.inner;
+        if cluster.config.append_coalescing && response != ResponseConfig::OneWay {
+            return self
+                .client
+                .batcher
+                .append(cluster, partition, entries, response)
+                .await;
+        }
+        self.client.batcher.count_request();
         let session = cluster.begin_write();
         let body = RequestBody::Append {
             partition,
@@ -179,34 +193,14 @@ impl<'a> Journal<'a> {
 
 /// The protocol bounds of one append.
 pub(crate) fn check_append(entries: &[Vec<u8>]) -> Result<(), Error> {
-    if entries.is_empty() || entries.len() > MAX_APPEND_ENTRIES {
-        return Err(invalid(format!(
-            "append of {} entries is outside 1..={MAX_APPEND_ENTRIES}",
-            entries.len()
-        )));
-    }
-    let mut total = 0usize;
-    for (i, e) in entries.iter().enumerate() {
-        if e.len() > MAX_ENTRY_BYTES {
-            return Err(invalid(format!(
-                "entry {i} of {} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes",
-                e.len()
-            )));
-        }
-        total += e.len();
-    }
-    if total > MAX_APPEND_BYTES {
-        return Err(invalid(format!(
-            "append of {total} bytes exceeds the limit of {MAX_APPEND_BYTES} bytes"
-        )));
-    }
-    Ok(())
+    check_append_batches(&[entries])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::ErrorKind;
+    use crate::client::protocol::{MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES};
 
     #[test]
     fn append_bounds_are_checked_and_named() {

@@ -7,6 +7,8 @@
 //! - `conn`: one multiplexed connection per node (a task, correlation ids, watch routing).
 //! - `cluster`: addresses, leader tracking, the applied-index floor, write sessions and the
 //!   retry loop.
+//! - `batcher`: coalesces concurrent appends to one partition into one request (natural
+//!   batching, no linger).
 //! - [`journal`], [`kv`], [`admin`], [`watch`]: thin typed facades; they validate arguments
 //!   (bounds → `InvalidArgument`, before any network traffic) and interpret replies.
 //!
@@ -35,6 +37,7 @@
 //! ```
 
 pub mod admin;
+mod batcher;
 mod cluster;
 pub mod config;
 mod conn;
@@ -53,14 +56,17 @@ pub use kv::{CasResult, Kv};
 pub use watch::WatchStream;
 
 use crate::api::{Error, ErrorKind};
+use batcher::Batcher;
 use cluster::{Cluster, Target};
 use protocol::{ReplyBody, RequestBody};
 
 /// A connection to a cluster. Cheap to clone; clones share connections, leader knowledge,
-/// the applied-index floor and the write session. `Send + Sync`; calls may run concurrently.
+/// the applied-index floor, the write session and append coalescing. `Send + Sync`; calls may
+/// run concurrently.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Cluster>,
+    batcher: Arc<Batcher>,
 }
 
 impl std::fmt::Debug for Client {
@@ -78,13 +84,25 @@ impl Client {
     /// Validates `config` and the addresses (`"host:port"`), then connects to the first
     /// reachable one (one pass, each under `net.connect_timeout`). Fails with
     /// `InvalidArgument` for a bad config or address and `Unavailable` when none is reachable.
-    /// The leader is found on the first call that needs it.
+    /// The leader is found on the first call that needs it. Coalesced appends are sent by
+    /// tasks on the tokio runtime this is called on, which must outlive the client's use.
     pub async fn connect<I>(addrs: I, config: ClientConfig) -> Result<Client, Error>
     where
         I: IntoIterator,
         I::Item: ToString,
     {
         config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("Client::connect must run on a tokio runtime: {e}"),
+            )
+        })?;
+        let batcher = Arc::new(Batcher::new(
+            config.append_max_in_flight_per_partition,
+            config.net.max_frame_size,
+            runtime,
+        ));
         let mut list: Vec<String> = Vec::new();
         for a in addrs {
             let a = a.to_string();
@@ -103,7 +121,12 @@ impl Client {
         let mut reasons = Vec::new();
         for addr in &list {
             match cluster.conn(addr).await {
-                Ok(_) => return Ok(Client { inner: cluster }),
+                Ok(_) => {
+                    return Ok(Client {
+                        inner: cluster,
+                        batcher,
+                    });
+                }
                 Err(e) => reasons.push(e),
             }
         }
@@ -137,6 +160,13 @@ impl Client {
     /// that have applied at least this much, so this client's reads never go backwards.
     pub fn applied_floor(&self) -> u64 {
         self.inner.applied_floor()
+    }
+
+    /// Journal append requests this client (and its clones) has sent: one per coalesced
+    /// request, one per uncoalesced `append` call; retries of a request are not counted.
+    /// Fewer than the `append` calls made means appends were coalesced.
+    pub fn append_requests_sent(&self) -> u64 {
+        self.batcher.requests_sent()
     }
 
     /// The leader address this client currently believes in, if any.

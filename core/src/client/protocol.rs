@@ -15,8 +15,12 @@
 //! # Exchanges
 //! - The client sends [`ClientRequest`] `{ id, body }`; `id` is unique per connection and
 //!   chosen by the client. The server answers each request with exactly one
-//!   [`ServerMessage::Reply`] carrying the same `id`, except `Append` / `KvWrite` with
-//!   [`ResponseConfig::OneWay`], which get no reply at all. Replies may come in any order.
+//!   [`ServerMessage::Reply`] carrying the same `id`, except `Append` / `AppendBatches` /
+//!   `KvWrite` with [`ResponseConfig::OneWay`], which get no reply at all. Replies may come in
+//!   any order.
+//! - `AppendBatches` (protocol 1.1) is several callers' `Append`s coalesced by one client into
+//!   one request, one session and one reply; each sub-batch keeps its own batch identity in
+//!   the journal. A client sends it only when it has two or more batches to coalesce.
 //! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
 //!   watches opened on that connection. A watch's reply is sent before its first push.
 //! - Every reply carries `applied_index`: the serving node's applied log index when it
@@ -166,6 +170,23 @@ pub enum RequestBody {
     Status,
     /// Any node: the configuration as that node knows it ([`ReplyBody::Configuration`]).
     ClusterConfiguration,
+    /// Leader only (protocol 1.1). Several batches (one client coalescing concurrent
+    /// `Append`s) appended contiguously to `partition`, in order, as ONE write: one
+    /// `session`, one raft proposal, one reply. Each sub-batch keeps its own identity: a
+    /// reader sees `batch_size` = that sub-batch's length and `offset` = the position in it,
+    /// exactly as if it had been appended alone. Reply: [`ReplyBody::Appended`] with the
+    /// partition index of the first entry of the first sub-batch (sub-batch `k` starts after
+    /// the entries of the sub-batches before it) for `Replication` / `All`, `None` for
+    /// `Receive` / `Persistence`; no reply for `OneWay`. Retries as `Append`. Errors as
+    /// `Append`; bounds ([`check_append_batches`]): at least one sub-batch, each of
+    /// 1..=`u16::MAX` entries, at most [`MAX_APPEND_ENTRIES`] entries and
+    /// [`MAX_APPEND_BYTES`] bytes in all, each entry at most [`MAX_ENTRY_BYTES`].
+    AppendBatches {
+        partition: u16,
+        batches: Vec<Vec<Vec<u8>>>,
+        response: ResponseConfig,
+        session: RequestId,
+    },
 }
 
 impl RequestBody {
@@ -182,11 +203,25 @@ impl RequestBody {
         }
     }
 
+    /// The batches of an `Append` (one) or `AppendBatches`; `None` for other requests.
+    pub fn append_batches(&self) -> Option<Vec<&[Vec<u8>]>> {
+        match self {
+            RequestBody::Append { entries, .. } => Some(vec![entries.as_slice()]),
+            RequestBody::AppendBatches { batches, .. } => {
+                Some(batches.iter().map(Vec::as_slice).collect())
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the server sends no reply (one-way writes).
     pub fn expects_no_reply(&self) -> bool {
         matches!(
             self,
             RequestBody::Append {
+                response: ResponseConfig::OneWay,
+                ..
+            } | RequestBody::AppendBatches {
                 response: ResponseConfig::OneWay,
                 ..
             } | RequestBody::KvWrite {
@@ -279,6 +314,46 @@ pub struct ClusterConfiguration {
     pub leader: Option<Member>,
 }
 
+/// The bounds of one append request: `Append` is one batch, `AppendBatches` several. Checked
+/// by the client before sending and by the server on receipt; the `InvalidArgument` error
+/// names the bound crossed.
+pub fn check_append_batches(batches: &[&[Vec<u8>]]) -> Result<(), api::Error> {
+    let invalid = |m: String| Err(api::Error::new(api::ErrorKind::InvalidArgument, m));
+    let count: usize = batches.iter().map(|b| b.len()).sum();
+    if count == 0 || count > MAX_APPEND_ENTRIES {
+        return invalid(format!(
+            "append of {count} entries is outside 1..={MAX_APPEND_ENTRIES}"
+        ));
+    }
+    let mut total = 0usize;
+    let mut position = 0usize;
+    for (k, batch) in batches.iter().enumerate() {
+        if batch.is_empty() || batch.len() > usize::from(u16::MAX) {
+            return invalid(format!(
+                "batch {k} of the append has {} entries, outside 1..={}",
+                batch.len(),
+                u16::MAX
+            ));
+        }
+        for e in batch.iter() {
+            if e.len() > MAX_ENTRY_BYTES {
+                return invalid(format!(
+                    "entry {position} of {} bytes exceeds the limit of {MAX_ENTRY_BYTES} bytes",
+                    e.len()
+                ));
+            }
+            total += e.len();
+            position += 1;
+        }
+    }
+    if total > MAX_APPEND_BYTES {
+        return invalid(format!(
+            "append of {total} bytes exceeds the limit of {MAX_APPEND_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a reply to a read sent with `min_applied` is a "not yet" rather than an answer.
 pub fn is_not_yet(min_applied: u64, applied_index: u64) -> bool {
     applied_index < min_applied
@@ -341,5 +416,70 @@ mod tests {
         assert!(append(ResponseConfig::OneWay).expects_no_reply());
         assert!(!append(ResponseConfig::Receive).expects_no_reply());
         assert!(!RequestBody::Status.expects_no_reply());
+        let batches = |response| RequestBody::AppendBatches {
+            partition: 0,
+            batches: vec![],
+            response,
+            session,
+        };
+        assert!(batches(ResponseConfig::OneWay).expects_no_reply());
+        assert!(!batches(ResponseConfig::All).expects_no_reply());
+    }
+
+    #[test]
+    fn append_batches_is_a_new_variant_at_the_end() {
+        // Existing variants keep their bytes: `Append` is still variant 0 and the new one
+        // comes after `ClusterConfiguration` (variant 13).
+        let session = RequestId {
+            client_id: 1,
+            seq: 1,
+            first_unacked: 1,
+        };
+        let append = postcard::to_allocvec(&RequestBody::Append {
+            partition: 0,
+            entries: vec![],
+            response: ResponseConfig::Receive,
+            session,
+        })
+        .unwrap();
+        assert_eq!(append[0], 0);
+        let status = postcard::to_allocvec(&RequestBody::ClusterConfiguration).unwrap();
+        assert_eq!(status, vec![13]);
+        let body = RequestBody::AppendBatches {
+            partition: 2,
+            batches: vec![vec![b"a".to_vec()], vec![b"b".to_vec(), b"c".to_vec()]],
+            response: ResponseConfig::All,
+            session,
+        };
+        let bytes = postcard::to_allocvec(&body).unwrap();
+        assert_eq!(bytes[0], 14);
+        assert_eq!(postcard::from_bytes::<RequestBody>(&bytes).unwrap(), body);
+        assert_eq!(
+            body.append_batches().unwrap(),
+            vec![&[b"a".to_vec()][..], &[b"b".to_vec(), b"c".to_vec()][..]]
+        );
+    }
+
+    #[test]
+    fn append_batch_bounds_are_checked_and_named() {
+        let one = vec![b"x".to_vec()];
+        let big = vec![vec![0u8; MAX_ENTRY_BYTES]; 2];
+        let many = vec![vec![]; MAX_APPEND_ENTRIES];
+        assert!(check_append_batches(&[&one, &one]).is_ok());
+        assert!(check_append_batches(&[&many]).is_ok());
+        let huge = vec![vec![0u8; MAX_ENTRY_BYTES + 1]];
+        let cases: [(Vec<&[Vec<u8>]>, &str); 6] = [
+            (vec![], "append of 0 entries is outside"),
+            (vec![&[]], "append of 0 entries is outside"),
+            (vec![&one, &[], &one], "batch 1 of the append has 0 entries"),
+            (vec![&many, &one], "append of 4097 entries is outside"),
+            (vec![&one, &huge], "entry 1 of 4194305 bytes exceeds"),
+            (vec![&big, &one, &big], "bytes exceeds the limit of"),
+        ];
+        for (batches, says) in cases {
+            let e = check_append_batches(&batches).unwrap_err();
+            assert_eq!(e.kind, api::ErrorKind::InvalidArgument);
+            assert!(e.message.contains(says), "{e} should say {says}");
+        }
     }
 }

@@ -111,6 +111,34 @@ impl JournalHeader {
     }
 }
 
+/// The log entries of one append request: `batches` (one for `Append`, several for
+/// `AppendBatches`) appended contiguously to `partition`, each keeping its own batch identity
+/// (`batch_size` = its length, `offset` = the position in it). Only the very first entry
+/// carries `session`: the apply thread answers the request (and records its session) at that
+/// entry. The caller has checked the bounds (each batch at most `u16::MAX` entries).
+pub fn journal_datas(
+    partition: u16,
+    batches: &[&[Vec<u8>]],
+    session: RequestId,
+    timestamp_ms: u64,
+) -> Vec<Vec<u8>> {
+    let mut datas = Vec::with_capacity(batches.iter().map(|b| b.len()).sum());
+    for batch in batches {
+        let batch_size = u16::try_from(batch.len()).unwrap_or(u16::MAX);
+        for (offset, payload) in batch.iter().enumerate() {
+            let header = JournalHeader {
+                partition,
+                batch_size,
+                offset: u16::try_from(offset).unwrap_or(u16::MAX),
+                timestamp_ms,
+                session: datas.is_empty().then_some(session),
+            };
+            datas.push(header.encode(payload));
+        }
+    }
+    datas
+}
+
 /// A decoded Normal entry.
 #[derive(Debug)]
 pub enum Command<'a> {
@@ -231,6 +259,39 @@ mod tests {
             Command::Journal(h2, p) => assert_eq!((h2, p), (h, &b"abc"[..])),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn each_batch_keeps_its_identity_and_only_the_first_entry_carries_the_session() {
+        let session = RequestId {
+            client_id: 5,
+            seq: 9,
+            first_unacked: 3,
+        };
+        let a = vec![b"a0".to_vec()];
+        let b = vec![b"b0".to_vec(), b"b1".to_vec(), b"b2".to_vec()];
+        let datas = journal_datas(4, &[&a, &b], session, 77);
+        let got: Vec<_> = datas
+            .iter()
+            .map(|d| {
+                let (h, p) = JournalHeader::decode(d).unwrap();
+                assert_eq!((h.partition, h.timestamp_ms), (4, 77));
+                (h.batch_size, h.offset, h.session, p.to_vec())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 0, Some(session), b"a0".to_vec()),
+                (3, 0, None, b"b0".to_vec()),
+                (3, 1, None, b"b1".to_vec()),
+                (3, 2, None, b"b2".to_vec()),
+            ]
+        );
+        // One batch is exactly what `Append` always encoded.
+        let one = journal_datas(4, &[&b], session, 77);
+        let (h, _) = JournalHeader::decode(&one[0]).unwrap();
+        assert_eq!((h.batch_size, h.offset, h.session), (3, 0, Some(session)));
     }
 
     #[test]

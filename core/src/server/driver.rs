@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::PeerWire;
 use super::apply::{self, ApplyDone, ApplyJob, Machines, Outcome};
-use super::command::{JournalHeader, RESERVED_PARTITION_START, encode_kv, encode_scale};
+use super::command::{
+    JournalHeader, RESERVED_PARTITION_START, encode_kv, encode_scale, journal_datas,
+};
 use super::config::{MAX_RECORD_BYTES, ServerConfig};
 use super::proposal_batch::{ProposalBatch, StagedWrite, WriteKind};
 use super::read::read_machines;
@@ -889,6 +891,7 @@ impl Driver {
         }
         match &req.body {
             RequestBody::Append { .. }
+            | RequestBody::AppendBatches { .. }
             | RequestBody::KvWrite { .. }
             | RequestBody::ScalePartitions { .. } => self.handle_write(conn, req),
             RequestBody::Watch {
@@ -1108,11 +1111,18 @@ impl Driver {
         let (datas, response, kind, session) = match &req.body {
             RequestBody::Append {
                 partition,
-                entries,
                 response,
                 session,
+                ..
+            }
+            | RequestBody::AppendBatches {
+                partition,
+                response,
+                session,
+                ..
             } => {
-                if let Err(e) = check_append(*partition, entries) {
+                let batches = req.body.append_batches().unwrap_or_default();
+                if let Err(e) = check_append(*partition, &batches) {
                     fail(&conn, e, applied);
                     return;
                 }
@@ -1166,21 +1176,7 @@ impl Driver {
                 }
                 let ts = wall_ms().max(self.last_ts);
                 self.last_ts = ts;
-                let n = entries.len() as u16;
-                let datas: Vec<Vec<u8>> = entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| {
-                        JournalHeader {
-                            partition: *partition,
-                            batch_size: n,
-                            offset: i as u16,
-                            timestamp_ms: ts,
-                            session: (i == 0).then_some(*session),
-                        }
-                        .encode(p)
-                    })
-                    .collect();
+                let datas = journal_datas(*partition, &batches, *session, ts);
                 (datas, *response, WriteKind::Append, Some(key))
             }
             RequestBody::KvWrite { request, response } => {
@@ -1284,37 +1280,13 @@ impl Driver {
     }
 }
 
-fn check_append(partition: u16, entries: &[Vec<u8>]) -> Result<(), Error> {
+fn check_append(partition: u16, batches: &[&[Vec<u8>]]) -> Result<(), Error> {
     if partition >= RESERVED_PARTITION_START {
         return Err(invalid(format!(
             "partition {partition} is reserved (client partitions are 0..{RESERVED_PARTITION_START})"
         )));
     }
-    if entries.is_empty() || entries.len() > protocol::MAX_APPEND_ENTRIES {
-        return Err(invalid(format!(
-            "an append holds 1..={} entries, got {}",
-            protocol::MAX_APPEND_ENTRIES,
-            entries.len()
-        )));
-    }
-    let mut total = 0usize;
-    for e in entries {
-        if e.len() > protocol::MAX_ENTRY_BYTES {
-            return Err(invalid(format!(
-                "entry of {} bytes exceeds {} bytes",
-                e.len(),
-                protocol::MAX_ENTRY_BYTES
-            )));
-        }
-        total += e.len();
-    }
-    if total > protocol::MAX_APPEND_BYTES {
-        return Err(invalid(format!(
-            "append of {total} bytes exceeds {} bytes",
-            protocol::MAX_APPEND_BYTES
-        )));
-    }
-    Ok(())
+    protocol::check_append_batches(batches)
 }
 
 fn check_scale(partitions: &BTreeSet<u16>, session: &RequestId) -> Result<(), Error> {

@@ -236,6 +236,7 @@ impl Node {
         };
         let leader_only = match &req.body {
             RequestBody::Append { .. }
+            | RequestBody::AppendBatches { .. }
             | RequestBody::ScalePartitions { .. }
             | RequestBody::KvWrite { .. }
             | RequestBody::AppliedIndex => true,
@@ -263,10 +264,17 @@ impl Node {
         let result = match req.body.clone() {
             RequestBody::Append {
                 partition,
-                entries,
                 response,
                 session,
+                ..
+            }
+            | RequestBody::AppendBatches {
+                partition,
+                response,
+                session,
+                ..
             } => {
+                let batches = req.body.append_batches().unwrap_or_default();
                 let key = (session.client_id, session.seq);
                 let first = match store.appends.get(&key) {
                     Some(first) => *first,
@@ -281,18 +289,21 @@ impl Node {
                         let first = part.len() as u64;
                         store.applied += 1;
                         let term = store.applied;
-                        let n = entries.len() as u16;
                         let part = store.journal.get_mut(&partition).unwrap();
-                        for (i, payload) in entries.into_iter().enumerate() {
-                            part.push(JournalEntry {
-                                partition,
-                                index: first + i as u64,
-                                batch_size: n,
-                                offset: i as u16,
-                                term,
-                                timestamp_ms: 1000 * (first + i as u64),
-                                payload,
-                            });
+                        for entries in batches {
+                            let n = entries.len() as u16;
+                            for (i, payload) in entries.iter().enumerate() {
+                                let index = part.len() as u64;
+                                part.push(JournalEntry {
+                                    partition,
+                                    index,
+                                    batch_size: n,
+                                    offset: i as u16,
+                                    term,
+                                    timestamp_ms: 1000 * index,
+                                    payload: payload.clone(),
+                                });
+                            }
                         }
                         store.appends.insert(key, Some(first));
                         Some(first)

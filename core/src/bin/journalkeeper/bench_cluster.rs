@@ -1,8 +1,13 @@
 //! `journalkeeper bench cluster`: appends acknowledged at REPLICATION (committed on a majority
 //! of fsynced disks) against a 3-node cluster — child processes on loopback started here, or
 //! the running cluster given by `--servers`. Each client is one task appending one record at a
-//! time (or `--batch` records per call), sequentially; cases run for a fixed time. Prints one JSON object per case, then one
-//! with each node's peak RSS (VmHWM) when the nodes are ours.
+//! time (or `--batch` records per call), sequentially; cases run for a fixed time. By default
+//! every task has its own `Client` (and appends to partition `n % 8`); `--connections N` makes
+//! the tasks share N `Client` handles round-robin (task n uses handle n % N and partition
+//! (n % N) % 8, like one producer per partition), so concurrent appends through one handle
+//! can be coalesced into one request. Prints one JSON object per case (with `"connections"`
+//! and `"append_requests"`, the request frames the clients actually sent), then one with each
+//! node's peak RSS (VmHWM) when the nodes are ours.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,15 @@ pub struct Args {
     /// Records per append call (one batch; default 1).
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Share this many `Client` handles among the client tasks (0: one per task).
+    #[arg(long, default_value_t = 0)]
+    connections: usize,
+    /// Client `append_max_in_flight_per_partition` (default: the client's default).
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// Turn the client's append coalescing off.
+    #[arg(long)]
+    no_coalescing: bool,
 }
 
 pub async fn run(args: Args) -> AnyResult<()> {
@@ -91,6 +105,9 @@ async fn cases(
                 size,
                 clients,
                 batch: args.batch.max(1),
+                connections: args.connections,
+                max_in_flight: args.max_in_flight,
+                coalescing: !args.no_coalescing,
             };
             let line = case(addrs, cluster_id, shape, budget, cluster).await?;
             println!("{line}");
@@ -112,6 +129,10 @@ struct Shape {
     size: usize,
     clients: usize,
     batch: usize,
+    /// Shared `Client` handles; 0 = one per task.
+    connections: usize,
+    max_in_flight: Option<usize>,
+    coalescing: bool,
 }
 
 async fn case(
@@ -125,10 +146,23 @@ async fn case(
         size,
         clients,
         batch,
+        connections,
+        max_in_flight,
+        coalescing,
     } = shape;
+    let mut config = local_client_config(cluster_id);
+    config.append_coalescing = coalescing;
+    if let Some(m) = max_in_flight {
+        config.append_max_in_flight_per_partition = m;
+    }
+    let handles = if connections == 0 {
+        clients
+    } else {
+        connections.min(clients)
+    };
     let mut conns = Vec::new();
-    for _ in 0..clients {
-        let c = Client::connect(addrs, local_client_config(cluster_id)).await?;
+    for _ in 0..handles {
+        let c = Client::connect(addrs, config.clone()).await?;
         // Find the leader before the clock starts.
         c.sync().await?;
         conns.push(c);
@@ -147,9 +181,10 @@ async fn case(
     let start = Instant::now();
     let deadline = start + budget;
     let mut tasks = Vec::new();
-    for (n, client) in conns.into_iter().enumerate() {
+    for n in 0..clients {
+        let client = conns[n % handles].clone();
         tasks.push(tokio::spawn(async move {
-            let partition = (n % 8) as u16;
+            let partition = ((n % handles) % 8) as u16;
             let mut lat_us = Vec::new();
             let mut errors = 0u64;
             let mut seq = 0u64;
@@ -173,7 +208,6 @@ async fn case(
                     Err(_) => errors += 1,
                 }
             }
-            client.close();
             (lat_us, errors)
         }));
     }
@@ -185,6 +219,10 @@ async fn case(
         errors += e;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let append_requests: u64 = conns.iter().map(Client::append_requests_sent).sum();
+    for c in &conns {
+        c.close();
+    }
     let secs = |a: Option<Duration>, b: Option<Duration>| {
         a.zip(b)
             .map(|(a, b)| (a.saturating_sub(b).as_secs_f64() * 100.0).round() / 100.0)
@@ -203,6 +241,10 @@ async fn case(
         "clients": clients,
         "seconds": (elapsed * 100.0).round() / 100.0,
         "batch": batch,
+        "connections": connections,
+        "append_requests": append_requests,
+        "coalescing": coalescing,
+        "append_max_in_flight": config.append_max_in_flight_per_partition,
         "calls": all.len(),
         "records": n_records,
         "errors": errors,
