@@ -135,6 +135,7 @@ pub struct JournalEntry {
     pub term: u64,
     /// Store time chosen by the leader (milliseconds since the Unix epoch; never decreasing).
     pub timestamp_ms: u64,
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 

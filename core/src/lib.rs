@@ -11,6 +11,7 @@
 //! - [`server`] / [`client`]: a node driven by tokio, and the cluster client.
 
 pub mod api;
+mod bytes_serde;
 pub mod cli;
 pub mod client;
 pub mod net;

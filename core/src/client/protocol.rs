@@ -110,6 +110,7 @@ pub enum RequestBody {
     /// malformed session), `NotLeader`, `Unavailable`.
     Append {
         partition: u16,
+        #[serde(with = "crate::bytes_serde::vec")]
         entries: Vec<Vec<u8>>,
         response: ResponseConfig,
         session: RequestId,
@@ -183,6 +184,7 @@ pub enum RequestBody {
     /// [`MAX_APPEND_BYTES`] bytes in all, each entry at most [`MAX_ENTRY_BYTES`].
     AppendBatches {
         partition: u16,
+        #[serde(with = "crate::bytes_serde::vec_vec")]
         batches: Vec<Vec<Vec<u8>>>,
         response: ResponseConfig,
         session: RequestId,

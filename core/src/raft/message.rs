@@ -18,7 +18,7 @@ pub enum EntryKind {
     /// Appended by every new leader at the start of its term.
     Noop,
     /// Opaque client data for the state machine.
-    Normal(Vec<u8>),
+    Normal(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A configuration; it takes effect on every node as soon as it is appended.
     Config(Membership),
 }
@@ -64,6 +64,7 @@ pub struct SnapshotMeta {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub meta: SnapshotMeta,
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 
@@ -122,6 +123,7 @@ pub enum MessageBody {
     InstallSnapshot {
         meta: SnapshotMeta,
         offset: u64,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         done: bool,
     },

@@ -42,6 +42,7 @@ impl Default for KvLimits {
 pub enum KvCommand {
     Set {
         key: String,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     Remove {
@@ -51,7 +52,9 @@ pub enum KvCommand {
     /// `expect` (`None`: the key must be absent).
     CompareAndSet {
         key: String,
+        #[serde(with = "serde_bytes")]
         expect: Option<Vec<u8>>,
+        #[serde(with = "serde_bytes")]
         new: Option<Vec<u8>>,
     },
 }
@@ -78,13 +81,16 @@ pub struct KvRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvOutcome {
     Set {
+        #[serde(with = "serde_bytes")]
         previous: Option<Vec<u8>>,
     },
     Removed {
+        #[serde(with = "serde_bytes")]
         previous: Option<Vec<u8>>,
     },
     CompareAndSet {
         swapped: bool,
+        #[serde(with = "serde_bytes")]
         current: Option<Vec<u8>>,
     },
 }
@@ -115,7 +121,7 @@ pub enum KvQuery {
 /// The answer to a [`KvQuery`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvQueryResult {
-    Value(Option<Vec<u8>>),
+    Value(#[serde(with = "serde_bytes")] Option<Vec<u8>>),
     Exists(bool),
     Entries(Vec<(String, Vec<u8>)>),
     Events(Vec<KvEvent>),

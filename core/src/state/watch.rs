@@ -19,8 +19,10 @@ pub struct KvEvent {
     pub index: u64,
     pub key: String,
     /// `None` when the key did not exist before.
+    #[serde(with = "serde_bytes")]
     pub old_value: Option<Vec<u8>>,
     /// `None` when the change removed the key.
+    #[serde(with = "serde_bytes")]
     pub new_value: Option<Vec<u8>>,
 }
 
