@@ -6,7 +6,7 @@ use std::fs::{self};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::error::{IoContext, Result, StorageError};
 use super::fsutil;
@@ -137,6 +137,8 @@ pub struct Journal {
     state: RwLock<State>,
     commit: GroupCommit,
     written: AtomicU64,
+    /// Held by whoever writes the compaction marker (compaction, snapshot reset).
+    compaction: Mutex<()>,
 }
 
 impl Journal {
@@ -259,6 +261,7 @@ impl Journal {
             state: RwLock::new(state),
             commit: GroupCommit::new(last),
             written: AtomicU64::new(last),
+            compaction: Mutex::new(()),
         })
     }
 
@@ -565,32 +568,50 @@ impl Journal {
     /// Whole segments below the new first index are deleted. A no-op when `upto` is already
     /// compacted; `upto > last_index()` is an error (see [`Journal::reset_to_snapshot`]).
     pub fn compact_prefix(&self, upto: u64) -> Result<()> {
-        let mut guard = self.write_state();
-        let s = &mut *guard;
-        s.check_usable()?;
-        if upto <= s.compacted_index {
-            return Ok(());
-        }
-        if upto > s.last_index() {
-            return Err(StorageError::OutOfRange {
-                index: upto,
-                last_index: s.last_index(),
-            });
-        }
-        let seg = &s.segments[s.segment_of(upto)];
-        let term = seg.term_at(upto).ok_or_else(|| {
-            StorageError::corrupt_file(&seg.path, format!("no term for index {upto}"))
-        })?;
+        // Appenders are blocked only while the state changes: the marker's fsyncs and the file
+        // removals run outside the state lock (`compaction` orders the marker writers).
+        let _marker = self.compaction.lock().unwrap_or_else(|p| p.into_inner());
+        let term = {
+            let s = self.read_state();
+            s.check_usable()?;
+            if upto <= s.compacted_index {
+                return Ok(());
+            }
+            if upto > s.last_index() {
+                return Err(StorageError::OutOfRange {
+                    index: upto,
+                    last_index: s.last_index(),
+                });
+            }
+            let seg = &s.segments[s.segment_of(upto)];
+            seg.term_at(upto).ok_or_else(|| {
+                StorageError::corrupt_file(&seg.path, format!("no term for index {upto}"))
+            })?
+        };
+        // Durable before any segment goes: after a crash in between, open treats the records
+        // up to the marker as compacted.
         self.write_compaction(upto, term)?;
-        s.compacted_index = upto;
-        s.compacted_term = term;
-        let mut removed = false;
-        while s.segments.len() > 1 && s.segments[0].last_index <= upto {
-            let seg = s.segments.remove(0);
-            remove_segment_files(&self.dir, seg.first_index)?;
-            removed = true;
+        let removed = {
+            let mut guard = self.write_state();
+            let s = &mut *guard;
+            if upto > s.last_index() || s.segments[s.segment_of(upto)].term_at(upto) != Some(term)
+            {
+                return Err(StorageError::InvalidArgument(format!(
+                    "index {upto} was truncated while it was being compacted"
+                )));
+            }
+            s.compacted_index = upto;
+            s.compacted_term = term;
+            let mut removed = Vec::new();
+            while s.segments.len() > 1 && s.segments[0].last_index <= upto {
+                removed.push(s.segments.remove(0).first_index);
+            }
+            removed
+        };
+        for first in &removed {
+            remove_segment_files(&self.dir, *first)?;
         }
-        if removed {
+        if !removed.is_empty() {
             fsutil::sync_dir(&self.dir)?;
         }
         Ok(())
@@ -599,6 +620,7 @@ impl Journal {
     /// Discards the whole log and restarts it after a snapshot: afterwards the log is empty,
     /// `first_index() == index + 1` and `term_at(index) == term`. Durable on return.
     pub fn reset_to_snapshot(&self, index: u64, term: u64) -> Result<()> {
+        let _marker = self.compaction.lock().unwrap_or_else(|p| p.into_inner());
         let mut guard = self.write_state();
         let s = &mut *guard;
         s.check_usable()?;
