@@ -239,3 +239,49 @@ fn reset_to_snapshot_continues_each_partition_at_the_snapshots_numbering_and_sur
     assert_eq!(idx.get(5, 7).unwrap(), 101);
     assert_eq!(idx.bounds(0), Some((40, 40)));
 }
+
+/// The server's path: checkpoints captured under its lock and written later (while indexing
+/// goes on), compaction only after the checkpoint that covers it is durable, then a crash.
+#[test]
+fn deferred_checkpoints_written_later_survive_a_crash_and_cover_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("journal"), opts()).unwrap();
+    let mut idx = PartitionIndex::open(dir.path().join("pidx"), &j).unwrap();
+    fill(&j, &mut idx, 60, 1);
+    let early = idx.prepare_checkpoint().unwrap();
+    fill(&j, &mut idx, 30, 1);
+    // Written after more was indexed: it still describes the state at its capture.
+    early.write().unwrap();
+    let cp = idx.compact_prefix_deferred(30).unwrap();
+    assert!((0..3).all(|p| idx.bounds(p).unwrap().0 == 10));
+    fill(&j, &mut idx, 9, 1);
+    cp.write().unwrap();
+    j.compact_prefix(30).unwrap();
+    drop(idx); // "crash": nothing written after the compaction's checkpoint
+    drop(j);
+
+    let j = Journal::open(dir.path().join("journal"), opts()).unwrap();
+    let idx = PartitionIndex::open(dir.path().join("pidx"), &j).unwrap();
+    assert_matches(&idx, &j, [10, 10, 10]);
+    assert_eq!(idx.indexed_upto(), 99);
+}
+
+#[test]
+fn checkpoint_due_follows_the_records_indexed_since_the_last_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("journal"), opts()).unwrap();
+    let mut idx = PartitionIndex::open(dir.path().join("pidx"), &j).unwrap();
+    assert!(!idx.checkpoint_due());
+    let recs: Vec<Record> = (1..=70_000u64)
+        .map(|i| Record {
+            term: 1,
+            index: i,
+            partition: 0,
+            ..Record::default()
+        })
+        .collect();
+    idx.index_records_deferred(&recs).unwrap();
+    assert!(idx.checkpoint_due());
+    let _pending = idx.prepare_checkpoint().unwrap();
+    assert!(!idx.checkpoint_due());
+}

@@ -37,7 +37,7 @@ impl Default for LocalClusterOptions {
             election_timeout_ms: 300,
             heartbeat_interval_ms: 30,
             tick_ms: 5,
-            snapshot_interval: 10_000,
+            snapshot_interval: 100_000,
             partitions: (0..8).collect(),
             rust_log: "info".into(),
         }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use serde::{Deserialize, Serialize};
 
 use super::command::{self, Command, SYSTEM_PARTITION, entry_to_record};
+use super::compactor::Compactor;
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
 use crate::state::journal_store::JournalStore;
@@ -204,7 +205,7 @@ impl Machines {
         }
         if !records.is_empty() {
             self.pidx
-                .index_records(&records)
+                .index_records_deferred(&records)
                 .map_err(|e| format!("partition index: {e}"))?;
         }
         Ok((results, events))
@@ -221,6 +222,15 @@ pub(crate) fn run(
 ) {
     let lock = || machines.lock().unwrap_or_else(|p| p.into_inner());
     let mut last_snapshot = lock().applied;
+    let compactor = match Compactor::spawn(node, lock().journal.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = done(ApplyDone::Failed(format!(
+                "cannot spawn the compactor thread: {e}"
+            )));
+            return;
+        }
+    };
     while let Ok(job) = jobs.recv() {
         match job {
             ApplyJob::Entries(entries) => {
@@ -234,6 +244,14 @@ pub(crate) fn run(
                 match m.apply(&entries) {
                     Ok((results, events)) => {
                         let upto = m.applied;
+                        if m.pidx.checkpoint_due() {
+                            match m.pidx.prepare_checkpoint() {
+                                Ok(cp) => compactor.checkpoint(cp),
+                                Err(e) => {
+                                    tracing::warn!(node, reason = %e, "partition index checkpoint failed")
+                                }
+                            }
+                        }
                         let snap =
                             if snapshot_interval > 0 && upto >= last_snapshot + snapshot_interval {
                                 last_snapshot = upto;
@@ -264,6 +282,8 @@ pub(crate) fn run(
                 }
             }
             ApplyJob::Restore(snap) => {
+                // No checkpoint of the old index may land after the reset.
+                compactor.wait_idle();
                 let mut m = lock();
                 let r = m
                     .restore_state(snap.meta.index, snap.meta.term, &snap.data)
@@ -293,17 +313,18 @@ pub(crate) fn run(
             ApplyJob::Compact(upto) => {
                 let mut m = lock();
                 let upto = upto.min(m.pidx.indexed_upto());
-                let r = m
-                    .pidx
-                    .compact_prefix(upto)
-                    .and_then(|()| m.journal.compact_prefix(upto));
-                if let Err(e) = r {
-                    tracing::warn!(node, upto, reason = %e, "log compaction failed");
-                } else {
-                    tracing::debug!(node, upto, "compacted the log");
+                // Compaction frees disk only segment by segment; until a segment can go, a
+                // partition index checkpoint would be work for nothing.
+                if !m.journal.compaction_frees_segment(upto) {
+                    continue;
+                }
+                match m.pidx.compact_prefix_deferred(upto) {
+                    Ok(cp) => compactor.compact(cp, upto),
+                    Err(e) => tracing::warn!(node, upto, reason = %e, "log compaction failed"),
                 }
             }
             ApplyJob::Stop => {
+                compactor.stop();
                 let mut m = lock();
                 if let Err(e) = m.pidx.checkpoint() {
                     tracing::warn!(node, reason = %e, "partition index checkpoint failed");
@@ -312,4 +333,5 @@ pub(crate) fn run(
             }
         }
     }
+    compactor.stop();
 }

@@ -11,7 +11,7 @@
 //! heartbeat_interval_ms = 100
 //! tick_ms = 10
 //! lease_reads = true                  # STRICT reads via the leader lease (else ReadIndex)
-//! snapshot_interval = 10000           # snapshot every N applied entries (0 = never)
+//! snapshot_interval = 100000          # snapshot every N applied entries (0 = never)
 //! snapshot_retained_entries = 1000    # log entries kept behind a snapshot for slow followers
 //! max_segment_bytes = 67108864
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
@@ -81,7 +81,7 @@ impl ServerConfig {
             heartbeat_interval_ms: 100,
             tick_ms: 10,
             lease_reads: true,
-            snapshot_interval: 10_000,
+            snapshot_interval: 100_000,
             snapshot_retained_entries: 1000,
             max_segment_bytes: 64 << 20,
             max_pending_requests: 65_536,

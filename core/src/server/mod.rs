@@ -21,6 +21,7 @@
 
 mod apply;
 pub mod command;
+mod compactor;
 mod config;
 mod driver;
 mod proposal_batch;

@@ -594,8 +594,7 @@ impl Journal {
         let removed = {
             let mut guard = self.write_state();
             let s = &mut *guard;
-            if upto > s.last_index() || s.segments[s.segment_of(upto)].term_at(upto) != Some(term)
-            {
+            if upto > s.last_index() || s.segments[s.segment_of(upto)].term_at(upto) != Some(term) {
                 return Err(StorageError::InvalidArgument(format!(
                     "index {upto} was truncated while it was being compacted"
                 )));
@@ -615,6 +614,13 @@ impl Journal {
             fsutil::sync_dir(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// Whether [`compact_prefix`](Self::compact_prefix)`(upto)` would delete a segment (the
+    /// active segment is never deleted). Compacting without deleting only moves the marker.
+    pub fn compaction_frees_segment(&self, upto: u64) -> bool {
+        let s = self.read_state();
+        s.segments.len() > 1 && s.segments[0].last_index <= upto
     }
 
     /// Discards the whole log and restarts it after a snapshot: afterwards the log is empty,

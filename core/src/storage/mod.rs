@@ -34,6 +34,6 @@ mod snapshot_store;
 pub use error::{Result, StorageError};
 pub use journal::{Journal, JournalOptions};
 pub use metadata::{Metadata, MetadataStore};
-pub use partition_index::PartitionIndex;
+pub use partition_index::{PartitionIndex, PendingCheckpoint};
 pub use record::{HEADER_LEN, Record};
 pub use snapshot_store::SnapshotStore;

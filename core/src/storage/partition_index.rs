@@ -329,6 +329,16 @@ impl PartitionIndex {
 
     /// Indexes `records`, which must start at `indexed_upto() + 1` and be contiguous.
     pub fn index_records(&mut self, records: &[Record]) -> Result<()> {
+        self.index_records_deferred(records)?;
+        if self.checkpoint_due() {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// [`index_records`](Self::index_records) without its automatic checkpoint: the owner
+    /// checks [`checkpoint_due`](Self::checkpoint_due) and writes one when it suits it.
+    pub fn index_records_deferred(&mut self, records: &[Record]) -> Result<()> {
         let mut added: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
         for (expected, r) in (self.upto + 1..).zip(records) {
             if r.index != expected {
@@ -357,9 +367,6 @@ impl PartitionIndex {
         if let Some(last) = records.last() {
             self.upto = last.index;
             self.upto_term = last.term;
-        }
-        if self.upto - self.checkpointed.min(self.upto) >= CHECKPOINT_EVERY {
-            self.checkpoint()?;
         }
         Ok(())
     }
@@ -403,6 +410,24 @@ impl PartitionIndex {
         self.checkpoint()
     }
 
+    /// [`compact_prefix`](Self::compact_prefix) whose checkpoint the caller writes: the
+    /// journal may be compacted to `upto` only after it is durable.
+    pub fn compact_prefix_deferred(&mut self, upto: u64) -> Result<PendingCheckpoint> {
+        if upto > self.upto {
+            return Err(StorageError::OutOfRange {
+                index: upto,
+                last_index: self.upto,
+            });
+        }
+        if upto > self.base {
+            for part in self.parts.values_mut() {
+                part.min = part.lower_bound(upto + 1)?.max(part.min);
+            }
+            self.base = upto;
+        }
+        self.prepare_checkpoint()
+    }
+
     /// Restarts the index after a snapshot installed at `base` (term `base_term`; the journal was
     /// reset there): every entry up to `base` counts as compacted, and partition `p` continues
     /// at `next` for each `(p, next)` of `bounds` (the numbering the snapshot carries).
@@ -427,9 +452,19 @@ impl PartitionIndex {
 
     /// Fsyncs every partition file and records the checkpoint atomically.
     pub fn checkpoint(&mut self) -> Result<()> {
+        self.prepare_checkpoint()?.write()
+    }
+
+    /// Captures a checkpoint of the current state, to be made durable later with
+    /// [`PendingCheckpoint::write`] — by another thread, without this index borrowed, while
+    /// indexing goes on. Pending checkpoints must be written in the order they were prepared,
+    /// and all of them before the index is reset ([`reset_to_snapshot`](Self::reset_to_snapshot))
+    /// or the journal is compacted beyond what the last written one covers.
+    pub fn prepare_checkpoint(&mut self) -> Result<PendingCheckpoint> {
         let mut parts = Vec::with_capacity(self.parts.len());
+        let mut files = Vec::with_capacity(self.parts.len());
         for (&partition, part) in &self.parts {
-            part.file.sync_data().at(&part.path)?;
+            files.push((part.file.try_clone().at(&part.path)?, part.path.clone()));
             parts.push(PartState {
                 partition,
                 file_start: part.file_start,
@@ -445,16 +480,42 @@ impl PartitionIndex {
         };
         let body = postcard::to_allocvec(&cp)
             .map_err(|e| StorageError::InvalidArgument(format!("checkpoint not encodable: {e}")))?;
-        fsutil::atomic_write(
-            &self.dir.join(STATE_FILE),
-            &fsutil::frame(STATE_MAGIC, &body),
-        )?;
         self.checkpointed = self.upto;
-        Ok(())
+        Ok(PendingCheckpoint {
+            files,
+            state_path: self.dir.join(STATE_FILE),
+            state: fsutil::frame(STATE_MAGIC, &body),
+        })
+    }
+
+    /// Whether enough was indexed since the last checkpoint that the next one is due (the
+    /// owner of an index fed by [`index_records_deferred`](Self::index_records_deferred)).
+    pub fn checkpoint_due(&self) -> bool {
+        self.upto - self.checkpointed.min(self.upto) >= CHECKPOINT_EVERY
     }
 
     /// Checkpoints and closes.
     pub fn close(mut self) -> Result<()> {
         self.checkpoint()
+    }
+}
+
+/// A checkpoint captured by [`PartitionIndex::prepare_checkpoint`], not yet durable.
+#[derive(Debug)]
+pub struct PendingCheckpoint {
+    /// Second handles of the partition files, to fsync.
+    files: Vec<(File, PathBuf)>,
+    state_path: PathBuf,
+    state: Vec<u8>,
+}
+
+impl PendingCheckpoint {
+    /// Makes the captured checkpoint durable: fsyncs the partition files, then replaces the
+    /// state file atomically.
+    pub fn write(self) -> Result<()> {
+        for (file, path) in &self.files {
+            file.sync_data().at(path)?;
+        }
+        fsutil::atomic_write(&self.state_path, &self.state)
     }
 }

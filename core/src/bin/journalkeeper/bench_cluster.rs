@@ -62,7 +62,6 @@ pub async fn run(args: Args) -> AnyResult<()> {
             heartbeat_interval_ms: 100,
             tick_ms: 10,
             rust_log: "warn".into(),
-            snapshot_interval: std::env::var("JK_SNAP").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000),
             ..LocalClusterOptions::default()
         };
         let mut c = LocalCluster::create(std::env::current_exe()?, opts)?;
