@@ -365,3 +365,35 @@ fn journal_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Journal>();
 }
+
+#[test]
+fn detached_segments_are_deleted_paced_or_by_the_next_open_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path(), opts(700)).unwrap();
+    let all: Vec<Record> = (1..=60).map(|i| rec(i, 1, 40)).collect();
+    j.append_durable(&all).unwrap();
+    let before = segments(dir.path()).len();
+    assert!(before > 4, "{before} segments");
+
+    // Paced removal: files shrink step by step, then go; the journal reads on.
+    let files = j.compact_prefix_detached(20).unwrap();
+    assert!(!files.is_empty());
+    assert_eq!(j.first_index(), 21);
+    files
+        .remove(Some((64, std::time::Duration::from_millis(0))))
+        .unwrap();
+    let after_paced = segments(dir.path()).len();
+    assert!(after_paced < before);
+    assert_eq!(j.read(21, 100, usize::MAX).unwrap(), all[20..].to_vec());
+
+    // "Crash" with detached files left on disk: the next open deletes them.
+    let files = j.compact_prefix_detached(45).unwrap();
+    assert!(!files.is_empty());
+    drop(files);
+    assert_eq!(segments(dir.path()).len(), after_paced);
+    drop(j);
+    let j = Journal::open(dir.path(), opts(700)).unwrap();
+    assert_eq!(j.first_index(), 46);
+    assert!(segments(dir.path()).len() < after_paced);
+    assert_eq!(j.read(46, 100, usize::MAX).unwrap(), all[45..].to_vec());
+}

@@ -568,6 +568,17 @@ impl Journal {
     /// Whole segments below the new first index are deleted. A no-op when `upto` is already
     /// compacted; `upto > last_index()` is an error (see [`Journal::reset_to_snapshot`]).
     pub fn compact_prefix(&self, upto: u64) -> Result<()> {
+        self.compact_prefix_detached(upto)?.remove(None)
+    }
+
+    /// [`compact_prefix`](Self::compact_prefix) that leaves the files of the segments it drops
+    /// for the caller to delete ([`DetachedSegments::remove`], e.g. paced). Open finishes the
+    /// deletion after a crash.
+    pub fn compact_prefix_detached(&self, upto: u64) -> Result<DetachedSegments> {
+        let none = || DetachedSegments {
+            dir: self.dir.clone(),
+            firsts: Vec::new(),
+        };
         // Appenders are blocked only while the state changes: the marker's fsyncs and the file
         // removals run outside the state lock (`compaction` orders the marker writers).
         let _marker = self.compaction.lock().unwrap_or_else(|p| p.into_inner());
@@ -575,7 +586,7 @@ impl Journal {
             let s = self.read_state();
             s.check_usable()?;
             if upto <= s.compacted_index {
-                return Ok(());
+                return Ok(none());
             }
             if upto > s.last_index() {
                 return Err(StorageError::OutOfRange {
@@ -607,13 +618,10 @@ impl Journal {
             }
             removed
         };
-        for first in &removed {
-            remove_segment_files(&self.dir, *first)?;
-        }
-        if !removed.is_empty() {
-            fsutil::sync_dir(&self.dir)?;
-        }
-        Ok(())
+        Ok(DetachedSegments {
+            dir: self.dir.clone(),
+            firsts: removed,
+        })
     }
 
     /// Whether [`compact_prefix`](Self::compact_prefix)`(upto)` would delete a segment (the
@@ -684,6 +692,55 @@ fn remove_if_exists(path: &Path) -> Result<()> {
 }
 
 /// Deletes a segment and its `.idx` file (the caller fsyncs the directory).
+/// Segments dropped from a journal by compaction whose files are still on disk.
+#[must_use = "the segment files stay on disk until removed"]
+#[derive(Debug)]
+pub struct DetachedSegments {
+    dir: PathBuf,
+    /// First indices, oldest first.
+    firsts: Vec<u64>,
+}
+
+impl DetachedSegments {
+    pub fn is_empty(&self) -> bool {
+        self.firsts.is_empty()
+    }
+
+    /// Deletes the files, oldest first. With `pace = Some((step, pause))` each segment file is
+    /// first shrunk `step` bytes at a time with `pause` between steps: freeing a large file at
+    /// once makes the file system stall every other writer's fsync for tens of milliseconds.
+    pub fn remove(self, pace: Option<(u64, std::time::Duration)>) -> Result<()> {
+        for &first in &self.firsts {
+            if let Some((step, pause)) = pace {
+                shrink_gradually(&segment::segment_path(&self.dir, first), step.max(1), pause)?;
+            }
+            remove_segment_files(&self.dir, first)?;
+        }
+        if !self.firsts.is_empty() {
+            fsutil::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn shrink_gradually(path: &Path, step: u64, pause: std::time::Duration) -> Result<()> {
+    let file = match fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StorageError::io(path, e)),
+    };
+    let mut len = file
+        .metadata()
+        .map_err(|e| StorageError::io(path, e))?
+        .len();
+    while len > step {
+        len -= step;
+        file.set_len(len).map_err(|e| StorageError::io(path, e))?;
+        std::thread::sleep(pause);
+    }
+    Ok(())
+}
+
 fn remove_segment_files(dir: &Path, first: u64) -> Result<()> {
     remove_if_exists(&segment::segment_path(dir, first))?;
     remove_if_exists(&segment::idx_path(dir, first))

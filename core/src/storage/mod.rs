@@ -32,7 +32,7 @@ mod segment;
 mod snapshot_store;
 
 pub use error::{Result, StorageError};
-pub use journal::{Journal, JournalOptions};
+pub use journal::{DetachedSegments, Journal, JournalOptions};
 pub use metadata::{Metadata, MetadataStore};
 pub use partition_index::{PartitionIndex, PendingCheckpoint};
 pub use record::{HEADER_LEN, Record};

@@ -1,11 +1,12 @@
 //! `journalkeeper bench cluster`: appends acknowledged at REPLICATION (committed on a majority
 //! of fsynced disks) against a 3-node cluster — child processes on loopback started here, or
-//! the running cluster given by `--servers`. Each client is one task appending one record at a
-//! time (or `--batch` records per call), sequentially; cases run for a fixed time. By default
-//! every task has its own `Client` (and appends to partition `n % 8`); `--connections N` makes
-//! the tasks share N `Client` handles round-robin (task n uses handle n % N and partition
-//! (n % N) % 8, like one producer per partition), so concurrent appends through one handle
-//! can be coalesced into one request. Prints one JSON object per case (with `"connections"`
+//! the running cluster given by `--servers`. Each client is one task appending `--batch`
+//! records per call (by default each case runs with 1, 4 and 8), sequentially; cases run for
+//! a fixed time. The tasks share `--connections` `Client` handles (default 8, like 8 producer
+//! processes with several concurrent callers each) round-robin: task n uses handle n % N and
+//! partition (n % N) % 8, like one producer per partition, so concurrent appends through one
+//! handle can be coalesced into one request. `--connections 0` gives every task its own
+//! `Client` (and partition `n % 8`). Prints one JSON object per case (with `"connections"`
 //! and `"append_requests"`, the request frames the clients actually sent), then one with each
 //! node's peak RSS (VmHWM) when the nodes are ours.
 
@@ -37,11 +38,11 @@ pub struct Args {
     /// Record sizes in bytes (default 100,1024).
     #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1024])]
     sizes: Vec<usize>,
-    /// Records per append call (one batch; default 1).
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
-    /// Share this many `Client` handles among the client tasks (0: one per task).
-    #[arg(long, default_value_t = 0)]
+    /// Records per append call (one batch per call; default 1,4,8: each case runs once per value).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4, 8])]
+    batch: Vec<usize>,
+    /// Share this many `Client` handles among the client tasks (default 8; 0: one per task).
+    #[arg(long, default_value_t = 8)]
     connections: usize,
     /// Client `append_max_in_flight_per_partition` (default: the client's default).
     #[arg(long)]
@@ -100,17 +101,19 @@ async fn cases(
     cluster: Option<&LocalCluster>,
 ) -> AnyResult<()> {
     for &size in &args.sizes {
-        for &clients in &args.clients {
-            let shape = Shape {
-                size,
-                clients,
-                batch: args.batch.max(1),
-                connections: args.connections,
-                max_in_flight: args.max_in_flight,
-                coalescing: !args.no_coalescing,
-            };
-            let line = case(addrs, cluster_id, shape, budget, cluster).await?;
-            println!("{line}");
+        for &batch in &args.batch {
+            for &clients in &args.clients {
+                let shape = Shape {
+                    size,
+                    clients,
+                    batch: batch.max(1),
+                    connections: args.connections,
+                    max_in_flight: args.max_in_flight,
+                    coalescing: !args.no_coalescing,
+                };
+                let line = case(addrs, cluster_id, shape, budget, cluster).await?;
+                println!("{line}");
+            }
         }
     }
     Ok(())
@@ -241,7 +244,7 @@ async fn case(
         "clients": clients,
         "seconds": (elapsed * 100.0).round() / 100.0,
         "batch": batch,
-        "connections": connections,
+        "connections": handles,
         "append_requests": append_requests,
         "coalescing": coalescing,
         "append_max_in_flight": config.append_max_in_flight_per_partition,
