@@ -6,7 +6,9 @@
 //! processes with several concurrent callers each) round-robin: task n uses handle n % N and
 //! partition (n % N) % 8, like one producer per partition, so concurrent appends through one
 //! handle can be coalesced into one request. `--connections 0` gives every task its own
-//! `Client` (and partition `n % 8`). Prints one JSON object per case (with `"connections"`
+//! `Client` (and partition `n % 8`). Before the cases it measures a same-run baseline — raw
+//! `write+fdatasync` on the nodes' file system — and every case line carries its p50 and the
+//! ratio of the case's p50 to it. Prints one JSON object per case (with `"connections"`
 //! and `"append_requests"`, the request frames the clients actually sent), then one with each
 //! node's peak RSS (VmHWM) when the nodes are ours.
 
@@ -75,7 +77,23 @@ pub async fn run(args: Args) -> AnyResult<()> {
     } else {
         (args.servers.clone(), args.cluster_id)
     };
-    let result = cases(&args, &addrs, cluster_id, budget, cluster.as_ref()).await;
+    // Same-run baseline: this machine's raw `write+fdatasync` on the nodes' file system.
+    let base_dir = cluster
+        .as_ref()
+        .map_or_else(std::env::temp_dir, |c| c.root().to_path_buf());
+    let base_budget = budget.min(Duration::from_secs(2));
+    let baseline =
+        tokio::task::spawn_blocking(move || fdatasync_baseline(&base_dir, base_budget)).await??;
+    println!("{}", baseline.json);
+    let result = cases(
+        &args,
+        &addrs,
+        cluster_id,
+        budget,
+        cluster.as_ref(),
+        &baseline,
+    )
+    .await;
     if let Some(c) = &cluster {
         let rss: Vec<_> = (0..c.len())
             .map(|i| {
@@ -99,6 +117,7 @@ async fn cases(
     cluster_id: u64,
     budget: Duration,
     cluster: Option<&LocalCluster>,
+    baseline: &Baseline,
 ) -> AnyResult<()> {
     for &size in &args.sizes {
         for &batch in &args.batch {
@@ -111,12 +130,56 @@ async fn cases(
                     max_in_flight: args.max_in_flight,
                     coalescing: !args.no_coalescing,
                 };
-                let line = case(addrs, cluster_id, shape, budget, cluster).await?;
+                let mut line = case(addrs, cluster_id, shape, budget, cluster).await?;
+                let p50 = line["p50_ms"].as_f64().unwrap_or(0.0);
+                line["baseline_fdatasync_p50_ms"] = json!(baseline.p50_ms);
+                line["p50_over_baseline"] =
+                    json!((p50 / baseline.p50_ms.max(0.001) * 10.0).round() / 10.0);
                 println!("{line}");
             }
         }
     }
     Ok(())
+}
+
+/// The raw durability cost of this machine, measured in the same run.
+struct Baseline {
+    p50_ms: f64,
+    json: serde_json::Value,
+}
+
+/// One thread writing 100-byte records to a fresh file in `dir`, each followed by
+/// `fdatasync`, for `budget`: the latency floor under every acknowledged append (a REPLICATION
+/// ack waits for at least two of these, on two nodes, in parallel at best).
+fn fdatasync_baseline(dir: &std::path::Path, budget: Duration) -> std::io::Result<Baseline> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join(format!("bench-baseline-{}", std::process::id()));
+    let file = std::fs::File::create(&path)?;
+    let record = [0x5au8; 100];
+    let mut lat_us = Vec::new();
+    let start = Instant::now();
+    let mut offset = 0u64;
+    while start.elapsed() < budget {
+        let t = Instant::now();
+        file.write_all_at(&record, offset)?;
+        file.sync_data()?;
+        lat_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        offset += record.len() as u64;
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    let elapsed = start.elapsed().as_secs_f64();
+    lat_us.sort_unstable();
+    let p50_ms = percentile_ms(&lat_us, 0.50);
+    let json = json!({
+        "bench": "cluster.baseline",
+        "what": "write+fdatasync of one 100-byte record, one thread, same file system as the nodes",
+        "ops_per_s": (lat_us.len() as f64 / elapsed).round(),
+        "p50_ms": p50_ms,
+        "p99_ms": percentile_ms(&lat_us, 0.99),
+        "p999_ms": percentile_ms(&lat_us, 0.999),
+    });
+    Ok(Baseline { p50_ms, json })
 }
 
 fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
