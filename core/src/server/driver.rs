@@ -818,11 +818,7 @@ impl Driver {
                             "the write was overwritten by a new leader; retry",
                         ))
                     } else if w.response == ResponseConfig::Persistence {
-                        Ok(match w.kind {
-                            WriteKind::Append => ReplyBody::Appended { first_index: None },
-                            WriteKind::Kv => ReplyBody::KvWritten(None),
-                            WriteKind::Scale => ReplyBody::Done,
-                        })
+                        Ok(w.kind.reply_without_result())
                     } else {
                         match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
                             Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
@@ -1136,7 +1132,7 @@ impl Driver {
                     match response {
                         ResponseConfig::OneWay => {}
                         ResponseConfig::Receive => {
-                            let body = ReplyBody::Appended { first_index: None };
+                            let body = WriteKind::Append.reply_without_result();
                             reply(&conn, req.id, Ok(body), applied);
                         }
                         _ => {
@@ -1223,11 +1219,11 @@ impl Driver {
         if self.batch.is_empty() {
             return;
         }
-        let staged_term = self.batch.term();
+        let term = self.batch.term();
         let (datas, writes) = self.batch.take();
         let applied = self.applied();
         let total = datas.len() as u64;
-        let proposed = if self.raft.term() != staged_term {
+        let proposed = if self.raft.term() != term {
             Err(self.not_leader())
         } else {
             self.raft
@@ -1246,7 +1242,6 @@ impl Driver {
                 return;
             }
         };
-        let term = staged_term;
         let mut first = last + 1 - total;
         for w in writes {
             let last = first + w.entries as u64 - 1;
@@ -1259,12 +1254,7 @@ impl Driver {
                 }
                 ResponseConfig::Receive => {
                     self.pending_count = self.pending_count.saturating_sub(1);
-                    let body = match w.kind {
-                        WriteKind::Append => ReplyBody::Appended { first_index: None },
-                        WriteKind::Kv => ReplyBody::KvWritten(None),
-                        WriteKind::Scale => ReplyBody::Done,
-                    };
-                    reply(&w.conn, w.req, Ok(body), applied);
+                    reply(&w.conn, w.req, Ok(w.kind.reply_without_result()), applied);
                 }
                 response => self.waiters.entry(first).or_default().push(Waiter {
                     conn: w.conn,

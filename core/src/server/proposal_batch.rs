@@ -18,6 +18,7 @@
 use std::collections::HashSet;
 
 use crate::api::ResponseConfig;
+use crate::client::protocol::ReplyBody;
 use crate::net::ConnHandle;
 use crate::raft::Term;
 
@@ -29,6 +30,17 @@ pub(super) enum WriteKind {
     Append,
     Kv,
     Scale,
+}
+
+impl WriteKind {
+    /// The reply of a write acknowledged before it has a result (RECEIVE, PERSISTENCE).
+    pub fn reply_without_result(self) -> ReplyBody {
+        match self {
+            WriteKind::Append => ReplyBody::Appended { first_index: None },
+            WriteKind::Kv => ReplyBody::KvWritten(None),
+            WriteKind::Scale => ReplyBody::Done,
+        }
+    }
 }
 
 /// One accepted write: its log entries are `entries` consecutive entries of the batch.

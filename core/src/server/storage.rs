@@ -197,7 +197,7 @@ pub(crate) enum WriteDone {
 pub(crate) struct WriteQueue {
     tx: mpsc::Sender<WriteJob>,
     sent: u64,
-    consumed: Arc<AtomicU64>,
+    consumed: Consumed,
 }
 
 /// The writer's count of consumed jobs.
@@ -208,6 +208,10 @@ impl Consumed {
     fn add_one(&self) {
         self.0.fetch_add(1, Ordering::Release);
     }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl WriteQueue {
@@ -217,7 +221,7 @@ impl WriteQueue {
         let q = WriteQueue {
             tx,
             sent: 0,
-            consumed: consumed.0.clone(),
+            consumed: consumed.clone(),
         };
         (q, rx, consumed)
     }
@@ -232,7 +236,7 @@ impl WriteQueue {
     /// Whether the writer has written or forwarded every job sent so far (it may still be
     /// syncing them).
     pub fn is_drained(&self) -> bool {
-        self.consumed.load(Ordering::Acquire) >= self.sent
+        self.consumed.get() >= self.sent
     }
 }
 

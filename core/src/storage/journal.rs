@@ -104,6 +104,12 @@ impl State {
         Ok(())
     }
 
+    /// Whether compacting up to `upto` would drop the oldest segment (the active segment, the
+    /// last one, always stays).
+    fn oldest_segment_compactable(&self, upto: u64) -> bool {
+        self.segments.len() > 1 && self.segments[0].last_index <= upto
+    }
+
     /// Position of the segment holding `index` (which must be physically present).
     fn segment_of(&self, index: u64) -> usize {
         self.segments
@@ -575,9 +581,9 @@ impl Journal {
     /// for the caller to delete ([`DetachedSegments::remove`], e.g. paced). Open finishes the
     /// deletion after a crash.
     pub fn compact_prefix_detached(&self, upto: u64) -> Result<DetachedSegments> {
-        let none = || DetachedSegments {
+        let detached = |firsts| DetachedSegments {
             dir: self.dir.clone(),
-            firsts: Vec::new(),
+            firsts,
         };
         // Appenders are blocked only while the state changes: the marker's fsyncs and the file
         // removals run outside the state lock (`compaction` orders the marker writers).
@@ -586,7 +592,7 @@ impl Journal {
             let s = self.read_state();
             s.check_usable()?;
             if upto <= s.compacted_index {
-                return Ok(none());
+                return Ok(detached(Vec::new()));
             }
             if upto > s.last_index() {
                 return Err(StorageError::OutOfRange {
@@ -613,22 +619,18 @@ impl Journal {
             s.compacted_index = upto;
             s.compacted_term = term;
             let mut removed = Vec::new();
-            while s.segments.len() > 1 && s.segments[0].last_index <= upto {
+            while s.oldest_segment_compactable(upto) {
                 removed.push(s.segments.remove(0).first_index);
             }
             removed
         };
-        Ok(DetachedSegments {
-            dir: self.dir.clone(),
-            firsts: removed,
-        })
+        Ok(detached(removed))
     }
 
     /// Whether [`compact_prefix`](Self::compact_prefix)`(upto)` would delete a segment (the
     /// active segment is never deleted). Compacting without deleting only moves the marker.
     pub fn compaction_frees_segment(&self, upto: u64) -> bool {
-        let s = self.read_state();
-        s.segments.len() > 1 && s.segments[0].last_index <= upto
+        self.read_state().oldest_segment_compactable(upto)
     }
 
     /// Discards the whole log and restarts it after a snapshot: afterwards the log is empty,
@@ -691,7 +693,6 @@ fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-/// Deletes a segment and its `.idx` file (the caller fsyncs the directory).
 /// Segments dropped from a journal by compaction whose files are still on disk.
 #[must_use = "the segment files stay on disk until removed"]
 #[derive(Debug)]
@@ -741,6 +742,7 @@ fn shrink_gradually(path: &Path, step: u64, pause: std::time::Duration) -> Resul
     Ok(())
 }
 
+/// Deletes a segment and its `.idx` file (the caller fsyncs the directory).
 fn remove_segment_files(dir: &Path, first: u64) -> Result<()> {
     remove_if_exists(&segment::segment_path(dir, first))?;
     remove_if_exists(&segment::idx_path(dir, first))

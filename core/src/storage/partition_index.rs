@@ -397,17 +397,7 @@ impl PartitionIndex {
         if upto <= self.base {
             return Ok(());
         }
-        if upto > self.upto {
-            return Err(StorageError::OutOfRange {
-                index: upto,
-                last_index: self.upto,
-            });
-        }
-        for part in self.parts.values_mut() {
-            part.min = part.lower_bound(upto + 1)?.max(part.min);
-        }
-        self.base = upto;
-        self.checkpoint()
+        self.compact_prefix_deferred(upto)?.write()
     }
 
     /// [`compact_prefix`](Self::compact_prefix) whose checkpoint the caller writes: the
