@@ -46,6 +46,49 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, f).await.expect("safety timeout")
 }
 
+/// A leader that drops the connection after every third append it receives.
+fn dropping_leader() -> Behaviour {
+    Behaviour {
+        drop_after_append: 3,
+        ..leader()
+    }
+}
+
+/// `tasks` tasks each making `calls` REPLICATION appends to `partition` through clones of
+/// `client`; call `i` of task `t` appends `entries(t, i)`. Returns each call's first index
+/// with its entries.
+async fn append_from_tasks(
+    client: &Client,
+    partition: u16,
+    tasks: u8,
+    calls: u8,
+    entries: fn(u8, u8) -> Vec<Vec<u8>>,
+) -> Vec<(u64, Vec<Vec<u8>>)> {
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let client = client.clone();
+        handles.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..calls {
+                let batch = entries(t, i);
+                let first = client
+                    .journal()
+                    .append(partition, batch.clone(), ResponseConfig::Replication)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                got.push((first, batch));
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(within(h).await.unwrap());
+    }
+    all
+}
+
 fn appends(bodies: &[RequestBody]) -> usize {
     bodies
         .iter()
@@ -306,33 +349,13 @@ async fn concurrent_appends(coalescing: bool) -> (Client, Vec<RequestBody>) {
     let mut cfg = config();
     cfg.append_coalescing = coalescing;
     let client = Client::connect([node.addr_string()], cfg).await.unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..32u8 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..16u8 {
-                let index = client
-                    .journal()
-                    .append(1, vec![vec![t, i]], ResponseConfig::Replication)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                got.push((index, vec![t, i]));
-            }
-            got
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(within(t).await.unwrap());
-    }
+    let all = append_from_tasks(&client, 1, 32, 16, |t, i| vec![vec![t, i]]).await;
     let indices: BTreeSet<u64> = all.iter().map(|(i, _)| *i).collect();
     assert_eq!(indices, (0..512).collect::<BTreeSet<u64>>());
     let journal = s.lock().unwrap().journal[&1].clone();
-    for (index, payload) in &all {
+    for (index, entries) in &all {
         let e = &journal[*index as usize];
-        assert_eq!(&e.payload, payload, "index {index}");
+        assert_eq!(&e.payload, &entries[0], "index {index}");
         assert_eq!(
             (e.batch_size, e.offset),
             (1, 0),
@@ -384,39 +407,14 @@ async fn concurrent_appends_through_one_client_are_coalesced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coalesced_append_retried_after_a_dropped_connection_is_applied_once() {
     let s = store();
-    let node = FakeNode::start(
-        s.clone(),
-        Behaviour {
-            drop_after_append: 3,
-            ..leader()
-        },
-    )
-    .await;
+    let node = FakeNode::start(s.clone(), dropping_leader()).await;
     let client = Client::connect([node.addr_string()], config())
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..16u8 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..8u8 {
-                let entries = vec![vec![t, i]; 1 + (t % 3) as usize];
-                let first = client
-                    .journal()
-                    .append(1, entries.clone(), ResponseConfig::Replication)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                got.push((first, entries));
-            }
-            got
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(within(t).await.unwrap());
-    }
+    let all = append_from_tasks(&client, 1, 16, 8, |t, i| {
+        vec![vec![t, i]; 1 + (t % 3) as usize]
+    })
+    .await;
     let total: usize = all.iter().map(|(_, e)| e.len()).sum();
     let journal = s.lock().unwrap().journal[&1].clone();
     assert_eq!(journal.len(), total, "every append applied exactly once");
@@ -743,42 +741,18 @@ async fn connect_skips_an_unreachable_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_survive_dropped_connections_each_applied_once() {
     let s = store();
-    let node = FakeNode::start(
-        s.clone(),
-        Behaviour {
-            drop_after_append: 3,
-            ..leader()
-        },
-    )
-    .await;
+    let node = FakeNode::start(s.clone(), dropping_leader()).await;
     let client = Client::connect([node.addr_string()], config())
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..8u8 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            for i in 0..8u8 {
-                let index = client
-                    .journal()
-                    .append(0, vec![vec![t, i]], ResponseConfig::Replication)
-                    .await
-                    .unwrap()
-                    .unwrap();
-                got.push((index, vec![t, i]));
-            }
-            got
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(within(t).await.unwrap());
-    }
+    let all = append_from_tasks(&client, 0, 8, 8, |t, i| vec![vec![t, i]]).await;
     let journal = s.lock().unwrap().journal[&0].clone();
     assert_eq!(journal.len(), 64, "every write applied exactly once");
-    for (index, payload) in &all {
-        assert_eq!(&journal[*index as usize].payload, payload, "index {index}");
+    for (index, entries) in &all {
+        assert_eq!(
+            &journal[*index as usize].payload, &entries[0],
+            "index {index}"
+        );
     }
     // Three append requests went unanswered (connection dropped) and were sent again.
     let sent = node.bodies().iter().filter_map(append_seq).count() as u64;
