@@ -267,7 +267,6 @@ impl<S: Storage> RaftNode<S> {
         } else {
             0
         };
-        let now = self.now;
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
