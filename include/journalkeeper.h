@@ -145,7 +145,16 @@ typedef enum {
  */
 typedef enum {
   /*
-   Sent; no reply at all.
+   No reply: `jk_journal_append` returns once the entries are accepted into the client's
+   bounded one-way queue (64 MiB; when it is full the call waits for room up to the
+   request timeout, then fails with `JK_STATUS_TIMEOUT`). The library then delivers them
+   to the leader in the background like any write (following redirects, retrying under
+   one session id, so they are stored once) and counts them stored when the leader
+   reports them committed on a majority. On a cluster with a leader every accepted
+   one-way append is stored, in order per partition; `jk_client_flush` waits for that,
+   and `jk_client_close` / `jk_client_free` flush (at most 5 s) before closing. Lost only
+   if the process dies (or the flush bound passes) before the leader committed them, or
+   if no leader takes them within the request timeout (retries exhausted).
    */
   JK_RESPONSE_CONFIG_ONE_WAY = 0,
   /*
@@ -574,17 +583,30 @@ jk_status jk_client_connect_with(const char *const *addrs,
                                  jk_error **err_out);
 
 /*
- Closes every connection: calls in flight and every later call fail with
- `JK_STATUS_CLOSED`, watches end with `JK_STATUS_CLOSED`. Idempotent. The handle stays valid
- until `jk_client_free`. Thread-safe.
+ Waits until every `JK_RESPONSE_CONFIG_ONE_WAY` append accepted so far by this client is
+ stored (committed on a majority, as the leader reported), for at most `timeout_ms`
+ milliseconds (0: the default of 5000). `JK_STATUS_TIMEOUT` (the message says how many are
+ left) when that passes; the error of the appends given up since the previous flush (how
+ many, and why) if there were any; else `JK_STATUS_OK`. Blocking. Thread-safe.
+ */
+jk_status jk_client_flush(const jk_client *client, uint64_t timeout_ms, jk_error **err_out);
+
+/*
+ Closes the client: later one-way appends fail with `JK_STATUS_CLOSED`; the one-way appends
+ already accepted are flushed first (as `jk_client_flush`, at most 5 s); then every
+ connection closes: calls in flight and every later call fail with `JK_STATUS_CLOSED`,
+ watches end with `JK_STATUS_CLOSED`. Returns the flush's status (`JK_STATUS_TIMEOUT` when
+ one-way appends were still unsent after 5 s and were given up); the client is closed either
+ way. Idempotent. Blocking. The handle stays valid until `jk_client_free`. Thread-safe.
  */
 jk_status jk_client_close(const jk_client *client);
 
 /*
- Closes the client (as `jk_client_close`) and frees the handle. NULL is allowed. Must be the
- last call on `client`. Pending `jk_journal_append_async` callbacks still run (with
- `JK_STATUS_CLOSED` if they had not completed). Watches keep their own reference and end
- with `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
+ Closes the client as `jk_client_close` — accepted one-way appends are flushed first, for at
+ most 5 s, blocking — and frees the handle. NULL is allowed. Must be the last call on
+ `client`. Pending `jk_journal_append_async` callbacks still run (with `JK_STATUS_CLOSED` if
+ they had not completed). Watches keep their own reference and end with
+ `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
  */
 void jk_client_free(jk_client *client);
 

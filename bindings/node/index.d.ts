@@ -59,7 +59,17 @@ export declare class Client {
    * reads see every write acknowledged before; returns that index.
    */
   sync(): Promise<number>
-  /** Closes every connection; calls in flight and later calls fail with `CLOSED`. */
+  /**
+   * Resolves once every `ONE_WAY` append accepted so far is stored (committed), waiting at
+   * most `timeoutMs` (default 5000); rejects with `TIMEOUT` (saying how many are left)
+   * when that passes, or with the error of the appends given up since the previous flush.
+   */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * Flushes the accepted `ONE_WAY` appends (at most 5 s; never rejects for them: those it
+   * could not store are logged and given up), then closes every connection; calls in
+   * flight and later calls fail with `CLOSED`. Idempotent.
+   */
   close(): Promise<void>
 }
 
@@ -244,7 +254,19 @@ export interface ReadOptions {
   consistency?: QueryConsistency
 }
 
-/** When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index. */
+/**
+ * When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index.
+ *
+ * `ONE_WAY`: no reply — `append` resolves once the batch is accepted into the client's
+ * bounded queue (64 MiB; when full it waits for room up to `requestTimeoutMs`, then rejects
+ * with `TIMEOUT`). The library delivers it to the leader in the background like any write
+ * (redirects followed, retried under one session id, so stored once) and counts it stored
+ * when the leader reports it committed on a majority. On a cluster with a leader every
+ * accepted `ONE_WAY` append is stored, in order per partition; `client.flush()` waits for
+ * that and `client.close()` flushes for at most 5 s before closing. Lost only if the process
+ * dies (or the 5 s pass at close) before the leader committed it, or if no leader takes it
+ * within `requestTimeoutMs` (retries exhausted).
+ */
 export type ResponseConfig = 'ONE_WAY' | 'RECEIVE' | 'PERSISTENCE' | 'REPLICATION' | 'ALL'
 
 /** A server configuration; the keys are those of the core's TOML format in camelCase. */

@@ -257,11 +257,35 @@ impl Client {
         promise(env, async move { to_number("index", c.sync().await?) })
     }
 
-    /// Closes every connection; calls in flight and later calls fail with `CLOSED`.
+    /// Resolves once every `ONE_WAY` append accepted so far is stored (committed), waiting at
+    /// most `timeoutMs` (default 5000); rejects with `TIMEOUT` (saying how many are left)
+    /// when that passes, or with the error of the appends given up since the previous flush.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Option<f64>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        promise(env, async move {
+            let timeout = match timeout_ms {
+                Some(ms) => Duration::from_millis(to_u64("timeoutMs", ms)?),
+                None => ClientConfig::new(1).one_way_flush_timeout,
+            };
+            c.flush(timeout).await
+        })
+    }
+
+    /// Flushes the accepted `ONE_WAY` appends (at most 5 s; never rejects for them: those it
+    /// could not store are logged and given up), then closes every connection; calls in
+    /// flight and later calls fail with `CLOSED`. Idempotent.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.inner.close();
-        promise(env, async move { Ok(()) })
+        let c = self.inner.clone();
+        promise(env, async move {
+            let _ = c.shutdown().await;
+            Ok(())
+        })
     }
 }
 

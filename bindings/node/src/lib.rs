@@ -40,10 +40,20 @@ pub fn version() -> &'static str {
 }
 
 /// When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index.
+///
+/// `ONE_WAY`: no reply — `append` resolves once the batch is accepted into the client's
+/// bounded queue (64 MiB; when full it waits for room up to `requestTimeoutMs`, then rejects
+/// with `TIMEOUT`). The library delivers it to the leader in the background like any write
+/// (redirects followed, retried under one session id, so stored once) and counts it stored
+/// when the leader reports it committed on a majority. On a cluster with a leader every
+/// accepted `ONE_WAY` append is stored, in order per partition; `client.flush()` waits for
+/// that and `client.close()` flushes for at most 5 s before closing. Lost only if the process
+/// dies (or the 5 s pass at close) before the leader committed it, or if no leader takes it
+/// within `requestTimeoutMs` (retries exhausted).
 #[napi(string_enum = "UPPER_SNAKE")]
 #[derive(Debug)]
 pub enum ResponseConfig {
-    /// Sent; no reply at all.
+    /// No reply; delivered in the background (see the type's documentation).
     OneWay,
     /// The server received the request.
     Receive,

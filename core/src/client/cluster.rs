@@ -309,41 +309,6 @@ impl Cluster {
             .ok_or_else(|| Error::new(ErrorKind::Internal, "watch opened without a queue"))
     }
 
-    /// Queues a one-way request on the leader (or any node when no leader is known); retries
-    /// connection failures only. Success means "handed to a live connection", nothing more.
-    pub async fn send_one_way(&self, body: RequestBody) -> Result<(), Error> {
-        let deadline = Instant::now() + self.config.request_timeout;
-        let mut delay = self.config.backoff_initial;
-        let mut reasons = Vec::new();
-        for _ in 0..self.config.max_attempts {
-            if self.is_closed() {
-                return Err(closed_error());
-            }
-            let addr = self.pick(&Target::Leader);
-            let sent = match tokio::time::timeout_at(deadline, self.conn(&addr)).await {
-                Err(_) => break,
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(conn)) => conn.send_one_way(body.clone()).await.map_err(|l| l.0),
-            };
-            match sent {
-                Ok(()) => return Ok(()),
-                Err(e) if !reasons.contains(&e) && reasons.len() < 8 => reasons.push(e),
-                Err(_) => {}
-            }
-            self.avoid(&addr);
-            let (d, next) = self.backoff(delay);
-            delay = next;
-            if Instant::now() + d >= deadline {
-                break;
-            }
-            tokio::time::sleep(d).await;
-        }
-        Err(Error::new(
-            ErrorKind::Unavailable,
-            format!("no server took the one-way write: {}", reasons.join("; ")),
-        ))
-    }
-
     async fn run(&self, target: Target, op: Op) -> Result<(ReplyBody, Option<WatchSub>), Error> {
         if self.is_closed() {
             return Err(closed_error());

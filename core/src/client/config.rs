@@ -40,12 +40,21 @@ pub struct ClientConfig {
     /// A queued append waits for a slot before its own request starts, so its call can take
     /// up to about twice `request_timeout`.
     pub append_max_in_flight_per_partition: usize,
+    /// Most memory the `OneWay` appends accepted and not yet stored may take (payload bytes
+    /// plus a small fixed cost per entry and per batch; 1..=4 GiB − 1). An append that does
+    /// not fit waits for room (back-pressure), up to `request_timeout`, then fails with
+    /// `Timeout`.
+    pub one_way_queue_bytes: usize,
+    /// How long [`Client::shutdown`](super::Client::shutdown) (what the bindings' close and
+    /// free call) waits for the accepted `OneWay` appends to be stored before it closes the
+    /// connections anyway (> 0).
+    pub one_way_flush_timeout: Duration,
 }
 
 impl ClientConfig {
     /// Defaults for `cluster_id`: 30 s per call, 10 s per attempt, 100 attempts,
     /// backoff 20 ms → 1 s, 1024-push watch queues, append coalescing with at most 2 requests
-    /// in flight per partition.
+    /// in flight per partition, a 64 MiB one-way queue flushed for up to 5 s on shutdown.
     pub fn new(cluster_id: u64) -> Self {
         ClientConfig {
             net: NetConfig::new(cluster_id),
@@ -57,6 +66,8 @@ impl ClientConfig {
             watch_queue_depth: 1024,
             append_coalescing: true,
             append_max_in_flight_per_partition: 2,
+            one_way_queue_bytes: 64 << 20,
+            one_way_flush_timeout: Duration::from_secs(5),
         }
     }
 
@@ -90,6 +101,16 @@ impl ClientConfig {
         if self.append_max_in_flight_per_partition == 0 {
             return bad("append_max_in_flight_per_partition must be at least 1".into());
         }
+        if self.one_way_queue_bytes == 0 || self.one_way_queue_bytes > u32::MAX as usize {
+            return bad(format!(
+                "one_way_queue_bytes {} is outside 1..={}",
+                self.one_way_queue_bytes,
+                u32::MAX
+            ));
+        }
+        if self.one_way_flush_timeout.is_zero() {
+            return bad("one_way_flush_timeout must be positive".into());
+        }
         Ok(())
     }
 }
@@ -102,7 +123,7 @@ mod tests {
     fn defaults_are_valid_and_each_bad_field_is_named() {
         assert!(ClientConfig::new(1).validate().is_ok());
         type Breaker = fn(&mut ClientConfig);
-        let cases: [(&str, Breaker); 6] = [
+        let cases: [(&str, Breaker); 8] = [
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
             ("attempt_timeout", |c| {
                 c.attempt_timeout = c.request_timeout * 2
@@ -112,6 +133,10 @@ mod tests {
             ("watch_queue_depth", |c| c.watch_queue_depth = 0),
             ("append_max_in_flight_per_partition", |c| {
                 c.append_max_in_flight_per_partition = 0
+            }),
+            ("one_way_queue_bytes", |c| c.one_way_queue_bytes = 0),
+            ("one_way_flush_timeout", |c| {
+                c.one_way_flush_timeout = Duration::ZERO
             }),
         ];
         for (field, break_it) in cases {

@@ -176,18 +176,6 @@ impl NodeConn {
         rx.await.map_err(|_| self.shared.lost())
     }
 
-    /// Queues a request that gets no reply (one-way writes).
-    pub async fn send_one_way(&self, body: RequestBody) -> Result<(), Lost> {
-        let id = self.next_id();
-        if self.is_dead() {
-            return Err(self.shared.lost());
-        }
-        self.tx
-            .send(ClientRequest { id, body })
-            .await
-            .map_err(|_| self.shared.lost())
-    }
-
     /// Opens a watch: registers its queue (so no push can arrive before it exists), then sends
     /// `Watch` and waits for the reply. The queue is removed again if the reply is an error.
     pub async fn watch(

@@ -520,9 +520,7 @@ impl Driver {
             reply(&conn, req.id, Err(stopping()), 0);
         }
         for w in self.batch.take().1 {
-            if w.response != ResponseConfig::OneWay {
-                reply(&w.conn, w.req, Err(stopping()), 0);
-            }
+            reply(&w.conn, w.req, Err(stopping()), 0);
         }
         let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
         for ((_, id), w) in std::mem::take(&mut self.watches) {
@@ -1077,10 +1075,11 @@ impl Driver {
     }
 
     fn handle_write(&mut self, conn: Conn, req: ClientRequest) {
+        // A `OneWay` write gets no reply once it is accepted, but a refused one (here: not the
+        // leader; below: invalid, or not proposed) is answered with its error like any write,
+        // so its client can tell and retry: dropping it silently lost it on a healthy cluster.
         if self.raft.role() != Role::Leader {
-            if !req.body.expects_no_reply() {
-                reply(&conn, req.id, Err(self.not_leader()), self.applied());
-            }
+            reply(&conn, req.id, Err(self.not_leader()), self.applied());
             return;
         }
         if self.applied() < self.term_start {
@@ -1098,11 +1097,7 @@ impl Driver {
             return;
         }
         let one_way = req.body.expects_no_reply();
-        let fail = |conn: &Conn, e: Error, applied| {
-            if !one_way {
-                reply(conn, req.id, Err(e), applied);
-            }
-        };
+        let fail = |conn: &Conn, e: Error, applied| reply(conn, req.id, Err(e), applied);
         let applied = self.applied();
         let (datas, response, kind, session) = match &req.body {
             RequestBody::Append {
@@ -1235,9 +1230,7 @@ impl Driver {
             Err(e) => {
                 for w in writes {
                     self.pending_count = self.pending_count.saturating_sub(1);
-                    if w.response != ResponseConfig::OneWay {
-                        reply(&w.conn, w.req, Err(e.clone()), applied);
-                    }
+                    reply(&w.conn, w.req, Err(e.clone()), applied);
                 }
                 return;
             }

@@ -135,7 +135,8 @@ class Journal:
         response: ResponseConfig | str = ResponseConfig.REPLICATION,
     ) -> int | None:
         """Appends ``entries`` as one batch; returns the index of the first one for
-        ``REPLICATION`` / ``ALL``, else ``None``."""
+        ``REPLICATION`` / ``ALL``, else ``None``. ``ONE_WAY`` returns once the batch is queued
+        and is delivered in the background (see :attr:`ResponseConfig.ONE_WAY`)."""
         return self._n.append(partition, entries, _name(response))
 
     def get(
@@ -293,8 +294,15 @@ class Client:
     def closed(self) -> bool:
         return self._native.is_closed
 
+    def flush(self, timeout: float | None = None) -> None:
+        """Waits until every ``ONE_WAY`` append accepted so far is stored (committed), at most
+        ``timeout`` seconds (default 5). Raises ``TimeoutError`` (saying how many are left)
+        when that passes, or the error of the appends given up since the previous flush."""
+        self._native.flush(timeout)
+
     def close(self) -> None:
-        """Closes every connection; later calls raise ``ClosedError``. Idempotent."""
+        """Flushes the accepted ``ONE_WAY`` appends (waits at most 5 s; never raises for
+        them), then closes every connection; later calls raise ``ClosedError``. Idempotent."""
         self._native.close()
 
     def __enter__(self) -> Client:
@@ -455,9 +463,20 @@ class AsyncClient:
     def closed(self) -> bool:
         return self._native.is_closed
 
+    async def flush(self, timeout: float | None = None) -> None:
+        """See :meth:`Client.flush`."""
+        await self._native.flush(timeout, True)
+
+    async def aclose(self) -> None:
+        """Flushes the accepted ``ONE_WAY`` appends (at most 5 s), then closes; what
+        ``async with`` does on exit. Idempotent."""
+        await self._native.close(True)
+
     def close(self) -> None:
-        """Closes every connection (immediate; nothing to await). Idempotent."""
-        self._native.close()
+        """Closes without blocking the event loop: at once when no ``ONE_WAY`` append is
+        pending, else the flush (at most 5 s) and the close finish in the background; use
+        ``await aclose()`` to wait for them. Idempotent."""
+        self._native.close_nowait()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -468,7 +487,7 @@ class AsyncClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"journalkeeper.AsyncClient({self._native!r})"

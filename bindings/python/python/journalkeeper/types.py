@@ -15,7 +15,16 @@ BytesLike: TypeAlias = bytes | bytearray
 class ResponseConfig(enum.Enum):
     """When a write is acknowledged. Only ``REPLICATION`` and ``ALL`` return the index."""
 
-    #: Sent; no reply at all.
+    #: No reply: ``append`` returns once the batch is accepted into the client's bounded queue
+    #: (64 MiB; when full it waits for room up to ``request_timeout``, then raises
+    #: ``TimeoutError``). The library then delivers it to the leader in the background like any
+    #: write (redirects followed, retried under one session id, so stored once) and counts it
+    #: stored when the leader reports it committed on a majority. On a cluster with a leader
+    #: every accepted ONE_WAY append is stored, in order per partition; ``client.flush()``
+    #: waits for that, and ``close()`` / ``with`` exit flush for at most 5 s before closing
+    #: (garbage collection flushes in the background). Lost only if the process dies (or the
+    #: 5 s pass at close) before the leader committed it, or if no leader takes it within
+    #: ``request_timeout`` (retries exhausted).
     ONE_WAY = "ONE_WAY"
     #: The server received the request.
     RECEIVE = "RECEIVE"

@@ -140,6 +140,9 @@ pub async fn append(
         .journal()
         .append(partition, entries, ack.into())
         .await?;
+    // `one-way` only queued the entries: the flush on shutdown delivers them before we exit
+    // (bounded by `one_way_flush_timeout`; a failure is this command's error).
+    client.shutdown().await?;
     if conn.json {
         println!(
             "{}",
@@ -161,7 +164,6 @@ pub async fn append(
             ),
         }
     }
-    client.close();
     Ok(())
 }
 

@@ -51,7 +51,9 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[arg(long)]
         partition: u16,
-        /// Acknowledgement level: one-way, receive, persistence, replication, all.
+        /// Acknowledgement level: one-way, receive, persistence, replication, all. With
+        /// one-way the command still waits (at most 5 s) until the leader stored the entries
+        /// before it exits, and fails if it did not.
         #[arg(long, default_value = "replication")]
         ack: client_cmds::Ack,
         #[arg(required = true)]
