@@ -54,7 +54,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 # --print native-static-libs for this target).
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
-C_PROGRAMS := tests/c/version_test tests/c/error_test examples/c/cluster
+C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test examples/c/cluster
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 

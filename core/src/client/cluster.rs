@@ -210,9 +210,11 @@ impl Cluster {
     }
 
     /// The live connection to `addr`, connecting if needed (one connect at a time per node).
-    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, String> {
+    /// `WrongCluster` when the node refuses our cluster id, `Closed` after `close`, else
+    /// `Unavailable`.
+    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, Error> {
         if self.is_closed() {
-            return Err("the client is closed".into());
+            return Err(closed_error());
         }
         let slot = lock(&self.conns)
             .entry(addr.to_string())
@@ -233,7 +235,7 @@ impl Cluster {
         }
         if self.is_closed() {
             conn.close();
-            return Err("the client is closed".into());
+            return Err(closed_error());
         }
         Ok(conn)
     }
@@ -322,7 +324,8 @@ impl Cluster {
             let addr = self.pick(&Target::Leader);
             let sent = match tokio::time::timeout_at(deadline, self.conn(&addr)).await {
                 Err(_) => break,
-                Ok(Err(e)) => Err(e),
+                Ok(Err(e)) if e.kind == ErrorKind::WrongCluster => return Err(e),
+                Ok(Err(e)) => Err(e.message),
                 Ok(Ok(conn)) => conn.send_one_way(body.clone()).await.map_err(|l| l.0),
             };
             match sent {
@@ -385,7 +388,12 @@ impl Cluster {
                         now: true,
                     }
                 }
-                Ok(Err(AttemptError::Connect(reason))) => {
+                // A node of another cluster: a configuration error, retrying cannot help.
+                Ok(Err(AttemptError::Connect(e))) if e.kind == ErrorKind::WrongCluster => {
+                    Failure::Final(e)
+                }
+                Ok(Err(AttemptError::Connect(e))) => {
+                    let reason = e.message;
                     self.avoid(&addr);
                     if !connect_errors.contains(&reason) && connect_errors.len() < 8 {
                         connect_errors.push(reason.clone());
@@ -567,7 +575,7 @@ impl Cluster {
 }
 
 enum AttemptError {
-    Connect(String),
+    Connect(Error),
     Lost(Lost),
 }
 

@@ -127,7 +127,9 @@ impl Client {
                         batcher,
                     });
                 }
-                Err(e) => reasons.push(e),
+                // Talking to another cluster is a configuration error: say so at once.
+                Err(e) if e.kind == ErrorKind::WrongCluster => return Err(e),
+                Err(e) => reasons.push(e.message),
             }
         }
         Err(Error::new(
@@ -167,6 +169,12 @@ impl Client {
     /// Fewer than the `append` calls made means appends were coalesced.
     pub fn append_requests_sent(&self) -> u64 {
         self.batcher.requests_sent()
+    }
+
+    /// The server addresses this client knows: the ones it was given, then any leader hints
+    /// it learned.
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.addrs()
     }
 
     /// The leader address this client currently believes in, if any.

@@ -51,8 +51,9 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[arg(long)]
         partition: u16,
-        /// Acknowledgement level: one-way, receive, persistence, replication, all.
-        #[arg(long, default_value = "replication")]
+        /// Acknowledgement level: ONE_WAY, RECEIVE, PERSISTENCE, REPLICATION or ALL (any case,
+        /// `-` or `_`).
+        #[arg(long, default_value = "REPLICATION")]
         ack: client_cmds::Ack,
         #[arg(required = true)]
         values: Vec<String>,
@@ -67,8 +68,8 @@ enum Command {
         index: u64,
         #[arg(long, default_value_t = 100)]
         max: u32,
-        /// strict, sequential or none.
-        #[arg(long, default_value = "strict")]
+        /// STRICT, SEQUENTIAL or NONE (any case).
+        #[arg(long, default_value = "STRICT")]
         consistency: client_cmds::Consistency,
     },
     /// Coordination KV commands.
@@ -108,13 +109,17 @@ enum BenchWhat {
     Cluster(bench_cluster::Args),
 }
 
+/// Logs to stderr; colours (ANSI escapes) only when stderr is a terminal, so log files and
+/// pipes get plain text.
 fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
