@@ -59,7 +59,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 # --print native-static-libs for this target).
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
-C_PROGRAMS := tests/c/version_test tests/c/error_test tests/c/one_way_test examples/c/cluster
+C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test examples/c/cluster
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 
@@ -70,6 +70,8 @@ c-lib:
 	ln -sfn libjournalkeeper.so.$(VERSION) $(C_LIBDIR)/libjournalkeeper.so.$(SO_MAJOR)
 	ln -sfn libjournalkeeper.so.$(SO_MAJOR) $(C_LIBDIR)/libjournalkeeper.so
 	cp target/release/libjournalkeeper.a $(C_LIBDIR)/libjournalkeeper.a
+	# The release profile strips the .so; the .a bundles the standard library's debug info.
+	strip --strip-debug $(C_LIBDIR)/libjournalkeeper.a
 	printf '%s\n' 'prefix=$(abspath build)' 'libdir=$${prefix}/lib' 'includedir=$(abspath include)' '' \
 		'Name: journalkeeper' 'Description: C ABI of JournalKeeper-rs (journal store + coordination KV)' \
 		'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ljournalkeeper' \
@@ -85,6 +87,9 @@ c-tools:
 
 c-test: c-tools c-lib
 	mkdir -p build/c
+	# Shipped artifacts carry no debug info (see [profile.release] in Cargo.toml).
+	for f in $(C_LIBDIR)/libjournalkeeper.so $(C_LIBDIR)/libjournalkeeper.a; do \
+		! readelf -S $$f | grep -q '\.debug_' || { echo "$$f has debug sections"; exit 1; }; done
 	test "$$(readelf -d $(C_LIBDIR)/libjournalkeeper.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = libjournalkeeper.so.$(SO_MAJOR)
 	test "$$($(PKG_CONFIG_RUN) --modversion journalkeeper)" = "$(VERSION)"
 	set -e; for p in $(C_PROGRAMS); do n=$$(basename $$p); \
@@ -103,6 +108,7 @@ c-test: c-tools c-lib
 ## over the package, its stubs, the tests and the example.
 python-test: $(VENV)/.ready-2
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
+	! readelf -S $(VENV)/lib/python3*/site-packages/journalkeeper/_native*.so | grep -q '\.debug_'
 	$(VENV)/bin/python -m pytest -q --durations=5 bindings/python/tests
 	$(VENV)/bin/python examples/python/cluster_demo.py
 	cd bindings/python && $(abspath $(VENV))/bin/python -m mypy --strict --cache-dir $(abspath build/mypy-cache) \
@@ -119,6 +125,7 @@ $(VENV)/.ready-2:
 node-test:
 	cd bindings/node && npm ci --no-audit --no-fund --loglevel=error
 	cd bindings/node && npx napi build --platform --release
+	! readelf -S bindings/node/journalkeeper.*.node | grep -q '\.debug_'
 	cd bindings/node && node --test tests/
 	node examples/node/example.js
 	rm -rf build/node-consumer && mkdir -p build/node-consumer

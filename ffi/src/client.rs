@@ -77,8 +77,8 @@ pub struct jk_client_config {
     /// Deadline of one call, retries included (default 30000 ms); then `JK_STATUS_TIMEOUT`, or
     /// `JK_STATUS_UNAVAILABLE` when no server could be reached at all.
     pub request_timeout_ms: u64,
-    /// How long one attempt waits for its reply (default 10000 ms; at most the request
-    /// timeout).
+    /// How long one attempt waits for its reply (default 10000 ms, lowered to the request
+    /// timeout when that is smaller; an explicit value must not exceed the request timeout).
     pub attempt_timeout_ms: u64,
     /// Deadline of one connection attempt (default 3000 ms).
     pub connect_timeout_ms: u64,
@@ -87,7 +87,7 @@ pub struct jk_client_config {
 fn client_config(c: &jk_client_config) -> ClientConfig {
     let mut cfg = ClientConfig::new(c.cluster_id);
     if c.request_timeout_ms != 0 {
-        cfg.request_timeout = Duration::from_millis(c.request_timeout_ms);
+        cfg.set_request_timeout(Duration::from_millis(c.request_timeout_ms));
     }
     if c.attempt_timeout_ms != 0 {
         cfg.attempt_timeout = Duration::from_millis(c.attempt_timeout_ms);

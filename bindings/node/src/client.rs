@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use journalkeeper::api::{self, JournalEntry as CoreEntry};
 use journalkeeper::client::protocol::{
-    ClusterConfiguration as CoreConfiguration, Member as CoreMember, NodeRole,
-    NodeStatus as CoreNodeStatus,
+    ClusterConfiguration as CoreConfiguration, Member as CoreMember, NodeStatus as CoreNodeStatus,
 };
 use journalkeeper::client::{Client as CoreClient, ClientConfig};
 use journalkeeper::state::watch::WatchFilter as CoreFilter;
@@ -26,7 +25,8 @@ pub struct ClientOptions {
     pub cluster_id: f64,
     /// Overall deadline of one call, retries included (default 30 000).
     pub request_timeout_ms: Option<f64>,
-    /// Deadline of one attempt (default 10 000, at most `requestTimeoutMs`).
+    /// Deadline of one attempt (default 10 000, lowered to `requestTimeoutMs` when that is
+    /// smaller; an explicit value must not exceed `requestTimeoutMs`).
     pub attempt_timeout_ms: Option<f64>,
     /// Most attempts per call (default 100).
     pub max_attempts: Option<f64>,
@@ -106,7 +106,8 @@ pub struct ClusterConfiguration {
 #[napi(object)]
 pub struct NodeStatus {
     pub node_id: f64,
-    /// `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"`.
+    /// `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"` (`vocabulary().roles`; over
+    /// the network a pre-candidate reports `"CANDIDATE"`).
     pub role: String,
     pub term: f64,
     pub leader: Option<Member>,
@@ -167,15 +168,9 @@ fn configuration(c: CoreConfiguration) -> R<ClusterConfiguration> {
 }
 
 fn node_status(s: CoreNodeStatus) -> R<NodeStatus> {
-    let role = match s.role {
-        NodeRole::Leader => "LEADER",
-        NodeRole::Follower => "FOLLOWER",
-        NodeRole::Candidate => "CANDIDATE",
-        NodeRole::Observer => "OBSERVER",
-    };
     Ok(NodeStatus {
         node_id: to_number("nodeId", s.node_id)?,
-        role: role.to_string(),
+        role: s.role.name().to_string(),
         term: to_number("term", s.term)?,
         leader: s.leader.map(member).transpose()?,
         commit_index: to_number("commitIndex", s.commit_index)?,
@@ -207,11 +202,9 @@ impl Client {
     ) -> napi::Result<PromiseRaw<'env, Client>> {
         promise(env, async move {
             let mut cfg = ClientConfig::new(to_u64("clusterId", options.cluster_id)?);
-            cfg.request_timeout = ms(
-                "requestTimeoutMs",
-                options.request_timeout_ms,
-                cfg.request_timeout,
-            )?;
+            if let Some(t) = options.request_timeout_ms {
+                cfg.set_request_timeout(Duration::from_millis(to_u64("requestTimeoutMs", t)?));
+            }
             cfg.attempt_timeout = ms(
                 "attemptTimeoutMs",
                 options.attempt_timeout_ms,
@@ -298,7 +291,9 @@ pub struct Journal {
 #[napi]
 impl Journal {
     /// Appends `entries` as one batch to `partition`; resolves to the index of the first entry
-    /// for `REPLICATION` / `ALL`, null for the other levels.
+    /// for `REPLICATION` / `ALL`, null for the other levels. Bounds (`limits()`):
+    /// 1..=`maxAppendEntries` entries, each at most `maxEntryBytes`, together at most
+    /// `maxAppendBytes`.
     #[napi]
     pub fn append<'env>(
         &self,
@@ -320,7 +315,7 @@ impl Journal {
         })
     }
 
-    /// Up to `maxEntries` entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
+    /// Up to `maxEntries` (1..=`limits().maxGetEntries`) entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
     /// the end, `INDEX_UNDERFLOW` before the start.
     #[napi]
     pub fn get<'env>(
@@ -389,7 +384,10 @@ impl Journal {
         })
     }
 
-    /// The index of the last entry stored at or before `timestampMs`; null when empty.
+    /// The index matching `timestampMs`: the last entry stored at or before it, and among
+    /// entries sharing that store time the first of them. Before every entry: the first entry.
+    /// At or after the last entry's time: the last entry (the first of those sharing its time),
+    /// never the end index. null only when the partition is empty.
     #[napi]
     pub fn query_index<'env>(
         &self,
@@ -412,7 +410,9 @@ impl Journal {
         })
     }
 
-    /// Replaces the partition set.
+    /// Replaces the partition set (1..=`limits().maxPartitions` partitions). A removed
+    /// partition that holds entries cannot be added back (its old entries would reappear):
+    /// `INVALID_ARGUMENT` naming it, nothing changes; use new ids.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn scale_partitions<'env>(
         &self,
@@ -438,7 +438,8 @@ pub struct Kv {
 
 #[napi]
 impl Kv {
-    /// Sets `key` to `value`; resolves to the previous value (null: none).
+    /// Sets `key` (non-empty, at most `limits().maxKeyBytes`) to `value` (at most
+    /// `limits().maxValueBytes`); resolves to the previous value (null: none).
     #[napi]
     pub fn set<'env>(
         &self,
@@ -500,7 +501,8 @@ impl Kv {
         })
     }
 
-    /// Every key starting with `prefix`, with its value, in key order.
+    /// Every key starting with `prefix`, with its value, in key order (read in pages; no bound
+    /// on the number returned).
     #[napi]
     pub fn list<'env>(
         &self,

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use journalkeeper::api::{self, ErrorKind};
-use journalkeeper::raft::Role;
 use journalkeeper::server::{Server as CoreServer, ServerConfig, ServerStatus as CoreStatus};
 use napi::Env;
 use napi::bindgen_prelude::{Either, PromiseRaw};
@@ -42,7 +41,8 @@ pub struct ServerOptions {
 #[napi(object)]
 pub struct ServerStatus {
     pub node_id: f64,
-    /// `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"`; null before the node started.
+    /// `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"` or `"OBSERVER"`
+    /// (`vocabulary().roles`); null before the node started.
     pub role: Option<String>,
     pub leader: Option<f64>,
     pub term: f64,
@@ -124,19 +124,10 @@ fn config_from_options(o: ServerOptions) -> Result<ServerConfig, api::Error> {
     Ok(cfg)
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Leader => "LEADER",
-        Role::Follower => "FOLLOWER",
-        Role::PreCandidate => "PRE_CANDIDATE",
-        Role::Candidate => "CANDIDATE",
-    }
-}
-
 fn status_to_js(s: CoreStatus) -> Result<ServerStatus, api::Error> {
     Ok(ServerStatus {
         node_id: to_number("nodeId", s.node_id)?,
-        role: s.role.map(|r| role_name(r).to_string()),
+        role: s.node_role().map(|r| r.name().to_string()),
         leader: s.leader.map(|l| to_number("leader", l)).transpose()?,
         term: to_number("term", s.term)?,
         commit_index: to_number("commitIndex", s.commit_index)?,

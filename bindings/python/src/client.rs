@@ -13,7 +13,7 @@ use journalkeeper::api::{Error, ErrorKind, JournalEntry};
 use journalkeeper::client::{Client, ClientConfig, WatchStream};
 use journalkeeper::state::watch::{KvEvent, WatchFilter};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::convert::{
     ConfigurationDict, NodeStatusDict, bytes_arg, opt_bytes_arg, ranged, response_config,
@@ -44,9 +44,7 @@ pub fn connect(
 ) -> PyResult<Py<PyAny>> {
     let mut config = ClientConfig::new(ranged("cluster_id", cluster_id)?);
     if let Some(t) = request_timeout {
-        config.request_timeout = seconds("request_timeout", t)?;
-        // The attempt deadline may not exceed the overall one.
-        config.attempt_timeout = config.attempt_timeout.min(config.request_timeout);
+        config.set_request_timeout(seconds("request_timeout", t)?);
     }
     if let Some(t) = attempt_timeout {
         config.attempt_timeout = seconds("attempt_timeout", t)?;
@@ -421,8 +419,18 @@ impl PyClient {
         self.client.leader()
     }
 
-    fn __repr__(&self) -> String {
-        format!("{:?}", self.client)
+    /// The server addresses the client knows (given, then learned from leader hints).
+    #[getter]
+    fn servers(&self) -> Vec<String> {
+        self.client.servers()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Client(servers={}, closed={})",
+            PyList::new(py, self.client.servers())?.repr()?,
+            if self.is_closed() { "True" } else { "False" }
+        ))
     }
 }
 

@@ -95,7 +95,7 @@ def test_admin_status_and_configuration(client: jk.Client, cluster: Cluster) -> 
     assert sorted(m["node_id"] for m in config["voters"]) == [1, 2, 3]
     assert config["leader"] is not None and config["leader"]["node_id"] == leader.node_id
     status = client.admin.status(leader.address)
-    assert status["role"] == "leader" and status["node_id"] == leader.node_id
+    assert status["role"] == "LEADER" and status["node_id"] == leader.node_id
     assert status["commit_index"] <= status["last_index"]
     with pytest.raises(jk.InvalidArgumentError):
         client.admin.status("no-port")

@@ -210,9 +210,11 @@ impl Cluster {
     }
 
     /// The live connection to `addr`, connecting if needed (one connect at a time per node).
-    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, String> {
+    /// `WrongCluster` when the node refuses our cluster id, `Closed` after `close`, else
+    /// `Unavailable`.
+    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, Error> {
         if self.is_closed() {
-            return Err("the client is closed".into());
+            return Err(closed_error());
         }
         let slot = lock(&self.conns)
             .entry(addr.to_string())
@@ -233,7 +235,7 @@ impl Cluster {
         }
         if self.is_closed() {
             conn.close();
-            return Err("the client is closed".into());
+            return Err(closed_error());
         }
         Ok(conn)
     }
@@ -350,7 +352,12 @@ impl Cluster {
                         now: true,
                     }
                 }
-                Ok(Err(AttemptError::Connect(reason))) => {
+                // A node of another cluster: a configuration error, retrying cannot help.
+                Ok(Err(AttemptError::Connect(e))) if e.kind == ErrorKind::WrongCluster => {
+                    Failure::Final(e)
+                }
+                Ok(Err(AttemptError::Connect(e))) => {
+                    let reason = e.message;
                     self.avoid(&addr);
                     if !connect_errors.contains(&reason) && connect_errors.len() < 8 {
                         connect_errors.push(reason.clone());
@@ -532,7 +539,7 @@ impl Cluster {
 }
 
 enum AttemptError {
-    Connect(String),
+    Connect(Error),
     Lost(Lost),
 }
 

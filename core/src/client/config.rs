@@ -71,6 +71,15 @@ impl ClientConfig {
         }
     }
 
+    /// Sets the deadline of one call. The attempt timeout follows it down (an attempt never
+    /// outlives its call), so setting only the request timeout is always valid; set
+    /// `attempt_timeout` after this to choose it too. Every binding's "request timeout"
+    /// option goes through here.
+    pub fn set_request_timeout(&mut self, timeout: Duration) {
+        self.request_timeout = timeout;
+        self.attempt_timeout = self.attempt_timeout.min(timeout);
+    }
+
     /// Checks every field; the `InvalidArgument` error names the first bad one.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |what: String| Err(Error::new(ErrorKind::InvalidArgument, what));
@@ -118,6 +127,20 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_attempt_timeout_follows_a_smaller_request_timeout() {
+        let mut c = ClientConfig::new(1);
+        c.set_request_timeout(Duration::from_secs(2));
+        assert_eq!(c.request_timeout, Duration::from_secs(2));
+        assert_eq!(c.attempt_timeout, Duration::from_secs(2));
+        assert!(c.validate().is_ok());
+        // A larger request timeout leaves the attempt timeout alone.
+        let mut c = ClientConfig::new(1);
+        c.set_request_timeout(Duration::from_secs(60));
+        assert_eq!(c.attempt_timeout, ClientConfig::new(1).attempt_timeout);
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn defaults_are_valid_and_each_bad_field_is_named() {

@@ -167,8 +167,11 @@ impl<'a> Journal<'a> {
         }
     }
 
-    /// The index of the last entry stored at or before `timestamp_ms` (the first of several
-    /// with that time; the first entry when `timestamp_ms` is earlier); `None` when empty.
+    /// The index matching `timestamp_ms` (the seed's rule): the last entry stored at or before
+    /// `timestamp_ms`, and among entries sharing that store time the first of them. Before
+    /// every entry: the first entry. At or after the last entry's time: the last entry (the
+    /// first of those sharing its time), never the partition's end index. `None` only when
+    /// the partition holds no entries.
     pub async fn query_index(
         &self,
         partition: u16,

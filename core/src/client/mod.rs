@@ -140,7 +140,9 @@ impl Client {
                         one_way,
                     });
                 }
-                Err(e) => reasons.push(e),
+                // Talking to another cluster is a configuration error: say so at once.
+                Err(e) if e.kind == ErrorKind::WrongCluster => return Err(e),
+                Err(e) => reasons.push(e.message),
             }
         }
         Err(Error::new(
@@ -219,6 +221,12 @@ impl Client {
         };
         self.close();
         flushed
+    }
+
+    /// The server addresses this client knows: the ones it was given, then any leader hints
+    /// it learned.
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.addrs()
     }
 
     /// The leader address this client currently believes in, if any.

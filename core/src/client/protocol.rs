@@ -278,14 +278,9 @@ pub enum ReplyBody {
     Done,
 }
 
-/// A node's role as it reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeRole {
-    Leader,
-    Follower,
-    Candidate,
-    Observer,
-}
+/// A node's role as it reports it (defined with the rest of the vocabulary in `api`). Over the
+/// wire a pre-candidate reports `Candidate` (1.x clients know no other value).
+pub use crate::api::NodeRole;
 
 /// A cluster member as clients address it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

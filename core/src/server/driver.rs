@@ -55,6 +55,18 @@ impl ServerStatus {
     pub fn is_leader(&self) -> bool {
         self.role == Some(Role::Leader)
     }
+
+    /// The role in the shared vocabulary (`None` until the node has started): a follower
+    /// that is not a voter is an `Observer`.
+    pub fn node_role(&self) -> Option<NodeRole> {
+        self.role.map(|r| match r {
+            Role::Leader => NodeRole::Leader,
+            Role::PreCandidate => NodeRole::PreCandidate,
+            Role::Candidate => NodeRole::Candidate,
+            Role::Follower if !self.membership.is_voter(self.node_id) => NodeRole::Observer,
+            Role::Follower => NodeRole::Follower,
+        })
+    }
 }
 
 type Conn = ConnHandle<PeerWire>;
@@ -823,7 +835,7 @@ impl Driver {
                                 first_index: Some(i),
                             }),
                             Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
-                            Some(Outcome::Scaled) => Ok(ReplyBody::Done),
+                            Some(Outcome::Scaled(r)) => r.map(|()| ReplyBody::Done),
                             None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
                         }
                     };
@@ -947,6 +959,7 @@ impl Driver {
         let s = self.raft.status();
         let role = match s.role {
             Role::Leader => NodeRole::Leader,
+            // The wire's 1.x clients know no PreCandidate; the local status has it.
             Role::Candidate | Role::PreCandidate => NodeRole::Candidate,
             Role::Follower if !s.membership.is_voter(s.id) => NodeRole::Observer,
             Role::Follower => NodeRole::Follower,

@@ -13,6 +13,13 @@ from journalkeeper.types import ClusterConfiguration, NodeStatus, ServerStatus
 def version() -> str:
     """The library version, e.g. "0.1.0" (the Rust core's, from Cargo.toml)."""
 
+def vocabulary() -> dict[str, list[str]]:
+    """The canonical names, from the core: ``roles``, ``response_configs``,
+    ``query_consistencies``, ``error_codes``."""
+
+def limits() -> dict[str, int]:
+    """The bounds a caller can hit, from the core (see ``journalkeeper.types.MAX_*``)."""
+
 def _after_fork_in_child() -> None:
     """Forgets the parent's runtime in a forked child; the next call builds a new one."""
 
@@ -119,6 +126,8 @@ class Client:
     def client_id(self) -> int: ...
     @property
     def leader(self) -> str | None: ...
+    @property
+    def servers(self) -> list[str]: ...
 
 @final
 class Watch:
