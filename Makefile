@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint cross-language-test bench-bindings python-wheel node-addon node-generated-check fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
+.PHONY: demo test lint cross-language-test bench-bindings python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -19,7 +19,7 @@ demo:
 	$(CARGO) run --release --quiet --bin journalkeeper -- demo
 
 ## Every test: formatting, lints, unit/property/integration/simulation tests.
-test: lint rust-test header-check c-test python-test node-test cross-language-test
+test: lint rust-test header-check c-test python-test node-test cross-language-test readme-test
 
 lint: fmt-check clippy
 
@@ -132,6 +132,11 @@ node-generated-check:
 	diff -u build/node-generated/index.d.ts bindings/node/index.d.ts && \
 		diff -u build/node-generated/index.js bindings/node/index.js || \
 		{ echo "bindings/node/index.js / index.d.ts were stale (regenerated now): commit them"; exit 1; }
+
+## Every fenced code block of README.md, run as written (tests/readme/run_readme_blocks.py says
+## how each kind runs, and how a block that cannot run is marked with its reason).
+readme-test: c-lib python-wheel
+	python3 tests/readme/run_readme_blocks.py
 
 ## The Python wheel installed into our venv, and the Node addon, without their test suites
 ## (what the cross-language test and bench-bindings need; cheap when already built).
