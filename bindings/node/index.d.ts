@@ -47,7 +47,7 @@ export declare class Client {
    * Connects to the first reachable of `addrs` (`"host:port"`); the leader is found on the
    * first call that needs it.
    */
-  static connect(addrs: Array<string>, options: ClientOptions): Promise<Client>
+  static connect(addrs: Array<string>, options?: ClientOptions | undefined | null): Promise<Client>
   /** The journal store. */
   get journal(): Journal
   /** The coordination KV. */
@@ -184,10 +184,10 @@ export interface CasResult {
   current?: Buffer
 }
 
-/** How a client talks to the cluster; only `clusterId` is required. */
+/** How a client talks to the cluster; every option has a default. */
 export interface ClientOptions {
-  /** Must match the servers' `clusterId`. */
-  clusterId: number
+  /** Must match the servers' `clusterId` (default 42, as the CLI's `--cluster-id`). */
+  clusterId?: number
   /** Overall deadline of one call, retries included (default 30 000). */
   requestTimeoutMs?: number
   /**

@@ -5,6 +5,9 @@
 //! - Every I/O call returns a Promise ([`promise`]); every failure, argument checks included,
 //!   rejects it with an `Error` whose `code` is [`ErrorKind::code`] (and `leaderHint` for
 //!   `NOT_LEADER`), built on the JS thread by [`js_error`].
+//! - Arguments arrive as `Unknown` and are converted by [`args`], so a wrong type, a missing
+//!   argument or a bad option is `INVALID_ARGUMENT` naming the argument, never napi's own
+//!   `InvalidArg` / `NumberExpected`.
 //! - Indices, terms and times are u64 in the core and JS `number`s here: inputs must be
 //!   integers in `0..=Number.MAX_SAFE_INTEGER` (else `INVALID_ARGUMENT`), outputs above it
 //!   fail with `INTERNAL` rather than lose precision.
@@ -12,6 +15,7 @@
 //! - Watch callbacks are weak (unref'd) thread-safe functions: they never keep the process
 //!   alive; `close()` stops the watch.
 
+mod args;
 mod client;
 mod server;
 mod watch;

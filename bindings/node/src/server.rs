@@ -9,10 +9,11 @@ use std::path::PathBuf;
 
 use journalkeeper::api::{self, ErrorKind};
 use journalkeeper::server::{Server as CoreServer, ServerConfig, ServerStatus as CoreStatus};
-use napi::Env;
-use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{Env, Unknown};
 use napi_derive::napi;
 
+use crate::args::{self, TextOr};
 use crate::{js_error, promise, to_bounded, to_number, to_u64};
 
 /// A server configuration; the keys are those of the core's TOML format in camelCase.
@@ -157,15 +158,19 @@ pub struct Server {
 impl Server {
     /// Validates the configuration (an object, or the core's TOML text), opens or recovers the
     /// node's storage, binds `listen` and starts the node.
-    #[napi(ts_return_type = "Promise<Server>")]
+    #[napi(
+        ts_args_type = "config: string | ServerOptions",
+        ts_return_type = "Promise<Server>"
+    )]
     pub fn start<'env>(
         env: &'env Env,
-        config: Either<String, ServerOptions>,
+        config: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Server>> {
+        let config = args::text_or_object::<ServerOptions>("config", config);
         promise(env, async move {
-            let cfg = match config {
-                Either::A(toml) => ServerConfig::from_toml_str(&toml)?,
-                Either::B(options) => config_from_options(options)?,
+            let cfg = match config? {
+                TextOr::Text(toml) => ServerConfig::from_toml_str(&toml)?,
+                TextOr::Object(options) => config_from_options(options)?,
             };
             let server = CoreServer::start(cfg).await?;
             Ok(Server {

@@ -7,6 +7,10 @@ use std::time::Duration;
 use crate::api::{Error, ErrorKind};
 use crate::net::NetConfig;
 
+/// The cluster id clients assume when none is given (the CLI's `--cluster-id`, the Node
+/// binding's `clusterId`); `examples/cluster/` configures its nodes with it.
+pub const DEFAULT_CLUSTER_ID: u64 = 42;
+
 /// How a [`Client`](super::Client) talks to the cluster.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {

@@ -53,7 +53,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 pub use admin::Admin;
-pub use config::ClientConfig;
+pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
 pub use journal::Journal;
 pub use kv::{CasResult, Kv};
 pub use watch::WatchStream;

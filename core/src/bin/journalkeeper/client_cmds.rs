@@ -19,7 +19,7 @@ pub struct ConnArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     servers: Vec<String>,
     /// The cluster id of the servers' configuration.
-    #[arg(long, default_value_t = 42, global = true)]
+    #[arg(long, default_value_t = journalkeeper::client::DEFAULT_CLUSTER_ID, global = true)]
     cluster_id: u64,
     /// Print JSON (one object per line) instead of text.
     #[arg(long, global = true)]
