@@ -291,7 +291,7 @@ typedef struct {
    */
   uint64_t attempt_timeout_ms;
   /*
-   Deadline of one connection attempt (default 3000 ms).
+   Deadline of one connection attempt (default 1000 ms).
    */
   uint64_t connect_timeout_ms;
 } jk_client_config;
