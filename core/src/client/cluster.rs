@@ -489,13 +489,14 @@ impl Cluster {
                 Failure::Final(e) => return Err(e),
                 Failure::Retry { error, now } => (error, now),
             };
-            // Another node may answer at once (a dead node, a follower without a hint): back
-            // off only once every address failed.
-            if !tried.contains(&addr) {
-                tried.push(addr.clone());
-            }
-            if !now && !tried.contains(&self.pick(&target)) {
-                now = true;
+            // Another node may answer at once (after a dead node, a follower without a usable
+            // hint): back off only when going back to one that failed since the last backoff.
+            // (A followed hint is no failure of the node that gave it.)
+            if !now {
+                if !tried.contains(&addr) {
+                    tried.push(addr.clone());
+                }
+                now = !tried.contains(&self.pick(&target));
             }
             debug!(node = %addr, attempt, reason = %error, "retrying");
             last = Some(error);
