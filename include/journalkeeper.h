@@ -439,11 +439,11 @@ typedef struct {
   const jk_peer *peers;
   size_t peers_len;
   /*
-   0: the default (1000 ms).
+   0: the default (500 ms).
    */
   uint64_t election_timeout_ms;
   /*
-   0: the default (100 ms).
+   0: the default (50 ms).
    */
   uint64_t heartbeat_interval_ms;
 } jk_server_config;
