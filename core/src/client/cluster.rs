@@ -8,11 +8,12 @@
 //! Retry rules (see `docs/architecture/client.md`): connection failures, attempt timeouts,
 //! `Unavailable`, `NotLeader` and "not yet" replies are retried until `request_timeout` or
 //! `max_attempts`; a `NotLeader` with a new hint is followed at once; every other error is
-//! final. After a failure the next target is tried at once if it has not failed since the last
-//! backoff; the client backs off only when it would go back to one that did. An address whose connect
-//! failed is *suspect* for [`SUSPECT_FOR`]: rotation skips it while another is not, and a
-//! hint naming it is not followed (a follower names its dead leader until its own election
-//! timer fires). A retried request is the same request: a write keeps its [`RequestId`].
+//! final. After a failure the next target is tried at once if it has not failed since the
+//! last backoff; the client backs off only when it would go back to one that did. An address
+//! whose connect failed is *suspect* for [`SUSPECT_FOR`]: rotation skips it while another is
+//! not, and a hint naming it is not followed (a follower names its dead leader until its own
+//! election timer fires). A retried request is the same request: a write keeps its
+//! [`RequestId`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
