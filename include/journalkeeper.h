@@ -348,7 +348,7 @@ typedef struct {
    */
   uint64_t attempt_timeout_ms;
   /*
-   Deadline of one connection attempt (default 3000 ms).
+   Deadline of one connection attempt (default 1000 ms).
    */
   uint64_t connect_timeout_ms;
 } jk_client_config;
@@ -496,11 +496,11 @@ typedef struct {
   const jk_peer *peers;
   size_t peers_len;
   /*
-   0: the default (1000 ms).
+   0: the default (500 ms).
    */
   uint64_t election_timeout_ms;
   /*
-   0: the default (100 ms).
+   0: the default (50 ms).
    */
   uint64_t heartbeat_interval_ms;
 } jk_server_config;

@@ -777,3 +777,77 @@ async fn keepalives_keep_a_watch_only_connection_open_past_the_server_idle_timeo
     let conns: BTreeSet<_> = node.requests().iter().map(|(c, _)| *c).collect();
     assert_eq!(conns.len(), 1, "the connection was never closed as idle");
 }
+
+#[tokio::test]
+async fn a_hint_naming_a_dead_node_is_not_followed_again() {
+    // A follower that still names its dead leader (it does until its election timer fires),
+    // and the new leader.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let s = store();
+    let stale = FakeNode::start(
+        s.clone(),
+        Behaviour {
+            leader_hint: Some(dead),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let new_leader = FakeNode::start(s.clone(), leader()).await;
+    let mut cfg = config();
+    // A backoff long enough to see: no attempt may wait for it.
+    cfg.backoff_initial = Duration::from_millis(400);
+    cfg.backoff_max = Duration::from_millis(400);
+    // Rotation starts at whichever node handshook first: several clients take both orders.
+    for round in 0..6 {
+        let before = stale.bodies().len();
+        let client = Client::connect([stale.addr_string(), new_leader.addr_string()], cfg.clone())
+            .await
+            .unwrap();
+        let start = Instant::now();
+        within(client.kv().set("k", vec![round])).await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_millis(200),
+            "round {round}: a backoff on the way: {:?}",
+            start.elapsed()
+        );
+        assert_eq!(client.leader(), Some(new_leader.addr_string()));
+        let asked = stale.bodies()[before..]
+            .iter()
+            .filter(|b| matches!(b, RequestBody::KvWrite { .. }))
+            .count();
+        assert!(
+            asked <= 2,
+            "round {round}: the stale follower was asked {asked} times"
+        );
+        client.close();
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_accepts_but_never_handshakes_costs_no_timeout() {
+    // The kernel completes TCP connects into the backlog of a listener nobody accepts from:
+    // what a SIGSTOPped node looks like.
+    let stopped = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = store();
+    let node = FakeNode::start(s.clone(), leader()).await;
+    let start = Instant::now();
+    let client = Client::connect(
+        [
+            stopped.local_addr().unwrap().to_string(),
+            node.addr_string(),
+        ],
+        config(),
+    )
+    .await
+    .unwrap();
+    within(client.kv().set("k", b"1".to_vec())).await.unwrap();
+    within(client.kv().get("k")).await.unwrap();
+    let took = start.elapsed();
+    assert!(
+        took < config().net.handshake_timeout / 2,
+        "connect + write + read took {took:?}"
+    );
+}

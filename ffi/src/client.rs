@@ -80,7 +80,7 @@ pub struct jk_client_config {
     /// How long one attempt waits for its reply (default 10000 ms, lowered to the request
     /// timeout when that is smaller; an explicit value must not exceed the request timeout).
     pub attempt_timeout_ms: u64,
-    /// Deadline of one connection attempt (default 3000 ms).
+    /// Deadline of one connection attempt (default 1000 ms).
     pub connect_timeout_ms: u64,
 }
 

@@ -58,9 +58,9 @@ pub struct jk_server_config {
     /// Every voter, this node included; NULL / 0: a one-node cluster of this node.
     pub peers: *const jk_peer,
     pub peers_len: usize,
-    /// 0: the default (1000 ms).
+    /// 0: the default (500 ms).
     pub election_timeout_ms: u64,
-    /// 0: the default (100 ms).
+    /// 0: the default (50 ms).
     pub heartbeat_interval_ms: u64,
 }
 

@@ -44,6 +44,26 @@ impl Default for LocalClusterOptions {
     }
 }
 
+impl LocalClusterOptions {
+    /// Three nodes with the timeouts of [`ServerConfig::new`](crate::server::ServerConfig::new)
+    /// (what a deployment gets without setting them), logging at `warn`.
+    pub fn server_defaults() -> Self {
+        let d = crate::server::ServerConfig::new(
+            1,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            42,
+            "",
+        );
+        LocalClusterOptions {
+            election_timeout_ms: d.election_timeout_ms,
+            heartbeat_interval_ms: d.heartbeat_interval_ms,
+            tick_ms: d.tick_ms,
+            rust_log: "warn".into(),
+            ..LocalClusterOptions::default()
+        }
+    }
+}
+
 struct NodeSlot {
     addr: SocketAddr,
     config: PathBuf,

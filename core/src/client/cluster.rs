@@ -5,10 +5,15 @@
 //! (that is [`super::protocol`] and [`crate::net`]) or interpreting successful replies (the
 //! journal / KV / admin facades do that).
 //!
-//! Retry rules (see `ARCHITECTURE-client.md`): connection failures, attempt timeouts,
+//! Retry rules (see `docs/architecture/client.md`): connection failures, attempt timeouts,
 //! `Unavailable`, `NotLeader` and "not yet" replies are retried until `request_timeout` or
 //! `max_attempts`; a `NotLeader` with a new hint is followed at once; every other error is
-//! final. A retried request is the same request: a write keeps its [`RequestId`].
+//! final. After a failure the next target is tried at once if it has not failed since the
+//! last backoff; the client backs off only when it would go back to one that did. An address
+//! whose connect failed is *suspect* for [`SUSPECT_FOR`]: rotation skips it while another is
+//! not, and a hint naming it is not followed (a follower names its dead leader until its own
+//! election timer fires). A retried request is the same request: a write keeps its
+//! [`RequestId`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -100,6 +105,17 @@ impl Sessions {
     }
 }
 
+/// How long an address whose connect failed (refused, timed out, handshake failed) is
+/// avoided: skipped by rotation while another address is not suspect, its hints not followed.
+/// A successful connect clears it. About an election (`[T, 2T)` with the default `T` = 500 ms).
+pub(crate) const SUSPECT_FOR: Duration = Duration::from_secs(1);
+
+/// A recent connect failure.
+struct Suspect {
+    since: Instant,
+    reason: Error,
+}
+
 /// The connection to one node, behind an async lock so only one task connects at a time.
 type ConnSlot = Arc<tokio::sync::Mutex<Option<Arc<NodeConn>>>>;
 
@@ -113,6 +129,7 @@ pub(crate) struct Cluster {
     /// that is locked at that moment.
     made: Mutex<Vec<Weak<NodeConn>>>,
     leader: Mutex<Option<String>>,
+    suspects: Mutex<HashMap<String, Suspect>>,
     read_node: Mutex<Option<String>>,
     cursor: AtomicUsize,
     applied_floor: AtomicU64,
@@ -137,6 +154,7 @@ impl Cluster {
             conns: Mutex::new(HashMap::new()),
             made: Mutex::new(Vec::new()),
             leader: Mutex::new(None),
+            suspects: Mutex::new(HashMap::new()),
             read_node: Mutex::new(None),
             cursor: AtomicUsize::new(0),
             applied_floor: AtomicU64::new(0),
@@ -220,13 +238,34 @@ impl Cluster {
             .entry(addr.to_string())
             .or_default()
             .clone();
+        let asked = Instant::now();
         let mut slot = slot.lock().await;
         if let Some(conn) = slot.as_ref()
             && !conn.is_dead()
         {
             return Ok(conn.clone());
         }
-        let conn = Arc::new(NodeConn::connect(addr, self.client_id, &self.config.net).await?);
+        // The task that held the slot while we waited just failed to connect: do not wait
+        // out another connect timeout right after it.
+        if let Some(s) = lock(&self.suspects).get(addr)
+            && s.since >= asked
+        {
+            return Err(s.reason.clone());
+        }
+        let conn = match NodeConn::connect(addr, self.client_id, &self.config.net).await {
+            Ok(conn) => Arc::new(conn),
+            Err(reason) => {
+                lock(&self.suspects).insert(
+                    addr.to_string(),
+                    Suspect {
+                        since: Instant::now(),
+                        reason: reason.clone(),
+                    },
+                );
+                return Err(reason);
+            }
+        };
+        lock(&self.suspects).remove(addr);
         *slot = Some(conn.clone());
         {
             let mut made = lock(&self.made);
@@ -247,10 +286,31 @@ impl Cluster {
         }
     }
 
+    /// Whether a connect to `addr` failed less than [`SUSPECT_FOR`] ago.
+    fn is_suspect(&self, addr: &str) -> bool {
+        lock(&self.suspects)
+            .get(addr)
+            .is_some_and(|s| s.since.elapsed() < SUSPECT_FOR)
+    }
+
+    /// Starts rotation at `addr` (the first node `connect` reached).
+    pub fn prefer(&self, addr: &str) {
+        let addrs = lock(&self.addrs);
+        if let Some(i) = addrs.iter().position(|a| a == addr) {
+            self.cursor.store(i, Ordering::Relaxed);
+        }
+    }
+
     fn pick(&self, target: &Target) -> String {
+        // The cursor's address, or the first after it that is not suspect.
         let rotate = || {
-            let addrs = lock(&self.addrs);
-            addrs[self.cursor.load(Ordering::Relaxed) % addrs.len()].clone()
+            let addrs = lock(&self.addrs).clone();
+            let start = self.cursor.load(Ordering::Relaxed);
+            (0..addrs.len())
+                .map(|k| &addrs[(start + k) % addrs.len()])
+                .find(|a| !self.is_suspect(a))
+                .unwrap_or(&addrs[start % addrs.len()])
+                .clone()
         };
         match target {
             Target::Node(addr) => addr.clone(),
@@ -336,6 +396,8 @@ impl Cluster {
         let mut reached_any = false;
         let mut connect_errors = Vec::new();
         let mut last: Option<Error> = None;
+        // Addresses that failed since the last backoff.
+        let mut tried: Vec<String> = Vec::new();
         for attempt in 1..=cfg.max_attempts {
             let addr = self.pick(&target);
             let attempt_deadline = deadline.min(Instant::now() + cfg.attempt_timeout);
@@ -396,10 +458,19 @@ impl Cluster {
                     }
                 }
             };
-            let (error, now) = match failure {
+            let (error, mut now) = match failure {
                 Failure::Final(e) => return Err(e),
                 Failure::Retry { error, now } => (error, now),
             };
+            // Another node may answer at once (after a dead node, a follower without a usable
+            // hint): back off only when going back to one that failed since the last backoff.
+            // (A followed hint is no failure of the node that gave it.)
+            if !now {
+                if !tried.contains(&addr) {
+                    tried.push(addr.clone());
+                }
+                now = !tried.contains(&self.pick(&target));
+            }
             debug!(node = %addr, attempt, reason = %error, "retrying");
             last = Some(error);
             if self.is_closed() {
@@ -419,6 +490,7 @@ impl Cluster {
                     break;
                 }
                 tokio::time::sleep(d).await;
+                tried.clear();
             }
         }
         if !reached_any {
@@ -463,7 +535,9 @@ impl Cluster {
         }
         match e.kind {
             ErrorKind::NotLeader if *target == Target::Leader => match e.leader_hint.as_deref() {
-                Some(hint) if hint != addr => {
+                // A hint naming a node we just failed to reach is stale (its followers name a
+                // dead leader until their election timers fire): treat it as no hint.
+                Some(hint) if hint != addr && !self.is_suspect(hint) => {
                     self.add_addr(hint);
                     *lock(&self.leader) = Some(hint.to_string());
                     Failure::Retry {

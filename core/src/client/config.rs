@@ -15,7 +15,7 @@ pub const DEFAULT_CLUSTER_ID: u64 = 42;
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Network settings; `net.cluster_id` must match the servers'. `connect_timeout` bounds each
-    /// connection attempt.
+    /// TCP connect and `handshake_timeout` the handshake after it.
     pub net: NetConfig,
     /// Overall deadline of one call, retries included. When it passes the call fails with
     /// `Timeout` (or `Unavailable` if no server could be reached at all).
@@ -57,16 +57,27 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults for `cluster_id`: 30 s per call, 10 s per attempt, 100 attempts,
-    /// backoff 20 ms → 1 s, 1024-push watch queues, append coalescing with at most 2 requests
-    /// in flight per partition, a 64 MiB one-way queue flushed for up to 5 s on shutdown.
+    /// backoff 20 ms → 100 ms, 1 s TCP connect and 1 s handshake, 1024-push watch queues,
+    /// append coalescing with at most 2 requests in flight per partition, a 64 MiB one-way
+    /// queue flushed for up to 5 s on shutdown.
+    ///
+    /// The backoff cap is short because the common reason to wait is an election (the
+    /// default election timeout is 500 ms): a longer cap makes a call sleep on long after the
+    /// new leader is there. The client backs off only after every node failed once, so a
+    /// call waiting for a leader costs about one request per node per 100 ms. The handshake
+    /// bound is 1 s (a node's own is 3 s): a live node answers a `Hello` in one round trip,
+    /// while a stopped one accepts the TCP connection and never answers.
     pub fn new(cluster_id: u64) -> Self {
+        let mut net = NetConfig::new(cluster_id);
+        net.connect_timeout = Duration::from_secs(1);
+        net.handshake_timeout = Duration::from_secs(1);
         ClientConfig {
-            net: NetConfig::new(cluster_id),
+            net,
             request_timeout: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(10),
             max_attempts: 100,
             backoff_initial: Duration::from_millis(20),
-            backoff_max: Duration::from_secs(1),
+            backoff_max: Duration::from_millis(100),
             watch_queue_depth: 1024,
             append_coalescing: true,
             append_max_in_flight_per_partition: 2,

@@ -87,8 +87,9 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Validates `config` and the addresses (`"host:port"`), then connects to the first
-    /// reachable one (one pass, each under `net.connect_timeout`). Fails with
+    /// Validates `config` and the addresses (`"host:port"`), then connects to all of them at
+    /// once and returns when the first handshake completes (each attempt under
+    /// `net.connect_timeout` + `net.handshake_timeout`). Fails with
     /// `InvalidArgument` for a bad config or address and `Unavailable` when none is reachable.
     /// The leader is found on the first call that needs it. Coalesced appends are sent by
     /// tasks on the tokio runtime this is called on, which must outlive the client's use.
@@ -130,10 +131,23 @@ impl Client {
             ));
         }
         let cluster = Arc::new(Cluster::new(list.clone(), config, random_client_id()));
+        // Every address at once; the first handshake wins and rotation starts there. The
+        // others finish in the background (a node that accepts but never handshakes, e.g. a
+        // stopped process, is then suspect and skipped instead of costing a timeout).
+        let (tx, mut rx) = tokio::sync::mpsc::channel(list.len());
+        for addr in list {
+            let (cluster, tx) = (cluster.clone(), tx.clone());
+            tokio::spawn(async move {
+                let result = cluster.conn(&addr).await.map(|_| ());
+                let _ = tx.send((addr, result)).await;
+            });
+        }
+        drop(tx);
         let mut reasons = Vec::new();
-        for addr in &list {
-            match cluster.conn(addr).await {
-                Ok(_) => {
+        while let Some((addr, result)) = rx.recv().await {
+            match result {
+                Ok(()) => {
+                    cluster.prefer(&addr);
                     return Ok(Client {
                         inner: cluster,
                         batcher,

@@ -7,8 +7,8 @@
 //! listen = "127.0.0.1:7001"          # peers and clients share this port
 //! cluster_id = 42
 //! data_dir = "/var/lib/journalkeeper/1"
-//! election_timeout_ms = 1000
-//! heartbeat_interval_ms = 100
+//! election_timeout_ms = 500          # randomized in [T, 2T); also check-quorum and stickiness
+//! heartbeat_interval_ms = 50          # lease = T - T/10 (max clock drift)
 //! tick_ms = 10
 //! lease_reads = true                  # STRICT reads via the leader lease (else ReadIndex)
 //! snapshot_interval = 100000          # snapshot every N applied entries (0 = never)
@@ -77,8 +77,10 @@ impl ServerConfig {
             peers: BTreeMap::from([(node_id, listen)]),
             cluster_id,
             data_dir: data_dir.into(),
-            election_timeout_ms: 1000,
-            heartbeat_interval_ms: 100,
+            // Failover: a dead leader is replaced within [T, 2T) plus an election; 500 ms keeps
+            // that under a second. Lease (T - T/10) and stickiness (T) scale with it.
+            election_timeout_ms: 500,
+            heartbeat_interval_ms: 50,
             tick_ms: 10,
             lease_reads: true,
             snapshot_interval: 100_000,

@@ -1,11 +1,12 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
-//! (`bench storage`, `bench cluster`) and client commands (`append`, `get`, `kv …`, `status`).
+//! (`bench storage`, `bench cluster`, `bench failover`) and client commands (`append`, `get`, `kv …`, `status`).
 //!
 //! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `demo.rs`,
-//! `bench_cluster.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
+//! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
 mod bench_cluster;
+mod bench_failover;
 mod bench_storage;
 mod client_cmds;
 mod demo;
@@ -108,6 +109,10 @@ enum BenchWhat {
     /// --servers): records/s and latency percentiles per record size and client count, and
     /// each node's peak RSS.
     Cluster(bench_cluster::Args),
+    /// Leader kill -9 → next acknowledged write (min/median/p90/max over --kills), and a
+    /// SIGSTOPped node first in a client's server list (connect + first read), on a 3-node
+    /// cluster of child processes with the default timeouts.
+    Failover(bench_failover::Args),
 }
 
 /// Logs to stderr; colours (ANSI escapes) only when stderr is a terminal, so log files and
@@ -151,6 +156,9 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Cluster(args),
         } => runtime().and_then(|rt| rt.block_on(bench_cluster::run(args))),
+        Command::Bench {
+            what: BenchWhat::Failover(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_failover::run(args))),
         Command::Append {
             conn,
             partition,
