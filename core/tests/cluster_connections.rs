@@ -3,7 +3,8 @@
 //! pause between the close and the free, so the client's `Unwatch` usually never leaves it),
 //! some rounds freeing the client with the watch still open. Afterwards every node's open
 //! client connections, watches, pending requests and sessions in flight (the node status'
-//! `resources`) return to their starting values, and the leader's resident memory stays flat.
+//! `resources`) return to their starting values, and the leader's resident memory stays flat;
+//! `journalkeeper status` (text and `--json`) shows those counts.
 
 mod support {
     pub mod cluster;
@@ -167,6 +168,37 @@ async fn short_lived_watching_clients_release_every_connection_and_watch() {
     assert!(
         after_kib <= before_kib + MAX_RSS_GROWTH_KIB,
         "leader RSS grew from {before_kib} to {after_kib} KiB over {ROUNDS} rounds"
+    );
+    // The CLI shows the same counts (its own connection is one more client).
+    let cli = |json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_journalkeeper"));
+        cmd.args(["status", "--servers", &c.addr(leader)])
+            .args(["--cluster-id", &c.cluster_id().to_string()]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().expect("run journalkeeper status");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let json: serde_json::Value = serde_json::from_str(cli(true).trim()).expect("one JSON line");
+    let r = &json["resources"];
+    assert_eq!(r["watches"], 0, "{json}");
+    assert_eq!(r["watching_connections"], 0, "{json}");
+    assert_eq!(r["pending_requests"], 0, "{json}");
+    assert_eq!(
+        r["peer_connections"], start[leader].peer_connections,
+        "{json}"
+    );
+    assert_eq!(
+        r["client_connections"],
+        start[leader].client_connections + 1,
+        "{json}"
+    );
+    let text = cli(false);
+    assert!(
+        text.contains("\twatches 0 (on 0 connections)\tpending 0"),
+        "{text}"
     );
     for m in &monitors {
         m.close();
