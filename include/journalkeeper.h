@@ -297,6 +297,36 @@ typedef struct {
 } jk_cluster_configuration;
 
 /*
+ What a node holds for its clients right now (`jk_node_status.resources`).
+ */
+typedef struct {
+  /*
+   Open client connections.
+   */
+  uint64_t client_connections;
+  /*
+   Open inbound connections from other nodes.
+   */
+  uint64_t peer_connections;
+  /*
+   Open watches, over all client connections.
+   */
+  uint64_t watches;
+  /*
+   Client connections holding at least one watch.
+   */
+  uint64_t watching_connections;
+  /*
+   Requests waiting for an answer (writes not yet acknowledged, STRICT reads).
+   */
+  uint64_t pending_requests;
+  /*
+   Appends proposed and not yet applied, by client session.
+   */
+  uint64_t sessions_in_flight;
+} jk_node_resources;
+
+/*
  One node's view of itself (`jk_admin_status`). Owned by the caller; free with
  `jk_node_status_free`.
  */
@@ -315,6 +345,11 @@ typedef struct {
    */
   uint64_t last_index;
   jk_cluster_configuration configuration;
+  /*
+   Whether `resources` is known (false from a node older than protocol 1.2: all zero).
+   */
+  bool has_resources;
+  jk_node_resources resources;
 } jk_node_status;
 
 /*

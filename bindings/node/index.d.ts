@@ -276,6 +276,19 @@ export interface Member {
   addr: string
 }
 
+/** What a node holds for its clients right now. */
+export interface NodeResources {
+  clientConnections: number
+  peerConnections: number
+  watches: number
+  /** Client connections holding at least one watch. */
+  watchingConnections: number
+  /** Writes not yet acknowledged and STRICT reads. */
+  pendingRequests: number
+  /** Appends proposed and not yet applied, by client session. */
+  sessionsInFlight: number
+}
+
 /** One node's view of itself, as reported to clients. */
 export interface NodeStatus {
   nodeId: number
@@ -290,6 +303,8 @@ export interface NodeStatus {
   appliedIndex: number
   lastIndex: number
   configuration: ClusterConfiguration
+  /** What the node holds for its clients; absent from a node older than protocol 1.2. */
+  resources?: NodeResources
 }
 
 /** How fresh a read must be. `STRICT` (linearizable) is the default. */

@@ -46,7 +46,17 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// The next message, skipping the notices of ended client connections.
 async fn next(rx: &mut Receiver<Inbound<Msg>>) -> Inbound<Msg> {
+    loop {
+        match next_any(rx).await {
+            Inbound::ClientClosed { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn next_any(rx: &mut Receiver<Inbound<Msg>>) -> Inbound<Msg> {
     tokio::time::timeout(WAIT, rx.recv())
         .await
         .expect("timed out waiting for an inbound message")
@@ -533,5 +543,71 @@ async fn a_newer_connection_from_the_same_node_supersedes_the_old_one() {
     assert_closed_by_server(old).await;
     new.write_all(&frame(Msg::Seq(4))).await.unwrap();
     assert_eq!(next_peer(&mut b_rx).await, (1, Msg::Seq(4)));
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ended_client_connection_is_announced_after_its_messages_and_uncounted() {
+    let (b, mut rx) = Listener::<Msg>::bind(loopback(), 2, config())
+        .await
+        .unwrap();
+    let counts = b.counts();
+    assert_eq!((counts.clients(), counts.peers()), (0, 0));
+    let mut ids = Vec::new();
+    for round in 0..3u64 {
+        let mut conn = Connection::<Msg>::connect(b.local_addr(), client_hello(round), &config())
+            .await
+            .unwrap();
+        let burst: Vec<Msg> = (0..5).map(Msg::Seq).collect();
+        conn.send_batch(&burst).await.unwrap();
+        // Gone without waiting for anything: the five messages still come first.
+        drop(conn);
+        let mut id = None;
+        for expect in 0..5 {
+            match next_any(&mut rx).await {
+                Inbound::Client {
+                    conn,
+                    msg: Msg::Seq(n),
+                } => {
+                    assert_eq!(n, expect);
+                    assert!(id.is_none_or(|i| i == conn.id()));
+                    id = Some(conn.id());
+                }
+                other => panic!("expected Seq({expect}), got {other:?}"),
+            }
+        }
+        match next_any(&mut rx).await {
+            Inbound::ClientClosed { conn } => assert_eq!(Some(conn), id),
+            other => panic!("expected the close notice, got {other:?}"),
+        }
+        ids.push(id);
+        // Uncounted by the time (or just after) the notice is read.
+        let deadline = Instant::now() + WAIT;
+        while counts.clients() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} clients open",
+                counts.clients()
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one notice per connection");
+    // A connection refused in the handshake never delivered anything: no notice for it.
+    let mut bad = client_hello(9);
+    bad.cluster_id = CLUSTER + 1;
+    let (s, reply) = raw_handshake(b.local_addr(), &bad).await;
+    assert!(matches!(reply, HelloReply::Reject(_)));
+    drop(s);
+    let mut conn = Connection::<Msg>::connect(b.local_addr(), client_hello(10), &config())
+        .await
+        .unwrap();
+    conn.send(&Msg::Seq(42)).await.unwrap();
+    match next_any(&mut rx).await {
+        Inbound::Client { conn: handle, .. } => assert_eq!(handle.client_id(), 10),
+        other => panic!("expected the new client's message, got {other:?}"),
+    }
+    assert_eq!(counts.clients(), 1);
     b.shutdown().await;
 }

@@ -680,3 +680,63 @@ async fn append_batches_bounds_are_checked_by_the_server() {
     );
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_holds_at_most_1024_watches_and_releases_them_when_it_ends() {
+    init_tracing();
+    let c = Cluster::start(1).await;
+    let addr = c.addrs[0].to_string();
+    let monitor = client(&c).await;
+    let cl = client(&c).await;
+    let mut watches = Vec::new();
+    for k in 0..1024 {
+        watches.push(
+            cl.kv()
+                .watch(WatchFilter::Key(format!("w/{k}")), 0)
+                .await
+                .unwrap(),
+        );
+    }
+    let e = cl
+        .kv()
+        .watch(WatchFilter::Key("one/too/many".into()), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(e.message.contains("1024 watches"), "{e}");
+    let r = monitor
+        .admin()
+        .status(&addr)
+        .await
+        .unwrap()
+        .resources
+        .unwrap();
+    assert_eq!((r.watches, r.watching_connections), (1024, 1));
+    assert_eq!(r.client_connections, 2);
+    // Unwatching makes room (the Unwatch goes out on the connection before the next Watch).
+    drop(watches.pop());
+    let mut last = cl
+        .kv()
+        .watch(WatchFilter::Key("w/x".into()), 0)
+        .await
+        .unwrap();
+    cl.kv().set("w/x", b"v".to_vec()).await.unwrap();
+    let ev = tokio::time::timeout(WAIT, last.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.key, "w/x");
+    // Freed without unwatching anything: the server drops all 1024 with the connection.
+    cl.close();
+    drop(cl);
+    let settled = eventually("the watches released", WAIT, || async {
+        let r = monitor.admin().status(&addr).await.ok()?.resources?;
+        (r.watches == 0 && r.client_connections == 1).then_some(r)
+    })
+    .await;
+    assert_eq!(settled.watching_connections, 0);
+    drop(watches);
+    drop(last);
+    monitor.close();
+    c.shutdown().await;
+}

@@ -225,6 +225,20 @@ int main(void) {
         printf(" %llu@%s", (unsigned long long)conf->voters[i].node_id, conf->voters[i].addr);
     }
     printf("; leader %s\n", conf->leader ? conf->leader->addr : "unknown");
+    if (conf->leader) {
+        /* What the leader holds for its clients (this client's connection among them). */
+        jk_node_status *st = NULL;
+        CHECK(jk_admin_status(client, conf->leader->addr, &st, ERR));
+        if (!st->has_resources || st->resources.client_connections == 0) {
+            fprintf(stderr, "the leader reports no resources / no client connection\n");
+            return 1;
+        }
+        printf("leader holds: %llu client connections, %llu watches, %llu pending requests\n",
+               (unsigned long long)st->resources.client_connections,
+               (unsigned long long)st->resources.watches,
+               (unsigned long long)st->resources.pending_requests);
+        jk_node_status_free(st);
+    }
     jk_cluster_configuration_free(conf);
 
     jk_server_info info;

@@ -3,7 +3,7 @@
 
 use std::ffi::{CString, c_char};
 
-use journalkeeper::client::protocol::{ClusterConfiguration, Member};
+use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeResources};
 
 use crate::args::{out_arg, str_arg};
 use crate::castable::{free_owned_view, to_owned_view};
@@ -36,6 +36,24 @@ pub struct jk_cluster_configuration {
     pub leader: *const jk_member,
 }
 
+/// What a node holds for its clients right now (`jk_node_status.resources`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct jk_node_resources {
+    /// Open client connections.
+    pub client_connections: u64,
+    /// Open inbound connections from other nodes.
+    pub peer_connections: u64,
+    /// Open watches, over all client connections.
+    pub watches: u64,
+    /// Client connections holding at least one watch.
+    pub watching_connections: u64,
+    /// Requests waiting for an answer (writes not yet acknowledged, STRICT reads).
+    pub pending_requests: u64,
+    /// Appends proposed and not yet applied, by client session.
+    pub sessions_in_flight: u64,
+}
+
 /// One node's view of itself (`jk_admin_status`). Owned by the caller; free with
 /// `jk_node_status_free`.
 #[repr(C)]
@@ -51,6 +69,9 @@ pub struct jk_node_status {
     /// Last index in this node's log.
     pub last_index: u64,
     pub configuration: jk_cluster_configuration,
+    /// Whether `resources` is known (false from a node older than protocol 1.2: all zero).
+    pub has_resources: bool,
+    pub resources: jk_node_resources,
 }
 
 /// The strings and arrays a configuration view points into.
@@ -115,6 +136,17 @@ fn opt_member_ptr(m: &Option<Box<jk_member>>) -> *const jk_member {
         .map_or(std::ptr::null(), |m| m as *const jk_member)
 }
 
+fn resources(r: NodeResources) -> jk_node_resources {
+    jk_node_resources {
+        client_connections: r.client_connections,
+        peer_connections: r.peer_connections,
+        watches: r.watches,
+        watching_connections: r.watching_connections,
+        pending_requests: r.pending_requests,
+        sessions_in_flight: r.sessions_in_flight,
+    }
+}
+
 /// Asks the node at `node_addr` (`"host:port"`; it need not be in the client's address list)
 /// for its status. On success `*out` is a new `jk_node_status` for `jk_node_status_free`.
 /// Blocking. Thread-safe.
@@ -143,6 +175,8 @@ pub extern "C" fn jk_admin_status(
                 applied_index: s.applied_index,
                 last_index: s.last_index,
                 configuration: c.view(),
+                has_resources: s.resources.is_some(),
+                resources: s.resources.map(resources).unwrap_or_default(),
             }
         }));
         Ok(())

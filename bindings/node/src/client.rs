@@ -117,6 +117,22 @@ pub struct NodeStatus {
     pub applied_index: f64,
     pub last_index: f64,
     pub configuration: ClusterConfiguration,
+    /// What the node holds for its clients; absent from a node older than protocol 1.2.
+    pub resources: Option<NodeResources>,
+}
+
+/// What a node holds for its clients right now.
+#[napi(object)]
+pub struct NodeResources {
+    pub client_connections: f64,
+    pub peer_connections: f64,
+    pub watches: f64,
+    /// Client connections holding at least one watch.
+    pub watching_connections: f64,
+    /// Writes not yet acknowledged and STRICT reads.
+    pub pending_requests: f64,
+    /// Appends proposed and not yet applied, by client session.
+    pub sessions_in_flight: f64,
 }
 
 type R<T> = Result<T, api::Error>;
@@ -177,6 +193,19 @@ fn node_status(s: CoreNodeStatus) -> R<NodeStatus> {
         applied_index: to_number("appliedIndex", s.applied_index)?,
         last_index: to_number("lastIndex", s.last_index)?,
         configuration: configuration(s.configuration)?,
+        resources: s
+            .resources
+            .map(|r| {
+                Ok::<_, api::Error>(NodeResources {
+                    client_connections: to_number("clientConnections", r.client_connections)?,
+                    peer_connections: to_number("peerConnections", r.peer_connections)?,
+                    watches: to_number("watches", r.watches)?,
+                    watching_connections: to_number("watchingConnections", r.watching_connections)?,
+                    pending_requests: to_number("pendingRequests", r.pending_requests)?,
+                    sessions_in_flight: to_number("sessionsInFlight", r.sessions_in_flight)?,
+                })
+            })
+            .transpose()?,
     })
 }
 

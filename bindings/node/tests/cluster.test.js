@@ -135,6 +135,9 @@ test('a 3-node cluster', async (t) => {
     const st = await client.admin.status(cluster.addrs[1]);
     assert.strictEqual(st.nodeId, 2);
     assert.ok(['LEADER', 'FOLLOWER'].includes(st.role));
+    assert.ok(st.resources, 'a node of this build reports its resources');
+    assert.ok(st.resources.clientConnections >= 1 && st.resources.peerConnections >= 1);
+    assert.strictEqual(typeof st.resources.watches, 'number');
     const cfg = await client.admin.clusterConfiguration();
     assert.deepStrictEqual(cfg.voters.map((m) => m.nodeId).sort(), [1, 2, 3]);
     assert.ok(cfg.leader && cluster.addrs.includes(cfg.leader.addr));

@@ -4,7 +4,7 @@
 //! Never does: validation the core does itself (bounds of entries, keys, values, configs).
 
 use journalkeeper::api::{ErrorKind, NodeRole, QueryConsistency, ResponseConfig};
-use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeStatus};
+use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeResources, NodeStatus};
 use journalkeeper::server::ServerStatus;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -146,6 +146,32 @@ pub struct NodeStatusDict {
     applied_index: u64,
     last_index: u64,
     configuration: ConfigurationDict,
+    /// `None` from a node older than protocol 1.2.
+    resources: Option<ResourcesDict>,
+}
+
+/// `admin.status(node)["resources"]`: what the node holds for its clients.
+#[derive(IntoPyObject)]
+pub struct ResourcesDict {
+    client_connections: u64,
+    peer_connections: u64,
+    watches: u64,
+    watching_connections: u64,
+    pending_requests: u64,
+    sessions_in_flight: u64,
+}
+
+impl From<NodeResources> for ResourcesDict {
+    fn from(r: NodeResources) -> Self {
+        ResourcesDict {
+            client_connections: r.client_connections,
+            peer_connections: r.peer_connections,
+            watches: r.watches,
+            watching_connections: r.watching_connections,
+            pending_requests: r.pending_requests,
+            sessions_in_flight: r.sessions_in_flight,
+        }
+    }
 }
 
 impl From<NodeStatus> for NodeStatusDict {
@@ -159,6 +185,7 @@ impl From<NodeStatus> for NodeStatusDict {
             applied_index: s.applied_index,
             last_index: s.last_index,
             configuration: s.configuration.into(),
+            resources: s.resources.map(ResourcesDict::from),
         }
     }
 }

@@ -97,6 +97,11 @@ def test_admin_status_and_configuration(client: jk.Client, cluster: Cluster) -> 
     status = client.admin.status(leader.address)
     assert status["role"] == "LEADER" and status["node_id"] == leader.node_id
     assert status["commit_index"] <= status["last_index"]
+    resources = status["resources"]
+    assert resources is not None
+    # This client's own connection is open; the other two nodes' peer links are counted.
+    assert resources["client_connections"] >= 1 and resources["peer_connections"] >= 1
+    assert resources["pending_requests"] >= 0 and resources["watches"] >= 0
     with pytest.raises(jk.InvalidArgumentError):
         client.admin.status("no-port")
 

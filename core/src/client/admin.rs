@@ -18,15 +18,27 @@ impl<'a> Admin<'a> {
         Admin { client }
     }
 
-    /// The status of the node at `node` (`"host:port"`; it need not be in the client's list).
+    /// The status of the node at `node` (`"host:port"`; it need not be in the client's list),
+    /// with [`NodeStatus::resources`] from nodes of protocol ≥ 1.2.
     pub async fn status(&self, node: &str) -> Result<NodeStatus, Error> {
         super::check_addr(node)?;
+        // Sent as plain `Status` to an older node (see `Cluster::attempt`).
         match self
             .client
             .inner
-            .call(Target::Node(node.to_string()), RequestBody::Status)
+            .call(
+                Target::Node(node.to_string()),
+                RequestBody::StatusWithResources,
+            )
             .await?
         {
+            ReplyBody::StatusWithResources {
+                mut status,
+                resources,
+            } => {
+                status.resources = Some(resources);
+                Ok(*status)
+            }
             ReplyBody::Status(status) => Ok(status),
             other => Err(unexpected("Status", &other)),
         }

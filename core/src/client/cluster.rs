@@ -589,6 +589,12 @@ impl Cluster {
                     None,
                 ))
             }
+            Op::Request(RequestBody::StatusWithResources) if conn.version.minor < 2 => conn
+                // A 1.0 / 1.1 node has no resource counts: ask it what it can answer.
+                .request(RequestBody::Status)
+                .await
+                .map(|r| (r, None))
+                .map_err(AttemptError::Lost),
             Op::Request(body) => conn
                 .request(body.clone())
                 .await

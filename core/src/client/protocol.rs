@@ -24,6 +24,8 @@
 //! - `AppendBatches` (protocol 1.1) is several callers' `Append`s coalesced by one client into
 //!   one request, one session and one reply; each sub-batch keeps its own batch identity in
 //!   the journal. A client sends it only when it has two or more batches to coalesce.
+//! - `StatusWithResources` (protocol 1.2) is `Status` plus the counts of what the node holds
+//!   for its clients ([`NodeResources`]); a client asks a 1.0 / 1.1 node plain `Status`.
 //! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
 //!   watches opened on that connection. A watch's reply is sent before its first push.
 //! - Every reply carries `applied_index`: the serving node's applied log index when it
@@ -192,6 +194,10 @@ pub enum RequestBody {
         response: ResponseConfig,
         session: RequestId,
     },
+    /// Any node (protocol 1.2): that node's own status and the counts of what it holds for
+    /// clients ([`ReplyBody::StatusWithResources`]). Not sent to 1.0 / 1.1 nodes (they
+    /// cannot decode it): the client asks them `Status`.
+    StatusWithResources,
 }
 
 impl RequestBody {
@@ -276,6 +282,12 @@ pub enum ReplyBody {
     Configuration(ClusterConfiguration),
     /// Nothing to return.
     Done,
+    /// The answer to `StatusWithResources` (protocol 1.2). `status.resources` is not encoded
+    /// (a `Status` reply keeps its 1.0 bytes); the receiver sets it from `resources`.
+    StatusWithResources {
+        status: Box<NodeStatus>,
+        resources: NodeResources,
+    },
 }
 
 /// A node's role as it reports it (defined with the rest of the vocabulary in `api`). Over the
@@ -303,6 +315,29 @@ pub struct NodeStatus {
     /// Last index in this node's log.
     pub last_index: u64,
     pub configuration: ClusterConfiguration,
+    /// What the node holds for its clients; `None` from a node older than protocol 1.2.
+    /// Never part of this struct's encoding (see [`ReplyBody::StatusWithResources`]).
+    #[serde(skip)]
+    pub resources: Option<NodeResources>,
+}
+
+/// What a node holds for its clients right now (protocol 1.2). Every count returns to its
+/// earlier value once the clients that caused it are gone: a connection that ends releases
+/// its watches, whether or not the client unwatched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeResources {
+    /// Open client connections (past the handshake, until their task has ended).
+    pub client_connections: u64,
+    /// Open inbound connections from other nodes.
+    pub peer_connections: u64,
+    /// Open watches, over all client connections.
+    pub watches: u64,
+    /// Client connections holding at least one watch.
+    pub watching_connections: u64,
+    /// Requests waiting for an answer (writes not yet acknowledged, STRICT reads).
+    pub pending_requests: u64,
+    /// Appends proposed and not yet applied, by client session.
+    pub sessions_in_flight: u64,
 }
 
 /// Voters and observers (the seed's `getClusterConfiguration`).
@@ -459,6 +494,64 @@ mod tests {
             body.append_batches().unwrap(),
             vec![&[b"a".to_vec()][..], &[b"b".to_vec(), b"c".to_vec()][..]]
         );
+    }
+
+    #[test]
+    fn status_with_resources_is_new_at_the_end_and_status_keeps_its_bytes() {
+        assert_eq!(
+            postcard::to_allocvec(&RequestBody::StatusWithResources).unwrap(),
+            vec![15]
+        );
+        let member = Member {
+            node_id: 1,
+            addr: "127.0.0.1:1".into(),
+        };
+        let mut status = NodeStatus {
+            node_id: 1,
+            role: NodeRole::Leader,
+            term: 2,
+            leader: Some(member.clone()),
+            commit_index: 3,
+            applied_index: 3,
+            last_index: 4,
+            configuration: ClusterConfiguration {
+                voters: vec![member],
+                ..ClusterConfiguration::default()
+            },
+            resources: None,
+        };
+        let plain = postcard::to_allocvec(&ReplyBody::Status(status.clone())).unwrap();
+        let resources = NodeResources {
+            client_connections: 5,
+            peer_connections: 2,
+            watches: 7,
+            watching_connections: 3,
+            pending_requests: 1,
+            sessions_in_flight: 1,
+        };
+        status.resources = Some(resources);
+        assert_eq!(
+            postcard::to_allocvec(&ReplyBody::Status(status.clone())).unwrap(),
+            plain,
+            "the resources are not part of a Status reply"
+        );
+        let reply = ReplyBody::StatusWithResources {
+            status: Box::new(status.clone()),
+            resources,
+        };
+        let bytes = postcard::to_allocvec(&reply).unwrap();
+        assert_eq!(bytes[0], 12, "after Done (11)");
+        match postcard::from_bytes::<ReplyBody>(&bytes).unwrap() {
+            ReplyBody::StatusWithResources {
+                status: got,
+                resources: r,
+            } => {
+                assert_eq!(got.resources, None, "carried beside the status");
+                assert_eq!(r, resources);
+                assert_eq!(got.node_id, status.node_id);
+            }
+            other => panic!("decoded {other:?}"),
+        }
     }
 
     #[test]

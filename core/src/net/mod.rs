@@ -63,7 +63,7 @@ pub use connection::Connection;
 pub use error::NetError;
 pub use handshake::{Hello, HelloReply, ProtocolVersion, RejectReason, Role, Welcome};
 pub use peers::{PeerSender, PeerStats, Peers};
-pub use transport::{ConnHandle, ConnId, Inbound, Listener, Origin, Transport};
+pub use transport::{ConnCounts, ConnHandle, ConnId, Inbound, Listener, Origin, Transport};
 
 use serde::{Serialize, de::DeserializeOwned};
 

@@ -5,7 +5,9 @@
 //! Connection lifecycle (one tokio task per accepted connection):
 //! accept → handshake (under `handshake_timeout`) → read loop (each frame within
 //! `idle_timeout` for peers, `client_idle_timeout` for clients) → close. Client connections
-//! also run a writer that drains that connection's reply queue in batch frames.
+//! also run a writer that drains that connection's reply queue in batch frames, and end with
+//! [`Inbound::ClientClosed`] after their last message, so the node can release whatever it
+//! holds for that connection. [`ConnCounts`] tells how many connections are open.
 //! Peer connections are one-way: a node replies to a peer over its own outbound connection.
 //!
 //! Any bad input — garbage, an oversized length prefix, a checksum or postcard failure, a
@@ -41,6 +43,10 @@ pub enum Inbound<M> {
     Peer { from: NodeId, msg: M },
     /// From a client; reply with `conn.send(..)`.
     Client { conn: ConnHandle<M>, msg: M },
+    /// Client connection `conn` has ended (clean close, reset, timeout, bad input): delivered
+    /// once, after every message of that connection, for every client connection that passed
+    /// the handshake. Nothing more arrives from it and replies to it fail with `Closed`.
+    ClientClosed { conn: ConnId },
 }
 
 /// Where an [`Inbound`] message came from.
@@ -56,13 +62,15 @@ impl<M> Inbound<M> {
         match self {
             Inbound::Peer { from, .. } => Origin::Peer(*from),
             Inbound::Client { conn, .. } => Origin::Client(conn.id),
+            Inbound::ClientClosed { conn } => Origin::Client(*conn),
         }
     }
 
-    /// The message itself.
-    pub fn message(&self) -> &M {
+    /// The message itself (`None` for [`Inbound::ClientClosed`]).
+    pub fn message(&self) -> Option<&M> {
         match self {
-            Inbound::Peer { msg, .. } | Inbound::Client { msg, .. } => msg,
+            Inbound::Peer { msg, .. } | Inbound::Client { msg, .. } => Some(msg),
+            Inbound::ClientClosed { .. } => None,
         }
     }
 }
@@ -137,11 +145,56 @@ impl<M: Message> ConnHandle<M> {
     }
 }
 
+/// How many connections of a [`Listener`] are open right now: handshaken client connections
+/// and inbound peer connections, each counted until its task has ended (also when aborted).
+/// Cheap to clone; every clone reads the same counters.
+#[derive(Clone, Debug, Default)]
+pub struct ConnCounts(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    clients: AtomicU64,
+    peers: AtomicU64,
+}
+
+impl ConnCounts {
+    /// Open client connections (past the handshake).
+    pub fn clients(&self) -> u64 {
+        self.0.clients.load(Ordering::Relaxed)
+    }
+
+    /// Open inbound peer connections (past the handshake).
+    pub fn peers(&self) -> u64 {
+        self.0.peers.load(Ordering::Relaxed)
+    }
+
+    fn open(&self, counter: fn(&Counters) -> &AtomicU64) -> Counted {
+        counter(&self.0).fetch_add(1, Ordering::Relaxed);
+        Counted {
+            counts: self.clone(),
+            counter,
+        }
+    }
+}
+
+/// One open connection in [`ConnCounts`]; uncounted on drop (so also when its task is aborted).
+struct Counted {
+    counts: ConnCounts,
+    counter: fn(&Counters) -> &AtomicU64,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        (self.counter)(&self.counts.0).fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Accepts peer and client connections on one port. Dropping it without
 /// [`shutdown`](Self::shutdown) also stops it, without waiting.
 #[derive(Debug)]
 pub struct Listener<M> {
     local_addr: SocketAddr,
+    counts: ConnCounts,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _msg: PhantomData<fn(M)>,
@@ -155,6 +208,7 @@ struct Shared<M> {
     /// connection happens under this lock and only while the connection is the newest, so
     /// messages from an old and a new connection of the same node never interleave.
     peer_gates: std::sync::Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<u64>>>>,
+    counts: ConnCounts,
 }
 
 /// The right to deliver messages from one peer connection.
@@ -176,17 +230,20 @@ impl<M: Message> Listener<M> {
         let local_addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(config.inbound_queue_depth);
         let (stop_tx, stop_rx) = oneshot::channel();
+        let counts = ConnCounts::default();
         let shared = Arc::new(Shared {
             node_id,
             config,
             inbound: tx,
             peer_gates: std::sync::Mutex::new(HashMap::new()),
+            counts: counts.clone(),
         });
         info!(node = node_id, addr = %local_addr, "listening");
         let task = tokio::spawn(accept_loop(listener, shared, stop_rx));
         Ok((
             Listener {
                 local_addr,
+                counts,
                 stop: Some(stop_tx),
                 task: Some(task),
                 _msg: PhantomData,
@@ -198,6 +255,11 @@ impl<M: Message> Listener<M> {
     /// The bound address (with the actual port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The live counts of this listener's open connections.
+    pub fn counts(&self) -> ConnCounts {
+        self.counts.clone()
     }
 
     /// Stops accepting, closes every accepted connection, and waits until the port and all
@@ -288,6 +350,7 @@ async fn run_conn<M: Message>(
     match hello.role {
         Role::Peer { node_id } => {
             debug!(peer = %addr, from = node_id, "peer connected");
+            let _counted = shared.counts.open(|c| &c.peers);
             let slot = shared
                 .peer_gates
                 .lock()
@@ -324,6 +387,7 @@ async fn run_conn<M: Message>(
         }
         Role::Client { client_id } => {
             debug!(peer = %addr, client = client_id, conn = id, "client connected");
+            let _counted = shared.counts.open(|c| &c.clients);
             let (tx, mut rx) = mpsc::channel(config.client_queue_depth);
             // This handle keeps the queue open for the connection's lifetime.
             let handle = ConnHandle {
@@ -347,10 +411,19 @@ async fn run_conn<M: Message>(
                 None,
             );
             let writing = write_loop(&mut w, &mut rx, send_max, batch_max, config);
-            tokio::select! {
+            let res = tokio::select! {
                 res = reading => res,
                 res = writing => res,
-            }
+            };
+            // Replies queued from now on fail with `Closed`; then tell the node, behind every
+            // message this connection delivered (same queue), so it can release the
+            // connection's watches and buffers even if the client never said goodbye.
+            drop(rx);
+            let _ = shared
+                .inbound
+                .send(Inbound::ClientClosed { conn: id })
+                .await;
+            res
         }
     }
 }
@@ -443,6 +516,11 @@ impl<M: Message> Transport<M> {
     /// The listening address.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr()
+    }
+
+    /// The live counts of the listener's open connections.
+    pub fn counts(&self) -> ConnCounts {
+        self.listener.counts()
     }
 
     /// The outbound peer set.

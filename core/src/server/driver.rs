@@ -18,18 +18,19 @@ use super::config::{MAX_RECORD_BYTES, ServerConfig};
 use super::proposal_batch::{ProposalBatch, StagedWrite, WriteKind};
 use super::read::read_machines;
 use super::storage::{self, LogStore, SnapshotState, WriteDone, WriteJob, WriteQueue, Writer};
+use super::watches::WatchRegistry;
 use crate::api::{Error, ErrorKind, QueryConsistency, ResponseConfig};
 use crate::client::protocol::{
-    self, ClientRequest, ClusterConfiguration, Member, NodeRole, NodeStatus, ReadAt, ReplyBody,
-    RequestBody, ServerMessage, Wire,
+    self, ClientRequest, ClusterConfiguration, Member, NodeResources, NodeRole, NodeStatus, ReadAt,
+    ReplyBody, RequestBody, ServerMessage, Wire,
 };
-use crate::net::{ConnHandle, ConnId, Inbound, Transport};
+use crate::net::{ConnCounts, ConnHandle, Inbound, Transport};
 use crate::raft::{
     Event, Index, Membership, RaftError, RaftNode, ReadMode, Role, SnapshotMeta, Term,
 };
 use crate::state::kv::{KvQuery, KvQueryResult};
 use crate::state::session::RequestId;
-use crate::state::watch::{KvEvent, WatchFilter};
+use crate::state::watch::WatchFilter;
 use crate::storage::{Journal, JournalOptions, PartitionIndex, SnapshotStore, StorageError};
 
 /// A node's externally visible state.
@@ -93,13 +94,6 @@ struct Waiter {
 struct PendingRead {
     conn: Conn,
     req: ClientRequest,
-}
-
-struct WatchReg {
-    conn: Conn,
-    filter: WatchFilter,
-    /// Events with index ≤ cursor were already delivered (replayed).
-    cursor: Index,
 }
 
 pub(crate) fn storage_error(e: StorageError) -> Error {
@@ -180,6 +174,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
             )
         })?;
     let local_addr = transport.local_addr();
+    let conn_counts = transport.counts();
     for (&id, &addr) in &cfg.peers {
         if id != node {
             transport.peers_mut().add(id, addr);
@@ -252,7 +247,8 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         reads: HashMap::new(),
         next_read: 1,
         deferred: Vec::new(),
-        watches: HashMap::new(),
+        watches: WatchRegistry::default(),
+        conn_counts,
         term_start: u64::MAX,
         last_ts,
         pending_snapshot: None,
@@ -408,7 +404,9 @@ struct Driver {
     next_read: u64,
     /// Writes that arrived before this leader applied its term's first entry.
     deferred: Vec<(Conn, ClientRequest)>,
-    watches: HashMap<(ConnId, u64), WatchReg>,
+    watches: WatchRegistry,
+    /// The listener's open connections (for `StatusWithResources`).
+    conn_counts: ConnCounts,
     /// Index of this leader's term-start entry (`u64::MAX` when not leader).
     term_start: Index,
     /// Last store time assigned to a journal entry.
@@ -534,13 +532,8 @@ impl Driver {
         for w in self.batch.take().1 {
             reply(&w.conn, w.req, Err(stopping()), 0);
         }
-        let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
-        for ((_, id), w) in std::mem::take(&mut self.watches) {
-            let _ = w.conn.send(&Wire::Server(ServerMessage::WatchEnded {
-                watch_id: id,
-                error: closed(),
-            }));
-        }
+        self.watches
+            .end_all(|| Error::new(ErrorKind::Closed, "the server is shutting down"));
         let commit = self.raft.status().commit;
         let _ = self.write_tx.send(WriteJob::Stop { commit });
         let _ = self.apply_tx.send(ApplyJob::Stop);
@@ -581,6 +574,10 @@ impl Driver {
                     conn = conn.id(),
                     "ignoring a non-request from a client"
                 );
+            }
+            // Whatever else waits on that connection (a write, a read) ends with its reply.
+            Inbound::ClientClosed { conn } => {
+                self.watches.connection_closed(conn);
             }
         }
     }
@@ -748,7 +745,7 @@ impl Driver {
                         self.outcomes.insert(index, (term, outcome));
                     }
                 }
-                self.push_events(&events);
+                self.watches.push(&events);
                 self.complete_waiters();
                 if self.raft.role() == Role::Leader && upto >= self.term_start {
                     for (conn, req) in std::mem::take(&mut self.deferred) {
@@ -851,37 +848,6 @@ impl Driver {
         }
     }
 
-    fn push_events(&mut self, events: &[KvEvent]) {
-        self.watches.retain(|_, w| !w.conn.is_closed());
-        if events.is_empty() || self.watches.is_empty() {
-            return;
-        }
-        let mut closed = Vec::new();
-        for (key, w) in self.watches.iter_mut() {
-            let matching: Vec<KvEvent> = events
-                .iter()
-                .filter(|e| e.index > w.cursor && w.filter.matches(&e.key))
-                .cloned()
-                .collect();
-            if let Some(last) = events.last() {
-                w.cursor = w.cursor.max(last.index);
-            }
-            if matching.is_empty() {
-                continue;
-            }
-            let msg = Wire::Server(ServerMessage::WatchEvents {
-                watch_id: key.1,
-                events: matching,
-            });
-            if w.conn.send(&msg).is_err() {
-                closed.push(*key);
-            }
-        }
-        for k in closed {
-            self.watches.remove(&k);
-        }
-    }
-
     // ----- requests -----
 
     fn handle_request(&mut self, conn: Conn, req: ClientRequest) {
@@ -909,13 +875,20 @@ impl Driver {
                 self.open_watch(conn, req.id, watch_id, filter, from_index);
             }
             RequestBody::Unwatch { watch_id } => {
-                self.watches.remove(&(conn.id(), *watch_id));
+                self.watches.remove(conn.id(), *watch_id);
                 reply(&conn, req.id, Ok(ReplyBody::Done), self.applied());
             }
             RequestBody::AppliedIndex => self.strict_read(conn, req),
             RequestBody::Status => {
                 let s = self.node_status();
                 reply(&conn, req.id, Ok(ReplyBody::Status(s)), self.applied());
+            }
+            RequestBody::StatusWithResources => {
+                let body = ReplyBody::StatusWithResources {
+                    status: Box::new(self.node_status()),
+                    resources: self.resources(),
+                };
+                reply(&conn, req.id, Ok(body), self.applied());
             }
             RequestBody::ClusterConfiguration => {
                 let c = self.configuration();
@@ -973,10 +946,27 @@ impl Driver {
             applied_index: s.applied,
             last_index: s.last_index,
             configuration: self.configuration(),
+            resources: None,
+        }
+    }
+
+    fn resources(&self) -> NodeResources {
+        let n = |n: usize| n as u64;
+        NodeResources {
+            client_connections: self.conn_counts.clients(),
+            peer_connections: self.conn_counts.peers(),
+            watches: n(self.watches.len()),
+            watching_connections: n(self.watches.connections()),
+            pending_requests: n(self.pending_count),
+            sessions_in_flight: n(self.sessions.len()),
         }
     }
 
     fn open_watch(&mut self, conn: Conn, req: u64, watch_id: u64, filter: WatchFilter, from: u64) {
+        if let Err(e) = self.watches.admit(conn.id(), watch_id) {
+            reply(&conn, req, Err(e), self.applied());
+            return;
+        }
         let m = self.lock();
         let applied = m.applied;
         let start = if from == 0 { applied + 1 } else { from };
@@ -1021,14 +1011,8 @@ impl Driver {
                 events: chunk.to_vec(),
             }));
         }
-        self.watches.insert(
-            (conn.id(), watch_id),
-            WatchReg {
-                conn,
-                filter,
-                cursor: applied.max(start - 1),
-            },
-        );
+        let cursor = applied.max(start - 1);
+        self.watches.insert(conn, watch_id, filter, cursor);
     }
 
     fn strict_read(&mut self, conn: Conn, req: ClientRequest) {

@@ -27,6 +27,7 @@ mod driver;
 mod proposal_batch;
 mod read;
 mod storage;
+mod watches;
 
 use std::net::SocketAddr;
 

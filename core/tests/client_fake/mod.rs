@@ -430,23 +430,27 @@ impl Node {
                 Ok(ReplyBody::Done)
             }
             RequestBody::AppliedIndex => Ok(ReplyBody::AppliedIndex(store.applied)),
-            RequestBody::Status => Ok(ReplyBody::Status(NodeStatus {
-                node_id: self.addr.port() as u64,
-                role: if behaviour.leader {
-                    NodeRole::Leader
-                } else {
-                    NodeRole::Follower
-                },
-                term: 1,
-                leader: behaviour
-                    .leader_hint
-                    .clone()
-                    .map(|addr| Member { node_id: 0, addr }),
-                commit_index: store.applied,
-                applied_index: applied,
-                last_index: store.applied,
-                configuration: ClusterConfiguration::default(),
-            })),
+            // As a 1.1 node would: no resource counts.
+            RequestBody::Status | RequestBody::StatusWithResources => {
+                Ok(ReplyBody::Status(NodeStatus {
+                    node_id: self.addr.port() as u64,
+                    role: if behaviour.leader {
+                        NodeRole::Leader
+                    } else {
+                        NodeRole::Follower
+                    },
+                    term: 1,
+                    leader: behaviour
+                        .leader_hint
+                        .clone()
+                        .map(|addr| Member { node_id: 0, addr }),
+                    commit_index: store.applied,
+                    applied_index: applied,
+                    last_index: store.applied,
+                    configuration: ClusterConfiguration::default(),
+                    resources: None,
+                }))
+            }
             RequestBody::ClusterConfiguration => {
                 Ok(ReplyBody::Configuration(ClusterConfiguration::default()))
             }

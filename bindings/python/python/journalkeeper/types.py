@@ -91,6 +91,20 @@ class ClusterConfiguration(TypedDict):
     leader: Member | None
 
 
+class NodeResources(TypedDict):
+    """``NodeStatus["resources"]``: what a node holds for its clients right now."""
+
+    client_connections: int
+    peer_connections: int
+    watches: int
+    #: Client connections holding at least one watch.
+    watching_connections: int
+    #: Writes not yet acknowledged and STRICT reads.
+    pending_requests: int
+    #: Appends proposed and not yet applied, by client session.
+    sessions_in_flight: int
+
+
 class NodeStatus(TypedDict):
     """``admin.status(node)``: one node's view of itself."""
 
@@ -105,6 +119,8 @@ class NodeStatus(TypedDict):
     applied_index: int
     last_index: int
     configuration: ClusterConfiguration
+    #: ``None`` from a node older than protocol 1.2.
+    resources: NodeResources | None
 
 
 class ServerStatus(TypedDict):

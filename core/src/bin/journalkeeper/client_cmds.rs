@@ -296,8 +296,19 @@ pub async fn status(conn: ConnArgs, node: Option<String>) -> AnyResult<()> {
 }
 
 pub fn status_line(addr: &str, s: &NodeStatus) -> String {
+    let resources = s.resources.map_or(String::new(), |r| {
+        format!(
+            "\tclients {}\tpeers {}\twatches {} (on {} connections)\tpending {}\tsessions {}",
+            r.client_connections,
+            r.peer_connections,
+            r.watches,
+            r.watching_connections,
+            r.pending_requests,
+            r.sessions_in_flight
+        )
+    });
     format!(
-        "{addr}\tnode {}\t{}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}",
+        "{addr}\tnode {}\t{}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}{resources}",
         s.node_id,
         s.role,
         s.term,
@@ -328,5 +339,14 @@ fn status_json(addr: &str, s: &NodeStatus) -> serde_json::Value {
         "applied_index": s.applied_index,
         "last_index": s.last_index,
         "voters": s.configuration.voters.iter().map(|m| m.node_id).collect::<Vec<_>>(),
+        // null from a node older than protocol 1.2.
+        "resources": s.resources.map(|r| json!({
+            "client_connections": r.client_connections,
+            "peer_connections": r.peer_connections,
+            "watches": r.watches,
+            "watching_connections": r.watching_connections,
+            "pending_requests": r.pending_requests,
+            "sessions_in_flight": r.sessions_in_flight,
+        })),
     })
 }
