@@ -1,6 +1,7 @@
 //! Deterministic simulation of a JournalKeeper Raft cluster (test support; see `raft_sim.rs`).
 
 pub mod checks;
+pub mod disk;
 pub mod rng;
 pub mod world;
 
