@@ -147,3 +147,8 @@ fn figure8_schedule_never_commits_an_old_term_entry_by_counting() {
 fn isolated_leader_never_serves_a_stale_lease_read() {
     run_scripted("stale-lease", "SIM_LEASE_SEEDS", 200, 3, sim::stale_lease);
 }
+
+#[test]
+fn late_report_of_truncated_entries_counts_for_nothing() {
+    run_scripted("late-report", "SIM_LATE_SEEDS", 100, 3, sim::late_report);
+}

@@ -15,6 +15,10 @@ use journalkeeper::raft::{Entry, HardState, Index, MemStorage, Message, Snapshot
 
 use super::rng::Rng;
 
+/// How often a report is held up much longer (when reports are late at all), and by how much.
+const STALL_CHANCE: f64 = 0.01;
+const STALL_MS: (u64, u64) = (50, 500);
+
 /// A write not yet durable, with the messages that must wait for it.
 pub struct Batch {
     pub hs: Option<HardState>,
@@ -39,6 +43,10 @@ pub struct Disk {
     reports: VecDeque<Report>,
     /// Upper bound of a report's extra delay after its fsync, in ms (0: reported at once).
     max_report_delay: u64,
+    /// Reports are held back (scripted schedules): they pile up, in order, until released.
+    held: bool,
+    /// Fsyncs are held back (scripted schedules): writes stay queued until released.
+    fsync_held: bool,
 }
 
 impl Disk {
@@ -48,6 +56,8 @@ impl Disk {
             fsync_at: None,
             reports: VecDeque::new(),
             max_report_delay,
+            held: false,
+            fsync_held: false,
         }
     }
 
@@ -74,7 +84,7 @@ impl Disk {
         store: &mut MemStorage,
         mut saw: impl FnMut(&Entry) -> Result<(), String>,
     ) -> Result<(), String> {
-        if self.fsync_at.is_none_or(|t| t > now) {
+        if self.fsync_held || self.fsync_at.is_none_or(|t| t > now) {
             return Ok(());
         }
         self.fsync_at = None;
@@ -89,8 +99,14 @@ impl Disk {
             if let Some(hs) = b.hs {
                 store.hard_state = hs;
             }
+            let mut delay = rng.range(0, self.max_report_delay + 1);
+            if self.max_report_delay > 0 && rng.chance(STALL_CHANCE) {
+                // The driver is busy (a long pass, a slow apply): this report and every later
+                // one wait.
+                delay += rng.range(STALL_MS.0, STALL_MS.1);
+            }
             let after = self.reports.back().map_or(now, |r| r.at);
-            let at = (now + rng.range(0, self.max_report_delay + 1)).max(after);
+            let at = (now + delay).max(after);
             self.reports.push_back(Report {
                 at,
                 point: b.point,
@@ -100,8 +116,21 @@ impl Disk {
         Ok(())
     }
 
+    /// Holds back (or releases) the reports; fsyncs go on.
+    pub fn hold_reports(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    /// Holds back (or releases) the fsyncs; reports already due still arrive.
+    pub fn hold_fsyncs(&mut self, held: bool) {
+        self.fsync_held = held;
+    }
+
     /// The reports due by `now`, in order.
     pub fn due_reports(&mut self, now: u64) -> Vec<Report> {
+        if self.held {
+            return Vec::new();
+        }
         let n = self.reports.iter().take_while(|r| r.at <= now).count();
         self.reports.drain(..n).collect()
     }

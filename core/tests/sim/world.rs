@@ -763,6 +763,20 @@ impl World {
         self.log(|| format!("{} n{id}", if cut { "ISOLATE" } else { "RECONNECT" }));
     }
 
+    /// Holds back (or releases) node index `i`'s durability reports (scripted scenarios).
+    pub fn hold_reports(&mut self, i: usize, held: bool) {
+        self.nodes[i].disk.hold_reports(held);
+        let id = i + 1;
+        self.log(|| format!("n{id} reports {}", if held { "held" } else { "released" }));
+    }
+
+    /// Holds back (or releases) node index `i`'s fsyncs (scripted scenarios).
+    pub fn hold_fsyncs(&mut self, i: usize, held: bool) {
+        self.nodes[i].disk.hold_fsyncs(held);
+        let id = i + 1;
+        self.log(|| format!("n{id} fsyncs {}", if held { "held" } else { "released" }));
+    }
+
     /// Proposes a client write at node index `i` (scripted scenarios).
     pub fn propose_at(&mut self, i: usize, value: u64) -> Option<Index> {
         let data = encode_op(u64::MAX - 1, value, OpKind::Put { key: 999, value });
