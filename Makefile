@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint cross-language-test bench-bindings python-wheel node-addon fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
+.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings python-wheel node-addon fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -19,7 +19,7 @@ demo:
 	$(CARGO) run --release --quiet --bin journalkeeper -- demo
 
 ## Every test: formatting, lints, unit/property/integration/simulation tests.
-test: lint rust-test header-check c-test python-test node-test cross-language-test
+test: lint rust-test planted-bugs-test header-check c-test python-test node-test cross-language-test
 
 lint: fmt-check clippy
 
@@ -31,6 +31,11 @@ clippy:
 
 rust-test:
 	$(CARGO) test --workspace
+
+## The simulator's self-test: the raft core built with deliberately planted bugs, each of which
+## the random fault schedule must catch (prints the catching seed and the number of runs).
+planted-bugs-test:
+	$(CARGO) test -p journalkeeper --features planted-bugs --test raft_sim random_schedule_catches_each_planted_bug -- --nocapture
 
 ## The C header, generated from ffi/ by the pinned cbindgen and checked in.
 header: $(CBINDGEN)

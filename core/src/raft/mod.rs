@@ -50,6 +50,8 @@ mod log;
 mod membership;
 mod message;
 mod node;
+#[doc(hidden)]
+pub mod planted;
 mod progress;
 mod quorum;
 mod ready;

@@ -557,7 +557,7 @@ impl Driver {
         match msg {
             Inbound::Peer {
                 msg: Wire::Peer(m), ..
-            } => self.raft.step(m),
+            } => self.raft.step(m, self.now()),
             Inbound::Peer { from, .. } => {
                 tracing::debug!(node, from, "ignoring a non-raft message from a peer");
             }
@@ -1032,7 +1032,7 @@ impl Driver {
         } else {
             ReadMode::ReadIndex
         };
-        match self.raft.read(id.to_le_bytes().to_vec(), mode) {
+        match self.raft.read(id.to_le_bytes().to_vec(), mode, self.now()) {
             Ok(()) => {
                 self.pending_count += 1;
                 self.reads.insert(id, PendingRead { conn, req });

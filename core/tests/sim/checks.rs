@@ -4,7 +4,9 @@
 //!   and are identical before it;
 //! - leader completeness: every leader's log holds every entry any node has applied (so no
 //!   committed entry is lost, including across crashes that drop un-fsynced writes);
-//! - state machine safety: no two nodes apply different entries at one index.
+//! - state machine safety: no two nodes apply different entries at one index;
+//! - lease safety: while a leader holds a lease by its own clock, no node leads a later term
+//!   (a lease read there would miss the new leader's writes).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -64,7 +66,9 @@ impl Checker {
         }
     }
 
-    pub fn check_step(&mut self, nodes: &[SimNode], deep: bool) -> Result<(), String> {
+    /// `now` is the world's time (each node's clock is derived from it).
+    pub fn check_step(&mut self, nodes: &[SimNode], now: u64, deep: bool) -> Result<(), String> {
+        lease_safety(nodes, now)?;
         for n in nodes {
             let Some(r) = &n.raft else { continue };
             // A leader whose term is not durable yet has sent nothing and may be forgotten.
@@ -139,4 +143,29 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+fn lease_safety(nodes: &[SimNode], now: u64) -> Result<(), String> {
+    let leaders = nodes.iter().filter_map(|n| {
+        let r = n.raft.as_ref()?;
+        (r.role() == Role::Leader).then(|| (n, r.term()))
+    });
+    for (holder, term) in leaders.clone() {
+        let Some(expiry) = holder.raft.as_ref().and_then(|r| r.lease_expiry()) else {
+            continue;
+        };
+        let local = holder.local_time(now);
+        if local >= expiry {
+            continue;
+        }
+        if let Some((other, t)) = leaders.clone().find(|(_, t)| *t > term) {
+            return Err(format!(
+                "lease safety: n{} leads term {t} while n{} (term {term}) holds its lease for {} more ms",
+                other.id,
+                holder.id,
+                expiry - local
+            ));
+        }
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@ pub fn run(w: &mut World) -> Result<Outcome, String> {
     for _ in 0..CHAOS_MS / STEP_MS {
         w.step(true)?;
     }
-    w.heal();
+    w.heal()?;
     let deadline = w.now + LIVENESS_MS;
     loop {
         w.step(false)?;

@@ -13,6 +13,10 @@ use super::checks::Checker;
 use super::disk::{Batch, Disk};
 use super::rng::Rng;
 use crate::support::linearizability::{KvInput, KvOutput, Operation};
+use stall::{NOT_SUBMITTED, Queued};
+
+#[path = "stall.rs"]
+mod stall;
 
 /// Simulated milliseconds per step.
 pub const STEP_MS: u64 = 5;
@@ -28,10 +32,14 @@ pub struct SimNode {
     pub applied: Index,
     clock_offset: u64,
     drift_ppm: i64,
+    /// While stalled: the world time it resumes at; its input waits in `inbox`.
+    stalled_until: Option<u64>,
+    inbox: Vec<Queued>,
 }
 
 impl SimNode {
-    fn local_time(&self, now: u64) -> u64 {
+    /// This node's clock at world time `now`.
+    pub fn local_time(&self, now: u64) -> u64 {
         let skew = (now as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
         (self.clock_offset as i64 + now as i64 + skew) as u64
     }
@@ -237,7 +245,7 @@ impl World {
             seed,
             heartbeat_interval: 50,
             election_timeout: 300,
-            max_clock_drift: 40,
+            max_clock_drift: 90,
             pre_vote: rng.chance(0.8),
             check_quorum: true,
             lease_reads: true,
@@ -264,7 +272,14 @@ impl World {
             } else {
                 Membership::default()
             };
-            let drift_ppm = rng.range(0, 40_001) as i64 - 20_000; // ±2%
+            // ±13%: two clocks drift apart by at most 26% of an election timeout (78 ms of 300),
+            // inside the lease's 90 ms margin — and far outside a lease without the margin. Clocks
+            // at either extreme are common, so a slow leader with fast followers is too.
+            let drift_ppm = match rng.range(0, 3) {
+                0 => -130_000,
+                1 => 130_000,
+                _ => rng.range(0, 260_001) as i64 - 130_000,
+            };
             let clock_offset = rng.range(0, 1_000_000);
             let mut node = SimNode {
                 id: i,
@@ -275,6 +290,8 @@ impl World {
                 applied: 0,
                 clock_offset,
                 drift_ppm,
+                stalled_until: None,
+                inbox: Vec::new(),
             };
             let c = Config {
                 id: i,
@@ -369,9 +386,13 @@ impl World {
         if chaos {
             self.nemesis();
         }
+        self.resume_due(false)?;
         self.deliver();
         self.fsyncs()?;
         for i in 0..self.nodes.len() {
+            if self.is_stalled(i) {
+                continue;
+            }
             let t = self.nodes[i].local_time(self.now);
             if let Some(r) = self.nodes[i].raft.as_mut() {
                 r.tick(t);
@@ -379,7 +400,9 @@ impl World {
         }
         self.clients_act(chaos);
         for i in 0..self.nodes.len() {
-            self.drain_ready(i)?;
+            if !self.is_stalled(i) {
+                self.drain_ready(i)?;
+            }
         }
         self.check()
     }
@@ -404,18 +427,21 @@ impl World {
             if self.nodes[to - 1].raft.is_none() {
                 continue;
             }
-            let line = format!(
-                "{} -> {} t{} {}",
-                f.msg.from,
-                f.msg.to,
-                f.msg.term,
-                body_name(&f.msg.body)
-            );
-            self.log(|| line);
-            let Some(r) = self.nodes[to - 1].raft.as_mut() else {
+            if self.is_stalled(to - 1) {
+                self.nodes[to - 1].inbox.push(Queued::Peer(f.msg));
                 continue;
-            };
-            r.step(f.msg);
+            }
+            self.step_node(to - 1, f.msg);
+        }
+    }
+
+    /// Node index `i` handles a peer message at its current local time.
+    fn step_node(&mut self, i: usize, m: Message) {
+        let line = format!("{} -> {} t{} {}", m.from, m.to, m.term, body_name(&m.body));
+        self.log(|| line);
+        let t = self.nodes[i].local_time(self.now);
+        if let Some(r) = self.nodes[i].raft.as_mut() {
+            r.step(m, t);
         }
     }
 
@@ -441,6 +467,10 @@ impl World {
     /// delivers due durability reports: the core is told, and the messages that waited are sent.
     fn fsyncs(&mut self) -> Result<(), String> {
         for i in 0..self.nodes.len() {
+            if self.is_stalled(i) {
+                // The whole process waits: no fsync completes, no report is handled.
+                continue;
+            }
             let node = &mut self.nodes[i];
             let Some(r) = node.raft.as_mut() else {
                 continue;
@@ -674,21 +704,32 @@ impl World {
     /// Client `c` invokes `kind` at node index `n`; returns whether the node accepted it.
     pub fn invoke(&mut self, c: usize, n: usize, op_id: u64, kind: OpKind, mode: ReadMode) -> bool {
         let now = self.now;
-        let Some(r) = self.nodes[n].raft.as_mut() else {
+        if self.nodes[n].raft.is_none() {
             return false;
-        };
-        let res = match kind {
-            OpKind::Get { .. } => r.read(op_id.to_le_bytes().to_vec(), mode).map(|_| 0),
-            _ => r.propose(encode_op(c as u64, op_id, kind)),
+        }
+        let stalled = self.is_stalled(n);
+        let res = if stalled {
+            self.nodes[n].inbox.push(Queued::Client {
+                client: c,
+                op_id,
+                kind,
+                mode,
+            });
+            Ok(NOT_SUBMITTED)
+        } else {
+            self.submit(c, n, op_id, kind, mode)
         };
         let input = match kind {
             OpKind::Put { key, value } => KvInput::Put { key, value },
             OpKind::Cas { key, expected, new } => KvInput::Cas { key, expected, new },
             OpKind::Get { key } => KvInput::Get { key },
         };
-        let Ok(index) = res else {
-            self.clients[c].leader_hint = self.nodes[n].raft.as_ref().and_then(|r| r.leader());
-            return false;
+        let index = match res {
+            Ok(index) => index,
+            Err(hint) => {
+                self.clients[c].leader_hint = hint;
+                return false;
+            }
         };
         let call = self.stamp();
         self.hist.push(HistOp {
@@ -799,6 +840,8 @@ impl World {
         let Some(r) = node.raft.take() else { return };
         let (lost, unreported) = node.disk.crash();
         node.down_store = Some(r.storage().clone());
+        node.stalled_until = None;
+        node.inbox.clear();
         node.kv.clear();
         let id = node.id;
         self.log(|| {
@@ -827,7 +870,8 @@ impl World {
         self.log(|| format!("RESTART n{id} from snapshot {applied}"));
     }
 
-    pub fn heal(&mut self) {
+    pub fn heal(&mut self) -> Result<(), String> {
+        self.resume_due(true)?;
         self.blocked = [[false; 8]; 8];
         self.loss = 0.0;
         self.dup = 0.0;
@@ -835,6 +879,7 @@ impl World {
             self.restart(i);
         }
         self.log(|| "HEAL all faults".into());
+        Ok(())
     }
 
     fn nemesis(&mut self) {
@@ -911,7 +956,11 @@ impl World {
         } else if r < 0.020 {
             if let Some(l) = self.leader_index() {
                 let to = self.rng.range(1, n as u64 + 1);
-                let res = self.nodes[l].raft.as_mut().map(|r| r.transfer_leader(to));
+                let t = self.nodes[l].local_time(self.now);
+                let res = self.nodes[l]
+                    .raft
+                    .as_mut()
+                    .map(|r| r.transfer_leader(to, t));
                 self.log(|| format!("n{} transfer_leader to {to}: {res:?}", l + 1));
             }
         } else if r < 0.021 {
@@ -929,6 +978,8 @@ impl World {
         } else if r < 0.031 {
             let i = self.rng.range(0, n as u64) as usize;
             self.snapshot(i);
+        } else if r < 0.034 {
+            self.random_stall();
         }
     }
 
@@ -949,7 +1000,7 @@ impl World {
 
     fn check(&mut self) -> Result<(), String> {
         let deep = self.steps.is_multiple_of(20);
-        self.checker.check_step(&self.nodes, deep)
+        self.checker.check_step(&self.nodes, self.now, deep)
     }
 
     pub fn propose_probe(&mut self) -> bool {

@@ -2,6 +2,7 @@
 
 use super::RaftNode;
 use crate::raft::message::{EntryKind, MessageBody, NodeId, Term};
+use crate::raft::planted::{self, PlantedBug};
 use crate::raft::quorum::{VoteResult, joint_vote};
 use crate::raft::ready::{Event, Role};
 use crate::raft::storage::Storage;
@@ -41,6 +42,9 @@ impl<S: Storage> RaftNode<S> {
     }
 
     pub(super) fn in_lease(&self) -> bool {
+        if planted::active(PlantedBug::VoteIgnoresLease) {
+            return false;
+        }
         self.cfg.check_quorum
             && (self.role == Role::Leader
                 || self.now < self.leader_contact + self.cfg.election_timeout)

@@ -198,6 +198,16 @@ impl<S: Storage> RaftNode<S> {
     pub fn entries(&self, lo: Index, hi: Index) -> Option<Vec<Entry>> {
         self.log.entries(lo, hi, u64::MAX)
     }
+    /// While leader: the time (this node's clock) until which it may serve lease reads, if it
+    /// holds a lease at all. No other node can become leader before then.
+    pub fn lease_expiry(&self) -> Option<u64> {
+        let holds = self.role == Role::Leader && self.cfg.lease_reads && !self.lease_disabled;
+        (holds && self.lease_until > 0).then_some(self.lease_until)
+    }
+    /// The latest time this node has been given (by `tick` or any time-carrying input).
+    pub fn clock(&self) -> u64 {
+        self.now
+    }
     pub fn status(&self) -> Status {
         Status {
             id: self.cfg.id,
@@ -299,7 +309,11 @@ impl<S: Storage> RaftNode<S> {
     }
 
     /// Requests a linearizable read; `ctx` comes back in a [`ReadState`] once it may be served.
-    pub fn read(&mut self, ctx: Vec<u8>, mode: ReadMode) -> Result<(), RaftError> {
+    /// `now` is the host's clock when the request is handed over: a lease is checked against it,
+    /// never against the time of the last tick (a node resuming from a stall must not serve a
+    /// lease that expired while it was stopped).
+    pub fn read(&mut self, ctx: Vec<u8>, mode: ReadMode, now: u64) -> Result<(), RaftError> {
+        self.observe_time(now);
         if self.role != Role::Leader {
             return Err(RaftError::NotLeader {
                 leader: self.leader,
@@ -318,8 +332,10 @@ impl<S: Storage> RaftNode<S> {
         Ok(())
     }
 
-    /// Hands leadership to `to` once its log matches (TimeoutNow).
-    pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), RaftError> {
+    /// Hands leadership to `to` once its log matches (TimeoutNow); gives up an election timeout
+    /// after `now`.
+    pub fn transfer_leader(&mut self, to: NodeId, now: u64) -> Result<(), RaftError> {
+        self.observe_time(now);
         if self.role != Role::Leader {
             return Err(RaftError::NotLeader {
                 leader: self.leader,
@@ -464,8 +480,11 @@ impl<S: Storage> RaftNode<S> {
         rd
     }
 
-    /// Handles a message from a peer. Malformed or stale messages are ignored.
-    pub fn step(&mut self, m: Message) {
+    /// Handles a message from a peer, received at `now`. Malformed or stale messages are
+    /// ignored. The time matters: a vote is granted or refused against the leader lease this node
+    /// promised, and hearing from a leader starts a new promise — both as of `now`.
+    pub fn step(&mut self, m: Message, now: u64) {
+        self.observe_time(now);
         // Terms and indexes near u64::MAX cannot occur honestly; refusing them keeps all index
         // arithmetic below free of overflow.
         if m.to != self.cfg.id
@@ -593,6 +612,16 @@ impl<S: Storage> RaftNode<S> {
     }
 
     // ----- shared -----
+
+    /// Moves the node's clock forward to `now` (never back) without firing timers; every input
+    /// whose meaning depends on time calls it first, so no decision is made against the time of
+    /// an earlier input. Timers fire on the next [`RaftNode::tick`].
+    fn observe_time(&mut self, now: u64) {
+        if super::planted::active(super::planted::PlantedBug::StaleClock) {
+            return;
+        }
+        self.now = self.now.max(now);
+    }
 
     fn refresh_membership(&mut self) {
         let (idx, m) = self

@@ -2,6 +2,7 @@
 
 use super::{PendingRead, RaftNode};
 use crate::raft::message::{Index, MessageBody, NodeId};
+use crate::raft::planted::{self, PlantedBug};
 use crate::raft::progress::ProgressState;
 use crate::raft::quorum::joint_index;
 use crate::raft::ready::{ReadMode, ReadState, Role};
@@ -62,7 +63,12 @@ impl<S: Storage> RaftNode<S> {
             }
             self.round_sent.pop_front();
             if r == q && !self.lease_disabled {
-                self.lease_until = sent + self.cfg.election_timeout - self.cfg.max_clock_drift;
+                let margin = if planted::active(PlantedBug::NoDriftMargin) {
+                    0
+                } else {
+                    self.cfg.max_clock_drift
+                };
+                self.lease_until = sent + self.cfg.election_timeout - margin;
             }
         }
         while self.reads.front().is_some_and(|r| r.round <= q) {

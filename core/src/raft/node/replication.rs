@@ -80,7 +80,7 @@ impl<S: Storage> RaftNode<S> {
             .get(&p)
             .is_some_and(|pr| pr.recent_active && pr.matched == last)
         {
-            let _ = self.transfer_leader(p);
+            let _ = self.transfer_leader(p, self.now);
         }
     }
 

@@ -41,6 +41,12 @@ fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
     out
 }
 
+/// Hands `m` to the node at the node's current time.
+fn step_now(n: &mut RaftNode<MemStorage>, m: Message) {
+    let now = n.clock();
+    n.step(m, now);
+}
+
 fn elect(n: &mut RaftNode<MemStorage>, peers: &[NodeId]) {
     n.tick(5000);
     let msgs = flush(n);
@@ -50,21 +56,27 @@ fn elect(n: &mut RaftNode<MemStorage>, peers: &[NodeId]) {
             MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { reject: false },
             _ => continue,
         };
-        n.step(Message {
-            from: m.to,
-            to: m.from,
-            term: m.term,
-            body,
-        });
-    }
-    for m in flush(n) {
-        if let MessageBody::Vote { .. } = m.body {
-            n.step(Message {
+        step_now(
+            n,
+            Message {
                 from: m.to,
                 to: m.from,
                 term: m.term,
-                body: MessageBody::VoteResponse { reject: false },
-            });
+                body,
+            },
+        );
+    }
+    for m in flush(n) {
+        if let MessageBody::Vote { .. } = m.body {
+            step_now(
+                n,
+                Message {
+                    from: m.to,
+                    to: m.from,
+                    term: m.term,
+                    body: MessageBody::VoteResponse { reject: false },
+                },
+            );
         }
     }
     assert_eq!(n.role(), Role::Leader, "peers {peers:?}");
@@ -89,21 +101,24 @@ fn vote_is_refused_to_a_candidate_with_a_stale_log() {
         },
     })) {
         if msg.to == 2 {
-            n.step(msg);
+            step_now(&mut n, msg);
         }
     }
     flush(&mut n);
     n.tick(10_000);
-    n.step(Message {
-        from: 3,
-        to: 2,
-        term: 9,
-        body: MessageBody::Vote {
-            last_index: 0,
-            last_term: 0,
-            transfer: false,
+    step_now(
+        &mut n,
+        Message {
+            from: 3,
+            to: 2,
+            term: 9,
+            body: MessageBody::Vote {
+                last_index: 0,
+                last_term: 0,
+                transfer: false,
+            },
         },
-    });
+    );
     let replies = flush(&mut n);
     assert!(
         replies
@@ -209,14 +224,161 @@ fn garbage_messages_never_panic() {
             let from = 1 + next() % 4;
             let term = n.term().saturating_add(next() % 3);
             let term = term.saturating_sub(next() % 2);
-            n.step(Message {
-                from,
-                to: 1,
-                term,
-                body,
-            });
+            step_now(
+                &mut n,
+                Message {
+                    from,
+                    to: 1,
+                    term,
+                    body,
+                },
+            );
             n.tick(5000 + step * 7);
             flush(&mut n);
         }
     }
+}
+
+/// A 3-voter leader (node 1) whose no-op is committed and whose lease was just confirmed by
+/// node 2; returns it with the lease expiry.
+fn leader_with_lease() -> (RaftNode<MemStorage>, u64) {
+    let mut n = node(1, &[1, 2, 3]);
+    elect(&mut n, &[2, 3]);
+    let term = n.term();
+    let ack = |from: NodeId, body: MessageBody| Message {
+        from,
+        to: 1,
+        term,
+        body,
+    };
+    step_now(
+        &mut n,
+        ack(
+            2,
+            MessageBody::AppendResponse {
+                index: 1,
+                reject: false,
+                hint_index: 0,
+                hint_term: 0,
+            },
+        ),
+    );
+    flush(&mut n);
+    assert_eq!(n.status().commit, 1, "the term's no-op commits");
+    let t = n.clock() + n.cfg.heartbeat_interval;
+    n.tick(t);
+    let round = flush(&mut n)
+        .into_iter()
+        .find_map(|m| match m.body {
+            MessageBody::Heartbeat { round, .. } => Some(round),
+            _ => None,
+        })
+        .expect("a heartbeat round");
+    step_now(&mut n, ack(2, MessageBody::HeartbeatResponse { round }));
+    flush(&mut n);
+    let expiry = n.lease_expiry().expect("lease confirmed by a quorum");
+    assert_eq!(
+        expiry,
+        t + n.cfg.election_timeout - n.cfg.max_clock_drift,
+        "the lease runs from the time the round was sent, less the drift margin"
+    );
+    (n, expiry)
+}
+
+#[test]
+fn a_lease_read_is_served_at_once_while_the_lease_holds() {
+    let (mut n, expiry) = leader_with_lease();
+    n.read(b"r".to_vec(), ReadMode::Lease, expiry - 1).unwrap();
+    let rd = n.ready();
+    assert_eq!(rd.read_states.len(), 1, "served from the lease");
+}
+
+#[test]
+fn a_lease_read_after_a_stall_is_judged_at_the_time_it_arrives_not_at_the_last_tick() {
+    // The node's last tick was well inside its lease; the read arrives (after a stall) long
+    // after the lease ran out. It must not be answered from the lease: it needs a new round.
+    for late in [1, 4_000] {
+        let (mut n, expiry) = leader_with_lease();
+        assert!(n.clock() < expiry);
+        n.read(b"r".to_vec(), ReadMode::Lease, expiry + late)
+            .unwrap();
+        let rd = n.ready();
+        assert!(
+            rd.read_states.is_empty(),
+            "stale lease served (late {late})"
+        );
+        let rounds = rd.messages.iter().chain(&rd.persisted_messages);
+        assert!(
+            rounds
+                .filter(|m| matches!(m.body, MessageBody::Heartbeat { .. }))
+                .count()
+                == 2,
+            "the read starts a heartbeat round to both followers"
+        );
+        assert_eq!(
+            n.lease_expiry(),
+            Some(expiry),
+            "no lease without a new quorum"
+        );
+    }
+}
+
+#[test]
+fn a_follower_resuming_from_a_stall_promises_its_lease_from_the_time_it_hears_the_leader() {
+    // Node 2 last ticked at 0, stalls, then hears the leader at 5000. Its promise not to vote
+    // runs from 5000: a candidate asking half an election timeout later is refused.
+    let mut n = node(2, &[1, 2, 3]);
+    n.tick(0);
+    flush(&mut n);
+    let heartbeat = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            round: 1,
+        },
+    };
+    n.step(heartbeat, 5_000);
+    flush(&mut n);
+    let half = 5_000 + n.cfg.election_timeout / 2;
+    n.tick(half);
+    for (from, body) in [
+        (
+            3,
+            MessageBody::PreVote {
+                last_index: 10,
+                last_term: 1,
+            },
+        ),
+        (
+            3,
+            MessageBody::Vote {
+                last_index: 10,
+                last_term: 1,
+                transfer: false,
+            },
+        ),
+    ] {
+        n.step(
+            Message {
+                from,
+                to: 2,
+                term: 2,
+                body,
+            },
+            half,
+        );
+    }
+    let replies = flush(&mut n);
+    assert!(
+        replies.iter().all(|m| matches!(
+            m.body,
+            MessageBody::PreVoteResponse { reject: true }
+                | MessageBody::VoteResponse { reject: true }
+        )),
+        "votes granted inside the promised lease: {replies:?}"
+    );
+    assert_eq!(n.term(), 1);
+    assert_eq!(n.status().vote, None);
 }
