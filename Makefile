@@ -161,5 +161,11 @@ bench-bindings: python-wheel node-addon
 	$(CARGO) build --release --quiet --bin journalkeeper
 	$(VENV)/bin/python tests/cross_language/bench_bindings.py target/release/journalkeeper $(BENCH_BINDINGS_SECONDS)
 
+## Long fault runs (not part of `make test`): 100 paused-leader probes (8 STRICT readers queued at
+## a SIGSTOPped leader, each round checked for linearizability) and 20 000 simulator seeds.
+soak:
+	JK_PAUSED_LEADER_ROUNDS=100 $(CARGO) test -p journalkeeper --test cluster_paused_leader -- --nocapture
+	SIM_SEEDS=20000 $(CARGO) test -p journalkeeper --test raft_sim raft_simulation -- --nocapture
+
 build:
 	$(CARGO) build --workspace --release

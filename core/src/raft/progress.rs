@@ -29,8 +29,10 @@ pub struct Progress {
     /// Last index and byte size of each AppendEntries in flight (Replicate).
     inflight: VecDeque<(Index, u64)>,
     inflight_bytes: u64,
-    /// Heard from this follower since the last check-quorum.
-    pub recent_active: bool,
+    /// When the leader last heard from this follower (leader's clock). Check-quorum and the
+    /// catch-up tests ask whether that was within an election timeout *of now*: a flag set before
+    /// a stall would vouch for a follower the leader has not heard from for seconds.
+    pub last_heard: u64,
     /// Time of the last message sent that expects an answer, or of the last progress.
     pub last_send: u64,
     /// Last heartbeat round the follower acknowledged.
@@ -49,12 +51,17 @@ impl Progress {
             probe_sent: false,
             inflight: VecDeque::new(),
             inflight_bytes: 0,
-            recent_active: true,
+            last_heard: now,
             last_send: now,
             acked_round: 0,
             snap_index: 0,
             snap_offset: 0,
         }
+    }
+
+    /// Heard from within `window` before `now`.
+    pub fn heard_within(&self, now: u64, window: u64) -> bool {
+        now < self.last_heard.saturating_add(window)
     }
 
     fn reset(&mut self, state: ProgressState) {

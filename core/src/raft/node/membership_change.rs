@@ -58,10 +58,11 @@ impl<S: Storage> RaftNode<S> {
         }
         let last = self.log.last_index();
         let lag = self.cfg.catchup_lag;
+        let (now, et) = (self.now, self.cfg.election_timeout);
         let caught_up = t.voters.difference(&cur.voters).all(|n| {
             self.progress
                 .get(n)
-                .is_some_and(|p| p.recent_active && p.matched + lag >= last)
+                .is_some_and(|p| p.heard_within(now, et) && p.matched + lag >= last)
         });
         if caught_up {
             let all: BTreeSet<NodeId> = t.voters.union(&cur.voters).copied().collect();

@@ -86,10 +86,11 @@ impl<S: Storage> RaftNode<S> {
             return;
         }
         let last = self.log.last_index();
+        let now = self.now;
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
-        pr.recent_active = true;
+        pr.last_heard = now;
         pr.acked_round = pr.acked_round.max(round);
         if pr.state == ProgressState::Probe {
             pr.probe_sent = false;

@@ -16,14 +16,13 @@ impl<S: Storage> RaftNode<S> {
             if self.cfg.check_quorum {
                 let id = self.cfg.id;
                 let pr = &self.progress;
-                let active =
-                    |n: NodeId| Some(n == id || pr.get(&n).is_some_and(|p| p.recent_active));
+                let et = self.cfg.election_timeout;
+                let active = |n: NodeId| {
+                    Some(n == id || pr.get(&n).is_some_and(|p| p.heard_within(now, et)))
+                };
                 if joint_vote(&self.membership, &active) != VoteResult::Won {
                     self.become_follower(self.term, None);
                     return;
-                }
-                for p in self.progress.values_mut() {
-                    p.recent_active = false;
                 }
             }
         }
@@ -75,11 +74,9 @@ impl<S: Storage> RaftNode<S> {
             return;
         }
         let last = self.log.last_index();
-        if self
-            .progress
-            .get(&p)
-            .is_some_and(|pr| pr.recent_active && pr.matched == last)
-        {
+        if self.progress.get(&p).is_some_and(|pr| {
+            pr.heard_within(self.now, self.cfg.election_timeout) && pr.matched == last
+        }) {
             let _ = self.transfer_leader(p, self.now);
         }
     }
@@ -273,7 +270,7 @@ impl<S: Storage> RaftNode<S> {
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
-        pr.recent_active = true;
+        pr.last_heard = now;
         if reject {
             if pr.on_reject(index, hint) {
                 self.send_append(from);
@@ -327,7 +324,7 @@ impl<S: Storage> RaftNode<S> {
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
-        pr.recent_active = true;
+        pr.last_heard = now;
         if installed && snapshot_index <= last {
             pr.matched = pr.matched.max(snapshot_index);
             pr.next = pr.next.max(pr.matched + 1);

@@ -382,3 +382,40 @@ fn a_follower_resuming_from_a_stall_promises_its_lease_from_the_time_it_hears_th
     assert_eq!(n.term(), 1);
     assert_eq!(n.status().vote, None);
 }
+
+#[test]
+fn check_quorum_after_a_stall_does_not_trust_acknowledgements_from_before_it() {
+    // Both followers were heard from just before the stall; the first tick after it comes five
+    // election timeouts later. Nothing was heard within the last election timeout: step down.
+    let (mut n, _) = leader_with_lease();
+    let later = n.clock() + 5 * n.cfg.election_timeout;
+    n.tick(later);
+    assert_ne!(
+        n.role(),
+        Role::Leader,
+        "kept leading on acknowledgements older than the stall"
+    );
+}
+
+#[test]
+fn check_quorum_keeps_a_leader_that_hears_from_a_quorum() {
+    let (mut n, _) = leader_with_lease();
+    let term = n.term();
+    let et = n.cfg.election_timeout;
+    for k in 1..=5 {
+        let t = n.clock() + et / 2;
+        let hb = MessageBody::HeartbeatResponse { round: 0 };
+        n.step(
+            Message {
+                from: 2,
+                to: 1,
+                term,
+                body: hb,
+            },
+            t,
+        );
+        n.tick(t);
+        flush(&mut n);
+        assert_eq!(n.role(), Role::Leader, "step {k}");
+    }
+}
