@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings python-wheel node-addon fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
+.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -19,7 +19,7 @@ demo:
 	$(CARGO) run --release --quiet --bin journalkeeper -- demo
 
 ## Every test: formatting, lints, unit/property/integration/simulation tests.
-test: lint rust-test planted-bugs-test header-check c-test python-test node-test cross-language-test
+test: lint rust-test planted-bugs-test header-check c-test python-test node-test cross-language-test readme-test
 
 lint: fmt-check clippy
 
@@ -59,7 +59,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 # --print native-static-libs for this target).
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
-C_PROGRAMS := tests/c/version_test tests/c/error_test examples/c/cluster
+C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test examples/c/cluster
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 
@@ -70,6 +70,8 @@ c-lib:
 	ln -sfn libjournalkeeper.so.$(VERSION) $(C_LIBDIR)/libjournalkeeper.so.$(SO_MAJOR)
 	ln -sfn libjournalkeeper.so.$(SO_MAJOR) $(C_LIBDIR)/libjournalkeeper.so
 	cp target/release/libjournalkeeper.a $(C_LIBDIR)/libjournalkeeper.a
+	# The release profile strips the .so; the .a bundles the standard library's debug info.
+	strip --strip-debug $(C_LIBDIR)/libjournalkeeper.a
 	printf '%s\n' 'prefix=$(abspath build)' 'libdir=$${prefix}/lib' 'includedir=$(abspath include)' '' \
 		'Name: journalkeeper' 'Description: C ABI of JournalKeeper-rs (journal store + coordination KV)' \
 		'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -ljournalkeeper' \
@@ -85,6 +87,9 @@ c-tools:
 
 c-test: c-tools c-lib
 	mkdir -p build/c
+	# Shipped artifacts carry no debug info (see [profile.release] in Cargo.toml).
+	for f in $(C_LIBDIR)/libjournalkeeper.so $(C_LIBDIR)/libjournalkeeper.a; do \
+		! readelf -S $$f | grep -q '\.debug_' || { echo "$$f has debug sections"; exit 1; }; done
 	test "$$(readelf -d $(C_LIBDIR)/libjournalkeeper.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = libjournalkeeper.so.$(SO_MAJOR)
 	test "$$($(PKG_CONFIG_RUN) --modversion journalkeeper)" = "$(VERSION)"
 	set -e; for p in $(C_PROGRAMS); do n=$$(basename $$p); \
@@ -103,6 +108,7 @@ c-test: c-tools c-lib
 ## over the package, its stubs, the tests and the example.
 python-test: $(VENV)/.ready-2
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
+	! readelf -S $(VENV)/lib/python3*/site-packages/journalkeeper/_native*.so | grep -q '\.debug_'
 	$(VENV)/bin/python -m pytest -q --durations=5 bindings/python/tests
 	$(VENV)/bin/python examples/python/cluster_demo.py
 	cd bindings/python && $(abspath $(VENV))/bin/python -m mypy --strict --cache-dir $(abspath build/mypy-cache) \
@@ -113,20 +119,36 @@ $(VENV)/.ready-2:
 	$(VENV)/bin/pip install --quiet "maturin>=1.9,<2.0" "pytest>=8" "mypy>=1.10,<3"
 	touch $@
 
-## The Node addon (napi-rs, pinned @napi-rs/cli from package-lock.json; `npm ci` builds it through
-## the package's install script, the explicit build is then a no-op), `node --test`, the example,
-## and `npm install ./bindings/node` into a scratch project (the path a user takes).
+## The Node package. First the ways users install it (bindings/node/tests/install_check.sh, run
+## before `npm ci` so that bindings/node has no node_modules, as on a fresh clone): `npm install
+## <checkout>/bindings/node` from a separate project (must create nothing in the checkout outside
+## bindings/node and target/), and `npm pack` + installing the tarball into build/node-pack; each
+## consumer loads the package with `require` and `import`. Then `npm ci` (the pinned @napi-rs/cli
+## only; the install script already ran above), the generated-files check (its `napi build` also
+## puts the addon in place), `node --test` and the example.
 node-test:
-	cd bindings/node && npm ci --no-audit --no-fund --loglevel=error
-	cd bindings/node && npx napi build --platform --release
+	rm -rf bindings/node/node_modules
+	bindings/node/tests/install_check.sh
+	cd bindings/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(MAKE) --no-print-directory node-generated-check
+	! readelf -S bindings/node/journalkeeper.*.node | grep -q '\.debug_'
 	cd bindings/node && node --test tests/
 	node examples/node/example.js
-	rm -rf build/node-consumer && mkdir -p build/node-consumer
-	echo '{"name":"node-consumer","private":true}' > build/node-consumer/package.json
-	cd build/node-consumer && npm install --no-audit --no-fund --loglevel=error $(abspath bindings/node)
-	cd build/node-consumer && node -e "const jk = require('journalkeeper'); \
-		if (jk.version() !== '$(VERSION)' || typeof jk.Client.connect !== 'function') process.exit(1); \
-		console.log('npm install ./bindings/node: journalkeeper', jk.version())"
+
+## `napi build` regenerates the checked-in bindings/node/index.{js,d.ts}; fails when that
+## changed them (they are then up to date in the work tree, to be committed).
+node-generated-check:
+	mkdir -p build/node-generated
+	cp bindings/node/index.js bindings/node/index.d.ts build/node-generated/
+	cd bindings/node && npx napi build --platform --release
+	diff -u build/node-generated/index.d.ts bindings/node/index.d.ts && \
+		diff -u build/node-generated/index.js bindings/node/index.js || \
+		{ echo "bindings/node/index.js / index.d.ts were stale (regenerated now): commit them"; exit 1; }
+
+## Every fenced code block of README.md, run as written (tests/readme/run_readme_blocks.py says
+## how each kind runs, and how a block that cannot run is marked with its reason).
+readme-test: c-lib python-wheel
+	python3 tests/readme/run_readme_blocks.py
 
 ## The Python wheel installed into our venv, and the Node addon, without their test suites
 ## (what the cross-language test and bench-bindings need; cheap when already built).
@@ -134,8 +156,7 @@ python-wheel: $(VENV)/.ready-2
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pip install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
 
 node-addon:
-	cd bindings/node && { test -d node_modules || npm ci --no-audit --no-fund --loglevel=error; }
-	cd bindings/node && npx napi build --platform --release
+	cd bindings/node && node scripts/build.js
 
 ## One cluster, three languages: a 3-node cluster embedded in Python; a C program (writer.c,
 ## -Wall -Wextra -Werror against the header and the .so) writes partition 1 and a KV key, a Node

@@ -37,6 +37,41 @@
 #define JK_NO_INDEX UINT64_MAX
 
 /*
+ Most entries in one `jk_journal_append` / `jk_journal_append_async` batch.
+ */
+#define JK_MAX_APPEND_ENTRIES 4096
+
+/*
+ Largest payload of one journal entry, in bytes (4 MiB).
+ */
+#define JK_MAX_ENTRY_BYTES 4194304
+
+/*
+ Largest sum of the payloads of one append call, in bytes (8 MiB).
+ */
+#define JK_MAX_APPEND_BYTES 8388608
+
+/*
+ Largest `max_entries` of one `jk_journal_get` (a reply may hold fewer, to fit a frame).
+ */
+#define JK_MAX_GET_ENTRIES 4096
+
+/*
+ Most partitions in one `jk_journal_scale_partitions` set.
+ */
+#define JK_MAX_PARTITIONS 4096
+
+/*
+ Longest KV key, in bytes of UTF-8 (the servers' default limit).
+ */
+#define JK_MAX_KEY_BYTES 4096
+
+/*
+ Largest KV value, in bytes (1 MiB; the servers' default limit).
+ */
+#define JK_MAX_VALUE_BYTES 1048576
+
+/*
  Major version of the library this header describes (Cargo.toml `version`).
  */
 #define JK_VERSION_MAJOR 0
@@ -105,6 +140,11 @@ typedef enum {
    */
   JK_STATUS_INTERNAL = 11,
   /*
+   A server refused the connection because its cluster id differs from the client's (a
+   configuration error; the call fails at once and is not retried).
+   */
+  JK_STATUS_WRONG_CLUSTER = 12,
+  /*
    A required pointer argument was NULL (the message names it).
    */
   JK_STATUS_NULL_ARGUMENT = 100,
@@ -116,28 +156,36 @@ typedef enum {
 } jk_status;
 
 /*
- A node's role as it reports it.
- */
-typedef enum {
-  JK_NODE_ROLE_LEADER = 0,
-  JK_NODE_ROLE_FOLLOWER = 1,
-  JK_NODE_ROLE_CANDIDATE = 2,
-  JK_NODE_ROLE_OBSERVER = 3,
-} jk_node_role;
-
-/*
- A node's role as `jk_server_status` reports it.
+ A node's role, as `jk_server_status` (the embedded node's own view) and `jk_admin_status`
+ (any node, over the network) report it. Over the network a pre-candidate reports
+ `JK_ROLE_CANDIDATE`.
  */
 typedef enum {
   /*
-   Not started yet.
+   No role yet: the embedded node has not started.
    */
-  JK_SERVER_ROLE_STARTING = 0,
-  JK_SERVER_ROLE_FOLLOWER = 1,
-  JK_SERVER_ROLE_PRE_CANDIDATE = 2,
-  JK_SERVER_ROLE_CANDIDATE = 3,
-  JK_SERVER_ROLE_LEADER = 4,
-} jk_server_role;
+  JK_ROLE_NONE = 0,
+  /*
+   The voter that orders writes for the current term.
+   */
+  JK_ROLE_LEADER = 1,
+  /*
+   A voter following a leader (or waiting for one).
+   */
+  JK_ROLE_FOLLOWER = 2,
+  /*
+   A voter checking whether it could win before starting an election (pre-vote).
+   */
+  JK_ROLE_PRE_CANDIDATE = 3,
+  /*
+   A voter campaigning for leadership.
+   */
+  JK_ROLE_CANDIDATE = 4,
+  /*
+   A non-voting replica.
+   */
+  JK_ROLE_OBSERVER = 5,
+} jk_role;
 
 /*
  When a write is acknowledged. Functions take it as `uint32_t` (any other value:
@@ -145,7 +193,16 @@ typedef enum {
  */
 typedef enum {
   /*
-   Sent; no reply at all.
+   No reply: `jk_journal_append` returns once the entries are accepted into the client's
+   bounded one-way queue (64 MiB; when it is full the call waits for room up to the
+   request timeout, then fails with `JK_STATUS_TIMEOUT`). The library then delivers them
+   to the leader in the background like any write (following redirects, retrying under
+   one session id, so they are stored once) and counts them stored when the leader
+   reports them committed on a majority. On a cluster with a leader every accepted
+   one-way append is stored, in order per partition; `jk_client_flush` waits for that,
+   and `jk_client_close` / `jk_client_free` flush (at most 5 s) before closing. Lost only
+   if the process dies (or the flush bound passes) before the leader committed them, or
+   if no leader takes them within the request timeout (retries exhausted).
    */
   JK_RESPONSE_CONFIG_ONE_WAY = 0,
   /*
@@ -245,7 +302,7 @@ typedef struct {
  */
 typedef struct {
   uint64_t node_id;
-  jk_node_role role;
+  jk_role role;
   uint64_t term;
   /*
    The leader this node follows; NULL when unknown.
@@ -286,8 +343,8 @@ typedef struct {
    */
   uint64_t request_timeout_ms;
   /*
-   How long one attempt waits for its reply (default 10000 ms; at most the request
-   timeout).
+   How long one attempt waits for its reply (default 10000 ms, lowered to the request
+   timeout when that is smaller; an explicit value must not exceed the request timeout).
    */
   uint64_t attempt_timeout_ms;
   /*
@@ -454,7 +511,7 @@ typedef struct {
  */
 typedef struct {
   uint64_t node_id;
-  jk_server_role role;
+  jk_role role;
   /*
    The leader's node id; 0 when unknown.
    */
@@ -574,17 +631,30 @@ jk_status jk_client_connect_with(const char *const *addrs,
                                  jk_error **err_out);
 
 /*
- Closes every connection: calls in flight and every later call fail with
- `JK_STATUS_CLOSED`, watches end with `JK_STATUS_CLOSED`. Idempotent. The handle stays valid
- until `jk_client_free`. Thread-safe.
+ Waits until every `JK_RESPONSE_CONFIG_ONE_WAY` append accepted so far by this client is
+ stored (committed on a majority, as the leader reported), for at most `timeout_ms`
+ milliseconds (0: the default of 5000). `JK_STATUS_TIMEOUT` (the message says how many are
+ left) when that passes; the error of the appends given up since the previous flush (how
+ many, and why) if there were any; else `JK_STATUS_OK`. Blocking. Thread-safe.
+ */
+jk_status jk_client_flush(const jk_client *client, uint64_t timeout_ms, jk_error **err_out);
+
+/*
+ Closes the client: later one-way appends fail with `JK_STATUS_CLOSED`; the one-way appends
+ already accepted are flushed first (as `jk_client_flush`, at most 5 s); then every
+ connection closes: calls in flight and every later call fail with `JK_STATUS_CLOSED`,
+ watches end with `JK_STATUS_CLOSED`. Returns the flush's status (`JK_STATUS_TIMEOUT` when
+ one-way appends were still unsent after 5 s and were given up); the client is closed either
+ way. Idempotent. Blocking. The handle stays valid until `jk_client_free`. Thread-safe.
  */
 jk_status jk_client_close(const jk_client *client);
 
 /*
- Closes the client (as `jk_client_close`) and frees the handle. NULL is allowed. Must be the
- last call on `client`. Pending `jk_journal_append_async` callbacks still run (with
- `JK_STATUS_CLOSED` if they had not completed). Watches keep their own reference and end
- with `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
+ Closes the client as `jk_client_close` — accepted one-way appends are flushed first, for at
+ most 5 s, blocking — and frees the handle. NULL is allowed. Must be the last call on
+ `client`. Pending `jk_journal_append_async` callbacks still run (with `JK_STATUS_CLOSED` if
+ they had not completed). Watches keep their own reference and end with
+ `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
  */
 void jk_client_free(jk_client *client);
 
@@ -640,8 +710,9 @@ const char *jk_status_code(uint32_t status);
  Appends `n` entries to `partition` as one batch, acknowledged at `response` (a
  `jk_response_config`). Blocks until acknowledged. `first_index_out` may be NULL; else it
  receives the index of the first entry (`REPLICATION` / `ALL`) or `JK_NO_INDEX` (other
- levels). The entries are copied before the call returns. Bounds (count, entry and batch
- size) give `JK_STATUS_INVALID_ARGUMENT`. A retry after a lost reply is applied once.
+ levels). The entries are copied before the call returns. Bounds: 1..=`JK_MAX_APPEND_ENTRIES`
+ entries, each at most `JK_MAX_ENTRY_BYTES`, together at most `JK_MAX_APPEND_BYTES`; beyond
+ them `JK_STATUS_INVALID_ARGUMENT`. A retry after a lost reply is applied once.
  Thread-safe.
  */
 jk_status jk_journal_append(const jk_client *client,
@@ -670,8 +741,8 @@ jk_status jk_journal_append_async(const jk_client *client,
                                   jk_error **err_out);
 
 /*
- Reads up to `max_entries` entries of `partition` from `index` on (possibly fewer: replies
- are bounded in size) at `consistency` (a `jk_query_consistency`). `JK_STATUS_INDEX_OVERFLOW`
+ Reads up to `max_entries` (1..=`JK_MAX_GET_ENTRIES`) entries of `partition` from `index` on
+ (possibly fewer: replies are bounded in size) at `consistency` (a `jk_query_consistency`). `JK_STATUS_INDEX_OVERFLOW`
  when `index` is at or past the end, `JK_STATUS_INDEX_UNDERFLOW` when compacted away. On
  success `*out` is a new `jk_entries` for `jk_entries_free`. Blocking. Thread-safe.
  */
@@ -727,9 +798,11 @@ jk_status jk_journal_list_partitions(const jk_client *client,
 void jk_partitions_free(jk_partitions *partitions);
 
 /*
- The index of the last entry of `partition` stored at or before `timestamp_ms` (the first
- entry when `timestamp_ms` is earlier), read at `consistency`; `JK_NO_INDEX` when the
- partition is empty. Blocking. Thread-safe.
+ The index of `partition` matching `timestamp_ms`, read at `consistency`: the last entry
+ stored at or before `timestamp_ms`, and among entries sharing that store time the first of
+ them. Before every entry: the first entry. At or after the last entry's time: the last
+ entry (the first of those sharing its time), never the partition's end index.
+ `JK_NO_INDEX` only when the partition is empty. Blocking. Thread-safe.
  */
 jk_status jk_journal_query_index(const jk_client *client,
                                  uint16_t partition,
@@ -739,8 +812,11 @@ jk_status jk_journal_query_index(const jk_client *client,
                                  jk_error **err_out);
 
 /*
- Replaces the partition set with the `n` partitions in `partitions` (committed before this
- returns). Blocking. Thread-safe.
+ Replaces the partition set with the `n` (1..=`JK_MAX_PARTITIONS`) partitions in
+ `partitions` (committed before this returns). A removed partition that holds entries
+ cannot be added back (its old entries would reappear): such a set gives
+ `JK_STATUS_INVALID_ARGUMENT` naming it and changes nothing; use new ids. Blocking.
+ Thread-safe.
  */
 jk_status jk_journal_scale_partitions(const jk_client *client,
                                       const uint16_t *partitions,
@@ -748,8 +824,9 @@ jk_status jk_journal_scale_partitions(const jk_client *client,
                                       jk_error **err_out);
 
 /*
- Sets `key` to `value` (copied). `previous_out` may be NULL; else it receives the previous
- value as a new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent. Blocking.
+ Sets `key` (non-empty, at most `JK_MAX_KEY_BYTES`) to `value` (copied; at most
+ `JK_MAX_VALUE_BYTES`). `previous_out` may be NULL; else it receives the previous value as a
+ new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent. Blocking.
  Thread-safe.
  */
 jk_status jk_kv_set(const jk_client *client,
@@ -789,7 +866,8 @@ jk_status jk_kv_remove(const jk_client *client,
 
 /*
  Every key starting with `prefix` ("" for all) with its value, in key order, read at
- `consistency` (large results are read in pages, each at least as fresh as the one before).
+ `consistency` (large results are read in pages, each at least as fresh as the one before;
+ there is no bound on the number of keys returned).
  On success `*out` is a new `jk_kv_entries` for `jk_kv_entries_free`. Blocking. Thread-safe.
  */
 jk_status jk_kv_list(const jk_client *client,
@@ -804,7 +882,8 @@ jk_status jk_kv_list(const jk_client *client,
 void jk_kv_entries_free(jk_kv_entries *entries);
 
 /*
- Compare-and-set: sets `key` to `*new_value` (removes it when `new_value` is NULL) only if
+ Compare-and-set (key and value bounds as `jk_kv_set`): sets `key` to `*new_value` (removes
+ it when `new_value` is NULL) only if
  its value equals `*expect` (`expect` NULL: only if the key is absent). `*swapped_out` says
  whether it happened. `current_out` may be NULL; else it receives the key's value after the
  operation as a new `jk_buffer` for `jk_buffer_free`, or NULL when absent. Blocking.
@@ -817,6 +896,24 @@ jk_status jk_kv_cas(const jk_client *client,
                     bool *swapped_out,
                     jk_buffer **current_out,
                     jk_error **err_out);
+
+/*
+ The canonical name of a `jk_role` value (`"LEADER"`, `"PRE_CANDIDATE"`, …); NULL for
+ `JK_ROLE_NONE` and for values that are not a `jk_role`. Static; do not free.
+ */
+const char *jk_role_name(uint32_t role);
+
+/*
+ The canonical name of a `jk_response_config` value (`"ONE_WAY"`, …); NULL for other
+ values. Static; do not free.
+ */
+const char *jk_response_config_name(uint32_t response);
+
+/*
+ The canonical name of a `jk_query_consistency` value (`"STRICT"`, …); NULL for other
+ values. Static; do not free.
+ */
+const char *jk_query_consistency_name(uint32_t consistency);
 
 /*
  Starts an embedded node: validates `config`, opens (or recovers) its data directory, binds

@@ -47,7 +47,7 @@ export declare class Client {
    * Connects to the first reachable of `addrs` (`"host:port"`); the leader is found on the
    * first call that needs it.
    */
-  static connect(addrs: Array<string>, options: ClientOptions): Promise<Client>
+  static connect(addrs: Array<string>, options?: ClientOptions | undefined | null): Promise<Client>
   /** The journal store. */
   get journal(): Journal
   /** The coordination KV. */
@@ -59,7 +59,17 @@ export declare class Client {
    * reads see every write acknowledged before; returns that index.
    */
   sync(): Promise<number>
-  /** Closes every connection; calls in flight and later calls fail with `CLOSED`. */
+  /**
+   * Resolves once every `ONE_WAY` append accepted so far is stored (committed), waiting at
+   * most `timeoutMs` (default 5000); rejects with `TIMEOUT` (saying how many are left)
+   * when that passes, or with the error of the appends given up since the previous flush.
+   */
+  flush(timeoutMs?: number | undefined | null): Promise<void>
+  /**
+   * Flushes the accepted `ONE_WAY` appends (at most 5 s; never rejects for them: those it
+   * could not store are logged and given up), then closes every connection; calls in
+   * flight and later calls fail with `CLOSED`. Idempotent.
+   */
   close(): Promise<void>
 }
 
@@ -67,11 +77,13 @@ export declare class Client {
 export declare class Journal {
   /**
    * Appends `entries` as one batch to `partition`; resolves to the index of the first entry
-   * for `REPLICATION` / `ALL`, null for the other levels.
+   * for `REPLICATION` / `ALL`, null for the other levels. Bounds (`limits()`):
+   * 1..=`maxAppendEntries` entries, each at most `maxEntryBytes`, together at most
+   * `maxAppendBytes`.
    */
   append(partition: number, entries: Array<Buffer>, options?: AppendOptions | undefined | null): Promise<number | undefined | null>
   /**
-   * Up to `maxEntries` entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
+   * Up to `maxEntries` (1..=`limits().maxGetEntries`) entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
    * the end, `INDEX_UNDERFLOW` before the start.
    */
   get(partition: number, index: number, maxEntries: number, options?: ReadOptions | undefined | null): Promise<Array<JournalEntry>>
@@ -81,15 +93,27 @@ export declare class Journal {
   maxIndices(options?: ReadOptions | undefined | null): Promise<Record<string, number>>
   /** The current partitions, ascending. */
   listPartitions(options?: ReadOptions | undefined | null): Promise<Array<number>>
-  /** The index of the last entry stored at or before `timestampMs`; null when empty. */
+  /**
+   * The index matching `timestampMs`: the last entry stored at or before it, and among
+   * entries sharing that store time the first of them. Before every entry: the first entry.
+   * At or after the last entry's time: the last entry (the first of those sharing its time),
+   * never the end index. null only when the partition is empty.
+   */
   queryIndex(partition: number, timestampMs: number, options?: ReadOptions | undefined | null): Promise<number | undefined | null>
-  /** Replaces the partition set. */
+  /**
+   * Replaces the partition set (1..=`limits().maxPartitions` partitions). A removed
+   * partition that holds entries cannot be added back (its old entries would reappear):
+   * `INVALID_ARGUMENT` naming it, nothing changes; use new ids.
+   */
   scalePartitions(partitions: Array<number>): Promise<void>
 }
 
 /** The coordination KV. Writes are acknowledged at `REPLICATION`. */
 export declare class Kv {
-  /** Sets `key` to `value`; resolves to the previous value (null: none). */
+  /**
+   * Sets `key` (non-empty, at most `limits().maxKeyBytes`) to `value` (at most
+   * `limits().maxValueBytes`); resolves to the previous value (null: none).
+   */
   set(key: string, value: Buffer): Promise<Buffer | undefined | null>
   /** The value of `key` (null: absent). */
   get(key: string, options?: ReadOptions | undefined | null): Promise<Buffer | undefined | null>
@@ -97,7 +121,10 @@ export declare class Kv {
   exists(key: string, options?: ReadOptions | undefined | null): Promise<boolean>
   /** Removes `key`; resolves to the value it had (null: none). */
   remove(key: string): Promise<Buffer | undefined | null>
-  /** Every key starting with `prefix`, with its value, in key order. */
+  /**
+   * Every key starting with `prefix`, with its value, in key order (read in pages; no bound
+   * on the number returned).
+   */
   list(prefix: string, options?: ReadOptions | undefined | null): Promise<Array<KvEntry>>
   /**
    * Sets `key` to `value` (removes it for null) only if its value equals `expect` (null:
@@ -157,13 +184,16 @@ export interface CasResult {
   current?: Buffer
 }
 
-/** How a client talks to the cluster; only `clusterId` is required. */
+/** How a client talks to the cluster; every option has a default. */
 export interface ClientOptions {
-  /** Must match the servers' `clusterId`. */
-  clusterId: number
+  /** Must match the servers' `clusterId` (default 42, as the CLI's `--cluster-id`). */
+  clusterId?: number
   /** Overall deadline of one call, retries included (default 30 000). */
   requestTimeoutMs?: number
-  /** Deadline of one attempt (default 10 000, at most `requestTimeoutMs`). */
+  /**
+   * Deadline of one attempt (default 10 000, lowered to `requestTimeoutMs` when that is
+   * smaller; an explicit value must not exceed `requestTimeoutMs`).
+   */
   attemptTimeoutMs?: number
   /** Most attempts per call (default 100). */
   maxAttempts?: number
@@ -182,7 +212,7 @@ export interface ClusterConfiguration {
  * The `code` of every error this package throws or rejects with: the core's
  * `ErrorKind::code()`, the same in every language.
  */
-export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL'
+export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL' | 'WRONG_CLUSTER'
 
 /** One journal entry. */
 export interface JournalEntry {
@@ -215,6 +245,30 @@ export interface KvEvent {
   newValue?: Buffer
 }
 
+/** The bounds a caller can hit. */
+export declare function limits(): Limits
+
+/**
+ * The bounds a caller can hit (the core's protocol constants); crossing one rejects with
+ * `INVALID_ARGUMENT` naming it.
+ */
+export interface Limits {
+  /** Most entries in one `journal.append` batch (4096). */
+  maxAppendEntries: number
+  /** Largest payload of one journal entry, in bytes (4 MiB). */
+  maxEntryBytes: number
+  /** Largest sum of the payloads of one `journal.append`, in bytes (8 MiB). */
+  maxAppendBytes: number
+  /** Largest `maxEntries` of one `journal.get` (4096; a reply may hold fewer). */
+  maxGetEntries: number
+  /** Most partitions in one `journal.scalePartitions` set (4096). */
+  maxPartitions: number
+  /** Longest KV key, in bytes of UTF-8 (4096; the servers' default limit). */
+  maxKeyBytes: number
+  /** Largest KV value, in bytes (1 MiB; the servers' default limit). */
+  maxValueBytes: number
+}
+
 /** A cluster member. */
 export interface Member {
   nodeId: number
@@ -225,7 +279,10 @@ export interface Member {
 /** One node's view of itself, as reported to clients. */
 export interface NodeStatus {
   nodeId: number
-  /** `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"`. */
+  /**
+   * `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"` (`vocabulary().roles`; over
+   * the network a pre-candidate reports `"CANDIDATE"`).
+   */
   role: string
   term: number
   leader?: Member
@@ -244,7 +301,19 @@ export interface ReadOptions {
   consistency?: QueryConsistency
 }
 
-/** When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index. */
+/**
+ * When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index.
+ *
+ * `ONE_WAY`: no reply — `append` resolves once the batch is accepted into the client's
+ * bounded queue (64 MiB; when full it waits for room up to `requestTimeoutMs`, then rejects
+ * with `TIMEOUT`). The library delivers it to the leader in the background like any write
+ * (redirects followed, retried under one session id, so stored once) and counts it stored
+ * when the leader reports it committed on a majority. On a cluster with a leader every
+ * accepted `ONE_WAY` append is stored, in order per partition; `client.flush()` waits for
+ * that and `client.close()` flushes for at most 5 s before closing. Lost only if the process
+ * dies (or the 5 s pass at close) before the leader committed it, or if no leader takes it
+ * within `requestTimeoutMs` (retries exhausted).
+ */
 export type ResponseConfig = 'ONE_WAY' | 'RECEIVE' | 'PERSISTENCE' | 'REPLICATION' | 'ALL'
 
 /** A server configuration; the keys are those of the core's TOML format in camelCase. */
@@ -271,7 +340,10 @@ export interface ServerOptions {
 /** A node's view of itself. */
 export interface ServerStatus {
   nodeId: number
-  /** `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"`; null before the node started. */
+  /**
+   * `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"` or `"OBSERVER"`
+   * (`vocabulary().roles`); null before the node started.
+   */
   role?: string
   leader?: number
   term: number
@@ -287,6 +359,21 @@ export interface ServerStatus {
 
 /** The library version, e.g. "0.1.0". */
 export declare function version(): string
+
+/** The canonical names of roles, levels and error codes. */
+export declare function vocabulary(): Vocabulary
+
+/** The canonical names, from the core: what every binding (and the CLI) prints and accepts. */
+export interface Vocabulary {
+  /** Node roles (`ServerStatus.role`, `NodeStatus.role`). */
+  roles: Array<string>
+  /** `ResponseConfig` values. */
+  responseConfigs: Array<string>
+  /** `QueryConsistency` values. */
+  queryConsistencies: Array<string>
+  /** `ErrorCode` values (`error.code`). */
+  errorCodes: Array<string>
+}
 
 /** Which keys a watch follows: exactly one of `key` or `prefix`. */
 export interface WatchFilter {

@@ -229,8 +229,10 @@ int main(void) {
 
     jk_server_info info;
     CHECK(jk_server_status(servers[0], &info, ERR));
-    printf("node 1: term %llu, commit %llu, applied %llu\n", (unsigned long long)info.term,
-           (unsigned long long)info.commit_index, (unsigned long long)info.applied_index);
+    const char *role = jk_role_name(info.role); /* "LEADER", "FOLLOWER", ...; NULL: not started */
+    printf("node 1: %s, term %llu, commit %llu, applied %llu\n", role ? role : "not started",
+           (unsigned long long)info.term, (unsigned long long)info.commit_index,
+           (unsigned long long)info.applied_index);
 
     /* 6. Shut down: the watch (no callback after this returns), the client, the servers. */
     CHECK(jk_watch_close(watch));

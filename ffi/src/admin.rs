@@ -3,12 +3,13 @@
 
 use std::ffi::{CString, c_char};
 
-use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeRole};
+use journalkeeper::client::protocol::{ClusterConfiguration, Member};
 
 use crate::args::{out_arg, str_arg};
 use crate::castable::{free_owned_view, to_owned_view};
 use crate::client::{client_arg, jk_client};
 use crate::error::{jk_error, jk_status, lossy_cstring};
+use crate::names::jk_role;
 use crate::runtime::block_on;
 
 /// A cluster member: node id and client address (`"host:port"`).
@@ -35,23 +36,13 @@ pub struct jk_cluster_configuration {
     pub leader: *const jk_member,
 }
 
-/// A node's role as it reports it.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum jk_node_role {
-    Leader = 0,
-    Follower = 1,
-    Candidate = 2,
-    Observer = 3,
-}
-
 /// One node's view of itself (`jk_admin_status`). Owned by the caller; free with
 /// `jk_node_status_free`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct jk_node_status {
     pub node_id: u64,
-    pub role: jk_node_role,
+    pub role: jk_role,
     pub term: u64,
     /// The leader this node follows; NULL when unknown.
     pub leader: *const jk_member,
@@ -124,15 +115,6 @@ fn opt_member_ptr(m: &Option<Box<jk_member>>) -> *const jk_member {
         .map_or(std::ptr::null(), |m| m as *const jk_member)
 }
 
-fn node_role(r: NodeRole) -> jk_node_role {
-    match r {
-        NodeRole::Leader => jk_node_role::Leader,
-        NodeRole::Follower => jk_node_role::Follower,
-        NodeRole::Candidate => jk_node_role::Candidate,
-        NodeRole::Observer => jk_node_role::Observer,
-    }
-}
-
 /// Asks the node at `node_addr` (`"host:port"`; it need not be in the client's address list)
 /// for its status. On success `*out` is a new `jk_node_status` for `jk_node_status_free`.
 /// Blocking. Thread-safe.
@@ -154,7 +136,7 @@ pub extern "C" fn jk_admin_status(
         out.set(to_owned_view::<jk_node_status, StatusStorage>(storage, |(c, leader, _)| {
             jk_node_status {
                 node_id: s.node_id,
-                role: node_role(s.role),
+                role: jk_role::from(Some(s.role)),
                 term: s.term,
                 leader: opt_member_ptr(leader),
                 commit_index: s.commit_index,

@@ -34,7 +34,16 @@ pub(crate) fn client_arg<'a>(client: *const jk_client) -> Result<&'a Client, Fai
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum jk_response_config {
-    /// Sent; no reply at all.
+    /// No reply: `jk_journal_append` returns once the entries are accepted into the client's
+    /// bounded one-way queue (64 MiB; when it is full the call waits for room up to the
+    /// request timeout, then fails with `JK_STATUS_TIMEOUT`). The library then delivers them
+    /// to the leader in the background like any write (following redirects, retrying under
+    /// one session id, so they are stored once) and counts them stored when the leader
+    /// reports them committed on a majority. On a cluster with a leader every accepted
+    /// one-way append is stored, in order per partition; `jk_client_flush` waits for that,
+    /// and `jk_client_close` / `jk_client_free` flush (at most 5 s) before closing. Lost only
+    /// if the process dies (or the flush bound passes) before the leader committed them, or
+    /// if no leader takes them within the request timeout (retries exhausted).
     OneWay = 0,
     /// The server received the request.
     Receive = 1,
@@ -68,8 +77,8 @@ pub struct jk_client_config {
     /// Deadline of one call, retries included (default 30000 ms); then `JK_STATUS_TIMEOUT`, or
     /// `JK_STATUS_UNAVAILABLE` when no server could be reached at all.
     pub request_timeout_ms: u64,
-    /// How long one attempt waits for its reply (default 10000 ms; at most the request
-    /// timeout).
+    /// How long one attempt waits for its reply (default 10000 ms, lowered to the request
+    /// timeout when that is smaller; an explicit value must not exceed the request timeout).
     pub attempt_timeout_ms: u64,
     /// Deadline of one connection attempt (default 3000 ms).
     pub connect_timeout_ms: u64,
@@ -78,7 +87,7 @@ pub struct jk_client_config {
 fn client_config(c: &jk_client_config) -> ClientConfig {
     let mut cfg = ClientConfig::new(c.cluster_id);
     if c.request_timeout_ms != 0 {
-        cfg.request_timeout = Duration::from_millis(c.request_timeout_ms);
+        cfg.set_request_timeout(Duration::from_millis(c.request_timeout_ms));
     }
     if c.attempt_timeout_ms != 0 {
         cfg.attempt_timeout = Duration::from_millis(c.attempt_timeout_ms);
@@ -140,29 +149,69 @@ pub extern "C" fn jk_client_connect_with(
     }
 }
 
-/// Closes every connection: calls in flight and every later call fail with
-/// `JK_STATUS_CLOSED`, watches end with `JK_STATUS_CLOSED`. Idempotent. The handle stays valid
-/// until `jk_client_free`. Thread-safe.
-#[unsafe(no_mangle)]
-pub extern "C" fn jk_client_close(client: *const jk_client) -> jk_status {
-    ffi_boundary! { err_out = std::ptr::null_mut();
-        let client = client_arg(client)?;
-        let _guard = runtime()?.enter();
-        client.close();
-        Ok(())
+/// Flushes, then closes (`Client::shutdown`): blocking, at most the client's one-way flush
+/// bound (5 s). Called on a runtime thread (a Rust host's), where it must not block, the flush
+/// and close run in the background instead.
+fn shutdown(client: &Client) -> Result<(), Failure> {
+    match block_on(client.shutdown()) {
+        Ok(flushed) => Ok(flushed?),
+        Err(_) => {
+            let client = client.clone();
+            runtime()?.spawn(async move {
+                let _ = client.shutdown().await;
+            });
+            Ok(())
+        }
     }
 }
 
-/// Closes the client (as `jk_client_close`) and frees the handle. NULL is allowed. Must be the
-/// last call on `client`. Pending `jk_journal_append_async` callbacks still run (with
-/// `JK_STATUS_CLOSED` if they had not completed). Watches keep their own reference and end
-/// with `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
+/// Waits until every `JK_RESPONSE_CONFIG_ONE_WAY` append accepted so far by this client is
+/// stored (committed on a majority, as the leader reported), for at most `timeout_ms`
+/// milliseconds (0: the default of 5000). `JK_STATUS_TIMEOUT` (the message says how many are
+/// left) when that passes; the error of the appends given up since the previous flush (how
+/// many, and why) if there were any; else `JK_STATUS_OK`. Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_client_flush(
+    client: *const jk_client,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let timeout = if timeout_ms == 0 {
+            ClientConfig::new(1).one_way_flush_timeout
+        } else {
+            Duration::from_millis(timeout_ms)
+        };
+        Ok(block_on(client.flush(timeout))??)
+    }
+}
+
+/// Closes the client: later one-way appends fail with `JK_STATUS_CLOSED`; the one-way appends
+/// already accepted are flushed first (as `jk_client_flush`, at most 5 s); then every
+/// connection closes: calls in flight and every later call fail with `JK_STATUS_CLOSED`,
+/// watches end with `JK_STATUS_CLOSED`. Returns the flush's status (`JK_STATUS_TIMEOUT` when
+/// one-way appends were still unsent after 5 s and were given up); the client is closed either
+/// way. Idempotent. Blocking. The handle stays valid until `jk_client_free`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_client_close(client: *const jk_client) -> jk_status {
+    ffi_boundary! { err_out = std::ptr::null_mut();
+        shutdown(client_arg(client)?)
+    }
+}
+
+/// Closes the client as `jk_client_close` — accepted one-way appends are flushed first, for at
+/// most 5 s, blocking — and frees the handle. NULL is allowed. Must be the last call on
+/// `client`. Pending `jk_journal_append_async` callbacks still run (with `JK_STATUS_CLOSED` if
+/// they had not completed). Watches keep their own reference and end with
+/// `JK_STATUS_CLOSED`; close them with `jk_watch_close`.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_client_free(client: *mut jk_client) {
     ffi_boundary! { default = ();
         if let Some(client) = free_box::<jk_client>(client) {
+            // Outside the runtime's context, so that `block_on` may block here.
+            let _ = shutdown(&client);
             let _guard = runtime().ok().map(|rt| rt.enter());
-            client.close();
             drop(client);
         }
     }

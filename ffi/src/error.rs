@@ -37,6 +37,9 @@ pub enum jk_status {
     Unavailable = 10,
     /// A bug in the library: an invariant did not hold.
     Internal = 11,
+    /// A server refused the connection because its cluster id differs from the client's (a
+    /// configuration error; the call fails at once and is not retried).
+    WrongCluster = 12,
     /// A required pointer argument was NULL (the message names it).
     NullArgument = 100,
     /// The library panicked (a bug); the call had no effect or an unknown one. The library is
@@ -60,13 +63,14 @@ impl jk_status {
             jk_status::Transaction => c"TRANSACTION",
             jk_status::Unavailable => c"UNAVAILABLE",
             jk_status::Internal => c"INTERNAL",
+            jk_status::WrongCluster => c"WRONG_CLUSTER",
             jk_status::NullArgument => c"NULL_ARGUMENT",
             jk_status::Panic => c"PANIC",
         }
     }
 
     fn from_raw(raw: u32) -> Option<jk_status> {
-        const ALL: [jk_status; 14] = [
+        const ALL: [jk_status; 15] = [
             jk_status::Ok,
             jk_status::NotLeader,
             jk_status::Timeout,
@@ -79,6 +83,7 @@ impl jk_status {
             jk_status::Transaction,
             jk_status::Unavailable,
             jk_status::Internal,
+            jk_status::WrongCluster,
             jk_status::NullArgument,
             jk_status::Panic,
         ];
@@ -101,6 +106,7 @@ impl From<ErrorKind> for jk_status {
             ErrorKind::Transaction => jk_status::Transaction,
             ErrorKind::Unavailable => jk_status::Unavailable,
             ErrorKind::Internal => jk_status::Internal,
+            ErrorKind::WrongCluster => jk_status::WrongCluster,
         }
     }
 }
@@ -267,23 +273,9 @@ pub extern "C" fn jk_status_code(status: u32) -> *const c_char {
 mod tests {
     use super::*;
 
-    const KINDS: [ErrorKind; 11] = [
-        ErrorKind::NotLeader,
-        ErrorKind::Timeout,
-        ErrorKind::IndexOverflow,
-        ErrorKind::IndexUnderflow,
-        ErrorKind::InvalidArgument,
-        ErrorKind::Closed,
-        ErrorKind::Io,
-        ErrorKind::Corruption,
-        ErrorKind::Transaction,
-        ErrorKind::Unavailable,
-        ErrorKind::Internal,
-    ];
-
     #[test]
     fn every_core_kind_has_a_status_with_the_same_code() {
-        for kind in KINDS {
+        for kind in ErrorKind::ALL {
             let status = jk_status::from(kind);
             assert_eq!(status.code().to_str().unwrap(), kind.code());
             assert_eq!(jk_status::from_raw(status as u32), Some(status));

@@ -97,8 +97,9 @@ fn copy_entries(entries: *const jk_bytes, n: usize) -> Result<Vec<Vec<u8>>, Fail
 /// Appends `n` entries to `partition` as one batch, acknowledged at `response` (a
 /// `jk_response_config`). Blocks until acknowledged. `first_index_out` may be NULL; else it
 /// receives the index of the first entry (`REPLICATION` / `ALL`) or `JK_NO_INDEX` (other
-/// levels). The entries are copied before the call returns. Bounds (count, entry and batch
-/// size) give `JK_STATUS_INVALID_ARGUMENT`. A retry after a lost reply is applied once.
+/// levels). The entries are copied before the call returns. Bounds: 1..=`JK_MAX_APPEND_ENTRIES`
+/// entries, each at most `JK_MAX_ENTRY_BYTES`, together at most `JK_MAX_APPEND_BYTES`; beyond
+/// them `JK_STATUS_INVALID_ARGUMENT`. A retry after a lost reply is applied once.
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_journal_append(
@@ -189,8 +190,8 @@ pub extern "C" fn jk_journal_append_async(
     }
 }
 
-/// Reads up to `max_entries` entries of `partition` from `index` on (possibly fewer: replies
-/// are bounded in size) at `consistency` (a `jk_query_consistency`). `JK_STATUS_INDEX_OVERFLOW`
+/// Reads up to `max_entries` (1..=`JK_MAX_GET_ENTRIES`) entries of `partition` from `index` on
+/// (possibly fewer: replies are bounded in size) at `consistency` (a `jk_query_consistency`). `JK_STATUS_INDEX_OVERFLOW`
 /// when `index` is at or past the end, `JK_STATUS_INDEX_UNDERFLOW` when compacted away. On
 /// success `*out` is a new `jk_entries` for `jk_entries_free`. Blocking. Thread-safe.
 #[unsafe(no_mangle)]
@@ -338,9 +339,11 @@ pub extern "C" fn jk_partitions_free(partitions: *mut jk_partitions) {
     }
 }
 
-/// The index of the last entry of `partition` stored at or before `timestamp_ms` (the first
-/// entry when `timestamp_ms` is earlier), read at `consistency`; `JK_NO_INDEX` when the
-/// partition is empty. Blocking. Thread-safe.
+/// The index of `partition` matching `timestamp_ms`, read at `consistency`: the last entry
+/// stored at or before `timestamp_ms`, and among entries sharing that store time the first of
+/// them. Before every entry: the first entry. At or after the last entry's time: the last
+/// entry (the first of those sharing its time), never the partition's end index.
+/// `JK_NO_INDEX` only when the partition is empty. Blocking. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_journal_query_index(
     client: *const jk_client,
@@ -360,8 +363,11 @@ pub extern "C" fn jk_journal_query_index(
     }
 }
 
-/// Replaces the partition set with the `n` partitions in `partitions` (committed before this
-/// returns). Blocking. Thread-safe.
+/// Replaces the partition set with the `n` (1..=`JK_MAX_PARTITIONS`) partitions in
+/// `partitions` (committed before this returns). A removed partition that holds entries
+/// cannot be added back (its old entries would reappear): such a set gives
+/// `JK_STATUS_INVALID_ARGUMENT` naming it and changes nothing; use new ids. Blocking.
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_journal_scale_partitions(
     client: *const jk_client,

@@ -29,8 +29,9 @@ pub struct jk_kv_entries {
     pub len: usize,
 }
 
-/// Sets `key` to `value` (copied). `previous_out` may be NULL; else it receives the previous
-/// value as a new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent. Blocking.
+/// Sets `key` (non-empty, at most `JK_MAX_KEY_BYTES`) to `value` (copied; at most
+/// `JK_MAX_VALUE_BYTES`). `previous_out` may be NULL; else it receives the previous value as a
+/// new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent. Blocking.
 /// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_kv_set(
@@ -118,7 +119,8 @@ pub extern "C" fn jk_kv_remove(
 type KvStorage = (Vec<(Vec<u8>, Vec<u8>)>, Vec<jk_kv_entry>);
 
 /// Every key starting with `prefix` ("" for all) with its value, in key order, read at
-/// `consistency` (large results are read in pages, each at least as fresh as the one before).
+/// `consistency` (large results are read in pages, each at least as fresh as the one before;
+/// there is no bound on the number of keys returned).
 /// On success `*out` is a new `jk_kv_entries` for `jk_kv_entries_free`. Blocking. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_kv_list(
@@ -160,7 +162,8 @@ pub extern "C" fn jk_kv_entries_free(entries: *mut jk_kv_entries) {
     }
 }
 
-/// Compare-and-set: sets `key` to `*new_value` (removes it when `new_value` is NULL) only if
+/// Compare-and-set (key and value bounds as `jk_kv_set`): sets `key` to `*new_value` (removes
+/// it when `new_value` is NULL) only if
 /// its value equals `*expect` (`expect` NULL: only if the key is absent). `*swapped_out` says
 /// whether it happened. `current_out` may be NULL; else it receives the key's value after the
 /// operation as a new `jk_buffer` for `jk_buffer_free`, or NULL when absent. Blocking.

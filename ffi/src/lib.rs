@@ -8,7 +8,8 @@
 //! Files, one per concept: `panic` (the boundary macro), `castable` (handle ownership),
 //! `args` (pointer / string arguments and out-pointers), `error` (`jk_status`, `jk_error`),
 //! `runtime` (the shared tokio runtime), `version`, `buffer` (bytes, buffers, strings),
-//! `server`, `client`, `journal`, `kv`, `watch`, `admin`.
+//! `names` (`jk_role` and the canonical names), `limits` (`JK_MAX_*`), `server`, `client`, `journal`, `kv`, `watch`,
+//! `admin`.
 
 // C names (`jk_client`, …) are the public API.
 #![allow(non_camel_case_types)]
@@ -30,6 +31,8 @@ pub mod client;
 pub mod error;
 pub mod journal;
 pub mod kv;
+pub mod limits;
+pub mod names;
 pub mod server;
 pub mod version;
 pub mod watch;

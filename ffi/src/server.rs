@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use journalkeeper::raft::Role;
 use journalkeeper::server::{Server, ServerConfig};
 
 use crate::args::{out_arg, ref_arg, slice_arg, str_arg};
 use crate::buffer::to_c_string;
 use crate::castable::{Castable, OwnershipBox, free_box, to_boxed_mut_ptr, try_ref};
 use crate::error::{Failure, jk_error, jk_status};
+use crate::names::jk_role;
 use crate::runtime::block_on;
 
 /// A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
@@ -64,25 +64,13 @@ pub struct jk_server_config {
     pub heartbeat_interval_ms: u64,
 }
 
-/// A node's role as `jk_server_status` reports it.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum jk_server_role {
-    /// Not started yet.
-    Starting = 0,
-    Follower = 1,
-    PreCandidate = 2,
-    Candidate = 3,
-    Leader = 4,
-}
-
 /// A snapshot of a node's status, filled in by `jk_server_status` (plain values, nothing to
 /// free).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct jk_server_info {
     pub node_id: u64,
-    pub role: jk_server_role,
+    pub role: jk_role,
     /// The leader's node id; 0 when unknown.
     pub leader_id: u64,
     pub term: u64,
@@ -180,16 +168,6 @@ fn with_server<T>(
     }
 }
 
-fn role(r: Option<Role>) -> jk_server_role {
-    match r {
-        None => jk_server_role::Starting,
-        Some(Role::Follower) => jk_server_role::Follower,
-        Some(Role::PreCandidate) => jk_server_role::PreCandidate,
-        Some(Role::Candidate) => jk_server_role::Candidate,
-        Some(Role::Leader) => jk_server_role::Leader,
-    }
-}
-
 /// Fills `*out` with the node's latest status (does not block on the network).
 /// `JK_STATUS_CLOSED` after `jk_server_stop`. Thread-safe.
 #[unsafe(no_mangle)]
@@ -203,7 +181,7 @@ pub extern "C" fn jk_server_status(
         let s = with_server(server, |s| Ok(s.status()))?;
         out.set(jk_server_info {
             node_id: s.node_id,
-            role: role(s.role),
+            role: jk_role::from(s.node_role()),
             leader_id: s.leader.unwrap_or(0),
             term: s.term,
             commit_index: s.commit_index,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "journalkeeper.h"
@@ -214,6 +215,31 @@ int main(void) {
     const char *addrs[] = {addr};
     EXPECT(JK_STATUS_OK, jk_client_connect(addrs, 1, 42, &client, errp_));
 
+    /* Another cluster's id: JK_STATUS_WRONG_CLUSTER at once, not UNAVAILABLE after 30 s. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    jk_client *wrong = NULL;
+    st = jk_client_connect(addrs, 1, 43, &wrong, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(st == JK_STATUS_WRONG_CLUSTER && wrong == NULL);
+    CHECK(err != NULL && strcmp(jk_error_code(err), "WRONG_CLUSTER") == 0);
+    CHECK(strcmp(jk_status_code(JK_STATUS_WRONG_CLUSTER), "WRONG_CLUSTER") == 0);
+    CHECK((t1.tv_sec - t0.tv_sec) < 5);
+    jk_error_free(err);
+    err = NULL;
+
+    /* Only a request timeout (smaller than the default attempt timeout): the attempt timeout
+     * follows it, as "0 takes the default" promises. */
+    jk_client_config short_calls = {.cluster_id = 42, .request_timeout_ms = 1500};
+    jk_client *quick = NULL;
+    EXPECT(JK_STATUS_OK, jk_client_connect_with(addrs, 1, &short_calls, &quick, errp_));
+    EXPECT(JK_STATUS_OK, jk_journal_append(quick, 0, &one, 1, JK_RESPONSE_CONFIG_REPLICATION, NULL, errp_));
+    jk_client_free(quick);
+    /* An explicit attempt timeout above the request timeout is still refused, naming it. */
+    jk_client_config bad_attempt = {.cluster_id = 42, .request_timeout_ms = 1500, .attempt_timeout_ms = 5000};
+    st = jk_client_connect_with(addrs, 1, &bad_attempt, &quick, &err);
+    expect_message_names(JK_STATUS_INVALID_ARGUMENT, st, err, "attempt_timeout");
+
     /* Bad sizes, NULL data, bad enums, NULL out-pointers. */
     EXPECT(JK_STATUS_INVALID_ARGUMENT, jk_journal_append(client, 0, &one, 0, JK_RESPONSE_CONFIG_REPLICATION, NULL, errp_));
     EXPECT(JK_STATUS_NULL_ARGUMENT, jk_journal_append(client, 0, NULL, 3, JK_RESPONSE_CONFIG_REPLICATION, NULL, errp_));
@@ -237,6 +263,11 @@ int main(void) {
     /* Reading past the end. */
     EXPECT(JK_STATUS_OK, jk_journal_append(client, 0, &one, 1, JK_RESPONSE_CONFIG_REPLICATION, &index, errp_));
     EXPECT(JK_STATUS_INDEX_OVERFLOW, jk_journal_get(client, 0, index + 1, 10, JK_QUERY_CONSISTENCY_STRICT, &entries, errp_));
+    /* query_index past the last entry's time: the last entry (the first sharing its time),
+     * never the end index; JK_NO_INDEX only for an empty partition. */
+    uint64_t found = 0;
+    EXPECT(JK_STATUS_OK, jk_journal_query_index(client, 0, UINT64_MAX, JK_QUERY_CONSISTENCY_STRICT, &found, errp_));
+    CHECK(found != JK_NO_INDEX && found <= index);
     EXPECT(JK_STATUS_INDEX_OVERFLOW, jk_journal_get(client, 0, index + 1000, 10, JK_QUERY_CONSISTENCY_SEQUENTIAL, &entries, errp_));
     EXPECT(JK_STATUS_OK, jk_journal_get(client, 0, index, 10, JK_QUERY_CONSISTENCY_STRICT, &entries, errp_));
     CHECK(entries != NULL && entries->len == 1 && entries->entries[0].payload_len == 1);

@@ -7,26 +7,28 @@ use std::time::Duration;
 
 use journalkeeper::api::{self, JournalEntry as CoreEntry};
 use journalkeeper::client::protocol::{
-    ClusterConfiguration as CoreConfiguration, Member as CoreMember, NodeRole,
-    NodeStatus as CoreNodeStatus,
+    ClusterConfiguration as CoreConfiguration, Member as CoreMember, NodeStatus as CoreNodeStatus,
 };
-use journalkeeper::client::{Client as CoreClient, ClientConfig};
+use journalkeeper::client::{Client as CoreClient, ClientConfig, DEFAULT_CLUSTER_ID};
 use journalkeeper::state::watch::WatchFilter as CoreFilter;
-use napi::Env;
-use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::{Env, Unknown};
 use napi_derive::napi;
 
+use crate::args;
 use crate::watch::{KvEvent, Watch, WatchCallback};
 use crate::{QueryConsistency, ResponseConfig, promise, to_bounded, to_number, to_u64};
 
-/// How a client talks to the cluster; only `clusterId` is required.
+/// How a client talks to the cluster; every option has a default.
 #[napi(object)]
+#[derive(Default)]
 pub struct ClientOptions {
-    /// Must match the servers' `clusterId`.
-    pub cluster_id: f64,
+    /// Must match the servers' `clusterId` (default 42, as the CLI's `--cluster-id`).
+    pub cluster_id: Option<f64>,
     /// Overall deadline of one call, retries included (default 30 000).
     pub request_timeout_ms: Option<f64>,
-    /// Deadline of one attempt (default 10 000, at most `requestTimeoutMs`).
+    /// Deadline of one attempt (default 10 000, lowered to `requestTimeoutMs` when that is
+    /// smaller; an explicit value must not exceed `requestTimeoutMs`).
     pub attempt_timeout_ms: Option<f64>,
     /// Most attempts per call (default 100).
     pub max_attempts: Option<f64>,
@@ -106,7 +108,8 @@ pub struct ClusterConfiguration {
 #[napi(object)]
 pub struct NodeStatus {
     pub node_id: f64,
-    /// `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"`.
+    /// `"LEADER"`, `"FOLLOWER"`, `"CANDIDATE"` or `"OBSERVER"` (`vocabulary().roles`; over
+    /// the network a pre-candidate reports `"CANDIDATE"`).
     pub role: String,
     pub term: f64,
     pub leader: Option<Member>,
@@ -118,14 +121,12 @@ pub struct NodeStatus {
 
 type R<T> = Result<T, api::Error>;
 
-fn partition(v: f64) -> R<u16> {
-    Ok(to_bounded("partition", v, u16::MAX as u64)? as u16)
-}
-
-fn consistency(o: Option<ReadOptions>) -> api::QueryConsistency {
-    o.and_then(|o| o.consistency)
+/// The read level of an optional `options` argument (`ReadOptions`).
+fn consistency(options: Unknown) -> R<api::QueryConsistency> {
+    Ok(args::options::<ReadOptions>("options", options)?
+        .and_then(|o| o.consistency)
         .map(Into::into)
-        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 fn entry(e: CoreEntry) -> R<JournalEntry> {
@@ -167,15 +168,9 @@ fn configuration(c: CoreConfiguration) -> R<ClusterConfiguration> {
 }
 
 fn node_status(s: CoreNodeStatus) -> R<NodeStatus> {
-    let role = match s.role {
-        NodeRole::Leader => "LEADER",
-        NodeRole::Follower => "FOLLOWER",
-        NodeRole::Candidate => "CANDIDATE",
-        NodeRole::Observer => "OBSERVER",
-    };
     Ok(NodeStatus {
         node_id: to_number("nodeId", s.node_id)?,
-        role: role.to_string(),
+        role: s.role.name().to_string(),
         term: to_number("term", s.term)?,
         leader: s.leader.map(member).transpose()?,
         commit_index: to_number("commitIndex", s.commit_index)?,
@@ -199,19 +194,27 @@ pub struct Client {
 impl Client {
     /// Connects to the first reachable of `addrs` (`"host:port"`); the leader is found on the
     /// first call that needs it.
-    #[napi(ts_return_type = "Promise<Client>")]
+    #[napi(
+        ts_args_type = "addrs: Array<string>, options?: ClientOptions | undefined | null",
+        ts_return_type = "Promise<Client>"
+    )]
     pub fn connect<'env>(
         env: &'env Env,
-        addrs: Vec<String>,
-        options: ClientOptions,
+        addrs: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Client>> {
+        let addrs = args::strings("addrs", addrs);
+        let options = args::options::<ClientOptions>("options", options);
         promise(env, async move {
-            let mut cfg = ClientConfig::new(to_u64("clusterId", options.cluster_id)?);
-            cfg.request_timeout = ms(
-                "requestTimeoutMs",
-                options.request_timeout_ms,
-                cfg.request_timeout,
-            )?;
+            let (addrs, options) = (addrs?, options?);
+            let options = options.unwrap_or_default();
+            let cluster_id = options
+                .cluster_id
+                .map_or(Ok(DEFAULT_CLUSTER_ID), |v| to_u64("clusterId", v))?;
+            let mut cfg = ClientConfig::new(cluster_id);
+            if let Some(t) = options.request_timeout_ms {
+                cfg.set_request_timeout(Duration::from_millis(to_u64("requestTimeoutMs", t)?));
+            }
             cfg.attempt_timeout = ms(
                 "attemptTimeoutMs",
                 options.attempt_timeout_ms,
@@ -257,11 +260,39 @@ impl Client {
         promise(env, async move { to_number("index", c.sync().await?) })
     }
 
-    /// Closes every connection; calls in flight and later calls fail with `CLOSED`.
+    /// Resolves once every `ONE_WAY` append accepted so far is stored (committed), waiting at
+    /// most `timeoutMs` (default 5000); rejects with `TIMEOUT` (saying how many are left)
+    /// when that passes, or with the error of the appends given up since the previous flush.
+    #[napi(
+        ts_args_type = "timeoutMs?: number | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn flush<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        let timeout_ms = args::optional_uint("timeoutMs", timeout_ms);
+        promise(env, async move {
+            let timeout = match timeout_ms? {
+                Some(ms) => Duration::from_millis(ms),
+                None => ClientConfig::new(1).one_way_flush_timeout,
+            };
+            c.flush(timeout).await
+        })
+    }
+
+    /// Flushes the accepted `ONE_WAY` appends (at most 5 s; never rejects for them: those it
+    /// could not store are logged and given up), then closes every connection; calls in
+    /// flight and later calls fail with `CLOSED`. Idempotent.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.inner.close();
-        promise(env, async move { Ok(()) })
+        let c = self.inner.clone();
+        promise(env, async move {
+            let _ = c.shutdown().await;
+            Ok(())
+        })
     }
 }
 
@@ -274,88 +305,106 @@ pub struct Journal {
 #[napi]
 impl Journal {
     /// Appends `entries` as one batch to `partition`; resolves to the index of the first entry
-    /// for `REPLICATION` / `ALL`, null for the other levels.
-    #[napi]
+    /// for `REPLICATION` / `ALL`, null for the other levels. Bounds (`limits()`):
+    /// 1..=`maxAppendEntries` entries, each at most `maxEntryBytes`, together at most
+    /// `maxAppendBytes`.
+    #[napi(
+        ts_args_type = "partition: number, entries: Array<Buffer>, options?: AppendOptions | undefined | null"
+    )]
     pub fn append<'env>(
         &self,
         env: &'env Env,
-        partition_: f64,
-        entries: Vec<Buffer>,
-        options: Option<AppendOptions>,
+        partition: Unknown<'env>,
+        entries: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Option<f64>>> {
         let c = self.inner.clone();
-        let entries: Vec<Vec<u8>> = entries.iter().map(|b| b.to_vec()).collect();
-        let response = options
-            .and_then(|o| o.response)
-            .map(Into::into)
-            .unwrap_or_default();
+        let args = args::checked(|| {
+            let p = args::partition("partition", partition)?;
+            let entries = args::buffers("entries", entries)?;
+            let response: api::ResponseConfig = args::options::<AppendOptions>("options", options)?
+                .and_then(|o| o.response)
+                .map(Into::into)
+                .unwrap_or_default();
+            Ok((p, entries, response))
+        });
         promise(env, async move {
-            let p = partition(partition_)?;
+            let (p, entries, response) = args?;
             let first = c.journal().append(p, entries, response).await?;
             first.map(|i| to_number("index", i)).transpose()
         })
     }
 
-    /// Up to `maxEntries` entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
+    /// Up to `maxEntries` (1..=`limits().maxGetEntries`) entries of `partition` from `index` on. `INDEX_OVERFLOW` at or past
     /// the end, `INDEX_UNDERFLOW` before the start.
-    #[napi]
+    #[napi(
+        ts_args_type = "partition: number, index: number, maxEntries: number, options?: ReadOptions | undefined | null"
+    )]
     pub fn get<'env>(
         &self,
         env: &'env Env,
-        partition_: f64,
-        index: f64,
-        max_entries: f64,
-        options: Option<ReadOptions>,
+        partition: Unknown<'env>,
+        index: Unknown<'env>,
+        max_entries: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<JournalEntry>>> {
         let c = self.inner.clone();
-        let level = consistency(options);
+        let args = args::checked(|| {
+            Ok((
+                args::partition("partition", partition)?,
+                args::uint("index", index)?,
+                args::bounded("maxEntries", max_entries, u32::MAX as u64)? as u32,
+                consistency(options)?,
+            ))
+        });
         promise(env, async move {
-            let p = partition(partition_)?;
-            let index = to_u64("index", index)?;
-            let max = to_bounded("maxEntries", max_entries, u32::MAX as u64)? as u32;
+            let (p, index, max, level) = args?;
             let entries = c.journal().get(p, index, max, level).await?;
             entries.into_iter().map(entry).collect::<R<Vec<_>>>()
         })
     }
 
     /// Per partition (keys are partition numbers), the smallest readable index.
-    #[napi]
+    #[napi(ts_args_type = "options?: ReadOptions | undefined | null")]
     pub fn min_indices<'env>(
         &self,
         env: &'env Env,
-        options: Option<ReadOptions>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, HashMap<String, f64>>> {
         let c = self.inner.clone();
         let level = consistency(options);
         promise(env, async move {
+            let level = level?;
             indices(c.journal().with_consistency(level).min_indices().await?)
         })
     }
 
     /// Per partition (keys are partition numbers), the index the next entry will get.
-    #[napi]
+    #[napi(ts_args_type = "options?: ReadOptions | undefined | null")]
     pub fn max_indices<'env>(
         &self,
         env: &'env Env,
-        options: Option<ReadOptions>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, HashMap<String, f64>>> {
         let c = self.inner.clone();
         let level = consistency(options);
         promise(env, async move {
+            let level = level?;
             indices(c.journal().with_consistency(level).max_indices().await?)
         })
     }
 
     /// The current partitions, ascending.
-    #[napi]
+    #[napi(ts_args_type = "options?: ReadOptions | undefined | null")]
     pub fn list_partitions<'env>(
         &self,
         env: &'env Env,
-        options: Option<ReadOptions>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<u32>>> {
         let c = self.inner.clone();
         let level = consistency(options);
         promise(env, async move {
+            let level = level?;
             let set = c
                 .journal()
                 .with_consistency(level)
@@ -365,20 +414,30 @@ impl Journal {
         })
     }
 
-    /// The index of the last entry stored at or before `timestampMs`; null when empty.
-    #[napi]
+    /// The index matching `timestampMs`: the last entry stored at or before it, and among
+    /// entries sharing that store time the first of them. Before every entry: the first entry.
+    /// At or after the last entry's time: the last entry (the first of those sharing its time),
+    /// never the end index. null only when the partition is empty.
+    #[napi(
+        ts_args_type = "partition: number, timestampMs: number, options?: ReadOptions | undefined | null"
+    )]
     pub fn query_index<'env>(
         &self,
         env: &'env Env,
-        partition_: f64,
-        timestamp_ms: f64,
-        options: Option<ReadOptions>,
+        partition: Unknown<'env>,
+        timestamp_ms: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Option<f64>>> {
         let c = self.inner.clone();
-        let level = consistency(options);
+        let args = args::checked(|| {
+            Ok((
+                args::partition("partition", partition)?,
+                args::uint("timestampMs", timestamp_ms)?,
+                consistency(options)?,
+            ))
+        });
         promise(env, async move {
-            let p = partition(partition_)?;
-            let ts = to_u64("timestampMs", timestamp_ms)?;
+            let (p, ts, level) = args?;
             let i = c
                 .journal()
                 .with_consistency(level)
@@ -388,19 +447,22 @@ impl Journal {
         })
     }
 
-    /// Replaces the partition set.
-    #[napi(ts_return_type = "Promise<void>")]
+    /// Replaces the partition set (1..=`limits().maxPartitions` partitions). A removed
+    /// partition that holds entries cannot be added back (its old entries would reappear):
+    /// `INVALID_ARGUMENT` naming it, nothing changes; use new ids.
+    #[napi(
+        ts_args_type = "partitions: Array<number>",
+        ts_return_type = "Promise<void>"
+    )]
     pub fn scale_partitions<'env>(
         &self,
         env: &'env Env,
-        partitions: Vec<f64>,
+        partitions: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let c = self.inner.clone();
+        let ps = args::partitions("partitions", partitions);
         promise(env, async move {
-            let ps = partitions
-                .into_iter()
-                .map(partition)
-                .collect::<R<Vec<_>>>()?;
+            let ps = ps?;
             c.journal().scale_partitions(&ps).await
         })
     }
@@ -414,32 +476,35 @@ pub struct Kv {
 
 #[napi]
 impl Kv {
-    /// Sets `key` to `value`; resolves to the previous value (null: none).
-    #[napi]
+    /// Sets `key` (non-empty, at most `limits().maxKeyBytes`) to `value` (at most
+    /// `limits().maxValueBytes`); resolves to the previous value (null: none).
+    #[napi(ts_args_type = "key: string, value: Buffer")]
     pub fn set<'env>(
         &self,
         env: &'env Env,
-        key: String,
-        value: Buffer,
+        key: Unknown<'env>,
+        value: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let c = self.inner.clone();
-        let value = value.to_vec();
+        let args = args::checked(|| Ok((args::string("key", key)?, args::buffer("value", value)?)));
         promise(env, async move {
+            let (key, value) = args?;
             Ok(c.kv().set(&key, value).await?.map(Buffer::from))
         })
     }
 
     /// The value of `key` (null: absent).
-    #[napi]
+    #[napi(ts_args_type = "key: string, options?: ReadOptions | undefined | null")]
     pub fn get<'env>(
         &self,
         env: &'env Env,
-        key: String,
-        options: Option<ReadOptions>,
+        key: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let c = self.inner.clone();
-        let level = consistency(options);
+        let args = args::checked(|| Ok((args::string("key", key)?, consistency(options)?)));
         promise(env, async move {
+            let (key, level) = args?;
             Ok(c.kv()
                 .with_consistency(level)
                 .get(&key)
@@ -449,44 +514,49 @@ impl Kv {
     }
 
     /// Whether `key` exists.
-    #[napi]
+    #[napi(ts_args_type = "key: string, options?: ReadOptions | undefined | null")]
     pub fn exists<'env>(
         &self,
         env: &'env Env,
-        key: String,
-        options: Option<ReadOptions>,
+        key: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, bool>> {
         let c = self.inner.clone();
-        let level = consistency(options);
+        let args = args::checked(|| Ok((args::string("key", key)?, consistency(options)?)));
         promise(env, async move {
+            let (key, level) = args?;
             c.kv().with_consistency(level).exists(&key).await
         })
     }
 
     /// Removes `key`; resolves to the value it had (null: none).
-    #[napi]
+    #[napi(ts_args_type = "key: string")]
     pub fn remove<'env>(
         &self,
         env: &'env Env,
-        key: String,
+        key: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let c = self.inner.clone();
+        let key = args::string("key", key);
         promise(env, async move {
+            let key = key?;
             Ok(c.kv().remove(&key).await?.map(Buffer::from))
         })
     }
 
-    /// Every key starting with `prefix`, with its value, in key order.
-    #[napi]
+    /// Every key starting with `prefix`, with its value, in key order (read in pages; no bound
+    /// on the number returned).
+    #[napi(ts_args_type = "prefix: string, options?: ReadOptions | undefined | null")]
     pub fn list<'env>(
         &self,
         env: &'env Env,
-        prefix: String,
-        options: Option<ReadOptions>,
+        prefix: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<KvEntry>>> {
         let c = self.inner.clone();
-        let level = consistency(options);
+        let args = args::checked(|| Ok((args::string("prefix", prefix)?, consistency(options)?)));
         promise(env, async move {
+            let (prefix, level) = args?;
             let entries = c.kv().with_consistency(level).list(&prefix).await?;
             Ok(entries
                 .into_iter()
@@ -500,18 +570,26 @@ impl Kv {
 
     /// Sets `key` to `value` (removes it for null) only if its value equals `expect` (null:
     /// the key must be absent).
-    #[napi]
+    #[napi(
+        ts_args_type = "key: string, expect?: Buffer | undefined | null, value?: Buffer | undefined | null"
+    )]
     pub fn compare_and_set<'env>(
         &self,
         env: &'env Env,
-        key: String,
-        expect: Option<Buffer>,
-        value: Option<Buffer>,
+        key: Unknown<'env>,
+        expect: Unknown<'env>,
+        value: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, CasResult>> {
         let c = self.inner.clone();
-        let expect = expect.map(|b| b.to_vec());
-        let value = value.map(|b| b.to_vec());
+        let args = args::checked(|| {
+            Ok((
+                args::string("key", key)?,
+                args::nullable_buffer("expect", expect)?,
+                args::nullable_buffer("value", value)?,
+            ))
+        });
         promise(env, async move {
+            let (key, expect, value) = args?;
             let r = c.kv().compare_and_set(&key, expect, value).await?;
             Ok(CasResult {
                 swapped: r.swapped,
@@ -531,11 +609,21 @@ impl Kv {
     pub fn watch<'env>(
         &self,
         env: &'env Env,
-        filter: WatchFilter,
-        from_index: f64,
-        callback: Function<'env, KvEvent, ()>,
+        filter: Unknown<'env>,
+        from_index: Unknown<'env>,
+        callback: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Watch>> {
         let c = self.inner.clone();
+        let args = args::checked(|| {
+            let filter = args::object::<WatchFilter>("filter", filter)?;
+            let from = args::uint("fromIndex", from_index)?;
+            let callback = args::function::<KvEvent, ()>("callback", callback)?;
+            Ok((filter, from, callback))
+        });
+        let (filter, from, callback) = match args {
+            Ok(a) => a,
+            Err(e) => return promise(env, async move { Err::<Watch, _>(e) }),
+        };
         let tsfn: WatchCallback = callback
             .build_threadsafe_function::<KvEvent>()
             .callee_handled::<true>()
@@ -553,7 +641,6 @@ impl Kv {
                     ));
                 }
             };
-            let from = to_u64("fromIndex", from_index)?;
             let stream = c.kv().watch(filter, from).await?;
             Ok(Watch::spawn(stream, tsfn))
         })
@@ -569,16 +656,17 @@ pub struct Admin {
 #[napi]
 impl Admin {
     /// The status of the node at `node` (`"host:port"`).
-    #[napi]
+    #[napi(ts_args_type = "node: string")]
     pub fn status<'env>(
         &self,
         env: &'env Env,
-        node: String,
+        node: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, NodeStatus>> {
         let c = self.inner.clone();
+        let node = args::string("node", node);
         promise(
             env,
-            async move { node_status(c.admin().status(&node).await?) },
+            async move { node_status(c.admin().status(&node?).await?) },
         )
     }
 

@@ -5,6 +5,9 @@
 //! - Every I/O call returns a Promise ([`promise`]); every failure, argument checks included,
 //!   rejects it with an `Error` whose `code` is [`ErrorKind::code`] (and `leaderHint` for
 //!   `NOT_LEADER`), built on the JS thread by [`js_error`].
+//! - Arguments arrive as `Unknown` and are converted by [`args`], so a wrong type, a missing
+//!   argument or a bad option is `INVALID_ARGUMENT` naming the argument, never napi's own
+//!   `InvalidArg` / `NumberExpected`.
 //! - Indices, terms and times are u64 in the core and JS `number`s here: inputs must be
 //!   integers in `0..=Number.MAX_SAFE_INTEGER` (else `INVALID_ARGUMENT`), outputs above it
 //!   fail with `INTERNAL` rather than lose precision.
@@ -12,6 +15,7 @@
 //! - Watch callbacks are weak (unref'd) thread-safe functions: they never keep the process
 //!   alive; `close()` stops the watch.
 
+mod args;
 mod client;
 mod server;
 mod watch;
@@ -39,11 +43,85 @@ pub fn version() -> &'static str {
     core_version()
 }
 
+/// The canonical names, from the core: what every binding (and the CLI) prints and accepts.
+#[napi(object)]
+pub struct Vocabulary {
+    /// Node roles (`ServerStatus.role`, `NodeStatus.role`).
+    pub roles: Vec<String>,
+    /// `ResponseConfig` values.
+    pub response_configs: Vec<String>,
+    /// `QueryConsistency` values.
+    pub query_consistencies: Vec<String>,
+    /// `ErrorCode` values (`error.code`).
+    pub error_codes: Vec<String>,
+}
+
+/// The canonical names of roles, levels and error codes.
+#[napi]
+pub fn vocabulary() -> Vocabulary {
+    fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<String> {
+        all.iter().map(|&v| name(v).to_string()).collect()
+    }
+    Vocabulary {
+        roles: names(&api::NodeRole::ALL, api::NodeRole::name),
+        response_configs: names(&api::ResponseConfig::ALL, api::ResponseConfig::name),
+        query_consistencies: names(&api::QueryConsistency::ALL, api::QueryConsistency::name),
+        error_codes: names(&api::ErrorKind::ALL, api::ErrorKind::code),
+    }
+}
+
+/// The bounds a caller can hit (the core's protocol constants); crossing one rejects with
+/// `INVALID_ARGUMENT` naming it.
+#[napi(object)]
+pub struct Limits {
+    /// Most entries in one `journal.append` batch (4096).
+    pub max_append_entries: u32,
+    /// Largest payload of one journal entry, in bytes (4 MiB).
+    pub max_entry_bytes: u32,
+    /// Largest sum of the payloads of one `journal.append`, in bytes (8 MiB).
+    pub max_append_bytes: u32,
+    /// Largest `maxEntries` of one `journal.get` (4096; a reply may hold fewer).
+    pub max_get_entries: u32,
+    /// Most partitions in one `journal.scalePartitions` set (4096).
+    pub max_partitions: u32,
+    /// Longest KV key, in bytes of UTF-8 (4096; the servers' default limit).
+    pub max_key_bytes: u32,
+    /// Largest KV value, in bytes (1 MiB; the servers' default limit).
+    pub max_value_bytes: u32,
+}
+
+/// The bounds a caller can hit.
+#[napi]
+pub fn limits() -> Limits {
+    use journalkeeper::client::protocol as p;
+    // Each fits in u32 (the largest is 8 MiB).
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    Limits {
+        max_append_entries: n(p::MAX_APPEND_ENTRIES),
+        max_entry_bytes: n(p::MAX_ENTRY_BYTES),
+        max_append_bytes: n(p::MAX_APPEND_BYTES),
+        max_get_entries: p::MAX_GET_ENTRIES,
+        max_partitions: n(p::MAX_PARTITIONS),
+        max_key_bytes: n(p::MAX_KEY_BYTES),
+        max_value_bytes: n(p::MAX_VALUE_BYTES),
+    }
+}
+
 /// When a write is acknowledged. Only `REPLICATION` (the default) and `ALL` return the index.
+///
+/// `ONE_WAY`: no reply — `append` resolves once the batch is accepted into the client's
+/// bounded queue (64 MiB; when full it waits for room up to `requestTimeoutMs`, then rejects
+/// with `TIMEOUT`). The library delivers it to the leader in the background like any write
+/// (redirects followed, retried under one session id, so stored once) and counts it stored
+/// when the leader reports it committed on a majority. On a cluster with a leader every
+/// accepted `ONE_WAY` append is stored, in order per partition; `client.flush()` waits for
+/// that and `client.close()` flushes for at most 5 s before closing. Lost only if the process
+/// dies (or the 5 s pass at close) before the leader committed it, or if no leader takes it
+/// within `requestTimeoutMs` (retries exhausted).
 #[napi(string_enum = "UPPER_SNAKE")]
 #[derive(Debug)]
 pub enum ResponseConfig {
-    /// Sent; no reply at all.
+    /// No reply; delivered in the background (see the type's documentation).
     OneWay,
     /// The server received the request.
     Receive,
@@ -113,6 +191,8 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug: an invariant did not hold.
     Internal,
+    /// A server has another cluster id than the client's (not retried; fails at once).
+    WrongCluster,
 }
 
 /// The largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use journalkeeper::api::{self, ErrorKind};
-use journalkeeper::raft::Role;
 use journalkeeper::server::{Server as CoreServer, ServerConfig, ServerStatus as CoreStatus};
-use napi::Env;
-use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
+use napi::{Env, Unknown};
 use napi_derive::napi;
 
+use crate::args::{self, TextOr};
 use crate::{js_error, promise, to_bounded, to_number, to_u64};
 
 /// A server configuration; the keys are those of the core's TOML format in camelCase.
@@ -42,7 +42,8 @@ pub struct ServerOptions {
 #[napi(object)]
 pub struct ServerStatus {
     pub node_id: f64,
-    /// `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"`; null before the node started.
+    /// `"LEADER"`, `"FOLLOWER"`, `"PRE_CANDIDATE"`, `"CANDIDATE"` or `"OBSERVER"`
+    /// (`vocabulary().roles`); null before the node started.
     pub role: Option<String>,
     pub leader: Option<f64>,
     pub term: f64,
@@ -124,19 +125,10 @@ fn config_from_options(o: ServerOptions) -> Result<ServerConfig, api::Error> {
     Ok(cfg)
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Leader => "LEADER",
-        Role::Follower => "FOLLOWER",
-        Role::PreCandidate => "PRE_CANDIDATE",
-        Role::Candidate => "CANDIDATE",
-    }
-}
-
 fn status_to_js(s: CoreStatus) -> Result<ServerStatus, api::Error> {
     Ok(ServerStatus {
         node_id: to_number("nodeId", s.node_id)?,
-        role: s.role.map(|r| role_name(r).to_string()),
+        role: s.node_role().map(|r| r.name().to_string()),
         leader: s.leader.map(|l| to_number("leader", l)).transpose()?,
         term: to_number("term", s.term)?,
         commit_index: to_number("commitIndex", s.commit_index)?,
@@ -166,15 +158,19 @@ pub struct Server {
 impl Server {
     /// Validates the configuration (an object, or the core's TOML text), opens or recovers the
     /// node's storage, binds `listen` and starts the node.
-    #[napi(ts_return_type = "Promise<Server>")]
+    #[napi(
+        ts_args_type = "config: string | ServerOptions",
+        ts_return_type = "Promise<Server>"
+    )]
     pub fn start<'env>(
         env: &'env Env,
-        config: Either<String, ServerOptions>,
+        config: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Server>> {
+        let config = args::text_or_object::<ServerOptions>("config", config);
         promise(env, async move {
-            let cfg = match config {
-                Either::A(toml) => ServerConfig::from_toml_str(&toml)?,
-                Either::B(options) => config_from_options(options)?,
+            let cfg = match config? {
+                TextOr::Text(toml) => ServerConfig::from_toml_str(&toml)?,
+                TextOr::Object(options) => config_from_options(options)?,
             };
             let server = CoreServer::start(cfg).await?;
             Ok(Server {

@@ -13,7 +13,7 @@ use journalkeeper::api::{Error, ErrorKind, JournalEntry};
 use journalkeeper::client::{Client, ClientConfig, WatchStream};
 use journalkeeper::state::watch::{KvEvent, WatchFilter};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::convert::{
     ConfigurationDict, NodeStatusDict, bytes_arg, opt_bytes_arg, ranged, response_config,
@@ -44,9 +44,7 @@ pub fn connect(
 ) -> PyResult<Py<PyAny>> {
     let mut config = ClientConfig::new(ranged("cluster_id", cluster_id)?);
     if let Some(t) = request_timeout {
-        config.request_timeout = seconds("request_timeout", t)?;
-        // The attempt deadline may not exceed the overall one.
-        config.attempt_timeout = config.attempt_timeout.min(config.request_timeout);
+        config.set_request_timeout(seconds("request_timeout", t)?);
     }
     if let Some(t) = attempt_timeout {
         config.attempt_timeout = seconds("attempt_timeout", t)?;
@@ -67,6 +65,28 @@ pub struct PyClient {
     client: Client,
     /// The process this client was made in (its connections live in that runtime).
     pid: u32,
+}
+
+/// Garbage collection flushes too (in the background: a finalizer must not block).
+impl Drop for PyClient {
+    fn drop(&mut self) {
+        if self.pid == std::process::id() && !self.client.is_closed() {
+            let _ = shutdown_in_background(&self.client);
+        }
+    }
+}
+
+/// `Client::close` at once when nothing is pending, else `Client::shutdown` on the runtime.
+fn shutdown_in_background(client: &Client) -> PyResult<()> {
+    if client.one_way_pending() == 0 {
+        client.close();
+        return Ok(());
+    }
+    let c = client.clone();
+    crate::runtime::runtime()?.spawn(async move {
+        let _ = c.shutdown().await;
+    });
+    Ok(())
 }
 
 impl PyClient {
@@ -341,12 +361,47 @@ impl PyClient {
         call(py, aio, async move { c.sync().await })
     }
 
-    /// Closes every connection; calls in flight and later calls fail with `ClosedError`.
-    /// Idempotent; a no-op in a forked child (the connections are the parent's).
-    fn close(&self) {
-        if self.pid == std::process::id() {
+    /// `Client::flush`: waits until every ONE_WAY append accepted so far is stored, at most
+    /// `timeout` seconds (`None`: the client's 5 s).
+    #[pyo3(signature = (timeout=None, aio=false))]
+    fn flush(&self, py: Python<'_>, timeout: Option<f64>, aio: bool) -> PyResult<Py<PyAny>> {
+        let timeout = match timeout {
+            Some(t) => seconds("timeout", t)?,
+            None => ClientConfig::new(1).one_way_flush_timeout,
+        };
+        let c = self.core()?;
+        call(py, aio, async move { c.flush(timeout).await })
+    }
+
+    /// `Client::shutdown`: flushes the accepted ONE_WAY appends (at most 5 s), then closes
+    /// every connection; calls in flight and later calls fail with `ClosedError`. Never
+    /// raises for the flush (appends it could not store are logged and given up). Blocks with
+    /// the GIL released (`aio`: an awaitable). Idempotent; a no-op in a forked child (the
+    /// connections are the parent's).
+    #[pyo3(signature = (aio=false))]
+    fn close(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
+        if self.pid != std::process::id() {
+            return call(py, aio, async { Ok(()) });
+        }
+        let c = self.client.clone();
+        let closing = call(py, aio, async move {
+            let _ = c.shutdown().await;
+            Ok(())
+        });
+        if closing.is_err() {
+            // Interrupted (Ctrl-C) or no runtime: close at once rather than not at all.
             self.client.close();
         }
+        closing
+    }
+
+    /// Closes without waiting: at once when no ONE_WAY append is pending, else the flush (at
+    /// most 5 s) and the close run in the background.
+    fn close_nowait(&self) -> PyResult<()> {
+        if self.pid == std::process::id() {
+            shutdown_in_background(&self.client)?;
+        }
+        Ok(())
     }
 
     #[getter]
@@ -364,8 +419,18 @@ impl PyClient {
         self.client.leader()
     }
 
-    fn __repr__(&self) -> String {
-        format!("{:?}", self.client)
+    /// The server addresses the client knows (given, then learned from leader hints).
+    #[getter]
+    fn servers(&self) -> Vec<String> {
+        self.client.servers()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "Client(servers={}, closed={})",
+            PyList::new(py, self.client.servers())?.repr()?,
+            if self.is_closed() { "True" } else { "False" }
+        ))
     }
 }
 

@@ -3,44 +3,43 @@
 //!
 //! Never does: validation the core does itself (bounds of entries, keys, values, configs).
 
-use journalkeeper::api::{QueryConsistency, ResponseConfig};
-use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeRole, NodeStatus};
-use journalkeeper::raft::Role;
+use journalkeeper::api::{ErrorKind, NodeRole, QueryConsistency, ResponseConfig};
+use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeStatus};
 use journalkeeper::server::ServerStatus;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::errors::invalid;
+use crate::errors::{invalid, to_py_err};
 
-/// `ResponseConfig` from its Python enum value (`"REPLICATION"`, …).
+/// `ResponseConfig` from its name (`"REPLICATION"`, `"one_way"`, `"One-Way"`: any case, `-`
+/// or `_`; the core's rule).
 pub fn response_config(name: &str) -> PyResult<ResponseConfig> {
-    Ok(match name {
-        "ONE_WAY" => ResponseConfig::OneWay,
-        "RECEIVE" => ResponseConfig::Receive,
-        "PERSISTENCE" => ResponseConfig::Persistence,
-        "REPLICATION" => ResponseConfig::Replication,
-        "ALL" => ResponseConfig::All,
-        other => {
-            return Err(invalid(format!(
-                "response {other:?} is not one of ONE_WAY, RECEIVE, PERSISTENCE, REPLICATION, ALL"
-            )));
-        }
-    })
+    name.parse().map_err(to_py_err)
 }
 
-/// `QueryConsistency` from its Python enum value (`"STRICT"`, …).
+/// `QueryConsistency` from its name (`"STRICT"`, `"sequential"`: any case; the core's rule).
 pub fn consistency(name: &str) -> PyResult<QueryConsistency> {
-    Ok(match name {
-        "STRICT" => QueryConsistency::Strict,
-        "SEQUENTIAL" => QueryConsistency::Sequential,
-        "NONE" => QueryConsistency::None,
-        other => {
-            return Err(invalid(format!(
-                "consistency {other:?} is not one of STRICT, SEQUENTIAL, NONE"
-            )));
-        }
-    })
+    name.parse().map_err(to_py_err)
+}
+
+/// The canonical names of roles, levels and error kinds (`_native.vocabulary()`), from the
+/// core: what every binding prints and accepts.
+#[derive(IntoPyObject)]
+pub struct Vocabulary {
+    roles: Vec<&'static str>,
+    response_configs: Vec<&'static str>,
+    query_consistencies: Vec<&'static str>,
+    error_codes: Vec<&'static str>,
+}
+
+pub fn vocabulary() -> Vocabulary {
+    Vocabulary {
+        roles: NodeRole::ALL.iter().map(|r| r.name()).collect(),
+        response_configs: ResponseConfig::ALL.iter().map(|r| r.name()).collect(),
+        query_consistencies: QueryConsistency::ALL.iter().map(|c| c.name()).collect(),
+        error_codes: ErrorKind::ALL.iter().map(|k| k.code()).collect(),
+    }
 }
 
 /// An integer argument in the range of `T`, else `InvalidArgumentError` naming it.
@@ -153,12 +152,7 @@ impl From<NodeStatus> for NodeStatusDict {
     fn from(s: NodeStatus) -> Self {
         NodeStatusDict {
             node_id: s.node_id,
-            role: match s.role {
-                NodeRole::Leader => "leader",
-                NodeRole::Follower => "follower",
-                NodeRole::Candidate => "candidate",
-                NodeRole::Observer => "observer",
-            },
+            role: s.role.name(),
             term: s.term,
             leader: s.leader.map(MemberDict::from),
             commit_index: s.commit_index,
@@ -190,12 +184,7 @@ impl From<ServerStatus> for ServerStatusDict {
     fn from(s: ServerStatus) -> Self {
         ServerStatusDict {
             node_id: s.node_id,
-            role: s.role.map(|r| match r {
-                Role::Leader => "leader",
-                Role::Follower => "follower",
-                Role::Candidate => "candidate",
-                Role::PreCandidate => "pre_candidate",
-            }),
+            role: s.node_role().map(|r| r.name()),
             is_leader: s.is_leader(),
             leader: s.leader,
             term: s.term,

@@ -35,6 +35,29 @@ mod _native {
         super::version()
     }
 
+    /// The canonical names (roles, response levels, read levels, error codes) as a dict of
+    /// lists, from the core.
+    #[pyfunction]
+    fn vocabulary() -> crate::convert::Vocabulary {
+        crate::convert::vocabulary()
+    }
+
+    /// The bounds a caller can hit (`max_append_entries`, `max_entry_bytes`, …), from the
+    /// core's protocol constants.
+    #[pyfunction]
+    fn limits() -> std::collections::BTreeMap<&'static str, usize> {
+        use journalkeeper::client::protocol as p;
+        std::collections::BTreeMap::from([
+            ("max_append_entries", p::MAX_APPEND_ENTRIES),
+            ("max_entry_bytes", p::MAX_ENTRY_BYTES),
+            ("max_append_bytes", p::MAX_APPEND_BYTES),
+            ("max_get_entries", p::MAX_GET_ENTRIES as usize),
+            ("max_partitions", p::MAX_PARTITIONS),
+            ("max_key_bytes", p::MAX_KEY_BYTES),
+            ("max_value_bytes", p::MAX_VALUE_BYTES),
+        ])
+    }
+
     /// Forgets the parent's tokio runtime in a forked child (registered with
     /// `os.register_at_fork(after_in_child=…)`); the next call builds a new one.
     #[pyfunction]

@@ -157,11 +157,12 @@ impl PyServer {
     }
 
     fn __repr__(&self) -> String {
+        // Python's spelling: a quoted str (`'…'`, as `repr` quotes it) and `True`/`False`.
         format!(
-            "Server(node_id={}, address={:?}, closed={})",
+            "Server(node_id={}, address='{}', closed={})",
             self.node_id,
             self.address,
-            self.is_closed()
+            if self.is_closed() { "True" } else { "False" }
         )
     }
 }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import time
 
 import pytest
 
 import journalkeeper as jk
-from conftest import CLUSTER_ID, free_ports
+from conftest import CLUSTER_ID, Cluster, free_ports
 from journalkeeper.errors import _from_native
 
 KINDS = {
@@ -22,6 +23,7 @@ KINDS = {
     "TRANSACTION": jk.TransactionError,
     "UNAVAILABLE": jk.UnavailableError,
     "INTERNAL": jk.InternalError,
+    "WRONG_CLUSTER": jk.WrongClusterError,
 }
 
 
@@ -63,3 +65,11 @@ def test_connect_arguments_are_checked() -> None:
         jk.Client("127.0.0.1:1", cluster_id=CLUSTER_ID, request_timeout=-1)
     with pytest.raises(jk.InvalidArgumentError, match="cluster_id"):
         jk.Client("127.0.0.1:1", cluster_id=-3)
+
+
+def test_a_wrong_cluster_id_raises_wrong_cluster_error_at_once(cluster: Cluster) -> None:
+    started = time.monotonic()
+    with pytest.raises(jk.WrongClusterError, match=f"cluster id is {CLUSTER_ID}") as info:
+        jk.Client(cluster.addrs, cluster_id=CLUSTER_ID + 1, request_timeout=30)
+    assert info.value.code == "WRONG_CLUSTER" and info.value.kind is jk.ErrorKind.WRONG_CLUSTER
+    assert time.monotonic() - started < 5, "not retried until the request timeout"

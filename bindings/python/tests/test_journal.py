@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
 import pytest
 
 import journalkeeper as jk
-from conftest import Cluster
+from conftest import CLUSTER_ID, Cluster, eventually
 
 
 def test_append_and_get_across_partitions(client: jk.Client) -> None:
@@ -39,7 +40,7 @@ def test_response_levels(client: jk.Client) -> None:
         assert client.journal.append(12, [b"x"], response=level) is None
     assert client.journal.append(12, [b"y"], response=jk.ResponseConfig.ALL) is not None
     client.sync()
-    # ONE_WAY is fire-and-forget; the others are in once ALL is (same session, in order).
+    # RECEIVE and PERSISTENCE are in once ALL is; ONE_WAY may still be in the client's queue.
     assert client.journal.max_indices(jk.QueryConsistency.SEQUENTIAL)[12] >= 3
 
 
@@ -94,7 +95,66 @@ def test_admin_status_and_configuration(client: jk.Client, cluster: Cluster) -> 
     assert sorted(m["node_id"] for m in config["voters"]) == [1, 2, 3]
     assert config["leader"] is not None and config["leader"]["node_id"] == leader.node_id
     status = client.admin.status(leader.address)
-    assert status["role"] == "leader" and status["node_id"] == leader.node_id
+    assert status["role"] == "LEADER" and status["node_id"] == leader.node_id
     assert status["commit_index"] <= status["last_index"]
     with pytest.raises(jk.InvalidArgumentError):
         client.admin.status("no-port")
+
+
+def follower_first(cluster: Cluster) -> list[str]:
+    """The cluster's addresses, starting with a follower's."""
+    leader = cluster.servers.index(cluster.leader())
+    follower = (leader + 1) % len(cluster.addrs)
+    return [cluster.addrs[follower]] + [a for i, a in enumerate(cluster.addrs) if i != follower]
+
+
+def read_all(cluster: Cluster, partition: int) -> list[bytes]:
+    """Every payload of ``partition``, read STRICT through a fresh client."""
+    with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID, request_timeout=10) as reader:
+        out: list[bytes] = []
+        while True:
+            try:
+                out += [e.payload for e in reader.journal.get(partition, len(out), max=4096)]
+            except jk.IndexOverflowError:
+                return out
+
+
+def test_one_way_appends_are_all_stored_after_close(cluster: Cluster) -> None:
+    want = [b"ow%d" % i for i in range(200)]
+    with jk.Client(follower_first(cluster), cluster_id=CLUSTER_ID, request_timeout=10) as c:
+        for payload in want:
+            assert c.journal.append(50, [payload], response=jk.ResponseConfig.ONE_WAY) is None
+    # Leaving the block closed the client right after the last send: close() flushed.
+    assert c.closed
+    assert read_all(cluster, 50) == want
+    with pytest.raises(jk.ClosedError):
+        c.journal.append(50, [b"late"], response="ONE_WAY")
+    # flush() waits explicitly (and is bounded).
+    with jk.Client(follower_first(cluster), cluster_id=CLUSTER_ID, request_timeout=10) as c:
+        for payload in want:
+            c.journal.append(51, [payload], response="ONE_WAY")
+        c.flush(timeout=10)
+        assert read_all(cluster, 51) == want
+
+
+def test_one_way_appends_are_stored_when_the_client_is_garbage_collected(cluster: Cluster) -> None:
+    want = [b"gc%d" % i for i in range(200)]
+    c = jk.Client(follower_first(cluster), cluster_id=CLUSTER_ID, request_timeout=10)
+    for payload in want:
+        c.journal.append(52, [payload], response="ONE_WAY")
+    del c  # no close(): the finalizer flushes in the background
+    eventually("the collected client's ONE_WAY appends", lambda: read_all(cluster, 52) == want or None)
+
+
+def test_async_with_exit_flushes_one_way_appends(cluster: Cluster) -> None:
+    want = [b"as%d" % i for i in range(200)]
+
+    async def main() -> None:
+        c = await jk.AsyncClient.connect(follower_first(cluster), cluster_id=CLUSTER_ID)
+        async with c:
+            for payload in want:
+                await c.journal.append(53, [payload], response="ONE_WAY")
+        assert c.closed
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert read_all(cluster, 53) == want

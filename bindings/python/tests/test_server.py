@@ -148,3 +148,15 @@ def test_scale_partitions_replaces_the_declared_set(tmp_path: Path) -> None:
                 client.journal.append(0, [b"x"])
             with pytest.raises(jk.InvalidArgumentError, match="partition count 0"):
                 client.journal.scale_partitions([])
+
+
+def test_a_removed_partition_with_entries_cannot_be_added_back(tmp_path: Path) -> None:
+    with jk.Server.from_toml(one_node_toml(tmp_path / "n1")) as server:
+        with jk.Client(server.address, cluster_id=CLUSTER_ID) as client:
+            assert client.journal.append(5, [b"old"]) == 0
+            client.journal.scale_partitions([0])
+            with pytest.raises(jk.InvalidArgumentError, match="partition\\(s\\) 5 were removed"):
+                client.journal.scale_partitions([0, 5])
+            assert client.journal.list_partitions() == [0]
+            client.journal.scale_partitions([0, 6])  # a new id is fine
+            assert client.journal.list_partitions() == [0, 6]

@@ -199,7 +199,7 @@ impl Batcher {
 
 /// Pops from the front of `queue` while the totals stay within `max_entries` and `max_bytes`;
 /// the first item is always taken (alone it is within the protocol bounds).
-fn take_within<T>(
+pub(crate) fn take_within<T>(
     queue: &mut VecDeque<T>,
     size: impl Fn(&T) -> (usize, usize),
     max_entries: usize,

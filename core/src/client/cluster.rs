@@ -210,9 +210,11 @@ impl Cluster {
     }
 
     /// The live connection to `addr`, connecting if needed (one connect at a time per node).
-    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, String> {
+    /// `WrongCluster` when the node refuses our cluster id, `Closed` after `close`, else
+    /// `Unavailable`.
+    pub async fn conn(&self, addr: &str) -> Result<Arc<NodeConn>, Error> {
         if self.is_closed() {
-            return Err("the client is closed".into());
+            return Err(closed_error());
         }
         let slot = lock(&self.conns)
             .entry(addr.to_string())
@@ -233,7 +235,7 @@ impl Cluster {
         }
         if self.is_closed() {
             conn.close();
-            return Err("the client is closed".into());
+            return Err(closed_error());
         }
         Ok(conn)
     }
@@ -309,41 +311,6 @@ impl Cluster {
             .ok_or_else(|| Error::new(ErrorKind::Internal, "watch opened without a queue"))
     }
 
-    /// Queues a one-way request on the leader (or any node when no leader is known); retries
-    /// connection failures only. Success means "handed to a live connection", nothing more.
-    pub async fn send_one_way(&self, body: RequestBody) -> Result<(), Error> {
-        let deadline = Instant::now() + self.config.request_timeout;
-        let mut delay = self.config.backoff_initial;
-        let mut reasons = Vec::new();
-        for _ in 0..self.config.max_attempts {
-            if self.is_closed() {
-                return Err(closed_error());
-            }
-            let addr = self.pick(&Target::Leader);
-            let sent = match tokio::time::timeout_at(deadline, self.conn(&addr)).await {
-                Err(_) => break,
-                Ok(Err(e)) => Err(e),
-                Ok(Ok(conn)) => conn.send_one_way(body.clone()).await.map_err(|l| l.0),
-            };
-            match sent {
-                Ok(()) => return Ok(()),
-                Err(e) if !reasons.contains(&e) && reasons.len() < 8 => reasons.push(e),
-                Err(_) => {}
-            }
-            self.avoid(&addr);
-            let (d, next) = self.backoff(delay);
-            delay = next;
-            if Instant::now() + d >= deadline {
-                break;
-            }
-            tokio::time::sleep(d).await;
-        }
-        Err(Error::new(
-            ErrorKind::Unavailable,
-            format!("no server took the one-way write: {}", reasons.join("; ")),
-        ))
-    }
-
     async fn run(&self, target: Target, op: Op) -> Result<(ReplyBody, Option<WatchSub>), Error> {
         if self.is_closed() {
             return Err(closed_error());
@@ -385,7 +352,12 @@ impl Cluster {
                         now: true,
                     }
                 }
-                Ok(Err(AttemptError::Connect(reason))) => {
+                // A node of another cluster: a configuration error, retrying cannot help.
+                Ok(Err(AttemptError::Connect(e))) if e.kind == ErrorKind::WrongCluster => {
+                    Failure::Final(e)
+                }
+                Ok(Err(AttemptError::Connect(e))) => {
+                    let reason = e.message;
                     self.avoid(&addr);
                     if !connect_errors.contains(&reason) && connect_errors.len() < 8 {
                         connect_errors.push(reason.clone());
@@ -567,7 +539,7 @@ impl Cluster {
 }
 
 enum AttemptError {
-    Connect(String),
+    Connect(Error),
     Lost(Lost),
 }
 

@@ -7,6 +7,10 @@ use std::time::Duration;
 use crate::api::{Error, ErrorKind};
 use crate::net::NetConfig;
 
+/// The cluster id clients assume when none is given (the CLI's `--cluster-id`, the Node
+/// binding's `clusterId`); `examples/cluster/` configures its nodes with it.
+pub const DEFAULT_CLUSTER_ID: u64 = 42;
+
 /// How a [`Client`](super::Client) talks to the cluster.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -40,12 +44,21 @@ pub struct ClientConfig {
     /// A queued append waits for a slot before its own request starts, so its call can take
     /// up to about twice `request_timeout`.
     pub append_max_in_flight_per_partition: usize,
+    /// Most memory the `OneWay` appends accepted and not yet stored may take (payload bytes
+    /// plus a small fixed cost per entry and per batch; 1..=4 GiB − 1). An append that does
+    /// not fit waits for room (back-pressure), up to `request_timeout`, then fails with
+    /// `Timeout`.
+    pub one_way_queue_bytes: usize,
+    /// How long [`Client::shutdown`](super::Client::shutdown) (what the bindings' close and
+    /// free call) waits for the accepted `OneWay` appends to be stored before it closes the
+    /// connections anyway (> 0).
+    pub one_way_flush_timeout: Duration,
 }
 
 impl ClientConfig {
     /// Defaults for `cluster_id`: 30 s per call, 10 s per attempt, 100 attempts,
     /// backoff 20 ms → 1 s, 1024-push watch queues, append coalescing with at most 2 requests
-    /// in flight per partition.
+    /// in flight per partition, a 64 MiB one-way queue flushed for up to 5 s on shutdown.
     pub fn new(cluster_id: u64) -> Self {
         ClientConfig {
             net: NetConfig::new(cluster_id),
@@ -57,7 +70,18 @@ impl ClientConfig {
             watch_queue_depth: 1024,
             append_coalescing: true,
             append_max_in_flight_per_partition: 2,
+            one_way_queue_bytes: 64 << 20,
+            one_way_flush_timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Sets the deadline of one call. The attempt timeout follows it down (an attempt never
+    /// outlives its call), so setting only the request timeout is always valid; set
+    /// `attempt_timeout` after this to choose it too. Every binding's "request timeout"
+    /// option goes through here.
+    pub fn set_request_timeout(&mut self, timeout: Duration) {
+        self.request_timeout = timeout;
+        self.attempt_timeout = self.attempt_timeout.min(timeout);
     }
 
     /// Checks every field; the `InvalidArgument` error names the first bad one.
@@ -90,6 +114,16 @@ impl ClientConfig {
         if self.append_max_in_flight_per_partition == 0 {
             return bad("append_max_in_flight_per_partition must be at least 1".into());
         }
+        if self.one_way_queue_bytes == 0 || self.one_way_queue_bytes > u32::MAX as usize {
+            return bad(format!(
+                "one_way_queue_bytes {} is outside 1..={}",
+                self.one_way_queue_bytes,
+                u32::MAX
+            ));
+        }
+        if self.one_way_flush_timeout.is_zero() {
+            return bad("one_way_flush_timeout must be positive".into());
+        }
         Ok(())
     }
 }
@@ -99,10 +133,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_attempt_timeout_follows_a_smaller_request_timeout() {
+        let mut c = ClientConfig::new(1);
+        c.set_request_timeout(Duration::from_secs(2));
+        assert_eq!(c.request_timeout, Duration::from_secs(2));
+        assert_eq!(c.attempt_timeout, Duration::from_secs(2));
+        assert!(c.validate().is_ok());
+        // A larger request timeout leaves the attempt timeout alone.
+        let mut c = ClientConfig::new(1);
+        c.set_request_timeout(Duration::from_secs(60));
+        assert_eq!(c.attempt_timeout, ClientConfig::new(1).attempt_timeout);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
     fn defaults_are_valid_and_each_bad_field_is_named() {
         assert!(ClientConfig::new(1).validate().is_ok());
         type Breaker = fn(&mut ClientConfig);
-        let cases: [(&str, Breaker); 6] = [
+        let cases: [(&str, Breaker); 8] = [
             ("request_timeout", |c| c.request_timeout = Duration::ZERO),
             ("attempt_timeout", |c| {
                 c.attempt_timeout = c.request_timeout * 2
@@ -112,6 +160,10 @@ mod tests {
             ("watch_queue_depth", |c| c.watch_queue_depth = 0),
             ("append_max_in_flight_per_partition", |c| {
                 c.append_max_in_flight_per_partition = 0
+            }),
+            ("one_way_queue_bytes", |c| c.one_way_queue_bytes = 0),
+            ("one_way_flush_timeout", |c| {
+                c.one_way_flush_timeout = Duration::ZERO
             }),
         ];
         for (field, break_it) in cases {

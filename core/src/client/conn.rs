@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::protocol::{ClientRequest, RequestBody, ServerMessage, Wire};
-use crate::api::{self, ErrorKind};
-use crate::net::{Connection, Hello, NetConfig, NetError, ProtocolVersion, Role};
+use crate::api::{self, Error, ErrorKind};
+use crate::net::{Connection, Hello, NetConfig, NetError, ProtocolVersion, RejectReason, Role};
 use crate::state::watch::{KvEvent, WatchFilter};
 
 /// A reply as the cluster layer sees it.
@@ -108,11 +108,13 @@ impl Drop for NodeConn {
 
 impl NodeConn {
     /// Resolves `addr`, connects and handshakes as client `client_id`, and starts the task.
-    pub async fn connect(addr: &str, client_id: u64, config: &NetConfig) -> Result<Self, String> {
+    /// Fails with `WrongCluster` when the server refuses our cluster id, else `Unavailable`.
+    pub async fn connect(addr: &str, client_id: u64, config: &NetConfig) -> Result<Self, Error> {
+        let unavailable = |m: String| Error::new(ErrorKind::Unavailable, m);
         let resolved = tokio::time::timeout(config.connect_timeout, tokio::net::lookup_host(addr))
             .await
-            .map_err(|_| format!("{addr}: resolving timed out"))?
-            .map_err(|e| format!("{addr}: cannot resolve: {e}"))?
+            .map_err(|_| unavailable(format!("{addr}: resolving timed out")))?
+            .map_err(|e| unavailable(format!("{addr}: cannot resolve: {e}")))?
             .collect::<Vec<_>>();
         let mut last = format!("{addr}: resolves to no address");
         for sock in resolved {
@@ -142,10 +144,18 @@ impl NodeConn {
                         task,
                     });
                 }
+                Err(NetError::Rejected(RejectReason::ClusterMismatch { server, client })) => {
+                    return Err(Error::new(
+                        ErrorKind::WrongCluster,
+                        format!(
+                            "{addr}: the server's cluster id is {server}, this client's is {client}"
+                        ),
+                    ));
+                }
                 Err(e) => last = format!("{addr} ({sock}): {e}"),
             }
         }
-        Err(last)
+        Err(unavailable(last))
     }
 
     pub fn is_dead(&self) -> bool {
@@ -174,18 +184,6 @@ impl NodeConn {
             return Err(self.shared.lost());
         }
         rx.await.map_err(|_| self.shared.lost())
-    }
-
-    /// Queues a request that gets no reply (one-way writes).
-    pub async fn send_one_way(&self, body: RequestBody) -> Result<(), Lost> {
-        let id = self.next_id();
-        if self.is_dead() {
-            return Err(self.shared.lost());
-        }
-        self.tx
-            .send(ClientRequest { id, body })
-            .await
-            .map_err(|_| self.shared.lost())
     }
 
     /// Opens a watch: registers its queue (so no push can arrive before it exists), then sends

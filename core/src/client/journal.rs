@@ -38,15 +38,29 @@ impl<'a> Journal<'a> {
     }
 
     /// Appends `entries` as one batch to `partition`. Returns the partition index of the first
-    /// entry for `Replication` / `All`, `None` for the other levels (`OneWay`: once handed to
-    /// a connection). A retry after a lost reply is applied once (same session id).
+    /// entry for `Replication` / `All`, `None` for the other levels. A retry after a lost reply
+    /// is applied once (same session id).
+    ///
+    /// `OneWay`: the caller gets no reply; this returns once the batch is accepted into the
+    /// client's one-way queue (bounded by `one_way_queue_bytes`: when it is full this waits
+    /// for room, up to `request_timeout`, then fails with `Timeout`; `Closed` after
+    /// `shutdown` / `close`). A background sender then delivers it to the leader like any
+    /// write (following `NotLeader` hints, retrying under one session, so it is applied once)
+    /// and it counts as stored when the leader acknowledges it committed on a majority. On a
+    /// cluster with a leader every accepted batch is stored, in acceptance order per
+    /// partition; [`Client::flush`] waits for that and [`Client::shutdown`] flushes (at most
+    /// `one_way_flush_timeout`) before closing. It is lost if this process dies (or the
+    /// client is closed without a flush) before the leader committed it, or if no leader
+    /// takes it within `request_timeout` (then it is logged and counted in
+    /// [`Client::one_way_dropped`]). Argument errors are returned before it is queued.
     ///
     /// With [`ClientConfig::append_coalescing`](super::ClientConfig) (the default), appends
-    /// made concurrently through this client to the same partition and level (not `OneWay`)
-    /// may travel in one request; each batch still reads back as its own batch, and a request
-    /// goes out at once while fewer than `append_max_in_flight_per_partition` of its lane are
-    /// in flight. A coalesced request is sent by a background task: dropping this future does
-    /// not withdraw an append already sent (as with any cancelled request, it may happen).
+    /// made concurrently through this client to the same partition and level may travel in
+    /// one request; each batch still reads back as its own batch, and a request goes out at
+    /// once while fewer than `append_max_in_flight_per_partition` of its lane are in flight
+    /// (`OneWay`: one request in flight per partition, carrying everything queued). A
+    /// coalesced request is sent by a background task: dropping this future does not
+    /// withdraw an append already sent (as with any cancelled request, it may happen).
     pub async fn append(
         &self,
         partition: u16,
@@ -55,7 +69,14 @@ impl<'a> Journal<'a> {
     ) -> Result<Option<u64>, Error> {
         check_append(&entries)?;
         let cluster = &self.client.inner;
-        if cluster.config.append_coalescing && response != ResponseConfig::OneWay {
+        if response == ResponseConfig::OneWay {
+            self.client
+                .one_way
+                .append(cluster, partition, entries)
+                .await?;
+            return Ok(None);
+        }
+        if cluster.config.append_coalescing {
             return self
                 .client
                 .batcher
@@ -70,10 +91,6 @@ impl<'a> Journal<'a> {
             response,
             session: session.id,
         };
-        if response == ResponseConfig::OneWay {
-            cluster.send_one_way(body).await?;
-            return Ok(None);
-        }
         match cluster.call(Target::Leader, body).await? {
             ReplyBody::Appended { first_index } => Ok(first_index),
             other => Err(unexpected("Append", &other)),
@@ -150,8 +167,11 @@ impl<'a> Journal<'a> {
         }
     }
 
-    /// The index of the last entry stored at or before `timestamp_ms` (the first of several
-    /// with that time; the first entry when `timestamp_ms` is earlier); `None` when empty.
+    /// The index matching `timestamp_ms` (the seed's rule): the last entry stored at or before
+    /// `timestamp_ms`, and among entries sharing that store time the first of them. Before
+    /// every entry: the first entry. At or after the last entry's time: the last entry (the
+    /// first of those sharing its time), never the partition's end index. `None` only when
+    /// the partition holds no entries.
     pub async fn query_index(
         &self,
         partition: u16,

@@ -9,6 +9,8 @@
 //!   retry loop.
 //! - `batcher`: coalesces concurrent appends to one partition into one request (natural
 //!   batching, no linger).
+//! - `one_way`: the bounded queue and per-partition senders of `OneWay` appends (routed to
+//!   the leader and retried like any write; flushed by [`Client::flush`] / [`Client::shutdown`]).
 //! - [`journal`], [`kv`], [`admin`], [`watch`]: thin typed facades; they validate arguments
 //!   (bounds → `InvalidArgument`, before any network traffic) and interpret replies.
 //!
@@ -30,7 +32,7 @@
 //!     .get(0, first.unwrap_or(0), 10, QueryConsistency::Sequential)
 //!     .await?;
 //! client.kv().set("config/a", b"1".to_vec()).await?;
-//! client.close();
+//! client.shutdown().await?; // flushes accepted OneWay appends (bounded), then closes
 //! # let _ = entries;
 //! # Ok(())
 //! # }
@@ -43,6 +45,7 @@ pub mod config;
 mod conn;
 pub mod journal;
 pub mod kv;
+mod one_way;
 pub mod protocol;
 pub mod watch;
 
@@ -50,7 +53,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 pub use admin::Admin;
-pub use config::ClientConfig;
+pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
 pub use journal::Journal;
 pub use kv::{CasResult, Kv};
 pub use watch::WatchStream;
@@ -58,6 +61,7 @@ pub use watch::WatchStream;
 use crate::api::{Error, ErrorKind};
 use batcher::Batcher;
 use cluster::{Cluster, Target};
+use one_way::OneWay;
 use protocol::{ReplyBody, RequestBody};
 
 /// A connection to a cluster. Cheap to clone; clones share connections, leader knowledge,
@@ -67,6 +71,7 @@ use protocol::{ReplyBody, RequestBody};
 pub struct Client {
     inner: Arc<Cluster>,
     batcher: Arc<Batcher>,
+    one_way: Arc<OneWay>,
 }
 
 impl std::fmt::Debug for Client {
@@ -76,6 +81,7 @@ impl std::fmt::Debug for Client {
             .field("addrs", &self.inner.addrs())
             .field("leader", &self.inner.leader())
             .field("closed", &self.inner.is_closed())
+            .field("one_way_pending", &self.one_way.pending())
             .finish()
     }
 }
@@ -101,6 +107,12 @@ impl Client {
         let batcher = Arc::new(Batcher::new(
             config.append_max_in_flight_per_partition,
             config.net.max_frame_size,
+            runtime.clone(),
+        ));
+        let one_way = Arc::new(OneWay::new(
+            config.one_way_queue_bytes,
+            config.net.max_frame_size,
+            config.append_coalescing,
             runtime,
         ));
         let mut list: Vec<String> = Vec::new();
@@ -125,9 +137,12 @@ impl Client {
                     return Ok(Client {
                         inner: cluster,
                         batcher,
+                        one_way,
                     });
                 }
-                Err(e) => reasons.push(e),
+                // Talking to another cluster is a configuration error: say so at once.
+                Err(e) if e.kind == ErrorKind::WrongCluster => return Err(e),
+                Err(e) => reasons.push(e.message),
             }
         }
         Err(Error::new(
@@ -166,7 +181,52 @@ impl Client {
     /// request, one per uncoalesced `append` call; retries of a request are not counted.
     /// Fewer than the `append` calls made means appends were coalesced.
     pub fn append_requests_sent(&self) -> u64 {
-        self.batcher.requests_sent()
+        self.batcher.requests_sent() + self.one_way.requests_sent()
+    }
+
+    /// `OneWay` append calls accepted and not yet stored (or given up): what
+    /// [`flush`](Self::flush) waits for.
+    pub fn one_way_pending(&self) -> u64 {
+        self.one_way.pending()
+    }
+
+    /// `OneWay` append calls given up so far (retries exhausted within `request_timeout`,
+    /// the client closed before they were stored, or refused by the leader). Each is also
+    /// logged (`warn`) and reported once by the next [`flush`](Self::flush).
+    pub fn one_way_dropped(&self) -> u64 {
+        self.one_way.dropped()
+    }
+
+    /// Waits until every `OneWay` append accepted so far is stored — committed on a majority,
+    /// acknowledged by the leader — or given up, for at most `timeout`. `Timeout` (naming how
+    /// many are left) when it passes; otherwise, if appends were given up since the previous
+    /// `flush`, an error saying how many and why; else `Ok`.
+    pub async fn flush(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        self.one_way.flush(timeout).await
+    }
+
+    /// Closes the client after flushing: later `OneWay` appends fail with `Closed`, the
+    /// accepted ones are waited for (as [`flush`](Self::flush), at most
+    /// `ClientConfig::one_way_flush_timeout`), then [`close`](Self::close). Returns the
+    /// flush's outcome; the client is closed either way. Idempotent. This is what the C, Python
+    /// and Node bindings' close / free do.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.one_way.stop_accepting();
+        let flushed = if self.is_closed() {
+            Ok(())
+        } else {
+            self.one_way
+                .flush(self.inner.config.one_way_flush_timeout)
+                .await
+        };
+        self.close();
+        flushed
+    }
+
+    /// The server addresses this client knows: the ones it was given, then any leader hints
+    /// it learned.
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.addrs()
     }
 
     /// The leader address this client currently believes in, if any.
@@ -191,8 +251,12 @@ impl Client {
         }
     }
 
-    /// Closes every connection. Calls in flight and every later call (and watch) fail with
-    /// `Closed`. Idempotent.
+    /// Closes every connection at once. Calls in flight and every later call (and watch) fail
+    /// with `Closed`; `OneWay` appends not yet stored are given up (counted in
+    /// [`one_way_dropped`](Self::one_way_dropped)) — use [`shutdown`](Self::shutdown) to
+    /// flush them first. Idempotent. Dropping every handle without closing does not lose
+    /// them: the senders keep what they need until their queue is empty (each request within
+    /// `request_timeout`), as long as the runtime runs.
     pub fn close(&self) {
         self.inner.close();
     }

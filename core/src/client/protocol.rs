@@ -16,8 +16,11 @@
 //! - The client sends [`ClientRequest`] `{ id, body }`; `id` is unique per connection and
 //!   chosen by the client. The server answers each request with exactly one
 //!   [`ServerMessage::Reply`] carrying the same `id`, except `Append` / `AppendBatches` /
-//!   `KvWrite` with [`ResponseConfig::OneWay`], which get no reply at all. Replies may come in
-//!   any order.
+//!   `KvWrite` with [`ResponseConfig::OneWay`] that the server accepts, which get no reply at
+//!   all; a refused one-way write (`NotLeader`, `InvalidArgument`, `Unavailable`, …) is
+//!   answered with its error like any write, so nothing is dropped silently. Replies may come
+//!   in any order. (The Rust client itself never sends `OneWay` on the wire: it sends the
+//!   caller's one-way appends at `Replication` from a background queue, `client::one_way`.)
 //! - `AppendBatches` (protocol 1.1) is several callers' `Append`s coalesced by one client into
 //!   one request, one session and one reply; each sub-batch keeps its own batch identity in
 //!   the journal. A client sends it only when it has two or more batches to coalesce.
@@ -104,8 +107,8 @@ pub struct ReadAt {
 pub enum RequestBody {
     /// Leader only. Appends `entries` as one batch to `partition`.
     /// Reply: [`ReplyBody::Appended`] with the partition index of the first entry for
-    /// `Replication` / `All`, `None` for `Receive` / `Persistence`; no reply for `OneWay`.
-    /// A retry carries the same `session` and must not append twice (the original result is
+    /// `Replication` / `All`, `None` for `Receive` / `Persistence`; no reply for an accepted
+    /// `OneWay` (an error reply when refused). A retry carries the same `session` and must not append twice (the original result is
     /// returned). Errors: `InvalidArgument` (empty batch, bounds, unknown partition,
     /// malformed session), `NotLeader`, `Unavailable`.
     Append {
@@ -178,7 +181,7 @@ pub enum RequestBody {
     /// exactly as if it had been appended alone. Reply: [`ReplyBody::Appended`] with the
     /// partition index of the first entry of the first sub-batch (sub-batch `k` starts after
     /// the entries of the sub-batches before it) for `Replication` / `All`, `None` for
-    /// `Receive` / `Persistence`; no reply for `OneWay`. Retries as `Append`. Errors as
+    /// `Receive` / `Persistence`; no reply for an accepted `OneWay`. Retries as `Append`. Errors as
     /// `Append`; bounds ([`check_append_batches`]): at least one sub-batch, each of
     /// 1..=`u16::MAX` entries, at most [`MAX_APPEND_ENTRIES`] entries and
     /// [`MAX_APPEND_BYTES`] bytes in all, each entry at most [`MAX_ENTRY_BYTES`].
@@ -216,7 +219,8 @@ impl RequestBody {
         }
     }
 
-    /// Whether the server sends no reply (one-way writes).
+    /// Whether the server sends no reply once it accepted the write (one-way writes; a
+    /// refused one is answered with its error).
     pub fn expects_no_reply(&self) -> bool {
         matches!(
             self,
@@ -274,14 +278,9 @@ pub enum ReplyBody {
     Done,
 }
 
-/// A node's role as it reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeRole {
-    Leader,
-    Follower,
-    Candidate,
-    Observer,
-}
+/// A node's role as it reports it (defined with the rest of the vocabulary in `api`). Over the
+/// wire a pre-candidate reports `Candidate` (1.x clients know no other value).
+pub use crate::api::NodeRole;
 
 /// A cluster member as clients address it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,7 +44,7 @@ pub(crate) enum Outcome {
     /// First partition index of an append (reported at the batch's first entry).
     Appended(Result<u64, api::Error>),
     Kv(Result<KvOutcome, api::Error>),
-    Scaled,
+    Scaled(Result<(), api::Error>),
 }
 
 /// Outcomes and KV events of one applied batch.
@@ -191,9 +191,14 @@ impl Machines {
                         partitions,
                         session,
                     }) => {
-                        self.journal_store
-                            .apply_scale(e.index, &session, partitions);
-                        results.push((e.index, e.term, Outcome::Scaled));
+                        let pidx = &self.pidx;
+                        let r = self
+                            .journal_store
+                            .apply_scale(e.index, &session, partitions, |p| {
+                                pidx.bounds(p).is_some_and(|(_, next)| next > 0)
+                            })
+                            .map_err(state_error);
+                        results.push((e.index, e.term, Outcome::Scaled(r)));
                     }
                     Err(reason) => {
                         tracing::error!(index = e.index, %reason, "skipping undecodable command");

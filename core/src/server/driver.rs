@@ -55,6 +55,18 @@ impl ServerStatus {
     pub fn is_leader(&self) -> bool {
         self.role == Some(Role::Leader)
     }
+
+    /// The role in the shared vocabulary (`None` until the node has started): a follower
+    /// that is not a voter is an `Observer`.
+    pub fn node_role(&self) -> Option<NodeRole> {
+        self.role.map(|r| match r {
+            Role::Leader => NodeRole::Leader,
+            Role::PreCandidate => NodeRole::PreCandidate,
+            Role::Candidate => NodeRole::Candidate,
+            Role::Follower if !self.membership.is_voter(self.node_id) => NodeRole::Observer,
+            Role::Follower => NodeRole::Follower,
+        })
+    }
 }
 
 type Conn = ConnHandle<PeerWire>;
@@ -520,9 +532,7 @@ impl Driver {
             reply(&conn, req.id, Err(stopping()), 0);
         }
         for w in self.batch.take().1 {
-            if w.response != ResponseConfig::OneWay {
-                reply(&w.conn, w.req, Err(stopping()), 0);
-            }
+            reply(&w.conn, w.req, Err(stopping()), 0);
         }
         let closed = || Error::new(ErrorKind::Closed, "the server is shutting down");
         for ((_, id), w) in std::mem::take(&mut self.watches) {
@@ -825,7 +835,7 @@ impl Driver {
                                 first_index: Some(i),
                             }),
                             Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
-                            Some(Outcome::Scaled) => Ok(ReplyBody::Done),
+                            Some(Outcome::Scaled(r)) => r.map(|()| ReplyBody::Done),
                             None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
                         }
                     };
@@ -949,6 +959,7 @@ impl Driver {
         let s = self.raft.status();
         let role = match s.role {
             Role::Leader => NodeRole::Leader,
+            // The wire's 1.x clients know no PreCandidate; the local status has it.
             Role::Candidate | Role::PreCandidate => NodeRole::Candidate,
             Role::Follower if !s.membership.is_voter(s.id) => NodeRole::Observer,
             Role::Follower => NodeRole::Follower,
@@ -1077,10 +1088,11 @@ impl Driver {
     }
 
     fn handle_write(&mut self, conn: Conn, req: ClientRequest) {
+        // A `OneWay` write gets no reply once it is accepted, but a refused one (here: not the
+        // leader; below: invalid, or not proposed) is answered with its error like any write,
+        // so its client can tell and retry: dropping it silently lost it on a healthy cluster.
         if self.raft.role() != Role::Leader {
-            if !req.body.expects_no_reply() {
-                reply(&conn, req.id, Err(self.not_leader()), self.applied());
-            }
+            reply(&conn, req.id, Err(self.not_leader()), self.applied());
             return;
         }
         if self.applied() < self.term_start {
@@ -1098,11 +1110,7 @@ impl Driver {
             return;
         }
         let one_way = req.body.expects_no_reply();
-        let fail = |conn: &Conn, e: Error, applied| {
-            if !one_way {
-                reply(conn, req.id, Err(e), applied);
-            }
-        };
+        let fail = |conn: &Conn, e: Error, applied| reply(conn, req.id, Err(e), applied);
         let applied = self.applied();
         let (datas, response, kind, session) = match &req.body {
             RequestBody::Append {
@@ -1235,9 +1243,7 @@ impl Driver {
             Err(e) => {
                 for w in writes {
                     self.pending_count = self.pending_count.saturating_sub(1);
-                    if w.response != ResponseConfig::OneWay {
-                        reply(&w.conn, w.req, Err(e.clone()), applied);
-                    }
+                    reply(&w.conn, w.req, Err(e.clone()), applied);
                 }
                 return;
             }

@@ -57,18 +57,52 @@ impl JournalStore {
     }
 
     /// Replaces the declared partition set (idempotent by value and by session).
-    pub fn apply_scale(&mut self, index: u64, id: &RequestId, partitions: BTreeSet<u16>) {
-        if matches!(self.sessions.admit(id), Ok(Admission::Apply)) {
-            self.sessions.record(id, index, Ok(Vec::new()));
-            self.declared = partitions;
+    ///
+    /// A removed partition's entries stay in the shared log (they cannot be cut out of it), so
+    /// declaring such a partition again would bring them back under new appends. That is
+    /// refused: a set that adds an undeclared partition which already holds entries
+    /// (`has_entries`) is `Rejected`, naming it, and nothing changes (a retry of the same
+    /// session gets the same answer). Removed partition ids with entries are retired; pick
+    /// new ids. Deterministic: `has_entries` is a function of the applied log.
+    pub fn apply_scale(
+        &mut self,
+        index: u64,
+        id: &RequestId,
+        partitions: BTreeSet<u16>,
+        has_entries: impl Fn(u16) -> bool,
+    ) -> Result<(), StateError> {
+        match self.sessions.admit(id)? {
+            Admission::Duplicate(r) => r.map(|_| ()),
+            Admission::Apply => {
+                let revived: Vec<String> = partitions
+                    .difference(&self.declared)
+                    .filter(|&&p| has_entries(p))
+                    .map(u16::to_string)
+                    .collect();
+                if !revived.is_empty() {
+                    let e = StateError::Rejected(format!(
+                        "partition(s) {} were removed and still hold entries; a removed \
+                         partition cannot be added back (its old entries would reappear): \
+                         use new partition ids",
+                        revived.join(", ")
+                    ));
+                    self.sessions.record(id, index, Err(e.clone()));
+                    return Err(e);
+                }
+                self.sessions.record(id, index, Ok(Vec::new()));
+                self.declared = partitions;
+                Ok(())
+            }
         }
     }
 }
 
 /// The index in a partition whose entry matches `timestamp_ms` by the seed's rule:
 /// the last entry whose store time is ≤ `timestamp_ms`, and among several entries with that same
-/// time the first of them; when `timestamp_ms` is before the first entry, the first entry.
-/// `None` when the partition holds no entries (`min_index == max_index`).
+/// time the first of them; when `timestamp_ms` is before the first entry, the first entry;
+/// when it is at or past the last entry's time, the last entry (the first of those sharing its
+/// time), never `max_index`. `None` when the partition holds no entries
+/// (`min_index == max_index`).
 ///
 /// `time_at(i)` is the store time of the entry at partition index `i` for
 /// `min_index <= i < max_index`; store times never decrease along a partition (the leader
@@ -118,6 +152,57 @@ mod tests {
     fn query(times: &[u64], min_index: u64, ts: u64) -> Option<u64> {
         let max = min_index + times.len() as u64;
         query_index::<()>(min_index, max, ts, |i| Ok(times[(i - min_index) as usize])).unwrap()
+    }
+
+    fn req(seq: u64) -> RequestId {
+        RequestId {
+            client_id: 9,
+            seq,
+            first_unacked: seq,
+        }
+    }
+
+    #[test]
+    fn a_removed_partition_with_entries_cannot_be_added_back() {
+        let mut s = JournalStore::new(SessionLimits::default());
+        s.declared = BTreeSet::from([0, 1]);
+        let holds = |p: u16| p == 1; // partition 1 has entries, 0 and 2 have none
+        s.apply_scale(10, &req(1), BTreeSet::from([0]), holds)
+            .unwrap();
+        assert_eq!(s.declared, BTreeSet::from([0]));
+        let e = s
+            .apply_scale(11, &req(2), BTreeSet::from([0, 1, 2]), holds)
+            .unwrap_err();
+        assert!(
+            matches!(&e, StateError::Rejected(m) if m.contains("partition(s) 1 ")),
+            "{e}"
+        );
+        assert_eq!(s.declared, BTreeSet::from([0]), "nothing changed");
+        // A retry of that session gets the same answer, also after the partition was emptied.
+        assert!(
+            s.apply_scale(12, &req(2), BTreeSet::from([0, 1]), |_| false)
+                .is_err()
+        );
+        // Never-written ids may come and go.
+        s.apply_scale(13, &req(3), BTreeSet::from([0, 2]), holds)
+            .unwrap();
+        s.apply_scale(14, &req(4), BTreeSet::from([2]), holds)
+            .unwrap();
+        s.apply_scale(15, &req(5), BTreeSet::from([0, 2]), holds)
+            .unwrap();
+        assert_eq!(s.declared, BTreeSet::from([0, 2]));
+    }
+
+    #[test]
+    fn past_the_last_entry_is_the_last_entry_never_the_end() {
+        assert_eq!(query(&[10, 20, 30], 0, 31), Some(2));
+        assert_eq!(query(&[10, 20, 30], 0, u64::MAX), Some(2));
+        assert_eq!(
+            query(&[10, 30, 30, 30], 5, 99),
+            Some(6),
+            "the first of the last time"
+        );
+        assert_eq!(query(&[], 3, 99), None, "empty");
     }
 
     #[test]

@@ -38,10 +38,18 @@ from .errors import (
     NotLeaderError,
     TransactionError,
     UnavailableError,
+    WrongClusterError,
 )
 from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
 from .server import Server
 from .types import (
+    MAX_APPEND_BYTES,
+    MAX_APPEND_ENTRIES,
+    MAX_ENTRY_BYTES,
+    MAX_GET_ENTRIES,
+    MAX_KEY_BYTES,
+    MAX_PARTITIONS,
+    MAX_VALUE_BYTES,
     BytesLike,
     CasResult,
     ClusterConfiguration,
@@ -74,6 +82,13 @@ __all__ = [
     "Watch",
     "ResponseConfig",
     "QueryConsistency",
+    "MAX_APPEND_ENTRIES",
+    "MAX_ENTRY_BYTES",
+    "MAX_APPEND_BYTES",
+    "MAX_GET_ENTRIES",
+    "MAX_PARTITIONS",
+    "MAX_KEY_BYTES",
+    "MAX_VALUE_BYTES",
     "BytesLike",
     "CasResult",
     "JournalEntry",
@@ -94,5 +109,6 @@ __all__ = [
     "CorruptionError",
     "TransactionError",
     "UnavailableError",
+    "WrongClusterError",
     "InternalError",
 ]

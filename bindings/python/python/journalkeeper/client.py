@@ -105,6 +105,9 @@ class Watch:
     def closed(self) -> bool:
         return self._native.is_closed
 
+    def __repr__(self) -> str:
+        return f"Watch(next_index={self.next_index!r}, closed={self.closed!r})"
+
     def close(self) -> None:
         """Ends the watch (pending ``next`` calls end too) and unwatches. Idempotent."""
         self._native.close()
@@ -135,7 +138,10 @@ class Journal:
         response: ResponseConfig | str = ResponseConfig.REPLICATION,
     ) -> int | None:
         """Appends ``entries`` as one batch; returns the index of the first one for
-        ``REPLICATION`` / ``ALL``, else ``None``."""
+        ``REPLICATION`` / ``ALL``, else ``None``. ``ONE_WAY`` returns once the batch is queued
+        and is delivered in the background (see :attr:`ResponseConfig.ONE_WAY`). Bounds:
+        1..=``MAX_APPEND_ENTRIES`` entries, each at most ``MAX_ENTRY_BYTES``, together at most
+        ``MAX_APPEND_BYTES`` (``InvalidArgumentError`` beyond)."""
         return self._n.append(partition, entries, _name(response))
 
     def get(
@@ -145,8 +151,9 @@ class Journal:
         max: int = DEFAULT_GET_MAX,  # noqa: A002 - the documented name
         consistency: QueryConsistency | str = STRICT,
     ) -> list[JournalEntry]:
-        """Up to ``max`` entries from ``index`` on. ``IndexOverflowError`` when ``index`` is at
-        or past the end, ``IndexUnderflowError`` when it was compacted away."""
+        """Up to ``max`` (1..=``MAX_GET_ENTRIES``) entries from ``index`` on (fewer when a
+        reply fills a frame). ``IndexOverflowError`` when ``index`` is at or past the end,
+        ``IndexUnderflowError`` when it was compacted away."""
         return self._n.get(partition, index, max, _name(consistency))
 
     def min_indices(self, consistency: QueryConsistency | str = STRICT) -> dict[int, int]:
@@ -164,12 +171,16 @@ class Journal:
     def query_index(
         self, partition: int, timestamp_ms: int, consistency: QueryConsistency | str = STRICT
     ) -> int | None:
-        """The index of the last entry stored at or before ``timestamp_ms`` (the first entry
-        when earlier than all); ``None`` when the partition is empty."""
+        """The index matching ``timestamp_ms``: the last entry stored at or before it, and
+        among entries sharing that store time the first of them. Before every entry: the first
+        entry. At or after the last entry's time: the last entry (the first of those sharing
+        its time), never the end index. ``None`` only when the partition is empty."""
         return self._n.query_index(partition, timestamp_ms, _name(consistency))
 
     def scale_partitions(self, partitions: Iterable[int]) -> None:
-        """Replaces the partition set."""
+        """Replaces the partition set (1..=``MAX_PARTITIONS`` partitions). A removed partition
+        that holds entries cannot be added back (its old entries would reappear):
+        ``InvalidArgumentError`` naming it, nothing changes; use new ids."""
         self._n.scale_partitions(list(partitions))
 
 
@@ -180,7 +191,8 @@ class Kv:
         self._n = native
 
     def set(self, key: str, value: BytesLike) -> bytes | None:
-        """Sets ``key``; returns the previous value."""
+        """Sets ``key`` (non-empty, at most ``MAX_KEY_BYTES``) to ``value`` (at most
+        ``MAX_VALUE_BYTES``); returns the previous value."""
         return self._n.kv_set(key, value)
 
     def get(self, key: str, consistency: QueryConsistency | str = STRICT) -> bytes | None:
@@ -196,7 +208,8 @@ class Kv:
     def list(
         self, prefix: str = "", consistency: QueryConsistency | str = STRICT
     ) -> list[tuple[str, bytes]]:
-        """Every ``(key, value)`` whose key starts with ``prefix``, in key order."""
+        """Every ``(key, value)`` whose key starts with ``prefix``, in key order (read in
+        pages; no bound on the number returned)."""
         return self._n.kv_list(prefix, _name(consistency))
 
     def compare_and_set(self, key: str, expect: BytesLike | None, new: BytesLike | None) -> CasResult:
@@ -293,8 +306,15 @@ class Client:
     def closed(self) -> bool:
         return self._native.is_closed
 
+    def flush(self, timeout: float | None = None) -> None:
+        """Waits until every ``ONE_WAY`` append accepted so far is stored (committed), at most
+        ``timeout`` seconds (default 5). Raises ``TimeoutError`` (saying how many are left)
+        when that passes, or the error of the appends given up since the previous flush."""
+        self._native.flush(timeout)
+
     def close(self) -> None:
-        """Closes every connection; later calls raise ``ClosedError``. Idempotent."""
+        """Flushes the accepted ``ONE_WAY`` appends (waits at most 5 s; never raises for
+        them), then closes every connection; later calls raise ``ClosedError``. Idempotent."""
         self._native.close()
 
     def __enter__(self) -> Client:
@@ -309,7 +329,7 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"journalkeeper.Client({self._native!r})"
+        return f"Client(servers={self._native.servers!r}, closed={self.closed!r})"
 
 
 class AsyncJournal:
@@ -455,9 +475,20 @@ class AsyncClient:
     def closed(self) -> bool:
         return self._native.is_closed
 
+    async def flush(self, timeout: float | None = None) -> None:
+        """See :meth:`Client.flush`."""
+        await self._native.flush(timeout, True)
+
+    async def aclose(self) -> None:
+        """Flushes the accepted ``ONE_WAY`` appends (at most 5 s), then closes; what
+        ``async with`` does on exit. Idempotent."""
+        await self._native.close(True)
+
     def close(self) -> None:
-        """Closes every connection (immediate; nothing to await). Idempotent."""
-        self._native.close()
+        """Closes without blocking the event loop: at once when no ``ONE_WAY`` append is
+        pending, else the flush (at most 5 s) and the close finish in the background; use
+        ``await aclose()`` to wait for them. Idempotent."""
+        self._native.close_nowait()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -468,10 +499,10 @@ class AsyncClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.aclose()
 
     def __repr__(self) -> str:
-        return f"journalkeeper.AsyncClient({self._native!r})"
+        return f"AsyncClient(servers={self._native.servers!r}, closed={self.closed!r})"
 
 
 __all__ = [

@@ -35,6 +35,7 @@ class ErrorKind(enum.Enum):
     TRANSACTION = "TRANSACTION"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    WRONG_CLUSTER = "WRONG_CLUSTER"
 
 
 class JournalKeeperError(Exception):
@@ -126,6 +127,13 @@ class InternalError(JournalKeeperError):
     code = "INTERNAL"
 
 
+class WrongClusterError(JournalKeeperError):
+    """A server's cluster id differs from the client's ``cluster_id`` (a configuration error;
+    raised at once, never retried)."""
+
+    code = "WRONG_CLUSTER"
+
+
 _BY_CODE: dict[str, type[JournalKeeperError]] = {
     cls.code: cls
     for cls in (
@@ -140,6 +148,7 @@ _BY_CODE: dict[str, type[JournalKeeperError]] = {
         TransactionError,
         UnavailableError,
         InternalError,
+        WrongClusterError,
     )
 }
 
@@ -164,4 +173,5 @@ __all__ = [
     "TransactionError",
     "UnavailableError",
     "InternalError",
+    "WrongClusterError",
 ]

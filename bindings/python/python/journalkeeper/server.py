@@ -85,7 +85,7 @@ class Server:
         self.close()
 
     def __repr__(self) -> str:
-        return f"journalkeeper.{self._native!r}"
+        return repr(self._native)
 
 
 __all__ = ["Server"]

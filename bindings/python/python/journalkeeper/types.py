@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, TypeAlias, TypedDict
+from typing import Final, NamedTuple, TypeAlias, TypedDict
 
-from ._native import JournalEntry, WatchEvent
+from ._native import JournalEntry, WatchEvent, limits
+
+_LIMITS = limits()
+# The bounds a caller can hit (the core's; crossing one raises InvalidArgumentError naming it).
+#: Most entries in one ``journal.append`` batch.
+MAX_APPEND_ENTRIES: Final[int] = _LIMITS["max_append_entries"]
+#: Largest payload of one journal entry, in bytes (4 MiB).
+MAX_ENTRY_BYTES: Final[int] = _LIMITS["max_entry_bytes"]
+#: Largest sum of the payloads of one ``journal.append``, in bytes (8 MiB).
+MAX_APPEND_BYTES: Final[int] = _LIMITS["max_append_bytes"]
+#: Largest ``max`` of one ``journal.get`` (a reply may hold fewer, to fit a frame).
+MAX_GET_ENTRIES: Final[int] = _LIMITS["max_get_entries"]
+#: Most partitions in one ``journal.scale_partitions`` set.
+MAX_PARTITIONS: Final[int] = _LIMITS["max_partitions"]
+#: Longest KV key, in bytes of UTF-8 (the servers' default limit).
+MAX_KEY_BYTES: Final[int] = _LIMITS["max_key_bytes"]
+#: Largest KV value, in bytes (1 MiB; the servers' default limit).
+MAX_VALUE_BYTES: Final[int] = _LIMITS["max_value_bytes"]
 
 
 #: What byte-string arguments accept.
@@ -13,9 +30,21 @@ BytesLike: TypeAlias = bytes | bytearray
 
 
 class ResponseConfig(enum.Enum):
-    """When a write is acknowledged. Only ``REPLICATION`` and ``ALL`` return the index."""
+    """When a write is acknowledged. Only ``REPLICATION`` and ``ALL`` return the index.
 
-    #: Sent; no reply at all.
+    Wherever a level is taken, its name as a string works too, in any case and with ``-`` or
+    ``_`` (``"one-way"``, ``"Replication"``)."""
+
+    #: No reply: ``append`` returns once the batch is accepted into the client's bounded queue
+    #: (64 MiB; when full it waits for room up to ``request_timeout``, then raises
+    #: ``TimeoutError``). The library then delivers it to the leader in the background like any
+    #: write (redirects followed, retried under one session id, so stored once) and counts it
+    #: stored when the leader reports it committed on a majority. On a cluster with a leader
+    #: every accepted ONE_WAY append is stored, in order per partition; ``client.flush()``
+    #: waits for that, and ``close()`` / ``with`` exit flush for at most 5 s before closing
+    #: (garbage collection flushes in the background). Lost only if the process dies (or the
+    #: 5 s pass at close) before the leader committed it, or if no leader takes it within
+    #: ``request_timeout`` (retries exhausted).
     ONE_WAY = "ONE_WAY"
     #: The server received the request.
     RECEIVE = "RECEIVE"
@@ -28,7 +57,7 @@ class ResponseConfig(enum.Enum):
 
 
 class QueryConsistency(enum.Enum):
-    """How fresh a read must be."""
+    """How fresh a read must be. Its name as a string works too, in any case (``"strict"``)."""
 
     #: Linearizable: served by the confirmed leader (the default).
     STRICT = "STRICT"
@@ -66,7 +95,9 @@ class NodeStatus(TypedDict):
     """``admin.status(node)``: one node's view of itself."""
 
     node_id: int
-    #: ``"leader"``, ``"follower"``, ``"candidate"`` or ``"observer"``.
+    #: ``"LEADER"``, ``"FOLLOWER"``, ``"CANDIDATE"`` or ``"OBSERVER"`` (the names of
+    #: ``_native.vocabulary()["roles"]``; over the network a pre-candidate reports
+    #: ``"CANDIDATE"``).
     role: str
     term: int
     leader: Member | None
@@ -80,7 +111,8 @@ class ServerStatus(TypedDict):
     """``Server.status()``: an embedded node's own status."""
 
     node_id: int
-    #: ``"leader"``, ``"follower"``, ``"candidate"``, ``"pre_candidate"``; ``None`` while starting.
+    #: ``"LEADER"``, ``"FOLLOWER"``, ``"PRE_CANDIDATE"``, ``"CANDIDATE"`` or ``"OBSERVER"``;
+    #: ``None`` while starting.
     role: str | None
     is_leader: bool
     #: The leader's node id, when known.
@@ -97,6 +129,13 @@ class ServerStatus(TypedDict):
 
 
 __all__ = [
+    "MAX_APPEND_ENTRIES",
+    "MAX_ENTRY_BYTES",
+    "MAX_APPEND_BYTES",
+    "MAX_GET_ENTRIES",
+    "MAX_PARTITIONS",
+    "MAX_KEY_BYTES",
+    "MAX_VALUE_BYTES",
     "BytesLike",
     "ResponseConfig",
     "QueryConsistency",

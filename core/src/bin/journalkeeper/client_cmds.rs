@@ -3,7 +3,7 @@
 //! JSON object per line with `--json`). Values are taken and printed as UTF-8 text (invalid
 //! bytes are shown lossily).
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use journalkeeper::api::{QueryConsistency, ResponseConfig};
 use journalkeeper::cli::local_client_config;
 use journalkeeper::client::Client;
@@ -19,7 +19,7 @@ pub struct ConnArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     servers: Vec<String>,
     /// The cluster id of the servers' configuration.
-    #[arg(long, default_value_t = 42, global = true)]
+    #[arg(long, default_value_t = journalkeeper::client::DEFAULT_CLUSTER_ID, global = true)]
     cluster_id: u64,
     /// Print JSON (one object per line) instead of text.
     #[arg(long, global = true)]
@@ -32,50 +32,19 @@ impl ConnArgs {
     }
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Ack {
-    OneWay,
-    Receive,
-    Persistence,
-    Replication,
-    All,
-}
+/// `--ack`: a `ResponseConfig` by its canonical name, parsed in any case with `-` or `_`
+/// (`one-way`, `ONE_WAY`, `One_Way`).
+pub type Ack = ResponseConfig;
 
-impl From<Ack> for ResponseConfig {
-    fn from(a: Ack) -> Self {
-        match a {
-            Ack::OneWay => ResponseConfig::OneWay,
-            Ack::Receive => ResponseConfig::Receive,
-            Ack::Persistence => ResponseConfig::Persistence,
-            Ack::Replication => ResponseConfig::Replication,
-            Ack::All => ResponseConfig::All,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Consistency {
-    Strict,
-    Sequential,
-    None,
-}
-
-impl From<Consistency> for QueryConsistency {
-    fn from(c: Consistency) -> Self {
-        match c {
-            Consistency::Strict => QueryConsistency::Strict,
-            Consistency::Sequential => QueryConsistency::Sequential,
-            Consistency::None => QueryConsistency::None,
-        }
-    }
-}
+/// `--consistency`: a `QueryConsistency` by its canonical name, in any case.
+pub type Consistency = QueryConsistency;
 
 #[derive(Subcommand, Debug)]
 pub enum KvOp {
     /// Print a key's value.
     Get {
         key: String,
-        #[arg(long, default_value = "strict")]
+        #[arg(long, default_value = "STRICT")]
         consistency: Consistency,
     },
     /// Set a key; prints the previous value.
@@ -86,7 +55,7 @@ pub enum KvOp {
     List {
         #[arg(default_value = "")]
         prefix: String,
-        #[arg(long, default_value = "strict")]
+        #[arg(long, default_value = "STRICT")]
         consistency: Consistency,
     },
     /// Compare-and-set: set KEY to --new (remove it without --new) only if its value is
@@ -136,10 +105,10 @@ pub async fn append(
     let client = conn.connect().await?;
     let count = values.len();
     let entries = values.into_iter().map(String::into_bytes).collect();
-    let first = client
-        .journal()
-        .append(partition, entries, ack.into())
-        .await?;
+    let first = client.journal().append(partition, entries, ack).await?;
+    // `ONE_WAY` only queued the entries: the flush on shutdown delivers them before we exit
+    // (bounded by `one_way_flush_timeout`; a failure is this command's error).
+    client.shutdown().await?;
     if conn.json {
         println!(
             "{}",
@@ -161,7 +130,6 @@ pub async fn append(
             ),
         }
     }
-    client.close();
     Ok(())
 }
 
@@ -175,7 +143,7 @@ pub async fn get(
     let client = conn.connect().await?;
     let entries = client
         .journal()
-        .get(partition, index, max, consistency.into())
+        .get(partition, index, max, consistency)
         .await?;
     for e in &entries {
         let payload = String::from_utf8_lossy(&e.payload);
@@ -200,7 +168,7 @@ pub async fn kv(conn: ConnArgs, op: KvOp) -> AnyResult<()> {
     let j = conn.json;
     match op {
         KvOp::Get { key, consistency } => {
-            let v = kv.with_consistency(consistency.into()).get(&key).await?;
+            let v = kv.with_consistency(consistency).get(&key).await?;
             if j {
                 println!("{}", json!({"key": key, "value": json_value(&v)}));
             } else {
@@ -227,11 +195,7 @@ pub async fn kv(conn: ConnArgs, op: KvOp) -> AnyResult<()> {
             prefix,
             consistency,
         } => {
-            for (k, v) in kv
-                .with_consistency(consistency.into())
-                .list(&prefix)
-                .await?
-            {
+            for (k, v) in kv.with_consistency(consistency).list(&prefix).await? {
                 let v = Some(v);
                 if j {
                     println!("{}", json!({"key": k, "value": json_value(&v)}));
@@ -333,7 +297,7 @@ pub async fn status(conn: ConnArgs, node: Option<String>) -> AnyResult<()> {
 
 pub fn status_line(addr: &str, s: &NodeStatus) -> String {
     format!(
-        "{addr}\tnode {}\t{:?}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}",
+        "{addr}\tnode {}\t{}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}",
         s.node_id,
         s.role,
         s.term,
@@ -357,7 +321,7 @@ fn status_json(addr: &str, s: &NodeStatus) -> serde_json::Value {
     json!({
         "addr": addr,
         "node_id": s.node_id,
-        "role": format!("{:?}", s.role),
+        "role": s.role.name(),
         "term": s.term,
         "leader": s.leader.as_ref().map(|m| json!({"node_id": m.node_id, "addr": m.addr})),
         "commit_index": s.commit_index,

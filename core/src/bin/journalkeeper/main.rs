@@ -51,8 +51,10 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[arg(long)]
         partition: u16,
-        /// Acknowledgement level: one-way, receive, persistence, replication, all.
-        #[arg(long, default_value = "replication")]
+        /// Acknowledgement level: ONE_WAY, RECEIVE, PERSISTENCE, REPLICATION or ALL (any case,
+        /// `-` or `_`). With ONE_WAY the command still waits (at most 5 s) until the leader
+        /// stored the entries before it exits, and fails if it did not.
+        #[arg(long, default_value = "REPLICATION")]
         ack: client_cmds::Ack,
         #[arg(required = true)]
         values: Vec<String>,
@@ -67,8 +69,8 @@ enum Command {
         index: u64,
         #[arg(long, default_value_t = 100)]
         max: u32,
-        /// strict, sequential or none.
-        #[arg(long, default_value = "strict")]
+        /// STRICT, SEQUENTIAL or NONE (any case).
+        #[arg(long, default_value = "STRICT")]
         consistency: client_cmds::Consistency,
     },
     /// Coordination KV commands.
@@ -108,13 +110,17 @@ enum BenchWhat {
     Cluster(bench_cluster::Args),
 }
 
+/// Logs to stderr; colours (ANSI escapes) only when stderr is a terminal, so log files and
+/// pipes get plain text.
 fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -1,0 +1,34 @@
+// The ESM entry: `import { Server, Client } from 'journalkeeper'` (named) works at run time and
+// is the same module as `require('journalkeeper')`.
+import test from 'node:test';
+import assert from 'node:assert';
+import { createRequire } from 'node:module';
+import jk, * as named from 'journalkeeper';
+import { Server, Client, version } from 'journalkeeper';
+import { startCluster } from './support.js';
+
+const require = createRequire(import.meta.url);
+
+test('ESM named exports are exactly the CommonJS exports', () => {
+  const cjs = require('journalkeeper');
+  assert.strictEqual(jk, cjs);
+  const names = Object.keys(named).filter((n) => n !== 'default').sort();
+  assert.deepStrictEqual(names, Object.keys(cjs).sort());
+  for (const n of names) assert.strictEqual(named[n], cjs[n], n);
+  assert.strictEqual(Server, cjs.Server);
+  assert.strictEqual(version(), cjs.version());
+  assert.strictEqual(typeof named.Kv.prototype.events, 'function'); // journalkeeper.js ran
+});
+
+test('a cluster from ESM', async () => {
+  const cluster = await startCluster(1);
+  try {
+    const client = await Client.connect(cluster.addrs);
+    const first = await client.journal.append(0, [Buffer.from('esm')]);
+    const [entry] = await client.journal.get(0, first, 1);
+    assert.strictEqual(entry.payload.toString(), 'esm');
+    await client.close();
+  } finally {
+    await cluster.close();
+  }
+});

@@ -1,0 +1,111 @@
+//! The CLI's client commands against a real 1-node `journalkeeper server`: level names are
+//! parsed in any case (`-` or `_`), and roles print with their canonical names in text and
+//! `--json`; logs to a pipe or a file carry no ANSI colour.
+
+mod support {
+    pub mod cluster;
+}
+
+use std::process::{Command, Output};
+
+use journalkeeper::api::NodeRole;
+use support::cluster::*;
+
+fn jk(c: &LocalCluster, args: &[&str]) -> Output {
+    let servers = c.addrs().join(",");
+    Command::new(env!("CARGO_BIN_EXE_journalkeeper"))
+        .args(args)
+        .args([
+            "--servers",
+            &servers,
+            "--cluster-id",
+            &c.cluster_id().to_string(),
+        ])
+        .output()
+        .expect("run journalkeeper")
+}
+
+fn stdout_ok(c: &LocalCluster, args: &[&str]) -> String {
+    let out = jk(c, args);
+    assert!(
+        out.status.success(),
+        "journalkeeper {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn levels_parse_in_any_case_and_roles_print_canonical_names() {
+    let (c, _) = started(1).await;
+
+    // Every spelling of every level is accepted; the index only comes back at REPLICATION/ALL.
+    for ack in [
+        "One-Way",
+        "one_way",
+        "RECEIVE",
+        "Persistence",
+        "replication",
+        "aLL",
+    ] {
+        let out = stdout_ok(&c, &["append", "--partition", "0", "--ack", ack, "x"]);
+        assert!(!out.is_empty(), "--ack {ack}: no output");
+    }
+    for consistency in ["strict", "Sequential", "NONE"] {
+        let out = stdout_ok(
+            &c,
+            &[
+                "get",
+                "--partition",
+                "0",
+                "--consistency",
+                consistency,
+                "--json",
+            ],
+        );
+        assert!(
+            out.contains("\"index\""),
+            "--consistency {consistency}: {out}"
+        );
+    }
+    let bad = jk(
+        &c,
+        &["append", "--partition", "0", "--ack", "majority", "x"],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("ONE_WAY, RECEIVE, PERSISTENCE, REPLICATION, ALL"),
+        "the error lists the names: {err}"
+    );
+
+    // Roles: the canonical name, in the text line and in --json.
+    let text = stdout_ok(&c, &["status"]);
+    assert!(text.contains("\tLEADER\t"), "text status: {text}");
+    let json = stdout_ok(&c, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON object");
+    assert_eq!(v["role"], NodeRole::Leader.name());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_pipe_or_file_carry_no_ansi_escapes() {
+    let (c, _) = started(1).await;
+    // The node's stderr is a file: its log has lines, and no ESC byte.
+    let log = std::fs::read(c.log_path(0)).expect("node log");
+    assert!(
+        String::from_utf8_lossy(&log).contains("INFO"),
+        "the node logged at info"
+    );
+    assert!(!log.contains(&0x1b), "ANSI escape in the node's log file");
+    // A client command's stderr is a pipe: its warnings and errors are plain too.
+    let out = Command::new(env!("CARGO_BIN_EXE_journalkeeper"))
+        .args(["status", "--servers", "127.0.0.1:1", "--json"])
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run journalkeeper");
+    assert!(!out.stderr.is_empty(), "debug logging wrote something");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "ANSI escape in stderr to a pipe"
+    );
+}

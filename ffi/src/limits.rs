@@ -1,0 +1,34 @@
+//! The bounds a caller can hit, as header constants (`JK_MAX_*`). They are literals because
+//! cbindgen copies literals; the test below compares each with the core's, so they cannot
+//! drift. Crossing one gives `JK_STATUS_INVALID_ARGUMENT` with a message naming it.
+
+/// Most entries in one `jk_journal_append` / `jk_journal_append_async` batch.
+pub const JK_MAX_APPEND_ENTRIES: usize = 4096;
+/// Largest payload of one journal entry, in bytes (4 MiB).
+pub const JK_MAX_ENTRY_BYTES: usize = 4194304;
+/// Largest sum of the payloads of one append call, in bytes (8 MiB).
+pub const JK_MAX_APPEND_BYTES: usize = 8388608;
+/// Largest `max_entries` of one `jk_journal_get` (a reply may hold fewer, to fit a frame).
+pub const JK_MAX_GET_ENTRIES: u32 = 4096;
+/// Most partitions in one `jk_journal_scale_partitions` set.
+pub const JK_MAX_PARTITIONS: usize = 4096;
+/// Longest KV key, in bytes of UTF-8 (the servers' default limit).
+pub const JK_MAX_KEY_BYTES: usize = 4096;
+/// Largest KV value, in bytes (1 MiB; the servers' default limit).
+pub const JK_MAX_VALUE_BYTES: usize = 1048576;
+
+#[cfg(test)]
+mod tests {
+    use journalkeeper::client::protocol as p;
+
+    #[test]
+    fn header_bounds_are_the_cores() {
+        assert_eq!(super::JK_MAX_APPEND_ENTRIES, p::MAX_APPEND_ENTRIES);
+        assert_eq!(super::JK_MAX_ENTRY_BYTES, p::MAX_ENTRY_BYTES);
+        assert_eq!(super::JK_MAX_APPEND_BYTES, p::MAX_APPEND_BYTES);
+        assert_eq!(super::JK_MAX_GET_ENTRIES, p::MAX_GET_ENTRIES);
+        assert_eq!(super::JK_MAX_PARTITIONS, p::MAX_PARTITIONS);
+        assert_eq!(super::JK_MAX_KEY_BYTES, p::MAX_KEY_BYTES);
+        assert_eq!(super::JK_MAX_VALUE_BYTES, p::MAX_VALUE_BYTES);
+    }
+}
