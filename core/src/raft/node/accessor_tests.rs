@@ -52,3 +52,88 @@ fn election_timeouts_are_spread_uniformly_over_t_to_2t() {
     let b: Vec<u64> = (0..8).map(|_| n2.rand_timeout()).collect();
     assert_ne!(a, b);
 }
+
+mod admin {
+    use super::super::tests::{elect, flush, leader_with_lease, node, step_now};
+    use super::*;
+
+    #[test]
+    fn a_new_leader_holds_no_lease_until_a_round_is_confirmed() {
+        let mut n = node(1, &[1, 2, 3]);
+        elect(&mut n, &[2, 3]);
+        assert_eq!(n.lease_expiry(), None);
+        let (mut n, _) = leader_with_lease();
+        // Deposed by a higher term: the old lease is no longer reported.
+        let term = n.term() + 1;
+        step_now(
+            &mut n,
+            Message {
+                from: 2,
+                to: 1,
+                term,
+                body: MessageBody::Heartbeat {
+                    commit: 0,
+                    round: 1,
+                },
+            },
+        );
+        assert_eq!(n.role(), Role::Follower);
+        assert_eq!(n.lease_expiry(), None);
+    }
+
+    #[test]
+    fn one_membership_change_at_a_time() {
+        let (mut n, _) = leader_with_lease();
+        // Adding 4 (a learner first, then joint at once: it is within the catch-up lag).
+        n.change_membership([1, 2, 3, 4].into(), BTreeSet::new())
+            .unwrap();
+        flush(&mut n);
+        assert!(matches!(
+            n.change_membership([1, 2, 3].into(), BTreeSet::new()),
+            Err(RaftError::ConfChangeInProgress)
+        ));
+        assert!(matches!(
+            n.change_membership(BTreeSet::new(), BTreeSet::new()),
+            Err(RaftError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn a_leader_transfer_holds_proposals_for_one_election_timeout() {
+        let (mut n, _) = leader_with_lease();
+        let now = n.clock();
+        let t = n.cfg.election_timeout;
+        // Node 3 is behind: the transfer waits for it to catch up.
+        n.transfer_leader(3, now).unwrap();
+        assert_eq!(n.lease_expiry(), None, "a transfer ends lease reads");
+        assert!(matches!(
+            n.propose(vec![1]),
+            Err(RaftError::TransferInProgress(3))
+        ));
+        n.tick(now + t / 2);
+        flush(&mut n);
+        assert!(matches!(
+            n.propose(vec![1]),
+            Err(RaftError::TransferInProgress(3))
+        ));
+        n.tick(now + t);
+        assert!(
+            !matches!(n.propose(vec![1]), Err(RaftError::TransferInProgress(_))),
+            "the transfer is given up after an election timeout"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_may_be_taken_at_the_applied_and_durable_index_not_past_it() {
+        let (mut n, _) = leader_with_lease();
+        let s = n.status();
+        assert_eq!((s.applied, s.persisted_index), (1, 1));
+        assert!(matches!(
+            n.on_snapshot_taken(2),
+            Err(RaftError::SnapshotUnavailable { .. })
+        ));
+        let meta = n.on_snapshot_taken(1).unwrap();
+        assert_eq!((meta.index, meta.term), (1, n.term()));
+        assert_eq!(meta.membership, Membership::new([1, 2, 3]));
+    }
+}
