@@ -148,6 +148,11 @@ fn isolated_leader_never_serves_a_stale_lease_read() {
     run_scripted("stale-lease", "SIM_LEASE_SEEDS", 200, 3, sim::stale_lease);
 }
 
+#[test]
+fn late_report_of_truncated_entries_counts_for_nothing() {
+    run_scripted("late-report", "SIM_LATE_SEEDS", 100, 3, sim::late_report);
+}
+
 /// The simulator's self-test: each planted bug, switched on alone, must be caught by the random
 /// schedule (not a scripted one) within `SIM_PLANTED_SEEDS` seeds (default 10 000). Prints the
 /// first catching seed, how many seeds it took and what caught it.

@@ -80,4 +80,39 @@ mod tests {
         assert!(!m.is_valid());
         assert!(!Membership::default().is_valid());
     }
+
+    #[test]
+    fn roles_table() {
+        let m = Membership {
+            voters: [1, 2].into(),
+            outgoing: [2, 3].into(),
+            learners: [4].into(),
+        };
+        // (id, voter, member)
+        for (id, voter, member) in [
+            (1, true, true),
+            (2, true, true),
+            (3, true, true),
+            (4, false, true),
+            (5, false, false),
+        ] {
+            assert_eq!(m.is_voter(id), voter, "voter {id}");
+            assert_eq!(m.contains(id), member, "member {id}");
+        }
+        let simple = Membership::new([7]);
+        assert!(!simple.is_joint());
+        assert!(simple.is_valid());
+        assert_eq!(simple.members(), [7].into());
+        let learner_in_outgoing = Membership {
+            voters: [1].into(),
+            outgoing: [2].into(),
+            learners: [2].into(),
+        };
+        assert!(!learner_in_outgoing.is_valid());
+        let only_learners = Membership {
+            learners: [2].into(),
+            ..Membership::default()
+        };
+        assert!(!only_learners.is_valid());
+    }
 }

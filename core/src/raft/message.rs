@@ -186,3 +186,171 @@ impl MessageBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: EntryKind) -> Entry {
+        Entry {
+            term: 1,
+            index: 1,
+            kind,
+        }
+    }
+
+    #[test]
+    fn entry_size_is_a_fixed_header_plus_the_payload() {
+        let m = Membership {
+            voters: [1, 2, 3].into(),
+            outgoing: [4, 5].into(),
+            learners: [6].into(),
+        };
+        assert_eq!(entry(EntryKind::Noop).size(), 16);
+        assert_eq!(entry(EntryKind::Normal(vec![0; 5])).size(), 21);
+        assert_eq!(entry(EntryKind::Config(m)).size(), 16 + 8 * 6);
+        assert_eq!(entry(EntryKind::Config(Membership::new([1, 2]))).size(), 32);
+    }
+
+    #[test]
+    fn indexes_sane_refuses_any_value_from_half_of_u64_up() {
+        const LIM: u64 = u64::MAX / 2;
+        let meta = |index, term| SnapshotMeta {
+            index,
+            term,
+            membership: Membership::new([1]),
+        };
+        let e = |index, term| Entry {
+            term,
+            index,
+            kind: EntryKind::Noop,
+        };
+        // Each body with one field at `v`, the others small.
+        let bodies = |v: u64| -> Vec<MessageBody> {
+            vec![
+                MessageBody::PreVote {
+                    last_index: v,
+                    last_term: 1,
+                },
+                MessageBody::PreVote {
+                    last_index: 1,
+                    last_term: v,
+                },
+                MessageBody::Vote {
+                    last_index: v,
+                    last_term: 1,
+                    transfer: false,
+                },
+                MessageBody::Vote {
+                    last_index: 1,
+                    last_term: v,
+                    transfer: true,
+                },
+                MessageBody::Append {
+                    prev_index: v,
+                    prev_term: 1,
+                    entries: vec![],
+                    commit: 1,
+                },
+                MessageBody::Append {
+                    prev_index: 1,
+                    prev_term: v,
+                    entries: vec![],
+                    commit: 1,
+                },
+                MessageBody::Append {
+                    prev_index: 1,
+                    prev_term: 1,
+                    entries: vec![],
+                    commit: v,
+                },
+                MessageBody::Append {
+                    prev_index: 1,
+                    prev_term: 1,
+                    entries: vec![e(2, 1), e(v, 1)],
+                    commit: 1,
+                },
+                MessageBody::Append {
+                    prev_index: 1,
+                    prev_term: 1,
+                    entries: vec![e(2, v)],
+                    commit: 1,
+                },
+                MessageBody::AppendResponse {
+                    index: v,
+                    reject: false,
+                    hint_index: 1,
+                    hint_term: 1,
+                },
+                MessageBody::AppendResponse {
+                    index: 1,
+                    reject: true,
+                    hint_index: v,
+                    hint_term: 1,
+                },
+                MessageBody::AppendResponse {
+                    index: 1,
+                    reject: true,
+                    hint_index: 1,
+                    hint_term: v,
+                },
+                MessageBody::Heartbeat {
+                    commit: v,
+                    round: 1,
+                },
+                MessageBody::Heartbeat {
+                    commit: 1,
+                    round: v,
+                },
+                MessageBody::HeartbeatResponse { round: v },
+                MessageBody::InstallSnapshot {
+                    meta: meta(v, 1),
+                    offset: 0,
+                    data: vec![],
+                    done: true,
+                },
+                MessageBody::InstallSnapshot {
+                    meta: meta(1, v),
+                    offset: 0,
+                    data: vec![],
+                    done: true,
+                },
+                MessageBody::InstallSnapshot {
+                    meta: meta(1, 1),
+                    offset: v,
+                    data: vec![],
+                    done: false,
+                },
+                MessageBody::SnapshotResponse {
+                    snapshot_index: v,
+                    next_offset: 0,
+                    installed: false,
+                    skipped: false,
+                },
+                MessageBody::SnapshotResponse {
+                    snapshot_index: 1,
+                    next_offset: v,
+                    installed: false,
+                    skipped: false,
+                },
+            ]
+        };
+        for v in [0, 3, LIM - 1] {
+            for b in bodies(v) {
+                assert!(b.indexes_sane(), "{v}: {b:?}");
+            }
+        }
+        for v in [LIM, LIM + 1, u64::MAX] {
+            for b in bodies(v) {
+                assert!(!b.indexes_sane(), "{v}: {b:?}");
+            }
+        }
+        for b in [
+            MessageBody::PreVoteResponse { reject: true },
+            MessageBody::VoteResponse { reject: false },
+            MessageBody::TimeoutNow,
+        ] {
+            assert!(b.indexes_sane(), "{b:?}");
+        }
+    }
+}

@@ -99,3 +99,75 @@ impl Ready {
             && self.events.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::message::{EntryKind, MessageBody, SnapshotMeta};
+
+    fn entry(index: Index, term: Term) -> Entry {
+        Entry {
+            term,
+            index,
+            kind: EntryKind::Noop,
+        }
+    }
+
+    fn msg() -> Message {
+        Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: MessageBody::TimeoutNow,
+        }
+    }
+
+    fn snapshot(index: Index, term: Term) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                index,
+                term,
+                ..SnapshotMeta::default()
+            },
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn any_one_field_makes_a_ready_non_empty() {
+        assert!(Ready::default().is_empty());
+        let setters: Vec<fn(&mut Ready)> = vec![
+            |r| r.hard_state = Some(HardState::default()),
+            |r| r.snapshot = Some(snapshot(1, 1)),
+            |r| r.entries = vec![entry(1, 1)],
+            |r| r.messages = vec![msg()],
+            |r| r.persisted_messages = vec![msg()],
+            |r| r.committed_entries = vec![entry(1, 1)],
+            |r| {
+                r.read_states = vec![ReadState {
+                    ctx: vec![1],
+                    index: 1,
+                }]
+            },
+            |r| r.events = vec![Event::Applied { index: 1 }],
+        ];
+        for (k, set) in setters.into_iter().enumerate() {
+            let mut r = Ready::default();
+            set(&mut r);
+            assert!(!r.is_empty(), "field {k}");
+        }
+    }
+
+    #[test]
+    fn persist_point_of_writes_is_the_last_entry_else_the_snapshot() {
+        let mut r = Ready::default();
+        assert_eq!(r.persist_point_of_writes(), None);
+        assert_eq!(r.persist_point(), None);
+        r.snapshot = Some(snapshot(5, 2));
+        assert_eq!(r.persist_point_of_writes(), Some((5, 2)));
+        r.entries = vec![entry(6, 3), entry(7, 3)];
+        assert_eq!(r.persist_point_of_writes(), Some((7, 3)));
+        r.persist_point = Some((7, 3));
+        assert_eq!(r.persist_point(), Some((7, 3)));
+    }
+}

@@ -1,6 +1,7 @@
 //! Deterministic simulation of a JournalKeeper Raft cluster (test support; see `raft_sim.rs`).
 
 pub mod checks;
+pub mod disk;
 pub mod rng;
 pub mod world;
 
@@ -250,4 +251,131 @@ pub fn stale_lease(w: &mut World) -> Result<bool, String> {
         CheckResult::Illegal(e) => Err(format!("linearizability (stale lease read): {e}")),
         _ => Ok(true),
     }
+}
+
+/// A follower's durability report that arrives after the reported entries were truncated: a
+/// leader copies X (index k) only to F and crashes before its own fsync; F's reports are held
+/// back, so X is handed out at F but not reported durable when the other two elect a leader whose
+/// entry at k replaces X. F's late report for X, delivered while the replacement is not yet
+/// durable, must count for nothing; then F must report the replacement durable and converge on the
+/// new leader's log. Returns whether the schedule was fully reached.
+pub fn late_report(w: &mut World) -> Result<bool, String> {
+    use journalkeeper::raft::Role;
+    let run_until =
+        |w: &mut World, ms: u64, done: &dyn Fn(&World) -> bool| -> Result<bool, String> {
+            let end = w.now + ms;
+            while w.now < end {
+                w.step(false)?;
+                if done(w) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+    let leader_among = |w: &World, among: &[usize]| {
+        among.iter().copied().find(|&i| {
+            w.nodes[i].raft.as_ref().is_some_and(|r| {
+                r.role() == Role::Leader
+                    && r.storage().hard_state.term == r.term()
+                    && r.term_at(r.status().commit) == Some(r.term())
+            })
+        })
+    };
+    let all = [0usize, 1, 2];
+    // 1. A leader L with every log caught up.
+    let caught_up = |w: &World| {
+        leader_among(w, &all).is_some_and(|l| {
+            let c = w.nodes[l].raft.as_ref().map_or(0, |r| r.status().commit);
+            w.nodes.iter().all(|n| {
+                n.raft
+                    .as_ref()
+                    .is_some_and(|r| r.status().persisted_index >= c && n.applied >= c)
+            })
+        })
+    };
+    if !run_until(w, 5000, &caught_up)? {
+        return Ok(false);
+    }
+    let Some(l) = leader_among(w, &all) else {
+        return Ok(false);
+    };
+    let (f, g) = ((l + 1) % 3, (l + 2) % 3);
+    // 2. F's reports are held; L sends X to F only and crashes before its own fsync.
+    w.hold_reports(f, true);
+    w.block_pair(l, g, true);
+    let Some(k) = w.propose_at(l, 1) else {
+        return Ok(false);
+    };
+    let x_term = w.nodes[l].raft.as_ref().map_or(0, |r| r.term());
+    w.step(false)?;
+    w.crash(l);
+    let has_x = |w: &World| {
+        w.nodes[f]
+            .raft
+            .as_ref()
+            .is_some_and(|r| r.term_at(k) == Some(x_term))
+    };
+    if !run_until(w, 100, &has_x)? {
+        return Ok(false);
+    }
+    let f_persisted = w.nodes[f]
+        .raft
+        .as_ref()
+        .map_or(0, |r| r.status().persisted_index);
+    if f_persisted >= k {
+        return Err(format!(
+            "n{} reported X durable while its reports were held",
+            f + 1
+        ));
+    }
+    // 3. L restarts without X; L or G leads a later term and replaces X at F.
+    w.block_pair(l, g, false);
+    w.restart(l);
+    let replaced = |w: &World| {
+        w.nodes[f]
+            .raft
+            .as_ref()
+            .is_some_and(|r| r.term_at(k).is_some_and(|t| t > x_term))
+    };
+    if !run_until(w, 5000, &replaced)? {
+        return Ok(false);
+    }
+    // 4. The held reports (X's among them) arrive late, after the truncation, while the
+    //    replacement is not durable yet: they must neither count it durable nor bring X back.
+    let new_term = w.nodes[f].raft.as_ref().and_then(|r| r.term_at(k));
+    w.hold_fsyncs(f, true);
+    w.hold_reports(f, false);
+    run_until(w, 50, &|_| false)?;
+    let Some(fr) = w.nodes[f].raft.as_ref() else {
+        return Ok(false);
+    };
+    if fr.status().persisted_index >= k || fr.term_at(k) != new_term {
+        return Err(format!(
+            "n{}: a late report for X (index {k}, term {x_term}) counted: persisted {}, term at {k} {:?} (want {new_term:?})",
+            f + 1,
+            fr.status().persisted_index,
+            fr.term_at(k)
+        ));
+    }
+    w.hold_fsyncs(f, false);
+    let converged = |w: &World| {
+        let Some(ld) = leader_among(w, &all) else {
+            return false;
+        };
+        let lr = w.nodes[ld].raft.as_ref().map(|r| r.status());
+        let fr = w.nodes[f].raft.as_ref();
+        lr.zip(fr).is_some_and(|(ls, fr)| {
+            let fs = fr.status();
+            fs.persisted_index >= k
+                && fs.persisted_index >= ls.commit
+                && fr.term_at(k) == w.nodes[ld].raft.as_ref().and_then(|r| r.term_at(k))
+        })
+    };
+    if !run_until(w, 3000, &converged)? {
+        return Err(format!(
+            "n{} did not report the entries that replaced X (index {k}) durable within 3s",
+            f + 1
+        ));
+    }
+    Ok(true)
 }

@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use journalkeeper::raft::{
-    Config, Entry, EntryKind, Event, HardState, Index, MemStorage, Membership, Message,
-    MessageBody, NodeId, RaftNode, ReadMode, Role, Snapshot, Term,
+    Config, Entry, EntryKind, Event, Index, MemStorage, Membership, Message, MessageBody, NodeId,
+    RaftNode, ReadMode, Role,
 };
 
 use super::checks::Checker;
+use super::disk::{Batch, Disk};
 use super::rng::Rng;
 use crate::support::linearizability::{KvInput, KvOutput, Operation};
 use stall::{NOT_SUBMITTED, Queued};
@@ -21,22 +22,12 @@ mod stall;
 pub const STEP_MS: u64 = 5;
 const TRACE_LEN: usize = 400;
 
-/// A write not yet durable, with the messages that must wait for it.
-struct Batch {
-    hs: Option<HardState>,
-    snap: Option<Snapshot>,
-    entries: Vec<Entry>,
-    msgs: Vec<Message>,
-    point: Option<(Index, Term)>,
-}
-
 pub struct SimNode {
     pub id: NodeId,
     pub raft: Option<RaftNode<MemStorage>>,
     /// Durable state while crashed.
     down_store: Option<MemStorage>,
-    pending: VecDeque<Batch>,
-    fsync_at: Option<u64>,
+    disk: Disk,
     pub kv: BTreeMap<u64, u64>,
     pub applied: Index,
     clock_offset: u64,
@@ -271,6 +262,8 @@ impl World {
             cfg.max_append_bytes = 70;
             cfg.max_inflight_msgs = 1;
         }
+        // How late the writer's durability reports reach the core, at most.
+        let report_delay = [0, 5, 20, 60][rng.range(0, 4) as usize];
         let initial = Membership::new(1..=voters as NodeId);
         let mut nodes = Vec::new();
         for i in 1..=n as NodeId {
@@ -292,8 +285,7 @@ impl World {
                 id: i,
                 raft: None,
                 down_store: Some(MemStorage::new(m)),
-                pending: VecDeque::new(),
-                fsync_at: None,
+                disk: Disk::new(report_delay),
                 kv: BTreeMap::new(),
                 applied: 0,
                 clock_offset,
@@ -349,7 +341,7 @@ impl World {
 
     pub fn describe(&self) -> String {
         format!(
-            "{} nodes, voters {:?}, pre_vote={}, loss={}, dup={}, max_delay={}ms, leader_crash={}, {} clients",
+            "{} nodes, voters {:?}, pre_vote={}, loss={}, dup={}, max_delay={}ms, report_delay={}ms, leader_crash={}, {} clients",
             self.nodes.len(),
             self.nodes[0]
                 .raft
@@ -360,6 +352,7 @@ impl World {
             self.loss,
             self.dup,
             self.max_delay,
+            self.nodes[0].disk.max_report_delay(),
             self.leader_crash,
             self.clients.len()
         )
@@ -470,36 +463,31 @@ impl World {
         }
     }
 
-    /// Completes due fsyncs: writes become durable (and are checked for log matching), their
-    /// waiting messages are sent, and the core is told.
+    /// Completes due fsyncs (writes become durable and are checked for log matching) and
+    /// delivers due durability reports: the core is told, and the messages that waited are sent.
     fn fsyncs(&mut self) -> Result<(), String> {
         for i in 0..self.nodes.len() {
-            let due = self.nodes[i].fsync_at.is_some_and(|t| t <= self.now) && !self.is_stalled(i);
-            if !due {
+            if self.is_stalled(i) {
+                // The whole process waits: no fsync completes, no report is handled.
                 continue;
             }
-            self.nodes[i].fsync_at = None;
-            let batches: Vec<Batch> = self.nodes[i].pending.drain(..).collect();
-            for b in batches {
-                let node = &mut self.nodes[i];
-                let Some(r) = node.raft.as_mut() else { break };
-                for e in &b.entries {
-                    self.checker
-                        .saw_entry(node.id, e.index, e.term, entry_hash(e))?;
-                }
-                let st = r.storage_mut();
-                if let Some(s) = b.snap {
-                    st.install_snapshot(s);
-                }
-                st.append(&b.entries);
-                if let Some(hs) = b.hs {
-                    st.hard_state = hs;
-                }
-                if let Some((idx, term)) = b.point {
+            let node = &mut self.nodes[i];
+            let Some(r) = node.raft.as_mut() else {
+                continue;
+            };
+            let (id, checker) = (node.id, &mut self.checker);
+            node.disk
+                .sync(self.now, &mut self.rng, r.storage_mut(), |e| {
+                    checker.saw_entry(id, e.index, e.term, entry_hash(e))
+                })?;
+            let mut msgs = Vec::new();
+            for rep in node.disk.due_reports(self.now) {
+                if let Some((idx, term)) = rep.point {
                     r.on_persisted(idx, term);
                 }
-                self.send(b.msgs);
+                msgs.extend(rep.msgs);
             }
+            self.send(msgs);
         }
         Ok(())
     }
@@ -523,16 +511,14 @@ impl World {
             }
             let writes = rd.hard_state.is_some() || rd.snapshot.is_some() || !rd.entries.is_empty();
             if writes || !rd.persisted_messages.is_empty() {
-                self.nodes[i].pending.push_back(Batch {
+                let b = Batch {
                     hs: rd.hard_state,
                     snap: rd.snapshot,
                     entries: rd.entries,
                     msgs: rd.persisted_messages,
                     point,
-                });
-                if self.nodes[i].fsync_at.is_none() {
-                    self.nodes[i].fsync_at = Some(self.now + self.rng.range(0, 15));
-                }
+                };
+                self.nodes[i].disk.write(b, self.now, &mut self.rng);
             }
             self.send(rd.messages);
             for e in &rd.committed_entries {
@@ -818,6 +804,20 @@ impl World {
         self.log(|| format!("{} n{id}", if cut { "ISOLATE" } else { "RECONNECT" }));
     }
 
+    /// Holds back (or releases) node index `i`'s durability reports (scripted scenarios).
+    pub fn hold_reports(&mut self, i: usize, held: bool) {
+        self.nodes[i].disk.hold_reports(held);
+        let id = i + 1;
+        self.log(|| format!("n{id} reports {}", if held { "held" } else { "released" }));
+    }
+
+    /// Holds back (or releases) node index `i`'s fsyncs (scripted scenarios).
+    pub fn hold_fsyncs(&mut self, i: usize, held: bool) {
+        self.nodes[i].disk.hold_fsyncs(held);
+        let id = i + 1;
+        self.log(|| format!("n{id} fsyncs {}", if held { "held" } else { "released" }));
+    }
+
     /// Proposes a client write at node index `i` (scripted scenarios).
     pub fn propose_at(&mut self, i: usize, value: u64) -> Option<Index> {
         let data = encode_op(u64::MAX - 1, value, OpKind::Put { key: 999, value });
@@ -838,15 +838,17 @@ impl World {
     pub fn crash(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         let Some(r) = node.raft.take() else { return };
-        let lost = node.pending.len();
+        let (lost, unreported) = node.disk.crash();
         node.down_store = Some(r.storage().clone());
-        node.pending.clear();
         node.stalled_until = None;
         node.inbox.clear();
-        node.fsync_at = None;
         node.kv.clear();
         let id = node.id;
-        self.log(|| format!("CRASH n{id} ({lost} un-fsynced batches lost)"));
+        self.log(|| {
+            format!(
+                "CRASH n{id} ({lost} un-fsynced batches lost, {unreported} reports undelivered)"
+            )
+        });
     }
 
     pub fn restart(&mut self, i: usize) {

@@ -16,6 +16,8 @@ use super::progress::Progress;
 use super::ready::{Event, ReadMode, ReadState, Ready, Role};
 use super::storage::Storage;
 
+#[cfg(test)]
+mod accessor_tests;
 mod election;
 mod follower;
 mod membership_change;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::raft::storage::MemStorage;
 
-fn node(id: NodeId, voters: &[NodeId]) -> RaftNode<MemStorage> {
+pub(super) fn node(id: NodeId, voters: &[NodeId]) -> RaftNode<MemStorage> {
     let cfg = Config {
         id,
         ..Config::default()
@@ -18,7 +18,7 @@ fn node(id: NodeId, voters: &[NodeId]) -> RaftNode<MemStorage> {
 }
 
 /// Persists everything a `Ready` asks for at once and returns the messages.
-fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
+pub(super) fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
     let mut out = Vec::new();
     while n.has_ready() {
         let rd = n.ready();
@@ -42,12 +42,12 @@ fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
 }
 
 /// Hands `m` to the node at the node's current time.
-fn step_now(n: &mut RaftNode<MemStorage>, m: Message) {
+pub(super) fn step_now(n: &mut RaftNode<MemStorage>, m: Message) {
     let now = n.clock();
     n.step(m, now);
 }
 
-fn elect(n: &mut RaftNode<MemStorage>, peers: &[NodeId]) {
+pub(super) fn elect(n: &mut RaftNode<MemStorage>, peers: &[NodeId]) {
     n.tick(5000);
     let msgs = flush(n);
     // Grant every (pre-)vote request.
@@ -241,7 +241,7 @@ fn garbage_messages_never_panic() {
 
 /// A 3-voter leader (node 1) whose no-op is committed and whose lease was just confirmed by
 /// node 2; returns it with the lease expiry.
-fn leader_with_lease() -> (RaftNode<MemStorage>, u64) {
+pub(super) fn leader_with_lease() -> (RaftNode<MemStorage>, u64) {
     let mut n = node(1, &[1, 2, 3]);
     elect(&mut n, &[2, 3]);
     let term = n.term();
