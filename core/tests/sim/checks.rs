@@ -151,7 +151,10 @@ fn lease_safety(nodes: &[SimNode], now: u64) -> Result<(), String> {
         (r.role() == Role::Leader).then(|| (n, r.term()))
     });
     for (holder, term) in leaders.clone() {
-        let Some(expiry) = holder.raft.as_ref().and_then(|r| r.lease_expiry()) else {
+        let Some(r) = holder.raft.as_ref() else {
+            continue;
+        };
+        let Some(expiry) = r.lease_expiry() else {
             continue;
         };
         let local = holder.local_time(now);
@@ -162,6 +165,31 @@ fn lease_safety(nodes: &[SimNode], now: u64) -> Result<(), String> {
             return Err(format!(
                 "lease safety: n{} leads term {t} while n{} (term {term}) holds its lease for {} more ms",
                 other.id,
+                holder.id,
+                expiry - local
+            ));
+        }
+        // What the lease rests on: a quorum of the holder's voters still refuses to vote (a
+        // crashed voter cannot vote; a restarted one refuses for an election timeout).
+        let promising = |id: NodeId| {
+            id == holder.id
+                || nodes.iter().find(|n| n.id == id).is_none_or(|n| {
+                    n.raft.as_ref().is_none_or(|v| {
+                        v.vote_refused_until()
+                            .is_some_and(|until| n.local_time(now) < until)
+                    })
+                })
+        };
+        let m = r.membership();
+        let majority = |set: &BTreeSet<NodeId>| {
+            set.iter().filter(|&&id| promising(id)).count() * 2 > set.len()
+        };
+        // An election needs a majority of both halves of a joint configuration: one half
+        // still promising is enough.
+        let outgoing_holds = !m.outgoing.is_empty() && majority(&m.outgoing);
+        if !(majority(&m.voters) || outgoing_holds) {
+            return Err(format!(
+                "lease safety: n{} (term {term}) holds its lease for {} more ms, but a quorum of its voters no longer promises to refuse votes",
                 holder.id,
                 expiry - local
             ));

@@ -932,7 +932,7 @@ impl World {
             self.blocked = [[false; 8]; 8];
             self.log(|| "partitions healed".into());
         } else if r < 0.016 {
-            if let Some(l) = self.leader_index() {
+            if let Some(l) = self.leader_index().filter(|&l| !self.is_stalled(l)) {
                 let k = [1usize, 3, 3, 5][self.rng.range(0, 4) as usize].min(n);
                 let mut ids: Vec<NodeId> = (1..=n as NodeId).collect();
                 self.rng.shuffle(&mut ids);
@@ -954,7 +954,7 @@ impl World {
                 });
             }
         } else if r < 0.020 {
-            if let Some(l) = self.leader_index() {
+            if let Some(l) = self.leader_index().filter(|&l| !self.is_stalled(l)) {
                 let to = self.rng.range(1, n as u64 + 1);
                 let t = self.nodes[l].local_time(self.now);
                 let res = self.nodes[l]
@@ -977,7 +977,9 @@ impl World {
             self.log(|| format!("preferred leader {p:?}"));
         } else if r < 0.031 {
             let i = self.rng.range(0, n as u64) as usize;
-            self.snapshot(i);
+            if !self.is_stalled(i) {
+                self.snapshot(i);
+            }
         } else if r < 0.034 {
             self.random_stall();
         }

@@ -206,6 +206,13 @@ impl<S: Storage> RaftNode<S> {
         let holds = self.role == Role::Leader && self.cfg.lease_reads && !self.lease_disabled;
         (holds && self.lease_until > 0).then_some(self.lease_until)
     }
+    /// Until when (this node's clock) it refuses votes because it heard from a leader — the
+    /// promise leader leases rest on; `None` without check-quorum (no promise is kept).
+    pub fn vote_refused_until(&self) -> Option<u64> {
+        self.cfg
+            .check_quorum
+            .then(|| self.leader_contact + self.cfg.election_timeout)
+    }
     /// The latest time this node has been given (by `tick` or any time-carrying input).
     pub fn clock(&self) -> u64 {
         self.now
