@@ -59,22 +59,23 @@ pub fn run(w: &mut World) -> Result<Outcome, String> {
     }
 }
 
+/// Steps `w` (no faults) for up to `ms` of simulated time; whether `done` came true.
+fn run_until(w: &mut World, ms: u64, done: &dyn Fn(&World) -> bool) -> Result<bool, String> {
+    let end = w.now + ms;
+    while w.now < end {
+        w.step(false)?;
+        if done(w) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Raft's "figure 8" schedule, scripted: an entry of an old term that a new leader has copied to a
 /// majority, but not yet covered by an entry of its own term, must not count as committed — or a
 /// node holding a later-term entry at that index can still win and overwrite it. Returns whether the
 /// schedule was fully reached (the random timing may elect other nodes than the script needs).
 pub fn figure8(w: &mut World) -> Result<bool, String> {
-    let run_until =
-        |w: &mut World, ms: u64, done: &mut dyn FnMut(&World) -> bool| -> Result<bool, String> {
-            let end = w.now + ms;
-            while w.now < end {
-                w.step(false)?;
-                if done(w) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        };
     let durable_leader = |w: &World, among: &[usize]| {
         among.iter().copied().find(|&i| {
             w.nodes[i].raft.as_ref().is_some_and(|r| {
@@ -85,7 +86,7 @@ pub fn figure8(w: &mut World) -> Result<bool, String> {
     };
     let all = [0usize, 1, 2, 3, 4];
     // 1. A stable leader L1 with every log caught up.
-    if !run_until(w, 5000, &mut |w| {
+    if !run_until(w, 5000, &|w| {
         durable_leader(w, &all).is_some_and(|l| {
             let c = w.nodes[l].raft.as_ref().map_or(0, |r| r.status().commit);
             c > 0 && w.nodes.iter().all(|n| n.applied >= c)
@@ -106,7 +107,7 @@ pub fn figure8(w: &mut World) -> Result<bool, String> {
     let Some(k) = w.propose_at(l1, 1) else {
         return Ok(false);
     };
-    if !run_until(w, 1000, &mut |w| {
+    if !run_until(w, 1000, &|w| {
         w.nodes[f]
             .raft
             .as_ref()
@@ -119,14 +120,14 @@ pub fn figure8(w: &mut World) -> Result<bool, String> {
     w.isolate(f, true);
     // 3. One of the other three (L2) wins a later term, appends locally and is cut off at once.
     let rest: Vec<usize> = all.iter().copied().filter(|&j| j != l1 && j != f).collect();
-    if !run_until(w, 5000, &mut |w| durable_leader(w, &rest).is_some())? {
+    if !run_until(w, 5000, &|w| durable_leader(w, &rest).is_some())? {
         return Ok(false);
     }
     let Some(l2) = durable_leader(w, &rest) else {
         return Ok(false);
     };
     w.isolate(l2, true);
-    run_until(w, 100, &mut |_| false)?;
+    run_until(w, 100, &|_| false)?;
     // 4. L1 restarts; L1 or F (the logs holding X) leads a later term (L3) and copies X around.
     w.restart(l1);
     w.isolate(l1, false);
@@ -134,7 +135,7 @@ pub fn figure8(w: &mut World) -> Result<bool, String> {
     w.isolate(l2, true);
     let pair = [l1, f];
     let l2_term = w.nodes[l2].raft.as_ref().map_or(0, |r| r.term());
-    if !run_until(w, 5000, &mut |w| {
+    if !run_until(w, 5000, &|w| {
         durable_leader(w, &pair).is_some_and(|l| {
             let r = w.nodes[l].raft.as_ref();
             r.is_some_and(|r| r.term() > l2_term && r.status().commit >= k)
@@ -148,7 +149,7 @@ pub fn figure8(w: &mut World) -> Result<bool, String> {
         w.isolate(j, true);
     }
     w.isolate(l2, false);
-    run_until(w, 3000, &mut |_| false)?;
+    run_until(w, 3000, &|_| false)?;
     Ok(true)
 }
 
@@ -168,17 +169,6 @@ pub fn stale_lease(w: &mut World) -> Result<bool, String> {
             })
         })
     };
-    let run_until =
-        |w: &mut World, ms: u64, done: &dyn Fn(&World) -> bool| -> Result<bool, String> {
-            let end = w.now + ms;
-            while w.now < end {
-                w.step(false)?;
-                if done(w) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        };
     if !run_until(w, 5000, &|w| leader(w).is_some())? {
         return Ok(false);
     }
@@ -261,17 +251,6 @@ pub fn stale_lease(w: &mut World) -> Result<bool, String> {
 /// new leader's log. Returns whether the schedule was fully reached.
 pub fn late_report(w: &mut World) -> Result<bool, String> {
     use journalkeeper::raft::Role;
-    let run_until =
-        |w: &mut World, ms: u64, done: &dyn Fn(&World) -> bool| -> Result<bool, String> {
-            let end = w.now + ms;
-            while w.now < end {
-                w.step(false)?;
-                if done(w) {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        };
     let leader_among = |w: &World, among: &[usize]| {
         among.iter().copied().find(|&i| {
             w.nodes[i].raft.as_ref().is_some_and(|r| {
