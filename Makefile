@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak build
+.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak mutants build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -28,6 +28,7 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p journalkeeper --no-default-features --lib --test raft_sim -- -D warnings
 
 rust-test:
 	$(CARGO) test --workspace
@@ -186,6 +187,21 @@ bench-bindings: python-wheel node-addon
 
 ## Long fault runs (not part of `make test`): 100 paused-leader probes (8 STRICT readers queued at
 ## a SIGSTOPped leader, each round checked for linearizability) and 20 000 simulator seeds.
+## Mutation testing of the raft core (hours: never part of `make test`). cargo-mutants, pinned,
+## goes into build/tools; outputs land in build/mutants/mutants.out. MUTANTS_ARGS adds options,
+## e.g. MUTANTS_ARGS='--shard 0/4' or MUTANTS_ARGS='--iterate' (retry only the missed ones).
+CARGO_MUTANTS_VERSION := 27.1.0
+CARGO_MUTANTS := build/tools/bin/cargo-mutants
+MUTANTS_ARGS ?=
+mutants: $(CARGO_MUTANTS)
+	mkdir -p build/mutants
+	SIM_SEEDS=300 CARGO_PROFILE_TEST_DEBUG=0 PATH="$(abspath build/tools/bin):$$PATH" \
+		$(CARGO) mutants -p journalkeeper -f 'core/src/raft/**' -j 1 --baseline skip --timeout 60 \
+		--output build/mutants $(MUTANTS_ARGS)
+
+$(CARGO_MUTANTS):
+	$(CARGO) install --quiet --locked --root build/tools --version $(CARGO_MUTANTS_VERSION) cargo-mutants
+
 soak:
 	JK_PAUSED_LEADER_ROUNDS=100 $(CARGO) test -p journalkeeper --test cluster_paused_leader -- --nocapture
 	SIM_SEEDS=20000 $(CARGO) test -p journalkeeper --test raft_sim raft_simulation -- --nocapture

@@ -5,7 +5,9 @@
 //! reported with the violated property and the last events before it.
 
 mod sim;
-mod support;
+mod support {
+    pub mod linearizability;
+}
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
