@@ -196,7 +196,7 @@ MUTANTS_ARGS ?=
 mutants: $(CARGO_MUTANTS)
 	mkdir -p build/mutants
 	SIM_SEEDS=300 CARGO_PROFILE_TEST_DEBUG=0 PATH="$(abspath build/tools/bin):$$PATH" \
-		$(CARGO) mutants -p journalkeeper -f 'core/src/raft/**' -j 1 --baseline skip --timeout 60 \
+		$(CARGO) mutants -p journalkeeper -f 'core/src/raft/**' -j 1 --baseline skip --timeout 20 \
 		--output build/mutants $(MUTANTS_ARGS)
 
 $(CARGO_MUTANTS):

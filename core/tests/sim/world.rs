@@ -21,6 +21,8 @@ mod stall;
 /// Simulated milliseconds per step.
 pub const STEP_MS: u64 = 5;
 const TRACE_LEN: usize = 400;
+/// A node handed no input settles within a few Readys; this many in a row is a loop in the core.
+const READY_LOOP_BOUND: usize = 1_000;
 
 pub struct SimNode {
     pub id: NodeId,
@@ -493,7 +495,7 @@ impl World {
     }
 
     fn drain_ready(&mut self, i: usize) -> Result<(), String> {
-        loop {
+        for _ in 0..READY_LOOP_BOUND {
             let Some(r) = self.nodes[i].raft.as_mut() else {
                 return Ok(());
             };
@@ -546,6 +548,10 @@ impl World {
                 }
             }
         }
+        Err(format!(
+            "progress: n{} still has a Ready after {READY_LOOP_BOUND} in a row without new input",
+            self.nodes[i].id
+        ))
     }
 
     fn apply(&mut self, i: usize, e: &Entry) -> Result<(), String> {
