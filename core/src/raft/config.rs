@@ -145,4 +145,130 @@ mod tests {
             assert!(c.validate().is_err(), "{c:?}");
         }
     }
+
+    /// Each limit at its boundary: the last valid value and the first invalid one, each limit
+    /// alone (the others stay at their valid defaults).
+    #[test]
+    fn boundaries_table() {
+        let timing = |hb, et, drift| Config {
+            heartbeat_interval: hb,
+            election_timeout: et,
+            max_clock_drift: drift,
+            ..Config::default()
+        };
+        let d = Config::default;
+        let table: Vec<(&str, Config, bool)> = vec![
+            (
+                "election timeout exactly 3 heartbeats",
+                timing(100, 300, 10),
+                true,
+            ),
+            (
+                "election timeout below 3 heartbeats",
+                timing(100, 299, 10),
+                false,
+            ),
+            (
+                "drift just under half the timeout",
+                timing(100, 300, 149),
+                true,
+            ),
+            ("drift at half the timeout", timing(100, 300, 150), false),
+            (
+                "no lease reads without check-quorum is fine",
+                Config {
+                    lease_reads: false,
+                    check_quorum: false,
+                    ..d()
+                },
+                true,
+            ),
+            (
+                "lease reads need check-quorum",
+                Config {
+                    check_quorum: false,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "zero in-flight messages",
+                Config {
+                    max_inflight_msgs: 0,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "zero in-flight bytes",
+                Config {
+                    max_inflight_bytes: 0,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "one in-flight message and byte",
+                Config {
+                    max_inflight_msgs: 1,
+                    max_inflight_bytes: 1,
+                    ..d()
+                },
+                true,
+            ),
+            (
+                "zero append bytes",
+                Config {
+                    max_append_bytes: 0,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "zero apply bytes",
+                Config {
+                    max_apply_bytes: 0,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "zero snapshot chunk",
+                Config {
+                    snapshot_chunk_bytes: 0,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "one byte each",
+                Config {
+                    max_append_bytes: 1,
+                    max_apply_bytes: 1,
+                    snapshot_chunk_bytes: 1,
+                    ..d()
+                },
+                true,
+            ),
+            (
+                "zero pending reads",
+                Config {
+                    max_pending_reads: 0,
+                    ..d()
+                },
+                false,
+            ),
+            (
+                "one pending read",
+                Config {
+                    max_pending_reads: 1,
+                    ..d()
+                },
+                true,
+            ),
+        ];
+        for (what, cfg, valid) in table {
+            assert_eq!(cfg.validate().is_ok(), valid, "{what}: {cfg:?}");
+        }
+    }
 }

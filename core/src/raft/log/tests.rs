@@ -595,6 +595,44 @@ fn entries_table() {
     assert_eq!(log.snapshot_index(), 1);
 }
 
+/// When storage stops short of the unstable part (its byte cap), the result ends there: a
+/// later unstable entry that would still fit must not follow across the gap.
+#[test]
+fn entries_stop_where_storage_stops() {
+    let big = |index| Entry {
+        term: 1,
+        index,
+        kind: EntryKind::Normal(vec![0; 100]),
+    };
+    let mut store = MemStorage::new(Membership::new([1]));
+    store.append(&[big(1), big(2)]);
+    let mut log = RaftLog::new(store, 0);
+    log.append(vec![e(3, 1)]);
+    assert_eq!(log.offset, 3, "3 is the first unstable entry");
+    let cap = big(1).size() + e(3, 1).size() + 4; // room for 1 and 3, not for 1 and 2
+    let got: Vec<Index> = log.entries(1, 4, cap).unwrap().iter().map(|e| e.index).collect();
+    assert_eq!(got, vec![1]);
+}
+
+#[test]
+fn has_unsent_follows_appends_hand_outs_and_snapshots() {
+    let mut log = log_of(&[1], &[], &[]);
+    assert!(!log.has_unsent(), "everything durable");
+    log.append(vec![e(2, 1), e(3, 1)]);
+    assert!(log.has_unsent(), "new entries");
+    hand_out(&mut log);
+    assert!(!log.has_unsent(), "handed out, report pending");
+    log.append(vec![e(3, 2)]);
+    assert!(log.has_unsent(), "a replacement of a handed-out entry");
+    hand_out(&mut log);
+    assert!(!log.has_unsent());
+    log.restore(meta(9, 3));
+    assert!(log.has_unsent(), "a snapshot to install");
+    let (snap, ents) = log.take_unsent();
+    assert!(snap && ents.is_empty());
+    assert!(!log.has_unsent());
+}
+
 #[test]
 fn take_committed_table() {
     let mut log = log_of(&[1, 1, 1], &[1], &[]);
