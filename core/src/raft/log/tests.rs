@@ -610,7 +610,12 @@ fn entries_stop_where_storage_stops() {
     log.append(vec![e(3, 1)]);
     assert_eq!(log.offset, 3, "3 is the first unstable entry");
     let cap = big(1).size() + e(3, 1).size() + 4; // room for 1 and 3, not for 1 and 2
-    let got: Vec<Index> = log.entries(1, 4, cap).unwrap().iter().map(|e| e.index).collect();
+    let got: Vec<Index> = log
+        .entries(1, 4, cap)
+        .unwrap()
+        .iter()
+        .map(|e| e.index)
+        .collect();
     assert_eq!(got, vec![1]);
 }
 

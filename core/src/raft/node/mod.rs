@@ -20,6 +20,8 @@ use super::storage::Storage;
 mod accessor_tests;
 mod election;
 mod follower;
+#[cfg(test)]
+mod input_tests;
 mod membership_change;
 mod reads;
 mod replication;

@@ -1,0 +1,412 @@
+//! The guards of the public inputs, one case each: what `tick`, `propose_batch`,
+//! `change_membership`, `transfer_leader`, `set_preferred_leader`, `on_persisted` and
+//! `on_applied` accept, refuse or ignore, and what the accessors report after them.
+
+use super::tests::{elect, flush, node, step_now};
+use super::*;
+use crate::raft::storage::MemStorage;
+
+fn set(ids: &[NodeId]) -> BTreeSet<NodeId> {
+    ids.iter().copied().collect()
+}
+
+fn with_cfg(voters: &[NodeId], cfg: Config) -> RaftNode<MemStorage> {
+    RaftNode::new(
+        cfg,
+        MemStorage::new(Membership::new(voters.iter().copied())),
+        0,
+        0,
+    )
+    .unwrap()
+}
+
+/// A single-voter leader (node 1) with its term's no-op committed and applied.
+fn single_leader() -> RaftNode<MemStorage> {
+    let mut n = node(1, &[1]);
+    n.tick(5000);
+    flush(&mut n);
+    assert_eq!(n.role(), Role::Leader);
+    assert_eq!(n.status().commit, 1);
+    n
+}
+
+/// Node 2 of {1, 2, 3} following leader 1 in term 3, having heard from it at `now`.
+fn follower_at(now: u64) -> RaftNode<MemStorage> {
+    let mut n = node(2, &[1, 2, 3]);
+    n.tick(now);
+    step_now(
+        &mut n,
+        Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::Heartbeat {
+                commit: 0,
+                round: 1,
+            },
+        },
+    );
+    flush(&mut n);
+    n
+}
+
+#[test]
+fn leader_is_reported_by_leader_and_follower() {
+    assert_eq!(single_leader().leader(), Some(1));
+    let f = follower_at(100);
+    assert_eq!(f.leader(), Some(1));
+    assert_eq!(f.term(), 3);
+}
+
+#[test]
+fn vote_refusal_lasts_an_election_timeout_from_the_last_contact() {
+    let f = follower_at(700);
+    assert_eq!(f.vote_refused_until(), Some(700 + 1000));
+    let cfg = Config {
+        id: 2,
+        check_quorum: false,
+        lease_reads: false,
+        ..Config::default()
+    };
+    assert_eq!(with_cfg(&[1, 2, 3], cfg).vote_refused_until(), None);
+}
+
+#[test]
+fn a_leader_without_lease_reads_reports_no_lease() {
+    let cfg = Config {
+        lease_reads: false,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1], cfg);
+    n.tick(5000);
+    flush(&mut n);
+    n.read(b"r".to_vec(), ReadMode::ReadIndex, 5000).unwrap();
+    n.tick(5200);
+    flush(&mut n);
+    assert_eq!(n.role(), Role::Leader);
+    assert_eq!(n.lease_expiry(), None);
+}
+
+#[test]
+fn tick_never_moves_the_clock_back_and_fires_timers_at_an_observed_time() {
+    let mut n = node(1, &[1, 2, 3]);
+    n.tick(1000);
+    n.tick(500);
+    assert_eq!(n.clock(), 1000, "a tick from the past is ignored");
+    // A time-carrying input moves the clock without firing timers; the tick at that same time
+    // fires them.
+    n.read(Vec::new(), ReadMode::ReadIndex, 9000).unwrap_err();
+    assert_eq!(n.clock(), 9000);
+    assert_eq!(n.role(), Role::Follower);
+    n.tick(9000);
+    assert_eq!(n.role(), Role::PreCandidate, "the overdue election starts");
+}
+
+#[test]
+fn propose_batch_returns_the_last_index_and_appends_each_entry() {
+    let mut n = single_leader();
+    let last = n.propose_batch(vec![b"a".to_vec(), b"b".to_vec()]).unwrap();
+    assert_eq!(last, 3);
+    let kinds: Vec<EntryKind> = n
+        .entries(2, 4)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EntryKind::Normal(b"a".to_vec()),
+            EntryKind::Normal(b"b".to_vec())
+        ]
+    );
+    assert_eq!(
+        n.propose_batch(Vec::new()).unwrap(),
+        3,
+        "an empty batch appends nothing"
+    );
+    let f = &mut follower_at(100);
+    assert!(matches!(
+        f.propose_batch(vec![b"x".to_vec()]),
+        Err(RaftError::NotLeader { leader: Some(1) })
+    ));
+}
+
+#[test]
+fn change_membership_refuses_while_a_change_is_in_progress() {
+    // Adding voter 2: it joins as a learner (committed at once by the single voter), then waits
+    // to catch up (it never answers; no lag is allowed) — the change is still in progress
+    // although its last entry is committed and the configuration is not joint.
+    let cfg = Config {
+        catchup_lag: 0,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1], cfg);
+    n.tick(5000);
+    flush(&mut n);
+    n.change_membership(set(&[1, 2]), set(&[])).unwrap();
+    flush(&mut n);
+    assert_eq!(n.membership().learners, set(&[2]));
+    let s = n.status();
+    assert!(s.commit == s.membership_index && !s.membership.is_joint());
+    assert_eq!(
+        n.change_membership(set(&[1]), set(&[])),
+        Err(RaftError::ConfChangeInProgress)
+    );
+}
+
+#[test]
+fn change_membership_is_accepted_once_the_last_change_is_committed() {
+    let mut n = single_leader();
+    n.change_membership(set(&[1]), set(&[4])).unwrap();
+    flush(&mut n);
+    assert_eq!(n.membership().learners, set(&[4]));
+    let s = n.status();
+    assert_eq!(
+        s.commit, s.membership_index,
+        "the change is committed and complete"
+    );
+    n.change_membership(set(&[1]), set(&[])).unwrap();
+    flush(&mut n);
+    assert_eq!(n.membership().learners, set(&[]));
+}
+
+#[test]
+fn change_membership_refuses_while_the_configuration_entry_is_uncommitted() {
+    // A new leader inherits an uncommitted configuration entry (no change target of its own).
+    let mut n = node(1, &[1, 2, 3]);
+    step_now(
+        &mut n,
+        Message {
+            from: 2,
+            to: 1,
+            term: 1,
+            body: MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries: vec![Entry {
+                    term: 1,
+                    index: 1,
+                    kind: EntryKind::Config(Membership {
+                        voters: set(&[1, 2, 3]),
+                        outgoing: BTreeSet::new(),
+                        learners: set(&[5]),
+                    }),
+                }],
+                commit: 0,
+            },
+        },
+    );
+    flush(&mut n);
+    assert_eq!(n.status().membership_index, 1);
+    elect(&mut n, &[2, 3]);
+    let s = n.status();
+    assert!(s.membership_index > s.commit && !s.membership.is_joint());
+    assert_eq!(
+        n.change_membership(set(&[1, 2, 3]), set(&[])),
+        Err(RaftError::ConfChangeInProgress)
+    );
+}
+
+#[test]
+fn transfer_leader_guards() {
+    let mut n = node(1, &[1, 2, 3]);
+    elect(&mut n, &[2, 3]);
+    assert!(matches!(
+        n.transfer_leader(7, n.clock()),
+        Err(RaftError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        n.transfer_leader(1, n.clock()),
+        Ok(()),
+        "to itself: nothing to do"
+    );
+    assert!(n.lease_expiry().is_none() || n.transfer.is_none());
+    let now = n.clock();
+    n.transfer_leader(2, now).unwrap();
+    assert_eq!(
+        n.transfer,
+        Some((2, now + 1000)),
+        "gives up an election timeout later"
+    );
+    assert_eq!(n.lease_expiry(), None, "no lease reads during a transfer");
+    // Node 2 has not acknowledged the leader's entries: no TimeoutNow yet.
+    let msgs = flush(&mut n);
+    assert!(
+        !msgs
+            .iter()
+            .any(|m| matches!(m.body, MessageBody::TimeoutNow))
+    );
+    assert_eq!(
+        n.transfer_leader(2, now + 10),
+        Ok(()),
+        "the same transfer again"
+    );
+    assert_eq!(n.transfer, Some((2, now + 1000)), "not restarted");
+    assert!(matches!(
+        n.propose(b"x".to_vec()),
+        Err(RaftError::TransferInProgress(2))
+    ));
+}
+
+#[test]
+fn transfer_to_a_learner_is_refused() {
+    let cfg = Config {
+        catchup_lag: 0,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1], cfg);
+    n.tick(5000);
+    flush(&mut n);
+    n.change_membership(set(&[1, 2]), set(&[])).unwrap();
+    flush(&mut n);
+    assert_eq!(
+        n.membership().learners,
+        set(&[2]),
+        "2 has progress but no vote"
+    );
+    assert!(matches!(
+        n.transfer_leader(2, n.clock()),
+        Err(RaftError::InvalidArgument(_))
+    ));
+}
+
+/// A follower's acknowledgement waits for the durability of what it acknowledges: a report
+/// for an earlier write must not release the acknowledgement of a later one.
+#[test]
+fn an_earlier_durability_report_does_not_release_a_later_acknowledgement() {
+    let mut n = node(2, &[1, 2, 3]);
+    let append = |index: Index, prev_term: Term| Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append {
+            prev_index: index - 1,
+            prev_term,
+            entries: vec![Entry {
+                term: 1,
+                index,
+                kind: EntryKind::Noop,
+            }],
+            commit: 0,
+        },
+    };
+    step_now(&mut n, append(1, 0));
+    let rd1 = n.ready();
+    n.storage_mut().append(&rd1.entries);
+    if let Some(hs) = rd1.hard_state.clone() {
+        n.storage_mut().hard_state = hs;
+    }
+    step_now(&mut n, append(2, 1));
+    let (i, t) = rd1.persist_point().unwrap();
+    n.on_persisted(i, t);
+    let rd2 = n.ready();
+    let is_ack = |m: &Message| matches!(m.body, MessageBody::AppendResponse { .. });
+    assert!(!rd2.messages.iter().any(is_ack), "{:?}", rd2.messages);
+    assert!(rd2.persisted_messages.iter().any(is_ack));
+}
+
+#[test]
+fn reads_are_bounded_across_all_their_queues() {
+    let cfg = Config {
+        max_pending_reads: 2,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1, 2, 3], cfg);
+    elect(&mut n, &[2, 3]);
+    // The term's no-op is not committed yet: both reads wait for it.
+    let now = n.clock();
+    n.read(b"a".to_vec(), ReadMode::ReadIndex, now).unwrap();
+    n.read(b"b".to_vec(), ReadMode::Lease, now).unwrap();
+    assert_eq!(
+        n.read(b"c".to_vec(), ReadMode::ReadIndex, now),
+        Err(RaftError::TooManyPendingReads)
+    );
+}
+
+/// A new leader holds its traffic until its term is durable; the report that makes it durable
+/// releases what was held meanwhile (here: heartbeats) to be sent at once.
+#[test]
+fn the_report_that_makes_the_leaders_term_durable_releases_held_traffic() {
+    let mut n = node(1, &[1, 2, 3]);
+    n.tick(5000);
+    let grant = |n: &mut RaftNode<MemStorage>, msgs: Vec<Message>| {
+        for m in msgs {
+            let body = match m.body {
+                MessageBody::PreVote { .. } => MessageBody::PreVoteResponse { reject: false },
+                MessageBody::Vote { .. } => MessageBody::VoteResponse { reject: false },
+                _ => continue,
+            };
+            step_now(
+                n,
+                Message {
+                    from: m.to,
+                    to: m.from,
+                    term: m.term,
+                    body,
+                },
+            );
+        }
+    };
+    let pre = flush(&mut n);
+    grant(&mut n, pre);
+    // The vote round's Ready (the new term) is written, its report is slow to come back.
+    let rdv = n.ready();
+    if let Some(hs) = rdv.hard_state.clone() {
+        n.storage_mut().hard_state = hs;
+    }
+    let votes = rdv.persisted_messages.clone();
+    grant(&mut n, votes);
+    assert_eq!(n.role(), Role::Leader);
+    n.tick(n.clock() + 100);
+    let (i, t) = rdv.persist_point().unwrap();
+    n.on_persisted(i, t);
+    let rd2 = n.ready();
+    let hb = |m: &Message| matches!(m.body, MessageBody::Heartbeat { .. });
+    assert!(rd2.messages.iter().any(hb), "{rd2:?}");
+    assert!(!rd2.persisted_messages.iter().any(hb));
+}
+
+#[test]
+fn set_preferred_leader_is_recorded() {
+    let mut n = single_leader();
+    n.set_preferred_leader(Some(3));
+    assert_eq!(n.preferred, Some(3));
+    n.set_preferred_leader(None);
+    assert_eq!(n.preferred, None);
+}
+
+#[test]
+fn on_persisted_releases_held_messages_only_for_the_reported_point() {
+    let mut n = node(1, &[1]);
+    n.tick(5000);
+    let rd = n.ready();
+    assert_eq!(n.role(), Role::Leader);
+    n.storage_mut().append(&rd.entries);
+    if let Some(hs) = rd.hard_state.clone() {
+        n.storage_mut().hard_state = hs;
+    }
+    let (i, t) = rd.persist_point().unwrap();
+    n.on_persisted(i, t + 1);
+    assert_eq!(
+        n.status().commit,
+        0,
+        "a report for another term is not this entry's"
+    );
+    assert_eq!(n.durable_term, 0);
+    n.on_persisted(i, t);
+    assert_eq!(n.durable_term, t);
+    assert_eq!(n.status().commit, 1);
+}
+
+#[test]
+fn on_applied_moves_only_forward_and_only_over_handed_out_entries() {
+    let mut n = single_leader();
+    assert_eq!(n.status().applied, 1);
+    n.on_applied(1);
+    assert!(!n.has_ready(), "applying the same index again is no event");
+    n.on_applied(0);
+    assert_eq!(n.status().applied, 1);
+    n.on_applied(50);
+    assert_eq!(n.status().applied, 1, "nothing beyond what was handed out");
+}
