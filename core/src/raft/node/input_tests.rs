@@ -410,3 +410,205 @@ fn on_applied_moves_only_forward_and_only_over_handed_out_entries() {
     n.on_applied(50);
     assert_eq!(n.status().applied, 1, "nothing beyond what was handed out");
 }
+
+/// Each reason for a `Ready`, alone, makes `has_ready` true.
+#[test]
+fn has_ready_sees_each_reason_alone() {
+    // Unsent entries only (a single voter sends no messages; the commit does not move yet).
+    let mut n = single_leader();
+    n.propose(b"x".to_vec()).unwrap();
+    assert!(n.has_ready(), "an unsent entry");
+    flush(&mut n);
+
+    // Committed entries not yet handed out (one per Ready under a one-byte apply limit).
+    let cfg = Config {
+        max_apply_bytes: 1,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1], cfg);
+    n.tick(5000);
+    flush(&mut n);
+    n.propose_batch(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()])
+        .unwrap();
+    let rd = n.ready();
+    n.storage_mut().append(&rd.entries);
+    let (i, t) = rd.persist_point().unwrap();
+    n.on_persisted(i, t);
+    let rd = n.ready();
+    assert_eq!(rd.committed_entries.len(), 1);
+    assert!(n.has_ready(), "two committed entries still to hand out");
+    flush(&mut n);
+
+    // A read whose index is applied exactly.
+    let mut n = single_leader();
+    let now = n.clock();
+    n.read(b"r".to_vec(), ReadMode::ReadIndex, now).unwrap();
+    assert!(n.has_ready(), "a read ready to serve");
+    let rd = n.ready();
+    assert_eq!(rd.read_states.len(), 1);
+    assert!(!n.has_ready());
+
+    // An event only (the host reports an application).
+    let mut n = single_leader();
+    n.propose(b"y".to_vec()).unwrap();
+    let rd = n.ready();
+    n.storage_mut().append(&rd.entries);
+    let (i, t) = rd.persist_point().unwrap();
+    n.on_persisted(i, t);
+    let rd = n.ready();
+    assert_eq!(rd.committed_entries.len(), 1);
+    assert!(!n.has_ready());
+    n.on_applied(rd.committed_entries[0].index);
+    assert!(n.has_ready(), "the Applied event");
+}
+
+/// A granted vote changes only the hard state; that write still gets a durability point, which
+/// the vote's reply waits for.
+#[test]
+fn a_hard_state_alone_gets_a_persist_point() {
+    let mut n = node(2, &[1, 2, 3]);
+    n.tick(5000);
+    flush(&mut n);
+    step_now(
+        &mut n,
+        Message {
+            from: 3,
+            to: 2,
+            term: 7,
+            body: MessageBody::Vote {
+                last_index: 0,
+                last_term: 0,
+                transfer: false,
+            },
+        },
+    );
+    let rd = n.ready();
+    assert!(rd.hard_state.is_some() && rd.entries.is_empty() && rd.snapshot.is_none());
+    assert!(rd.persist_point().is_some());
+    assert!(
+        rd.persisted_messages
+            .iter()
+            .any(|m| m.body == MessageBody::VoteResponse { reject: false })
+    );
+}
+
+#[test]
+fn step_ignores_messages_not_addressed_to_it_or_from_itself() {
+    let heartbeat = |from, to| Message {
+        from,
+        to,
+        term: 4,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            round: 1,
+        },
+    };
+    let mut n = node(2, &[1, 2, 3]);
+    step_now(&mut n, heartbeat(1, 3));
+    assert_eq!(n.term(), 0, "addressed to node 3");
+    step_now(&mut n, heartbeat(2, 2));
+    assert_eq!(n.term(), 0, "from itself");
+    step_now(&mut n, heartbeat(1, 2));
+    assert_eq!((n.term(), n.leader()), (4, Some(1)));
+}
+
+#[test]
+fn step_answers_a_stale_leader_and_a_stale_pre_candidate() {
+    let mut n = follower_at(100); // term 3
+    let stale = |body| Message {
+        from: 3,
+        to: 2,
+        term: 2,
+        body,
+    };
+    for body in [
+        MessageBody::Heartbeat {
+            commit: 0,
+            round: 1,
+        },
+        MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: Vec::new(),
+            commit: 0,
+        },
+    ] {
+        step_now(&mut n, stale(body));
+        let out = flush(&mut n);
+        assert!(
+            out.iter().any(|m| m.to == 3
+                && m.term == 3
+                && matches!(m.body, MessageBody::AppendResponse { reject: true, .. })),
+            "{out:?}"
+        );
+    }
+    step_now(
+        &mut n,
+        stale(MessageBody::PreVote {
+            last_index: 9,
+            last_term: 9,
+        }),
+    );
+    let out = flush(&mut n);
+    assert!(
+        out.iter()
+            .any(|m| m.to == 3 && m.body == MessageBody::PreVoteResponse { reject: true })
+    );
+    assert_eq!(n.term(), 3);
+}
+
+#[test]
+fn a_pre_vote_for_the_current_term_is_refused() {
+    // Long after the leader's last contact (no lease), an up-to-date pre-candidate asking for
+    // the term this node is already in gets no pre-vote: it must ask for a later term.
+    let mut n = follower_at(100);
+    n.tick(100_000);
+    flush(&mut n);
+    let term = n.term();
+    step_now(
+        &mut n,
+        Message {
+            from: 3,
+            to: 2,
+            term,
+            body: MessageBody::PreVote {
+                last_index: 99,
+                last_term: 99,
+            },
+        },
+    );
+    let out = flush(&mut n);
+    assert!(
+        out.iter()
+            .any(|m| m.to == 3 && m.body == MessageBody::PreVoteResponse { reject: true }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn snapshot_taken_only_over_applied_durable_uncompacted_entries() {
+    let mut n = single_leader();
+    n.propose(b"x".to_vec()).unwrap();
+    flush(&mut n);
+    let applied = n.status().applied;
+    assert_eq!(applied, 2);
+    assert!(matches!(
+        n.on_snapshot_taken(applied + 1),
+        Err(RaftError::SnapshotUnavailable { .. })
+    ));
+    let meta = n.on_snapshot_taken(1).unwrap();
+    assert_eq!((meta.index, meta.term), (1, 1));
+    n.storage_mut().compact(meta, Vec::new());
+    let meta = n.on_snapshot_taken(applied).unwrap();
+    assert_eq!((meta.index, meta.term), (2, 1));
+    n.storage_mut().compact(meta, Vec::new());
+    for index in [1, 2] {
+        assert!(
+            matches!(
+                n.on_snapshot_taken(index),
+                Err(RaftError::SnapshotUnavailable { .. })
+            ),
+            "{index} is compacted (the snapshot's own index included)"
+        );
+    }
+}
