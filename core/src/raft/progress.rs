@@ -71,14 +71,17 @@ impl Progress {
         self.inflight_bytes = 0;
     }
 
+    /// Probes from just past what the follower is known to hold: after a snapshot, past the
+    /// snapshot (or where it already got to); otherwise right after its match.
     pub fn become_probe(&mut self) {
+        let past_match = self.matched + 1;
         let next = if self.state == ProgressState::Snapshot {
             self.next.max(self.snap_index + 1)
         } else {
-            self.matched + 1
+            past_match
         };
         self.reset(ProgressState::Probe);
-        self.next = next.max(self.matched + 1);
+        self.next = next.max(past_match);
     }
 
     pub fn become_replicate(&mut self) {
@@ -191,6 +194,42 @@ mod tests {
         q.on_sent(1, 600, true, 0);
         q.on_sent(2, 600, true, 0);
         assert!(!q.can_send(10, 1000));
+    }
+
+    #[test]
+    fn become_probe_table() {
+        // (state, matched, next, snap_index) → next when probing
+        let rows = [
+            (ProgressState::Replicate, 5, 9, 0, 6),
+            (ProgressState::Probe, 0, 4, 0, 1),
+            (ProgressState::Snapshot, 2, 3, 10, 11),
+            (ProgressState::Snapshot, 4, 8, 1, 8),
+            (ProgressState::Snapshot, 4, 2, 1, 5),
+        ];
+        for (state, matched, next, snap_index, want) in rows {
+            let mut p = Progress::new(next, 0);
+            p.state = state;
+            p.matched = matched;
+            p.snap_index = snap_index;
+            p.probe_sent = true;
+            p.become_probe();
+            assert_eq!(p.state, ProgressState::Probe);
+            assert_eq!(
+                p.next, want,
+                "{state:?} matched {matched} next {next} snap {snap_index}"
+            );
+            assert!(!p.probe_sent);
+        }
+    }
+
+    #[test]
+    fn heard_within_is_a_half_open_window() {
+        let mut p = Progress::new(1, 0);
+        p.last_heard = 100;
+        assert!(p.heard_within(149, 50));
+        assert!(!p.heard_within(150, 50));
+        assert!(p.heard_within(100, 1));
+        assert!(!p.heard_within(100, 0));
     }
 
     #[test]

@@ -612,3 +612,135 @@ fn snapshot_taken_only_over_applied_durable_uncompacted_entries() {
         );
     }
 }
+
+#[test]
+fn timeout_now_makes_a_follower_campaign_and_is_ignored_by_a_leader() {
+    let timeout_now = |from, to, term| Message {
+        from,
+        to,
+        term,
+        body: MessageBody::TimeoutNow,
+    };
+    let mut f = follower_at(100);
+    step_now(&mut f, timeout_now(1, 2, 3));
+    assert_eq!(
+        (f.role(), f.term()),
+        (Role::Candidate, 4),
+        "a transfer skips pre-vote"
+    );
+    let mut l = node(1, &[1, 2, 3]);
+    elect(&mut l, &[2, 3]);
+    let term = l.term();
+    step_now(&mut l, timeout_now(2, 1, term));
+    assert_eq!((l.role(), l.term()), (Role::Leader, term));
+}
+
+/// A configuration entry reaches a follower: one MembershipChanged event, no leader-side
+/// progress tracking; later ordinary entries change no membership.
+#[test]
+fn membership_events_and_progress_follow_configuration_entries_only() {
+    let mut n = node(2, &[1, 2, 3]);
+    let append = |index: Index, prev_term: Term, kind: EntryKind| Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append {
+            prev_index: index - 1,
+            prev_term,
+            entries: vec![Entry {
+                term: 1,
+                index,
+                kind,
+            }],
+            commit: 0,
+        },
+    };
+    let with_learner = Membership {
+        voters: set(&[1, 2, 3]),
+        outgoing: BTreeSet::new(),
+        learners: set(&[5]),
+    };
+    let changes = |n: &mut RaftNode<MemStorage>| {
+        n.ready()
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::MembershipChanged { .. }))
+            .count()
+    };
+    step_now(
+        &mut n,
+        append(1, 0, EntryKind::Config(with_learner.clone())),
+    );
+    assert_eq!(changes(&mut n), 1);
+    assert_eq!(n.membership(), &with_learner);
+    assert!(n.progress.is_empty(), "a follower tracks no progress");
+    step_now(&mut n, append(2, 1, EntryKind::Normal(b"x".to_vec())));
+    assert_eq!(changes(&mut n), 0);
+    // A leader tracks every member of a new configuration at once.
+    let mut l = single_leader();
+    l.change_membership(set(&[1]), set(&[4])).unwrap();
+    assert!(l.progress.contains_key(&4));
+}
+
+#[test]
+fn a_truncation_without_configuration_entries_changes_no_membership() {
+    let mut n = node(2, &[1, 2, 3]);
+    let append = |term: Term, prev_index: Index, prev_term: Term, terms: &[Term]| Message {
+        from: 1,
+        to: 2,
+        term,
+        body: MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries: terms
+                .iter()
+                .enumerate()
+                .map(|(k, t)| Entry {
+                    term: *t,
+                    index: prev_index + 1 + k as Index,
+                    kind: EntryKind::Noop,
+                })
+                .collect(),
+            commit: 0,
+        },
+    };
+    step_now(&mut n, append(1, 0, 0, &[1, 1]));
+    flush(&mut n);
+    step_now(&mut n, append(2, 1, 1, &[2]));
+    assert_eq!(n.term_at(2), Some(2), "entry 2 was replaced");
+    let rd = n.ready();
+    assert!(
+        !rd.events
+            .iter()
+            .any(|e| matches!(e, Event::MembershipChanged { .. })),
+        "{:?}",
+        rd.events
+    );
+}
+
+/// A snapshot carrying the very membership the follower already has still moves the index the
+/// configuration is known at (to the snapshot's).
+#[test]
+fn a_snapshot_with_the_same_membership_moves_the_configuration_index() {
+    let mut n = node(2, &[1, 2, 3]);
+    let meta = SnapshotMeta {
+        index: 10,
+        term: 1,
+        membership: Membership::new([1, 2, 3]),
+    };
+    step_now(
+        &mut n,
+        Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: MessageBody::InstallSnapshot {
+                meta,
+                offset: 0,
+                data: Vec::new(),
+                done: true,
+            },
+        },
+    );
+    assert_eq!(n.status().membership_index, 10);
+}
