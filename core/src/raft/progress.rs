@@ -223,6 +223,50 @@ mod tests {
     }
 
     #[test]
+    fn sends_and_acknowledgements_keep_the_window_exact() {
+        let mut p = Progress::new(1, 0);
+        p.on_sent(4, 10, true, 7);
+        assert!(!p.can_send(8, 1000), "one probe at a time");
+        assert_eq!((p.next, p.inflight_len(), p.last_send), (1, 0, 7));
+        p.become_replicate();
+        p.on_sent(3, 10, false, 8);
+        assert_eq!(
+            (p.next, p.inflight_len()),
+            (1, 0),
+            "an empty append fills no window"
+        );
+        p.on_sent(5, 10, true, 9);
+        assert_eq!((p.next, p.inflight_len()), (6, 1));
+        assert!(
+            !p.can_send(8, 10),
+            "the byte window is full at exactly its size"
+        );
+        assert!(p.can_send(8, 11));
+        assert!(p.on_success(5, 10));
+        assert_eq!(
+            p.inflight_len(),
+            0,
+            "the send ending at the match is acknowledged"
+        );
+        assert!(p.can_send(8, 1), "and its bytes are free again");
+        assert!(!p.on_success(5, 11), "a duplicate does not advance");
+    }
+
+    #[test]
+    fn become_snapshot_stops_appends_until_the_snapshot_is_done() {
+        let mut p = Progress::new(3, 0);
+        p.become_replicate();
+        p.on_sent(4, 10, true, 0);
+        p.become_snapshot(7);
+        assert_eq!(
+            (p.state, p.snap_index, p.snap_offset),
+            (ProgressState::Snapshot, 7, 0)
+        );
+        assert_eq!(p.inflight_len(), 0);
+        assert!(!p.can_send(8, 1000));
+    }
+
+    #[test]
     fn heard_within_is_a_half_open_window() {
         let mut p = Progress::new(1, 0);
         p.last_heard = 100;
