@@ -155,9 +155,7 @@ impl Progress {
             }
             let old_next = self.next;
             self.become_probe();
-            self.next = (hint + 1)
-                .min(rejected)
-                .clamp(self.matched + 1, old_next.max(self.matched + 1));
+            self.next = (hint + 1).min(rejected).min(old_next).max(self.matched + 1);
             return true;
         }
         if self.next == 0 || rejected != self.next - 1 {
@@ -250,6 +248,14 @@ mod tests {
         );
         assert!(p.can_send(8, 1), "and its bytes are free again");
         assert!(!p.on_success(5, 11), "a duplicate does not advance");
+    }
+
+    #[test]
+    fn become_replicate_sends_right_after_the_match() {
+        let mut p = Progress::new(9, 0);
+        p.matched = 5;
+        p.become_replicate();
+        assert_eq!((p.state, p.next), (ProgressState::Replicate, 6));
     }
 
     #[test]
