@@ -744,3 +744,102 @@ fn a_snapshot_with_the_same_membership_moves_the_configuration_index() {
     );
     assert_eq!(n.status().membership_index, 10);
 }
+
+/// Leader 1 of {1, 2, 3}; `ack` makes a follower report it holds the whole log, as of now.
+fn leader3() -> RaftNode<MemStorage> {
+    let mut n = node(1, &[1, 2, 3]);
+    elect(&mut n, &[2, 3]);
+    n
+}
+
+fn ack(n: &mut RaftNode<MemStorage>, from: NodeId) {
+    let (term, last) = (n.term(), n.status().last_index);
+    step_now(
+        n,
+        Message {
+            from,
+            to: n.id(),
+            term,
+            body: MessageBody::AppendResponse {
+                index: last,
+                reject: false,
+                hint_index: 0,
+                hint_term: 0,
+            },
+        },
+    );
+}
+
+fn sends_timeout_now_to(msgs: &[Message], to: NodeId) -> bool {
+    msgs.iter()
+        .any(|m| m.to == to && m.body == MessageBody::TimeoutNow)
+}
+
+#[test]
+fn the_preferred_leader_gets_leadership_once_it_is_caught_up() {
+    let mut n = leader3();
+    n.set_preferred_leader(Some(2));
+    let now = n.clock();
+    n.tick(now + 100);
+    assert!(
+        !sends_timeout_now_to(&flush(&mut n), 2),
+        "2 is not caught up"
+    );
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    flush(&mut n);
+    n.tick(now + 200);
+    assert!(sends_timeout_now_to(&flush(&mut n), 2));
+    assert_eq!(n.transfer.map(|(t, _)| t), Some(2));
+}
+
+#[test]
+fn no_hand_over_to_itself_to_a_non_voter_or_during_a_change() {
+    for preferred in [1, 9] {
+        let mut n = leader3();
+        ack(&mut n, 2);
+        ack(&mut n, 3);
+        flush(&mut n);
+        n.set_preferred_leader(Some(preferred));
+        let now = n.clock();
+        n.tick(now + 100);
+        flush(&mut n);
+        assert_eq!(n.transfer, None, "preferred {preferred}");
+        assert_eq!(n.role(), Role::Leader);
+    }
+}
+
+/// A transfer that does not complete is given up an election timeout later: the leader takes
+/// writes again.
+#[test]
+fn a_stuck_transfer_is_abandoned_after_an_election_timeout() {
+    let mut n = leader3();
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    let now = n.clock();
+    n.transfer_leader(2, now).unwrap();
+    flush(&mut n);
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    n.tick(now + 999);
+    assert!(n.transfer.is_some());
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    n.tick(now + 1000);
+    assert_eq!(n.transfer, None);
+    assert!(n.propose(b"w".to_vec()).is_ok());
+}
+
+#[test]
+fn a_transfer_in_progress_is_not_redirected_to_the_preferred_leader() {
+    let mut n = leader3();
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    flush(&mut n);
+    let now = n.clock();
+    n.transfer_leader(3, now).unwrap();
+    n.set_preferred_leader(Some(2));
+    n.tick(now + 100);
+    flush(&mut n);
+    assert_eq!(n.transfer.map(|(t, _)| t), Some(3));
+}

@@ -66,11 +66,8 @@ impl<S: Storage> RaftNode<S> {
 
     pub(super) fn check_preferred(&mut self) {
         let Some(p) = self.preferred else { return };
-        if p == self.cfg.id
-            || self.transfer.is_some()
-            || self.target.is_some()
-            || !self.membership.voters.contains(&p)
-        {
+        // `transfer_leader` refuses a non-voter, and this node has no progress of its own.
+        if self.transfer.is_some() || self.target.is_some() {
             return;
         }
         let last = self.log.last_index();
