@@ -1,5 +1,5 @@
 //! Reads against the state machines (journal store and KV), run on a blocking thread under
-//! the state-machine mutex once the read level allows it (see `driver.rs`). Pure lookups:
+//! the state-machine mutex once the read level allows it (see `driver/read_path.rs`). Pure lookups:
 //! partition bounds and entries through the partition index and the journal.
 
 use std::collections::BTreeSet;

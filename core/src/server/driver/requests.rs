@@ -1,0 +1,67 @@
+//! Dispatch of a client request to the write path, the read path, watches or the status views,
+//! after the node-wide refusals (a failed node, too many pending requests).
+
+use super::{Conn, Driver, reply};
+use crate::api::{Error, ErrorKind, QueryConsistency};
+use crate::client::protocol::{ClientRequest, ReplyBody, RequestBody};
+
+impl Driver {
+    pub(super) fn handle_request(&mut self, conn: Conn, req: ClientRequest) {
+        if self.failed {
+            let e = Error::new(ErrorKind::Io, "this node stopped after a storage failure");
+            reply(&conn, req.id, Err(e), self.applied());
+            return;
+        }
+        if self.pending_count >= self.cfg.max_pending_requests {
+            let e = Error::new(ErrorKind::Unavailable, "too many pending requests");
+            reply(&conn, req.id, Err(e), self.applied());
+            return;
+        }
+        match &req.body {
+            RequestBody::Append { .. }
+            | RequestBody::AppendBatches { .. }
+            | RequestBody::KvWrite { .. }
+            | RequestBody::ScalePartitions { .. } => self.handle_write(conn, req),
+            RequestBody::Watch {
+                watch_id,
+                filter,
+                from_index,
+            } => {
+                let (watch_id, filter, from_index) = (*watch_id, filter.clone(), *from_index);
+                self.open_watch(conn, req.id, watch_id, filter, from_index);
+            }
+            RequestBody::Unwatch { watch_id } => {
+                self.watches.remove(conn.id(), *watch_id);
+                reply(&conn, req.id, Ok(ReplyBody::Done), self.applied());
+            }
+            RequestBody::AppliedIndex => self.strict_read(conn, req),
+            RequestBody::Status => {
+                let s = self.node_status();
+                reply(&conn, req.id, Ok(ReplyBody::Status(s)), self.applied());
+            }
+            RequestBody::StatusWithResources => {
+                let body = ReplyBody::StatusWithResources {
+                    status: Box::new(self.node_status()),
+                    resources: self.resources(),
+                };
+                reply(&conn, req.id, Ok(body), self.applied());
+            }
+            RequestBody::ClusterConfiguration => {
+                let c = self.configuration();
+                reply(
+                    &conn,
+                    req.id,
+                    Ok(ReplyBody::Configuration(c)),
+                    self.applied(),
+                );
+            }
+            body => {
+                let read = body.read_at().unwrap_or_default();
+                match read.consistency {
+                    QueryConsistency::Strict => self.strict_read(conn, req),
+                    _ => self.local_read(conn, req, read),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Starting a node: open (or create) its storage, recover the state machines from the latest
+//! snapshot and the log, bind the port and spawn the driver with its writer and apply threads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::errors::{raft_error, storage_error};
+use super::status::ServerStatus;
+use super::{Driver, Report};
+use crate::api::{Error, ErrorKind};
+use crate::net::Transport;
+use crate::raft::{Index, Membership, RaftNode, SnapshotMeta};
+use crate::server::PeerWire;
+use crate::server::apply::{self, ApplyJob, Machines};
+use crate::server::config::{MAX_RECORD_BYTES, ServerConfig};
+use crate::server::proposal_batch::ProposalBatch;
+use crate::server::storage::{self, LogStore, SnapshotState, WriteQueue, Writer};
+use crate::server::watches::WatchRegistry;
+use crate::storage::{Journal, JournalOptions, PartitionIndex, SnapshotStore, StorageError};
+
+type Started = (
+    watch::Receiver<ServerStatus>,
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// Opens storage, recovers the state machines, binds the port and spawns the node.
+pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
+    let node = cfg.node_id;
+    let data = cfg.data_dir.clone();
+    let cfg2 = cfg.clone();
+    // Opening and recovery do blocking file I/O.
+    let opened = tokio::task::spawn_blocking(move || open_storage(&cfg2, &data))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("storage open task: {e}")))??;
+    let Opened {
+        journal,
+        machines,
+        store,
+        writer,
+        snapshot_applied,
+        last_ts,
+    } = opened;
+
+    let mut net = cfg.net.clone();
+    net.cluster_id = cfg.cluster_id;
+    let (mut transport, inbound) = Transport::<PeerWire>::start(node, cfg.listen, net)
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot listen on {}: {e}", cfg.listen),
+            )
+        })?;
+    let local_addr = transport.local_addr();
+    let conn_counts = transport.counts();
+    for (&id, &addr) in &cfg.peers {
+        if id != node {
+            transport.peers_mut().add(id, addr);
+        }
+    }
+    let mut addrs: BTreeMap<u64, String> =
+        cfg.peers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    if cfg.peers.get(&node).is_none_or(|a| a.port() == 0) {
+        // Peers list this node with an ephemeral port: advertise the bound one.
+        addrs.insert(node, local_addr.to_string());
+    }
+
+    let raft = RaftNode::new(cfg.raft_config(), store, snapshot_applied, 0)
+        .map_err(|e| raft_error(e, None))?;
+
+    let (report_tx, report_rx) = mpsc::unbounded_channel::<Report>();
+    let (write_tx, write_rx, consumed) = WriteQueue::new();
+    let (apply_tx, apply_rx) = std::sync::mpsc::channel::<ApplyJob>();
+
+    let wtx = report_tx.clone();
+    let writer_apply_tx = apply_tx.clone();
+    let writer_thread = std::thread::Builder::new()
+        .name(format!("jk-writer-{node}"))
+        .spawn(move || {
+            writer.run(
+                write_rx,
+                consumed,
+                |d| wtx.send(Report::Write(d)).is_ok(),
+                |job| writer_apply_tx.send(job).is_ok(),
+            )
+        })
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot spawn writer thread: {e}")))?;
+    let atx = report_tx.clone();
+    let m2 = machines.clone();
+    let interval = cfg.snapshot_interval;
+    let apply_thread = std::thread::Builder::new()
+        .name(format!("jk-apply-{node}"))
+        .spawn(move || {
+            apply::run(
+                node,
+                m2,
+                apply_rx,
+                |d| atx.send(Report::Apply(d)).is_ok(),
+                interval,
+            )
+        })
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot spawn apply thread: {e}")))?;
+    drop(report_tx);
+
+    let (status_tx, status_rx) = watch::channel(ServerStatus {
+        node_id: node,
+        ..ServerStatus::default()
+    });
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let durable = journal.durable_index();
+    let driver = Driver {
+        cfg,
+        raft,
+        journal,
+        machines,
+        addrs,
+        write_tx,
+        apply_tx,
+        status_tx,
+        start: Instant::now(),
+        durable,
+        waiters: BTreeMap::new(),
+        outcomes: HashMap::new(),
+        sessions: HashMap::new(),
+        reads: HashMap::new(),
+        next_read: 1,
+        deferred: Vec::new(),
+        watches: WatchRegistry::default(),
+        conn_counts,
+        term_start: u64::MAX,
+        last_ts,
+        pending_snapshot: None,
+        failed: false,
+        pending_count: 0,
+        batch: ProposalBatch::default(),
+    };
+    driver.publish();
+    let task = tokio::spawn(async move {
+        driver
+            .run(
+                transport,
+                inbound,
+                report_rx,
+                stop_rx,
+                writer_thread,
+                apply_thread,
+            )
+            .await
+    });
+    Ok((status_rx, local_addr, stop_tx, task))
+}
+
+struct Opened {
+    journal: Arc<Journal>,
+    machines: Arc<Mutex<Machines>>,
+    store: LogStore,
+    writer: Writer,
+    snapshot_applied: Index,
+    last_ts: u64,
+}
+
+fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Error> {
+    let se = storage_error;
+    std::fs::create_dir_all(data).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot create data dir {}: {e}", data.display()),
+        )
+    })?;
+    let journal = Arc::new(
+        Journal::open(
+            data.join("journal"),
+            JournalOptions {
+                max_segment_bytes: cfg.max_segment_bytes,
+                max_record_bytes: MAX_RECORD_BYTES,
+            },
+        )
+        .map_err(se)?,
+    );
+    let snapshots = Arc::new(SnapshotStore::open(data.join("snapshots")).map_err(se)?);
+    let (metadata, hard_state, saved, extra) = storage::open_metadata(data).map_err(se)?;
+    let pidx = PartitionIndex::open(data.join("partitions"), &journal).map_err(se)?;
+    let mut machines = Machines::new(journal.clone(), pidx, cfg.kv_limits, cfg.partitions.clone());
+    let latest = storage::load_latest_snapshot(&snapshots).map_err(se)?;
+    let mut snap_state = SnapshotState {
+        meta: SnapshotMeta {
+            index: 0,
+            term: 0,
+            membership: Membership::new(cfg.peers.keys().copied()),
+        },
+        dir: None,
+    };
+    if let Some((meta, dir)) = latest {
+        let path = dir.join("data");
+        let bytes = std::fs::read(&path).map_err(|e| se(StorageError::io(&path, e)))?;
+        let parts = machines
+            .restore_state(meta.index, meta.term, &bytes)
+            .map_err(|e| Error::new(ErrorKind::Corruption, e))?;
+        if journal.term_at(meta.index).ok() != Some(meta.term) {
+            // Crashed between saving an installed snapshot and resetting the log.
+            journal
+                .reset_to_snapshot(meta.index, meta.term)
+                .map_err(se)?;
+            machines
+                .pidx
+                .reset_to_snapshot(meta.index, meta.term, &parts)
+                .map_err(se)?;
+        }
+        snap_state = SnapshotState {
+            meta,
+            dir: Some(dir),
+        };
+    }
+    let snap_index = snap_state.meta.index;
+    // The partition index follows the applied state: replay re-indexes after the snapshot.
+    if machines.pidx.indexed_upto() > snap_index {
+        machines
+            .pidx
+            .truncate_suffix(&journal, snap_index + 1)
+            .map_err(se)?;
+    }
+    let last_ts = match journal.last_index() {
+        last if last >= journal.first_index() => journal
+            .read(last, 1, usize::MAX)
+            .ok()
+            .and_then(|r| r.first().map(|r| r.timestamp_ms))
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let snapshot = Arc::new(Mutex::new(snap_state));
+    let store = LogStore {
+        journal: journal.clone(),
+        hard_state,
+        snapshot: snapshot.clone(),
+    };
+    let writer = Writer {
+        journal: journal.clone(),
+        metadata,
+        snapshots,
+        snapshot,
+        saved,
+        extra,
+        node: cfg.node_id,
+    };
+    tracing::info!(
+        node = cfg.node_id,
+        first = journal.first_index(),
+        last = journal.last_index(),
+        snapshot = snap_index,
+        "storage opened"
+    );
+    Ok(Opened {
+        journal,
+        machines: Arc::new(Mutex::new(machines)),
+        store,
+        writer,
+        snapshot_applied: snap_index,
+        last_ts,
+    })
+}
