@@ -251,6 +251,14 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_rejection_backs_off_to_just_past_the_hint() {
+        let mut p = Progress::new(8, 0);
+        assert!(p.on_reject(7, 4));
+        assert_eq!(p.next, 5);
+        assert!(!p.probe_sent);
+    }
+
+    #[test]
     fn become_replicate_sends_right_after_the_match() {
         let mut p = Progress::new(9, 0);
         p.matched = 5;

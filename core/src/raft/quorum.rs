@@ -132,6 +132,13 @@ mod tests {
             (&[1, 2, 3], &[(1, true), (2, false), (3, false)], Lost),
             (&[1, 2, 3, 4], &[(1, true), (2, true)], Pending),
             (&[1, 2, 3, 4], &[(1, true), (2, false), (3, false)], Lost),
+            (&[1], &[(1, false)], Lost),
+            (&[1, 2, 3, 4, 5], &[(1, false), (2, false)], Pending),
+            (
+                &[1, 2, 3, 4, 5],
+                &[(1, false), (2, false), (3, false)],
+                Lost,
+            ),
         ];
         for (voters, votes, want) in table {
             let m: BTreeMap<NodeId, bool> = votes.iter().copied().collect();
