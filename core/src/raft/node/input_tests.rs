@@ -843,3 +843,84 @@ fn a_transfer_in_progress_is_not_redirected_to_the_preferred_leader() {
     flush(&mut n);
     assert_eq!(n.transfer.map(|(t, _)| t), Some(3));
 }
+
+fn heartbeat_ack(n: &mut RaftNode<MemStorage>, from: NodeId, round: u64) {
+    let term = n.term();
+    step_now(
+        n,
+        Message {
+            from,
+            to: n.id(),
+            term,
+            body: MessageBody::HeartbeatResponse { round },
+        },
+    );
+}
+
+fn rounds_sent(msgs: &[Message]) -> Vec<u64> {
+    let mut r: Vec<u64> = msgs
+        .iter()
+        .filter_map(|m| match m.body {
+            MessageBody::Heartbeat { round, .. } => Some(round),
+            _ => None,
+        })
+        .collect();
+    r.dedup();
+    r
+}
+
+/// A ReadIndex read waits for a quorum's acknowledgement of a heartbeat round sent after it;
+/// that round also grants the lease, from the round's send time, less the drift margin; a lease
+/// read is served at once strictly before the lease's end and needs a round from then on.
+#[test]
+fn read_index_rounds_and_the_lease_they_grant() {
+    let mut n = leader3();
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    flush(&mut n);
+    let t0 = n.clock();
+    n.read(b"a".to_vec(), ReadMode::ReadIndex, t0).unwrap();
+    let round = *rounds_sent(&flush(&mut n)).last().unwrap();
+    heartbeat_ack(&mut n, 2, round + 5);
+    assert!(
+        !n.has_ready(),
+        "an acknowledgement of a round never sent is ignored"
+    );
+    heartbeat_ack(&mut n, 2, round);
+    let rd = n.ready();
+    assert_eq!(rd.read_states.len(), 1, "leader + 2 are a quorum");
+    assert_eq!(n.lease_expiry(), Some(t0 + 1000 - 100));
+    n.read(b"b".to_vec(), ReadMode::Lease, t0 + 899).unwrap();
+    let rd = n.ready();
+    assert_eq!(rd.read_states.len(), 1, "inside the lease");
+    assert!(rounds_sent(&rd.messages).is_empty(), "no round needed");
+    n.read(b"c".to_vec(), ReadMode::Lease, t0 + 900).unwrap();
+    let rd = n.ready();
+    assert!(rd.read_states.is_empty(), "the lease ended");
+    assert_eq!(rounds_sent(&rd.messages), vec![round + 1]);
+}
+
+/// A heartbeat acknowledgement from a follower that lacks entries brings it the entries.
+#[test]
+fn a_heartbeat_ack_from_a_lagging_follower_triggers_an_append() {
+    let mut n = leader3();
+    ack(&mut n, 3);
+    flush(&mut n);
+    let now = n.clock();
+    n.tick(now + 100);
+    let round = *rounds_sent(&flush(&mut n)).last().unwrap();
+    // 2 never acknowledged the no-op: its probe is answered by the heartbeat ack.
+    heartbeat_ack(&mut n, 2, round);
+    let out = flush(&mut n);
+    assert!(
+        out.iter()
+            .any(|m| m.to == 2 && matches!(m.body, MessageBody::Append { .. })),
+        "{out:?}"
+    );
+    heartbeat_ack(&mut n, 3, round);
+    let out = flush(&mut n);
+    assert!(
+        !out.iter()
+            .any(|m| m.to == 3 && matches!(m.body, MessageBody::Append { .. }))
+    );
+}
