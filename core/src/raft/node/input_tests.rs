@@ -924,3 +924,143 @@ fn a_heartbeat_ack_from_a_lagging_follower_triggers_an_append() {
             .any(|m| m.to == 3 && matches!(m.body, MessageBody::Append { .. }))
     );
 }
+
+fn vote_request(from: NodeId, to: NodeId, term: Term) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body: MessageBody::Vote {
+            last_index: 99,
+            last_term: 99,
+            transfer: false,
+        },
+    }
+}
+
+fn granted(msgs: &[Message], to: NodeId) -> bool {
+    msgs.iter()
+        .any(|m| m.to == to && m.body == MessageBody::VoteResponse { reject: false })
+}
+
+/// The vote promise lasts exactly an election timeout from the leader's last contact.
+#[test]
+fn votes_are_refused_inside_the_lease_and_granted_from_its_end() {
+    let mut n = follower_at(700);
+    let at = |n: &mut RaftNode<MemStorage>, now: u64, term: Term| {
+        n.step(vote_request(3, 2, term), now);
+        flush(n)
+    };
+    assert!(!granted(&at(&mut n, 1699, 4), 3), "inside the lease");
+    assert_eq!(n.term(), 3, "the request did not even raise the term");
+    assert!(granted(&at(&mut n, 1700, 4), 3), "the lease has ended");
+}
+
+/// Hearing from the leader of the current term: a follower that knew no leader learns it, a
+/// pre-candidate goes back to following, and the vote of the term is kept.
+#[test]
+fn following_the_leader_of_the_current_term() {
+    let heartbeat = Message {
+        from: 1,
+        to: 2,
+        term: 7,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            round: 1,
+        },
+    };
+    let mut n = node(2, &[1, 2, 3]);
+    n.step(vote_request(3, 2, 7), 5000); // long past any lease
+    assert!(granted(&flush(&mut n), 3));
+    assert_eq!((n.term(), n.leader(), n.status().vote), (7, None, Some(3)));
+    step_now(&mut n, heartbeat.clone());
+    assert_eq!(n.leader(), Some(1));
+    assert_eq!(
+        n.status().vote,
+        Some(3),
+        "a vote is kept for the whole term"
+    );
+
+    let mut f = follower_at(100);
+    f.tick(100_000);
+    assert_eq!(f.role(), Role::PreCandidate);
+    step_now(
+        &mut f,
+        Message {
+            term: 3,
+            ..heartbeat
+        },
+    );
+    assert_eq!((f.role(), f.leader()), (Role::Follower, Some(1)));
+}
+
+#[test]
+fn a_leader_that_steps_down_drops_its_pending_reads() {
+    let mut n = leader3();
+    let now = n.clock();
+    n.read(b"r".to_vec(), ReadMode::ReadIndex, now).unwrap();
+    let term = n.term() + 1;
+    step_now(
+        &mut n,
+        Message {
+            from: 2,
+            to: 1,
+            term,
+            body: MessageBody::Heartbeat {
+                commit: 0,
+                round: 1,
+            },
+        },
+    );
+    let rd = n.ready();
+    assert!(
+        rd.events
+            .iter()
+            .any(|e| matches!(e, Event::ReadDropped { ctx } if ctx == b"r")),
+        "{:?}",
+        rd.events
+    );
+    assert_eq!(n.role(), Role::Follower);
+}
+
+/// A voter removed by an uncommitted C_new may still campaign as a voter of the configuration
+/// before it (it may hold the only log that can finish the change).
+#[test]
+fn a_voter_of_the_previous_configuration_stays_promotable_until_c_new_commits() {
+    let mut n = node(3, &[1, 2, 3]);
+    let cfg = |voters: &[NodeId], outgoing: &[NodeId]| {
+        EntryKind::Config(Membership {
+            voters: set(voters),
+            outgoing: set(outgoing),
+            learners: BTreeSet::new(),
+        })
+    };
+    step_now(
+        &mut n,
+        Message {
+            from: 1,
+            to: 3,
+            term: 1,
+            body: MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries: vec![
+                    Entry {
+                        term: 1,
+                        index: 1,
+                        kind: cfg(&[1, 2], &[1, 2, 3]),
+                    },
+                    Entry {
+                        term: 1,
+                        index: 2,
+                        kind: cfg(&[1, 2], &[]),
+                    },
+                ],
+                commit: 0,
+            },
+        },
+    );
+    flush(&mut n);
+    assert!(!n.membership().is_voter(3));
+    assert!(n.promotable());
+}
