@@ -1064,3 +1064,59 @@ fn a_voter_of_the_previous_configuration_stays_promotable_until_c_new_commits() 
     assert!(!n.membership().is_voter(3));
     assert!(n.promotable());
 }
+
+/// A new leader's first heartbeat is due a heartbeat interval after it took over, and its first
+/// check-quorum an election timeout after: silent followers depose it exactly then.
+#[test]
+fn a_new_leaders_timers_start_when_it_takes_over() {
+    let mut n = leader3();
+    let t = n.clock();
+    n.tick(t + 1);
+    assert!(rounds_sent(&flush(&mut n)).is_empty(), "no heartbeat yet");
+    n.tick(t + 100);
+    assert!(!rounds_sent(&flush(&mut n)).is_empty(), "heartbeat due");
+    n.tick(t + 999);
+    assert_eq!(n.role(), Role::Leader);
+    n.tick(t + 1000);
+    assert_eq!(
+        n.role(),
+        Role::Follower,
+        "no follower answered for an election timeout"
+    );
+}
+
+/// Pipelined appends may arrive out of order: one past the end waits for the gap to be filled.
+#[test]
+fn an_append_past_the_end_waits_for_the_gap() {
+    let mut n = node(2, &[1, 2, 3]);
+    let append = |index: Index| Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append {
+            prev_index: index - 1,
+            prev_term: if index > 1 { 1 } else { 0 },
+            entries: vec![Entry {
+                term: 1,
+                index,
+                kind: EntryKind::Noop,
+            }],
+            commit: 0,
+        },
+    };
+    step_now(&mut n, append(2));
+    let out = flush(&mut n);
+    assert!(
+        !out.iter()
+            .any(|m| matches!(m.body, MessageBody::AppendResponse { reject: true, .. })),
+        "kept, not rejected: {out:?}"
+    );
+    assert_eq!(n.status().last_index, 0);
+    step_now(&mut n, append(1));
+    flush(&mut n);
+    assert_eq!(
+        n.status().last_index,
+        2,
+        "the kept append follows the gap's"
+    );
+}
