@@ -1120,3 +1120,63 @@ fn an_append_past_the_end_waits_for_the_gap() {
         "the kept append follows the gap's"
     );
 }
+
+#[test]
+fn out_of_order_appends_are_kept_up_to_the_bound() {
+    let cfg = Config {
+        id: 2,
+        max_stashed_appends: 1,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1, 2, 3], cfg);
+    let append = |index: Index| Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append {
+            prev_index: index - 1,
+            prev_term: if index > 1 { 1 } else { 0 },
+            entries: vec![Entry {
+                term: 1,
+                index,
+                kind: EntryKind::Noop,
+            }],
+            commit: 0,
+        },
+    };
+    step_now(&mut n, append(3));
+    step_now(&mut n, append(4)); // beyond the bound: not kept
+    step_now(&mut n, append(1));
+    step_now(&mut n, append(2));
+    flush(&mut n);
+    assert_eq!(
+        n.status().last_index,
+        3,
+        "only the kept append followed the gap"
+    );
+}
+
+#[test]
+fn a_repeated_configuration_entry_is_tracked_once() {
+    let mut n = node(2, &[1, 2, 3]);
+    let append = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![Entry {
+                term: 1,
+                index: 1,
+                kind: EntryKind::Config(Membership::new([1, 2, 3, 4])),
+            }],
+            commit: 0,
+        },
+    };
+    step_now(&mut n, append.clone());
+    flush(&mut n);
+    step_now(&mut n, append);
+    flush(&mut n);
+    assert_eq!(n.configs.len(), 1);
+}
