@@ -1180,3 +1180,228 @@ fn a_repeated_configuration_entry_is_tracked_once() {
     flush(&mut n);
     assert_eq!(n.configs.len(), 1);
 }
+
+/// A follower with terms [1, 1, 3, 3, 3] rejects an append whose previous entry it does not
+/// match, with a hint that skips every entry of a term above the leader's `prev_term`.
+#[test]
+fn a_rejection_hints_past_the_terms_above_the_leaders() {
+    let mut n = node(2, &[1, 2, 3]);
+    let terms = [1, 1, 3, 3, 3];
+    step_now(
+        &mut n,
+        Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries: (1..=5)
+                    .map(|i| Entry {
+                        term: terms[i as usize - 1],
+                        index: i,
+                        kind: EntryKind::Noop,
+                    })
+                    .collect(),
+                commit: 0,
+            },
+        },
+    );
+    flush(&mut n);
+    // (prev_index, prev_term) → (hint_index, hint_term)
+    for (prev_index, prev_term, hint) in [
+        (5, 2, (2, 1)),
+        (3, 2, (2, 1)),
+        (4, 1, (2, 1)),
+        (5, 0, (0, 0)),
+    ] {
+        step_now(
+            &mut n,
+            Message {
+                from: 4,
+                to: 2,
+                term: 4,
+                body: MessageBody::Append {
+                    prev_index,
+                    prev_term,
+                    entries: Vec::new(),
+                    commit: 0,
+                },
+            },
+        );
+        let out = flush(&mut n);
+        let got = out.iter().find_map(|m| match m.body {
+            MessageBody::AppendResponse {
+                index,
+                reject: true,
+                hint_index,
+                hint_term,
+            } if m.to == 4 => Some((index, hint_index, hint_term)),
+            _ => None,
+        });
+        assert_eq!(
+            got,
+            Some((prev_index, hint.0, hint.1)),
+            "prev ({prev_index}, {prev_term})"
+        );
+    }
+}
+
+fn install(
+    n: &mut RaftNode<MemStorage>,
+    meta: &SnapshotMeta,
+    offset: u64,
+    data: &[u8],
+    done: bool,
+) -> Vec<Message> {
+    let term = n.term().max(1);
+    step_now(
+        n,
+        Message {
+            from: 1,
+            to: n.id(),
+            term,
+            body: MessageBody::InstallSnapshot {
+                meta: meta.clone(),
+                offset,
+                data: data.to_vec(),
+                done,
+            },
+        },
+    );
+    flush(n)
+}
+
+fn snapshot_reply(out: &[Message]) -> Option<(u64, bool, bool)> {
+    out.iter().find_map(|m| match m.body {
+        MessageBody::SnapshotResponse {
+            next_offset,
+            installed,
+            skipped,
+            ..
+        } => Some((next_offset, installed, skipped)),
+        _ => None,
+    })
+}
+
+/// A follower that already holds the snapshot's last entry (same term) keeps its log, even
+/// uncommitted, and tells the leader to probe instead.
+#[test]
+fn a_snapshot_the_follower_already_holds_is_skipped() {
+    let mut n = node(2, &[1, 2, 3]);
+    step_now(
+        &mut n,
+        Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries: (1..=3)
+                    .map(|index| Entry {
+                        term: 1,
+                        index,
+                        kind: EntryKind::Noop,
+                    })
+                    .collect(),
+                commit: 0,
+            },
+        },
+    );
+    flush(&mut n);
+    let meta = SnapshotMeta {
+        index: 2,
+        term: 1,
+        membership: Membership::new([1, 2, 3]),
+    };
+    assert_eq!(
+        snapshot_reply(&install(&mut n, &meta, 0, b"s", true)),
+        Some((0, false, true))
+    );
+    assert_eq!(n.status().last_index, 3, "the log is kept");
+}
+
+/// Chunks must arrive in order: one at the wrong offset is not appended, the follower asks for
+/// the offset it has.
+#[test]
+fn a_snapshot_chunk_at_the_wrong_offset_is_not_appended() {
+    let mut n = node(2, &[1, 2, 3]);
+    let meta = SnapshotMeta {
+        index: 10,
+        term: 1,
+        membership: Membership::new([1, 2, 3]),
+    };
+    assert_eq!(
+        snapshot_reply(&install(&mut n, &meta, 0, b"abc", false)),
+        Some((3, false, false))
+    );
+    assert_eq!(
+        snapshot_reply(&install(&mut n, &meta, 5, b"xyz", false)),
+        Some((3, false, false))
+    );
+    assert_eq!(
+        snapshot_reply(&install(&mut n, &meta, 3, b"de", false)),
+        Some((5, false, false))
+    );
+    let out = install(&mut n, &meta, 5, b"f", true);
+    assert_eq!(snapshot_reply(&out).map(|r| r.1), Some(true));
+    assert_eq!(n.status().last_index, 10);
+}
+
+/// A configuration entry overwritten by a new leader is rolled back, including one exactly at
+/// the first overwritten index.
+#[test]
+fn an_overwritten_configuration_entry_is_rolled_back() {
+    let mut n = node(2, &[1, 2, 3]);
+    let append = |term: Term, prev_index: Index, prev_term: Term, entries: Vec<Entry>| Message {
+        from: 1,
+        to: 2,
+        term,
+        body: MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit: 0,
+        },
+    };
+    let grown = Membership::new([1, 2, 3, 4]);
+    step_now(
+        &mut n,
+        append(
+            1,
+            0,
+            0,
+            vec![
+                Entry {
+                    term: 1,
+                    index: 1,
+                    kind: EntryKind::Noop,
+                },
+                Entry {
+                    term: 1,
+                    index: 2,
+                    kind: EntryKind::Config(grown.clone()),
+                },
+            ],
+        ),
+    );
+    flush(&mut n);
+    assert_eq!(n.membership(), &grown);
+    step_now(
+        &mut n,
+        append(
+            2,
+            1,
+            1,
+            vec![Entry {
+                term: 2,
+                index: 2,
+                kind: EntryKind::Noop,
+            }],
+        ),
+    );
+    flush(&mut n);
+    assert_eq!(n.membership(), &Membership::new([1, 2, 3]));
+    assert!(n.configs.is_empty());
+}
