@@ -20,8 +20,6 @@ use super::storage::Storage;
 mod accessor_tests;
 mod election;
 mod follower;
-#[cfg(test)]
-mod input_tests;
 mod membership_change;
 mod reads;
 mod replication;
@@ -673,3 +671,7 @@ impl<S: Storage> RaftNode<S> {
         }
     }
 }
+
+// Last in the file, so that adding it moved no line the mutation run's results name.
+#[cfg(test)]
+mod input_tests;
