@@ -1405,3 +1405,57 @@ fn an_overwritten_configuration_entry_is_rolled_back() {
     assert_eq!(n.membership(), &Membership::new([1, 2, 3]));
     assert!(n.configs.is_empty());
 }
+
+/// Adding a voter, step by step: a learner first, promoted through C_old,new once caught up
+/// (no lag allowed here), then C_new; each step waits for the one before to commit.
+#[test]
+fn adding_a_voter_goes_learner_joint_new() {
+    let cfg = Config {
+        catchup_lag: 0,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1], cfg);
+    n.tick(5000);
+    flush(&mut n);
+    n.change_membership(set(&[1, 2]), set(&[])).unwrap();
+    flush(&mut n);
+    let m = n.membership().clone();
+    assert_eq!(
+        (m.voters, m.outgoing, m.learners),
+        (set(&[1]), set(&[]), set(&[2]))
+    );
+    let now = n.clock();
+    n.tick(now + 100);
+    flush(&mut n);
+    assert_eq!(
+        n.membership().learners,
+        set(&[2]),
+        "not caught up: still a learner"
+    );
+    ack(&mut n, 2);
+    n.tick(now + 200);
+    flush(&mut n);
+    let m = n.membership().clone();
+    assert_eq!(
+        (m.voters, m.outgoing, m.learners),
+        (set(&[1, 2]), set(&[1]), set(&[])),
+        "joint, and 2 is no longer listed as a learner"
+    );
+    assert!(
+        n.status().membership_index > n.status().commit,
+        "C_old,new needs 2's copy"
+    );
+    ack(&mut n, 2);
+    flush(&mut n);
+    let m = n.membership().clone();
+    assert_eq!(
+        (m.voters, m.outgoing, m.learners),
+        (set(&[1, 2]), set(&[]), set(&[]))
+    );
+    ack(&mut n, 2);
+    flush(&mut n);
+    let s = n.status();
+    assert_eq!(s.commit, s.membership_index, "C_new committed");
+    assert_eq!(n.target, None, "the change is complete");
+    n.change_membership(set(&[1]), set(&[])).unwrap();
+}
