@@ -1459,3 +1459,62 @@ fn adding_a_voter_goes_learner_joint_new() {
     assert_eq!(n.target, None, "the change is complete");
     n.change_membership(set(&[1]), set(&[])).unwrap();
 }
+
+fn appends_to(msgs: &[Message], to: NodeId) -> usize {
+    msgs.iter()
+        .filter(|m| m.to == to && matches!(m.body, MessageBody::Append { .. }))
+        .count()
+}
+
+/// An unanswered probe is resent after two heartbeat intervals.
+#[test]
+fn an_unanswered_probe_is_resent_after_two_heartbeats() {
+    let mut n = leader3();
+    let t = n.clock();
+    ack(&mut n, 3);
+    flush(&mut n);
+    n.tick(t + 199);
+    assert_eq!(appends_to(&flush(&mut n), 2), 0);
+    n.tick(t + 200);
+    assert_eq!(appends_to(&flush(&mut n), 2), 1, "the probe again");
+}
+
+/// Replicated entries nobody acknowledges for an election timeout are sent again from a probe.
+#[test]
+fn unacknowledged_replication_falls_back_to_a_probe_after_an_election_timeout() {
+    let mut n = leader3();
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    flush(&mut n);
+    let t = n.clock();
+    n.propose(b"x".to_vec()).unwrap();
+    assert_eq!(appends_to(&flush(&mut n), 2), 1, "pipelined at once");
+    for step in [100, 500, 900] {
+        ack(&mut n, 3);
+        n.tick(t + step);
+        assert_eq!(appends_to(&flush(&mut n), 2), 0, "{step} ms: still waiting");
+    }
+    ack(&mut n, 3);
+    n.tick(t + 999);
+    assert_eq!(appends_to(&flush(&mut n), 2), 0);
+    n.tick(t + 1000);
+    assert_eq!(appends_to(&flush(&mut n), 2), 1, "resent as a probe");
+}
+
+/// Check-quorum runs every election timeout, not only once.
+#[test]
+fn check_quorum_runs_every_election_timeout() {
+    let mut n = leader3();
+    let t = n.clock();
+    n.tick(t + 900);
+    ack(&mut n, 2);
+    flush(&mut n);
+    n.tick(t + 1000);
+    assert_eq!(n.role(), Role::Leader, "2 answered within the timeout");
+    n.tick(t + 2000);
+    assert_eq!(
+        n.role(),
+        Role::Follower,
+        "nobody answered during the second timeout"
+    );
+}
