@@ -1518,3 +1518,39 @@ fn check_quorum_runs_every_election_timeout() {
         "nobody answered during the second timeout"
     );
 }
+
+/// A new member is probed at once, with an empty append right after the leader's last entry.
+#[test]
+fn a_new_member_is_probed_at_once() {
+    let mut n = single_leader();
+    n.change_membership(set(&[1]), set(&[4])).unwrap();
+    let out = flush(&mut n);
+    let last = n.status().last_index;
+    assert!(
+        out.iter().any(|m| m.to == 4
+            && matches!(&m.body, MessageBody::Append { prev_index, entries, .. }
+                if *prev_index == last && entries.is_empty())),
+        "{out:?}"
+    );
+}
+
+/// A replicating follower gets as many appends in one go as its window allows.
+#[test]
+fn replication_pipelines_several_appends_at_once() {
+    let cfg = Config {
+        max_append_bytes: 1,
+        ..Config::default()
+    };
+    let mut n = with_cfg(&[1, 2, 3], cfg);
+    elect(&mut n, &[2, 3]);
+    ack(&mut n, 2);
+    ack(&mut n, 3);
+    flush(&mut n);
+    n.propose_batch(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()])
+        .unwrap();
+    assert_eq!(
+        appends_to(&flush(&mut n), 2),
+        3,
+        "one entry per append, all at once"
+    );
+}
