@@ -1554,3 +1554,40 @@ fn replication_pipelines_several_appends_at_once() {
         "one entry per append, all at once"
     );
 }
+
+/// Reads that arrived before the term's first commit start once it commits.
+#[test]
+fn reads_waiting_for_the_terms_first_commit_start_when_it_commits() {
+    let mut n = leader3();
+    let now = n.clock();
+    n.read(b"r".to_vec(), ReadMode::ReadIndex, now).unwrap();
+    assert!(
+        rounds_sent(&flush(&mut n)).is_empty(),
+        "waits for the no-op to commit"
+    );
+    ack(&mut n, 2);
+    let round = *rounds_sent(&flush(&mut n))
+        .last()
+        .expect("a round for the read");
+    heartbeat_ack(&mut n, 2, round);
+    assert_eq!(n.ready().read_states.len(), 1);
+}
+
+/// A leader that removes itself leads until C_new commits, then steps down.
+#[test]
+fn a_leader_removed_by_c_new_steps_down_when_it_commits() {
+    let mut n = node(1, &[1, 2]);
+    elect(&mut n, &[2]);
+    ack(&mut n, 2);
+    flush(&mut n);
+    n.change_membership(set(&[2]), set(&[])).unwrap();
+    flush(&mut n);
+    assert!(n.membership().is_joint());
+    ack(&mut n, 2);
+    flush(&mut n);
+    assert_eq!(n.membership().voters, set(&[2]), "C_new appended");
+    assert_eq!(n.role(), Role::Leader, "C_new not committed yet");
+    ack(&mut n, 2);
+    flush(&mut n);
+    assert_eq!(n.role(), Role::Follower);
+}
