@@ -59,10 +59,13 @@ impl<S: Storage> RaftNode<S> {
         let last = self.log.last_index();
         let lag = self.cfg.catchup_lag;
         let (now, et) = (self.now, self.cfg.election_timeout);
+        // A learner is caught up once it holds the configuration that made it a learner (so it
+        // has answered since) and lags at most `catchup_lag` entries, recently heard from.
+        let since = self.membership_index;
         let caught_up = t.voters.difference(&cur.voters).all(|n| {
-            self.progress
-                .get(n)
-                .is_some_and(|p| p.heard_within(now, et) && p.matched + lag >= last)
+            self.progress.get(n).is_some_and(|p| {
+                p.heard_within(now, et) && p.matched >= since && p.matched + lag >= last
+            })
         });
         if caught_up {
             let all: BTreeSet<NodeId> = t.voters.union(&cur.voters).copied().collect();

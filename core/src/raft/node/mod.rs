@@ -75,6 +75,9 @@ pub struct RaftNode<S: Storage> {
     transfer: Option<(NodeId, u64)>,
     preferred: Option<NodeId>,
     target: Option<Membership>,
+    /// Until when the leader keeps replicating to members the latest configuration removed
+    /// (so they receive it and its commit and know they are out), and for which index.
+    departing_until: (Index, u64),
     round: u64,
     round_sent: VecDeque<(u64, u64)>,
     confirmed_round: u64,
@@ -124,6 +127,7 @@ impl<S: Storage> RaftNode<S> {
             transfer: None,
             preferred: None,
             target: None,
+            departing_until: (0, 0),
             round: 0,
             round_sent: VecDeque::new(),
             confirmed_round: 0,
@@ -315,6 +319,22 @@ impl<S: Storage> RaftNode<S> {
         self.target = Some(target);
         self.drive_membership();
         Ok(())
+    }
+
+    /// Gives up the membership change in progress before its joint phase (e.g. a new member
+    /// never caught up); learners it added stay until a later change removes them. Once
+    /// C_old,new is in the log the change cannot be cancelled: it completes on its own.
+    pub fn cancel_membership_change(&mut self) -> Result<(), RaftError> {
+        if self.membership.is_joint() {
+            return Err(RaftError::ConfChangeInProgress);
+        }
+        self.target = None;
+        Ok(())
+    }
+
+    /// Whether a membership change is requested and not finished.
+    pub fn membership_change_pending(&self) -> bool {
+        self.target.is_some() || self.membership.is_joint()
     }
 
     /// Requests a linearizable read; `ctx` comes back in a [`ReadState`] once it may be served.
@@ -675,3 +695,5 @@ impl<S: Storage> RaftNode<S> {
 // Last in the file, so that adding it moved no line the mutation run's results name.
 #[cfg(test)]
 mod input_tests;
+#[cfg(test)]
+mod membership_tests;

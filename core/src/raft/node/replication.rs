@@ -37,6 +37,7 @@ impl<S: Storage> RaftNode<S> {
             self.update_confirmed_round();
             self.check_preferred();
             self.drive_membership();
+            self.sync_progress();
         }
         let et = self.cfg.election_timeout;
         let hb = self.cfg.heartbeat_interval;
@@ -78,10 +79,16 @@ impl<S: Storage> RaftNode<S> {
         }
     }
 
-    /// Adds progress for new members and drops it for removed ones.
+    /// Adds progress for new members and drops it for removed ones — once the configuration that
+    /// removed them is committed and an election timeout has passed since (`departing_until`),
+    /// so they receive it and its commit and know they are out.
     pub(super) fn sync_progress(&mut self) {
         let members = self.membership.members();
-        self.progress.retain(|id, _| members.contains(id));
+        let (index, until) = self.departing_until;
+        let departing = self.membership_index > self.log.commit
+            || (index == self.membership_index && self.now < until);
+        self.progress
+            .retain(|id, _| departing || members.contains(id));
         let next = self.log.last_index() + 1;
         for id in members {
             if id != self.cfg.id {
@@ -237,6 +244,11 @@ impl<S: Storage> RaftNode<S> {
             for (ctx, mode) in std::mem::take(&mut self.reads_before_commit) {
                 self.start_read(ctx, mode);
             }
+        }
+        if self.membership_index <= self.log.commit
+            && self.departing_until.0 != self.membership_index
+        {
+            self.departing_until = (self.membership_index, self.now + self.cfg.election_timeout);
         }
         if self.membership_index <= self.log.commit && !self.membership.is_voter(self.cfg.id) {
             // Not in C_new and C_new is committed: step down.
