@@ -113,7 +113,8 @@ impl LocalCluster {
             let id = i + 1;
             let data_dir = root.join(format!("node{id}"));
             let config = root.join(format!("node{id}.toml"));
-            std::fs::write(&config, node_toml(id as u64, &addrs, &data_dir, &options))?;
+            let text = node_toml(id as u64, &addrs, options.nodes, &data_dir, &options);
+            std::fs::write(&config, text)?;
             nodes.push(NodeSlot {
                 addr: *addr,
                 config,
@@ -130,6 +131,43 @@ impl LocalCluster {
             options,
             nodes,
         })
+    }
+
+    /// Adds node `len() + 1` with an empty data directory and `join = true` (its peers: the
+    /// founding nodes and itself), and starts it. It serves nothing until an `add_voter` on the
+    /// leader adds it. Returns its index.
+    pub fn add_joining_node(&mut self) -> io::Result<usize> {
+        let i = self.nodes.len();
+        let id = i + 1;
+        let mut addrs: Vec<SocketAddr> = self.nodes.iter().map(|n| n.addr).collect();
+        addrs.push(free_loopback_ports(1)?[0]);
+        let data_dir = self.root.join(format!("node{id}"));
+        let config = self.root.join(format!("node{id}.toml"));
+        let text = node_toml(
+            id as u64,
+            &addrs,
+            self.options.nodes,
+            &data_dir,
+            &self.options,
+        );
+        std::fs::write(&config, text)?;
+        self.nodes.push(NodeSlot {
+            addr: addrs[i],
+            config,
+            data_dir,
+            log: self.root.join(format!("node{id}.log")),
+            child: None,
+            paused: false,
+        });
+        self.start(i)?;
+        Ok(i)
+    }
+
+    /// Whether node `i`'s process has exited on its own (e.g. after the cluster removed it),
+    /// with its exit status.
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let child = self.nodes.get_mut(i)?.child.as_mut()?;
+        child.try_wait().ok().flatten()
     }
 
     pub fn len(&self) -> usize {
@@ -471,12 +509,22 @@ fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn node_toml(id: u64, addrs: &[SocketAddr], data_dir: &Path, o: &LocalClusterOptions) -> String {
+/// The configuration of node `id` (listening on `addrs[id - 1]`): its peers are the founders
+/// `addrs[..founders]`, and itself when it joins later (`join = true`).
+fn node_toml(
+    id: u64,
+    addrs: &[SocketAddr],
+    founders: usize,
+    data_dir: &Path,
+    o: &LocalClusterOptions,
+) -> String {
+    let own = id as usize - 1;
+    let join = own >= founders;
     let mut text = format!(
         "node_id = {id}\nlisten = \"{}\"\ncluster_id = {}\ndata_dir = {}\n\
          election_timeout_ms = {}\nheartbeat_interval_ms = {}\ntick_ms = {}\n\
-         snapshot_interval = {}\npartitions = {:?}\n\n[peers]\n",
-        addrs[id as usize - 1],
+         snapshot_interval = {}\npartitions = {:?}\njoin = {join}\n\n[peers]\n",
+        addrs[own],
         o.cluster_id,
         toml_string(&data_dir.to_string_lossy()),
         o.election_timeout_ms,
@@ -486,7 +534,9 @@ fn node_toml(id: u64, addrs: &[SocketAddr], data_dir: &Path, o: &LocalClusterOpt
         o.partitions,
     );
     for (j, a) in addrs.iter().enumerate() {
-        text.push_str(&format!("{} = \"{a}\"\n", j + 1));
+        if j < founders || j == own {
+            text.push_str(&format!("{} = \"{a}\"\n", j + 1));
+        }
     }
     text
 }
@@ -500,7 +550,7 @@ mod tests {
         let addrs = free_loopback_ports(3).unwrap();
         let o = LocalClusterOptions::default();
         for id in 1..=3u64 {
-            let text = node_toml(id, &addrs, Path::new("/tmp/a \"b\\c"), &o);
+            let text = node_toml(id, &addrs, 3, Path::new("/tmp/a \"b\\c"), &o);
             let cfg = crate::server::ServerConfig::from_toml_str(&text).unwrap();
             cfg.validate().unwrap();
             assert_eq!(cfg.node_id, id);

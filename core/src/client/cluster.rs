@@ -355,7 +355,32 @@ impl Cluster {
 
     /// Runs a request under the retry rules and returns the successful reply body.
     pub async fn call(&self, target: Target, body: RequestBody) -> Result<ReplyBody, Error> {
-        self.run(target, Op::Request(body)).await.map(|(b, _)| b)
+        self.run(target, Op::Request(body), self.timeouts())
+            .await
+            .map(|(b, _)| b)
+    }
+
+    /// As [`Cluster::call`], for a request the server may take up to `work` to answer (an admin
+    /// change): each attempt waits that long plus the usual attempt timeout.
+    pub async fn call_long(
+        &self,
+        target: Target,
+        body: RequestBody,
+        work: Duration,
+    ) -> Result<ReplyBody, Error> {
+        let t = self.timeouts();
+        let t = Timeouts {
+            request: t.request.max(work + t.attempt),
+            attempt: work + t.attempt,
+        };
+        self.run(target, Op::Request(body), t).await.map(|(b, _)| b)
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            request: self.config.request_timeout,
+            attempt: self.config.attempt_timeout,
+        }
     }
 
     /// Opens a watch under the retry rules.
@@ -365,18 +390,27 @@ impl Cluster {
         from_index: u64,
     ) -> Result<(ReplyBody, WatchSub), Error> {
         let (body, sub) = self
-            .run(Target::Any, Op::Watch { filter, from_index })
+            .run(
+                Target::Any,
+                Op::Watch { filter, from_index },
+                self.timeouts(),
+            )
             .await?;
         sub.map(|s| (body, s))
             .ok_or_else(|| Error::new(ErrorKind::Internal, "watch opened without a queue"))
     }
 
-    async fn run(&self, target: Target, op: Op) -> Result<(ReplyBody, Option<WatchSub>), Error> {
+    async fn run(
+        &self,
+        target: Target,
+        op: Op,
+        t: Timeouts,
+    ) -> Result<(ReplyBody, Option<WatchSub>), Error> {
         if self.is_closed() {
             return Err(closed_error());
         }
         tokio::select! {
-            r = self.run_inner(target, op) => r,
+            r = self.run_inner(target, op, t) => r,
             _ = self.closed() => Err(closed_error()),
         }
     }
@@ -385,9 +419,10 @@ impl Cluster {
         &self,
         target: Target,
         op: Op,
+        t: Timeouts,
     ) -> Result<(ReplyBody, Option<WatchSub>), Error> {
         let cfg = &self.config;
-        let deadline = Instant::now() + cfg.request_timeout;
+        let deadline = Instant::now() + t.request;
         let min_applied = match &op {
             Op::Request(body) => body.read_at().map(|r| r.min_applied),
             Op::Watch { .. } => None,
@@ -400,7 +435,7 @@ impl Cluster {
         let mut tried: Vec<String> = Vec::new();
         for attempt in 1..=cfg.max_attempts {
             let addr = self.pick(&target);
-            let attempt_deadline = deadline.min(Instant::now() + cfg.attempt_timeout);
+            let attempt_deadline = deadline.min(Instant::now() + t.attempt);
             let outcome = tokio::time::timeout_at(attempt_deadline, self.attempt(&addr, &op)).await;
             let failure = match outcome {
                 Err(_) => {
@@ -409,7 +444,7 @@ impl Cluster {
                     Failure::Retry {
                         error: Error::new(
                             ErrorKind::Timeout,
-                            format!("no reply from {addr} within {:?}", cfg.attempt_timeout),
+                            format!("no reply from {addr} within {:?}", t.attempt),
                         ),
                         now: true,
                     }
@@ -463,14 +498,13 @@ impl Cluster {
                 Failure::Retry { error, now } => (error, now),
             };
             // Another node may answer at once (after a dead node, a follower without a usable
-            // hint): back off only when going back to one that failed since the last backoff.
-            // (A followed hint is no failure of the node that gave it.)
-            if !now {
-                if !tried.contains(&addr) {
-                    tried.push(addr.clone());
-                }
-                now = !tried.contains(&self.pick(&target));
+            // hint): back off only when going back to one that failed since the last backoff
+            // — also when a hint names it (a follower still naming a leader that was removed
+            // or answers `Unavailable`). A followed hint is no failure of the node that gave it.
+            if !now && !tried.contains(&addr) {
+                tried.push(addr.clone());
             }
+            now = !tried.contains(&self.pick(&target));
             debug!(node = %addr, attempt, reason = %error, "retrying");
             last = Some(error);
             if self.is_closed() {
@@ -498,7 +532,7 @@ impl Cluster {
                 ErrorKind::Unavailable,
                 format!(
                     "no server reachable within {:?}: {}",
-                    cfg.request_timeout,
+                    t.request,
                     connect_errors.join("; ")
                 ),
             ));
@@ -507,7 +541,7 @@ impl Cluster {
             let detail = last.map(|e| format!(" (last: {e})")).unwrap_or_default();
             return Err(Error::new(
                 ErrorKind::Timeout,
-                format!("no answer within {:?}{detail}", cfg.request_timeout),
+                format!("no answer within {:?}{detail}", t.request),
             ));
         }
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Internal, "no attempt was made")))
@@ -578,6 +612,26 @@ impl Cluster {
                     format!(
                         "{addr} speaks protocol {}, which lacks AppendBatches (1.1); \
                          set ClientConfig::append_coalescing = false",
+                        conn.version
+                    ),
+                );
+                Ok((
+                    Reply {
+                        result: Err(e),
+                        applied_index: 0,
+                    },
+                    None,
+                ))
+            }
+            Op::Request(
+                RequestBody::UpdateVoters { .. }
+                | RequestBody::TransferLeader { .. }
+                | RequestBody::SetPreferredLeader { .. },
+            ) if conn.version.minor < 3 => {
+                let e = Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{addr} speaks protocol {}, which lacks live administration (1.3)",
                         conn.version
                     ),
                 );
@@ -683,4 +737,11 @@ mod tests {
         let (t, r) = c.read_at(QueryConsistency::None);
         assert_eq!((t, r.min_applied), (Target::Any, 0));
     }
+}
+
+/// The deadlines of one call: all of it, and each attempt.
+#[derive(Clone, Copy)]
+struct Timeouts {
+    request: Duration,
+    attempt: Duration,
 }

@@ -52,10 +52,11 @@ pub mod watch;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-pub use admin::Admin;
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
 pub use journal::Journal;
 pub use kv::{CasResult, Kv};
+pub use protocol::Member;
 pub use watch::WatchStream;
 
 use crate::api::{Error, ErrorKind};

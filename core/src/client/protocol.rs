@@ -61,6 +61,10 @@ pub const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
 /// Most entries one `Get` asks for. The server may return fewer (to fit a frame), but at least
 /// one when `index` is readable.
 pub const MAX_GET_ENTRIES: u32 = 4096;
+/// Most voters `UpdateVoters` accepts.
+pub const MAX_VOTERS: usize = 64;
+/// Longest `timeout_ms` of an admin request (10 minutes).
+pub const MAX_ADMIN_TIMEOUT_MS: u64 = 600_000;
 /// Most partitions in `ScalePartitions`.
 pub const MAX_PARTITIONS: usize = 4096;
 /// Longest KV key (bytes of UTF-8), as [`KvLimits::default`](crate::state::kv::KvLimits).
@@ -198,6 +202,25 @@ pub enum RequestBody {
     /// clients ([`ReplyBody::StatusWithResources`]). Not sent to 1.0 / 1.1 nodes (they
     /// cannot decode it): the client asks them `Status`.
     StatusWithResources,
+    /// Leader only (protocol 1.3). The seed's `updateVoters`: moves the voters from `old`
+    /// (refused unless it is exactly the current voter set and no change is in progress) to
+    /// `new`. New members first join as learners and catch up, then the change goes through
+    /// joint consensus. Replies [`ReplyBody::Done`] once the final configuration is committed;
+    /// `Timeout` when a new member did not catch up within `timeout_ms` (the change is then
+    /// cancelled; the cluster keeps its old voters). Each new member's address is recorded in
+    /// the replicated address book first.
+    UpdateVoters {
+        old: Vec<u64>,
+        new: Vec<Member>,
+        timeout_ms: u64,
+    },
+    /// Leader only (protocol 1.3). Hands leadership to voter `node_id` (writes wait meanwhile)
+    /// and replies [`ReplyBody::Done`] once that node leads; `Timeout` after `timeout_ms`.
+    TransferLeader { node_id: u64, timeout_ms: u64 },
+    /// Leader only (protocol 1.3). Records the preferred leader (a voter, or `None`) in the
+    /// replicated configuration ([`ReplyBody::Done`] once applied); from then on leadership
+    /// moves to it whenever it is alive and caught up.
+    SetPreferredLeader { node_id: Option<u64> },
 }
 
 impl RequestBody {

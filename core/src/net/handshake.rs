@@ -25,8 +25,10 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 
 /// The protocol version this build speaks. 1.1 added the client request `AppendBatches`
 /// (a 1.0 node cannot decode it; clients send it only when coalescing two or more appends);
-/// 1.2 added `StatusWithResources` (clients ask older nodes plain `Status`).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
+/// 1.2 added `StatusWithResources` (clients ask older nodes plain `Status`); 1.3 the admin
+/// requests `UpdateVoters`, `TransferLeader` and `SetPreferredLeader` (refused by the client
+/// for older nodes).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;

@@ -13,6 +13,7 @@ use super::command::{self, Command, SYSTEM_PARTITION, entry_to_record};
 use super::compactor::Compactor;
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
+use crate::state::cluster_meta::ClusterMeta;
 use crate::state::journal_store::JournalStore;
 use crate::state::kv::{KvLimits, KvOutcome, KvStore};
 use crate::state::watch::KvEvent;
@@ -27,6 +28,8 @@ pub(crate) struct Machines {
     pub journal: Arc<Journal>,
     pub applied: Index,
     pub applied_term: Term,
+    /// Member addresses and the preferred leader, as the applied log says.
+    pub meta: ClusterMeta,
 }
 
 /// The serialized state of a snapshot's `data` file.
@@ -36,6 +39,29 @@ struct SnapshotData {
     journal_store: JournalStore,
     /// `(partition, next index)` at the snapshot.
     partitions: Vec<(u16, u64)>,
+    meta: ClusterMeta,
+}
+
+/// A snapshot written before the cluster metadata existed (read, never written).
+#[derive(Deserialize)]
+struct SnapshotDataV1 {
+    kv: Vec<u8>,
+    journal_store: JournalStore,
+    partitions: Vec<(u16, u64)>,
+}
+
+impl SnapshotData {
+    fn decode(data: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(data).or_else(|e| {
+            let v1: SnapshotDataV1 = postcard::from_bytes(data).map_err(|_| e)?;
+            Ok(SnapshotData {
+                kv: v1.kv,
+                journal_store: v1.journal_store,
+                partitions: v1.partitions,
+                meta: ClusterMeta::default(),
+            })
+        })
+    }
 }
 
 /// The result of one write, as the driver hands it to the waiting client.
@@ -45,10 +71,15 @@ pub(crate) enum Outcome {
     Appended(Result<u64, api::Error>),
     Kv(Result<KvOutcome, api::Error>),
     Scaled(Result<(), api::Error>),
+    Meta(Result<(), api::Error>),
 }
 
-/// Outcomes and KV events of one applied batch.
-type Applied = (Vec<(Index, Term, Outcome)>, Vec<KvEvent>);
+/// Outcomes, KV events and (when it changed) the cluster metadata of one applied batch.
+type Applied = (
+    Vec<(Index, Term, Outcome)>,
+    Vec<KvEvent>,
+    Option<ClusterMeta>,
+);
 
 pub(crate) enum ApplyJob {
     Entries(Vec<Entry>),
@@ -63,6 +94,8 @@ pub(crate) enum ApplyDone {
         /// `(index, term, outcome)` for each entry that answers a client.
         results: Vec<(Index, Term, Outcome)>,
         events: Vec<KvEvent>,
+        /// The cluster metadata, when this batch (or a restored snapshot) changed it.
+        meta: Option<ClusterMeta>,
     },
     /// State machine snapshot data at `index`, for the driver to register and save.
     Snapshot {
@@ -98,6 +131,7 @@ impl Machines {
             journal,
             applied: 0,
             applied_term: 0,
+            meta: ClusterMeta::default(),
         }
     }
 
@@ -113,6 +147,7 @@ impl Machines {
             kv: self.kv.snapshot().map_err(|e| e.to_string())?,
             journal_store: self.journal_store.clone(),
             partitions,
+            meta: self.meta.clone(),
         };
         postcard::to_allocvec(&data).map_err(|e| e.to_string())
     }
@@ -124,10 +159,11 @@ impl Machines {
         term: Term,
         data: &[u8],
     ) -> Result<Vec<(u16, u64)>, String> {
-        let snap: SnapshotData =
-            postcard::from_bytes(data).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
+        let snap =
+            SnapshotData::decode(data).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
         self.kv.restore(&snap.kv).map_err(|e| e.to_string())?;
         self.journal_store = snap.journal_store;
+        self.meta = snap.meta;
         self.applied = index;
         self.applied_term = term;
         Ok(snap.partitions)
@@ -140,6 +176,7 @@ impl Machines {
         let mut events = Vec::new();
         let mut next: BTreeMap<u16, u64> = BTreeMap::new();
         let mut records = Vec::with_capacity(entries.len());
+        let mut meta_changed = false;
         for e in entries {
             if e.index != self.applied + 1 {
                 return Err(format!(
@@ -200,6 +237,11 @@ impl Machines {
                             .map_err(state_error);
                         results.push((e.index, e.term, Outcome::Scaled(r)));
                     }
+                    Ok(Command::Meta(cmd)) => {
+                        let r = self.meta.apply(&cmd).map_err(state_error);
+                        meta_changed |= r.is_ok();
+                        results.push((e.index, e.term, Outcome::Meta(r)));
+                    }
                     Err(reason) => {
                         tracing::error!(index = e.index, %reason, "skipping undecodable command");
                     }
@@ -213,7 +255,7 @@ impl Machines {
                 .index_records_deferred(&records)
                 .map_err(|e| format!("partition index: {e}"))?;
         }
-        Ok((results, events))
+        Ok((results, events, meta_changed.then(|| self.meta.clone())))
     }
 }
 
@@ -247,7 +289,7 @@ pub(crate) fn run(
                 );
                 let mut m = lock();
                 match m.apply(&entries) {
-                    Ok((results, events)) => {
+                    Ok((results, events, meta)) => {
                         let upto = m.applied;
                         if m.pidx.checkpoint_due() {
                             match m.pidx.prepare_checkpoint() {
@@ -269,6 +311,7 @@ pub(crate) fn run(
                             upto,
                             results,
                             events,
+                            meta,
                         }) {
                             return;
                         }
@@ -299,6 +342,7 @@ pub(crate) fn run(
                     });
                 last_snapshot = snap.meta.index;
                 let upto = m.applied;
+                let meta = m.meta.clone();
                 drop(m);
                 match r {
                     Ok(()) => {
@@ -307,6 +351,7 @@ pub(crate) fn run(
                             upto,
                             results: Vec::new(),
                             events: Vec::new(),
+                            meta: Some(meta),
                         });
                     }
                     Err(e) => {
@@ -339,4 +384,48 @@ pub(crate) fn run(
         }
     }
     compactor.stop();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_keep_the_cluster_metadata_and_older_ones_still_decode() {
+        let meta = ClusterMeta {
+            addrs: [(4, "127.0.0.1:7004".parse().unwrap())].into(),
+            preferred_leader: Some(4),
+        };
+        let data = SnapshotData {
+            kv: vec![1, 2],
+            journal_store: JournalStore::new(Default::default()),
+            partitions: vec![(0, 5)],
+            meta: meta.clone(),
+        };
+        let bytes = postcard::to_allocvec(&data).unwrap();
+        let back = SnapshotData::decode(&bytes).unwrap();
+        assert_eq!(
+            (back.kv, back.partitions, back.meta),
+            (vec![1, 2], vec![(0, 5)], meta)
+        );
+
+        #[derive(Serialize)]
+        struct Old {
+            kv: Vec<u8>,
+            journal_store: JournalStore,
+            partitions: Vec<(u16, u64)>,
+        }
+        let old = postcard::to_allocvec(&Old {
+            kv: vec![3],
+            journal_store: JournalStore::new(Default::default()),
+            partitions: vec![(1, 9)],
+        })
+        .unwrap();
+        let back = SnapshotData::decode(&old).unwrap();
+        assert_eq!(
+            (back.kv, back.partitions, back.meta),
+            (vec![3], vec![(1, 9)], ClusterMeta::default())
+        );
+        assert!(SnapshotData::decode(&[0xff; 3]).is_err());
+    }
 }

@@ -3,7 +3,8 @@
 //! A record's payload starts with a one-byte tag:
 //! - `0` Noop (raft's term-start entry), payload `[0]`;
 //! - `1` Config, payload `[1] ++ postcard(Membership)`;
-//! - `2` journal entry, `3` KV write, `4` partition scaling: raft `EntryKind::Normal(data)`
+//! - `2` journal entry, `3` KV write, `4` partition scaling, `5` cluster metadata (member
+//!   addresses, preferred leader: [`MetaCommand`]): raft `EntryKind::Normal(data)`
 //!   with the record payload = `data` verbatim (the server only proposes data it encoded, so a
 //!   Normal entry never starts with `0` or `1`).
 //!
@@ -28,6 +29,7 @@
 use std::collections::BTreeSet;
 
 use crate::raft::{Entry, EntryKind, Membership};
+use crate::state::cluster_meta::MetaCommand;
 use crate::state::kv::KvRequest;
 use crate::state::session::RequestId;
 use crate::storage::Record;
@@ -42,6 +44,7 @@ pub const TAG_CONFIG: u8 = 1;
 pub const TAG_JOURNAL: u8 = 2;
 pub const TAG_KV: u8 = 3;
 pub const TAG_SCALE: u8 = 4;
+pub const TAG_META: u8 = 5;
 
 /// Length of the journal entry header.
 pub const JOURNAL_HEADER_LEN: usize = 39;
@@ -148,6 +151,13 @@ pub enum Command<'a> {
         partitions: BTreeSet<u16>,
         session: RequestId,
     },
+    Meta(MetaCommand),
+}
+
+pub fn encode_meta(cmd: &MetaCommand) -> Vec<u8> {
+    let mut out = vec![TAG_META];
+    out.extend(postcard::to_allocvec(cmd).unwrap_or_default());
+    out
 }
 
 /// Encodes a KV write.
@@ -180,6 +190,9 @@ pub fn decode(data: &[u8]) -> Result<Command<'_>, String> {
                 session,
             })
             .map_err(|e| format!("undecodable partition scaling: {e}")),
+        Some(&TAG_META) => postcard::from_bytes(&data[1..])
+            .map(Command::Meta)
+            .map_err(|e| format!("undecodable cluster metadata: {e}")),
         Some(t) => Err(format!("unknown command tag {t}")),
         None => Err("empty command".to_string()),
     }

@@ -16,12 +16,18 @@
 //! max_segment_bytes = 67108864
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
 //! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
+//! join = false                        # true: join a running cluster (see below)
 //!
 //! [peers]                             # every voter, this node included: id = "host:port"
 //! 1 = "127.0.0.1:7001"
 //! 2 = "127.0.0.1:7002"
 //! 3 = "127.0.0.1:7003"
 //! ```
+//!
+//! A node that **joins** a running cluster has `join = true` and an empty `data_dir`; its
+//! `peers` name the members it can reach first and itself. It is not a member (it never
+//! campaigns and serves no client) until an `add_voter` on the leader adds it; it then learns
+//! every member's address from the replicated address book.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -61,6 +67,8 @@ pub struct ServerConfig {
     pub partitions: std::collections::BTreeSet<u16>,
     /// Network bounds (the cluster id is taken from `cluster_id`).
     pub net: NetConfig,
+    /// Join a running cluster instead of forming one from `peers` (see the module docs).
+    pub join: bool,
 }
 
 impl ServerConfig {
@@ -90,7 +98,17 @@ impl ServerConfig {
             kv_limits: KvLimits::default(),
             partitions: [0].into(),
             net: NetConfig::new(cluster_id),
+            join: false,
         }
+    }
+
+    /// Joins a running cluster whose members include `members` (id → address), instead of
+    /// forming one; see the module docs.
+    pub fn joining(mut self, members: impl IntoIterator<Item = (u64, SocketAddr)>) -> Self {
+        let own = (self.node_id, self.listen);
+        self.peers = members.into_iter().chain([own]).collect();
+        self.join = true;
+        self
     }
 
     /// Sets the voters (id → address); this node must be among them.
@@ -136,7 +154,8 @@ impl ServerConfig {
             snapshot_retained_entries,
             max_segment_bytes,
             max_pending_requests,
-            partitions
+            partitions,
+            join
         );
         Ok(cfg)
     }
@@ -166,6 +185,11 @@ impl ServerConfig {
                 "peers must include this node ({})",
                 self.node_id
             )));
+        }
+        if self.join && self.peers.len() < 2 {
+            return Err(invalid(
+                "peers: a joining node must name at least one member besides itself",
+            ));
         }
         if self.peers.contains_key(&0) {
             return Err(invalid("peers: node id 0 is not allowed"));
@@ -245,6 +269,7 @@ struct RawConfig {
     max_segment_bytes: Option<u64>,
     max_pending_requests: Option<usize>,
     partitions: Option<std::collections::BTreeSet<u16>>,
+    join: Option<bool>,
 }
 
 #[cfg(test)]

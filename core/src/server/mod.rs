@@ -34,7 +34,7 @@ use std::net::SocketAddr;
 use tokio::sync::{oneshot, watch};
 
 pub use config::ServerConfig;
-pub use driver::ServerStatus;
+pub use driver::{ServerStatus, Standing};
 
 use crate::api::{Error, ErrorKind};
 
@@ -104,6 +104,16 @@ impl Server {
                 ErrorKind::Timeout,
                 format!("condition not reached within {timeout:?}"),
             )),
+        }
+    }
+
+    /// Waits until a committed configuration no longer holds this node (it then serves
+    /// nothing); returns at once if it already was. `Closed` if the server stops first.
+    pub async fn removed(&self) -> Result<(), Error> {
+        let mut rx = self.status.clone();
+        match rx.wait_for(|s| s.standing == Standing::Removed).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Error::new(ErrorKind::Closed, "the server stopped")),
         }
     }
 

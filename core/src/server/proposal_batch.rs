@@ -30,6 +30,8 @@ pub(super) enum WriteKind {
     Append,
     Kv,
     Scale,
+    /// Cluster metadata (the preferred leader).
+    Meta,
 }
 
 impl WriteKind {
@@ -38,7 +40,7 @@ impl WriteKind {
         match self {
             WriteKind::Append => ReplyBody::Appended { first_index: None },
             WriteKind::Kv => ReplyBody::KvWritten(None),
-            WriteKind::Scale => ReplyBody::Done,
+            WriteKind::Scale | WriteKind::Meta => ReplyBody::Done,
         }
     }
 }

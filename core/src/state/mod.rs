@@ -8,6 +8,7 @@
 //! the log entry being applied (its index, term and timestamp are in [`ApplyContext`]), so every
 //! replica computes the same state from the same log.
 
+pub mod cluster_meta;
 pub mod journal_store;
 pub mod kv;
 pub mod session;

@@ -454,6 +454,12 @@ impl Node {
             RequestBody::ClusterConfiguration => {
                 Ok(ReplyBody::Configuration(ClusterConfiguration::default()))
             }
+            RequestBody::UpdateVoters { .. }
+            | RequestBody::TransferLeader { .. }
+            | RequestBody::SetPreferredLeader { .. } => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "the fake server does no administration",
+            )),
         };
         let applied = behaviour.applied_override.unwrap_or(store.applied);
         reply(result, applied);

@@ -48,6 +48,8 @@ pub struct Cluster {
     pub snapshot_interval: u64,
     /// Applied to every node's configuration.
     pub tweak: fn(&mut ServerConfig),
+    /// Nodes `0..initial` formed the cluster; later ones joined it.
+    pub initial: usize,
 }
 
 impl Cluster {
@@ -70,6 +72,7 @@ impl Cluster {
             addrs: free_ports(n),
             servers: (0..n).map(|_| None).collect(),
             snapshot_interval,
+            initial: n,
         };
         for i in 0..n {
             c.start_node(i).await;
@@ -78,10 +81,12 @@ impl Cluster {
     }
 
     pub fn config(&self, i: usize) -> ServerConfig {
+        // The founders name each other; a joiner names the founders and itself.
         let peers = self
             .addrs
             .iter()
             .enumerate()
+            .filter(|(j, _)| *j < self.initial || *j == i)
             .map(|(j, a)| (j as u64 + 1, *a));
         let mut cfg = ServerConfig::new(
             i as u64 + 1,
@@ -96,8 +101,19 @@ impl Cluster {
         cfg.partitions = (0..16).collect();
         cfg.net.backoff_initial = Duration::from_millis(10);
         cfg.net.backoff_max = Duration::from_millis(100);
+        cfg.join = i >= self.initial;
         (self.tweak)(&mut cfg);
         cfg
+    }
+
+    /// Starts a new, empty node that joins the running cluster (`join = true`); returns its
+    /// index (its node id is index + 1). It is a member only once a leader adds it.
+    pub async fn join_node(&mut self) -> usize {
+        let i = self.addrs.len();
+        self.addrs.push(free_ports(1)[0]);
+        self.servers.push(None);
+        self.start_node(i).await;
+        i
     }
 
     pub async fn start_node(&mut self, i: usize) {

@@ -23,11 +23,11 @@ pub struct ConnArgs {
     cluster_id: u64,
     /// Print JSON (one object per line) instead of text.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
 }
 
 impl ConnArgs {
-    async fn connect(&self) -> AnyResult<Client> {
+    pub async fn connect(&self) -> AnyResult<Client> {
         Ok(Client::connect(&self.servers, local_client_config(self.cluster_id)).await?)
     }
 }

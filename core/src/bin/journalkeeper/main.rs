@@ -1,10 +1,12 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
-//! (`bench storage`, `bench cluster`, `bench failover`) and client commands (`append`, `get`, `kv …`, `status`).
+//! (`bench storage`, `bench cluster`, `bench failover`), client commands (`append`, `get`, `kv …`,
+//! `status`) and cluster administration (`admin …`).
 //!
-//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `demo.rs`,
+//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
 //! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
+mod admin_cmds;
 mod bench_cluster;
 mod bench_failover;
 mod bench_storage;
@@ -80,6 +82,14 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[command(subcommand)]
         op: client_cmds::KvOp,
+    },
+    /// Change a running cluster: members, add-voter, remove-voter, transfer-leader,
+    /// preferred-leader.
+    Admin {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[command(subcommand)]
+        op: admin_cmds::AdminOp,
     },
     /// Node status: every server of --servers, or only --node.
     Status {
@@ -176,6 +186,9 @@ fn main() {
         } => runtime()
             .and_then(|rt| rt.block_on(client_cmds::get(conn, partition, index, max, consistency))),
         Command::Kv { conn, op } => runtime().and_then(|rt| rt.block_on(client_cmds::kv(conn, op))),
+        Command::Admin { conn, op } => {
+            runtime().and_then(|rt| rt.block_on(admin_cmds::run(conn, op)))
+        }
         Command::Status { conn, node } => {
             runtime().and_then(|rt| rt.block_on(client_cmds::status(conn, node)))
         }

@@ -1,5 +1,5 @@
-//! `journalkeeper server --config FILE`: one node until SIGTERM or SIGINT, then a clean
-//! shutdown (the log is made durable, the port released).
+//! `journalkeeper server --config FILE`: one node until SIGTERM or SIGINT, or until the cluster
+//! removes it, then a clean shutdown (the log is made durable, the port released).
 
 use std::path::PathBuf;
 
@@ -25,8 +25,9 @@ pub async fn run(config_path: PathBuf) -> AnyResult<()> {
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+        Ok(()) = server.removed() => "removed from the cluster",
     };
-    tracing::info!(node = node_id, signal = which, "shutting down");
+    tracing::info!(node = node_id, reason = which, "shutting down");
     server.shutdown().await;
     tracing::info!(node = node_id, "stopped");
     Ok(())

@@ -217,6 +217,14 @@ impl<S: Storage> RaftNode<S> {
             .check_quorum
             .then(|| self.leader_contact + self.cfg.election_timeout)
     }
+    /// The voter this leader is handing leadership to, while a transfer is in progress.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|(to, _)| to)
+    }
+    /// The preferred leader this node was told about.
+    pub fn preferred_leader(&self) -> Option<NodeId> {
+        self.preferred
+    }
     /// The latest time this node has been given (by `tick` or any time-carrying input).
     pub fn clock(&self) -> u64 {
         self.now

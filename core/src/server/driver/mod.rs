@@ -10,6 +10,8 @@
 //! storage and raft errors to the API's).
 
 mod errors;
+mod leadership;
+mod membership;
 mod read_path;
 mod ready;
 mod requests;
@@ -19,6 +21,7 @@ mod watch_requests;
 mod write_path;
 
 pub(crate) use errors::storage_error;
+pub use membership::Standing;
 pub(crate) use startup::start;
 pub use status::ServerStatus;
 
@@ -101,6 +104,13 @@ struct Driver {
     pending_count: usize,
     /// Writes accepted in this pass, proposed together before `Ready` is handled.
     batch: ProposalBatch,
+    /// Every other node's address as this node knows it (configuration, address book, log).
+    peer_addrs: BTreeMap<u64, std::net::SocketAddr>,
+    /// Peers learned (or moved) since the last pass, to connect.
+    new_peers: Vec<(u64, std::net::SocketAddr)>,
+    standing: membership::Standing,
+    voter_change: Option<membership::VoterChange>,
+    transfer: Option<leadership::Transfer>,
 }
 
 impl Driver {
@@ -138,6 +148,8 @@ impl Driver {
             last_index: s.last_index,
             membership: s.membership,
             failed: self.failed,
+            standing: self.standing,
+            preferred_leader: self.raft.preferred_leader(),
         };
         self.status_tx.send_if_modified(|old| {
             if *old != status {
@@ -151,7 +163,7 @@ impl Driver {
 
     async fn run(
         mut self,
-        transport: Transport<PeerWire>,
+        mut transport: Transport<PeerWire>,
         mut inbound: mpsc::Receiver<Inbound<PeerWire>>,
         mut reports: mpsc::UnboundedReceiver<Report>,
         mut stop: oneshot::Receiver<()>,
@@ -196,27 +208,26 @@ impl Driver {
             if !self.failed {
                 self.process_ready(&transport);
             }
+            self.drive_voter_change();
+            self.drive_transfer();
+            self.check_standing();
+            for (id, addr) in std::mem::take(&mut self.new_peers) {
+                transport.peers_mut().add(id, addr);
+            }
+            if !self.failed {
+                // What the admin steps proposed, sent in this pass.
+                self.process_ready(&transport);
+            }
             self.publish();
         }
         tracing::info!(node, "server stopping");
         // Fail everything still waiting.
         // Waiting requests may have taken effect or not: `Unavailable` tells the client to retry
         // elsewhere (writes carry sessions, so a retry is applied once).
-        let stopping = || Error::new(ErrorKind::Unavailable, "the server is shutting down");
-        for (_, ws) in std::mem::take(&mut self.waiters) {
-            for w in ws {
-                reply(&w.conn, w.req, Err(stopping()), 0);
-            }
-        }
-        for (_, r) in std::mem::take(&mut self.reads) {
-            reply(&r.conn, r.req.id, Err(stopping()), 0);
-        }
-        for (conn, req) in std::mem::take(&mut self.deferred) {
-            reply(&conn, req.id, Err(stopping()), 0);
-        }
-        for w in self.batch.take().1 {
-            reply(&w.conn, w.req, Err(stopping()), 0);
-        }
+        self.fail_waiting(Error::new(
+            ErrorKind::Unavailable,
+            "the server is shutting down",
+        ));
         self.watches
             .end_all(|| Error::new(ErrorKind::Closed, "the server is shutting down"));
         let commit = self.raft.status().commit;
@@ -240,9 +251,36 @@ impl Driver {
         tracing::info!(node, "server stopped");
     }
 
+    /// Answers every request still waiting with `e`.
+    fn fail_waiting(&mut self, e: Error) {
+        for (_, ws) in std::mem::take(&mut self.waiters) {
+            for w in ws {
+                reply(&w.conn, w.req, Err(e.clone()), 0);
+            }
+        }
+        for (_, r) in std::mem::take(&mut self.reads) {
+            reply(&r.conn, r.req.id, Err(e.clone()), 0);
+        }
+        for (conn, req) in std::mem::take(&mut self.deferred) {
+            reply(&conn, req.id, Err(e.clone()), 0);
+        }
+        for w in self.batch.take().1 {
+            reply(&w.conn, w.req, Err(e.clone()), 0);
+        }
+        if let Some(c) = self.voter_change.take() {
+            c.fail(&e);
+        }
+        if let Some(t) = self.transfer.take() {
+            t.fail(&e);
+        }
+        self.pending_count = 0;
+    }
+
     fn on_inbound(&mut self, msg: Inbound<PeerWire>) {
         let node = self.cfg.node_id;
         match msg {
+            // A removed node takes no part in the cluster any more.
+            Inbound::Peer { .. } if self.standing == membership::Standing::Removed => {}
             Inbound::Peer {
                 msg: Wire::Peer(m), ..
             } => self.raft.step(m, self.now()),

@@ -34,6 +34,7 @@ impl Driver {
                 || rd.hard_state.is_some()
                 || !rd.persisted_messages.is_empty()
             {
+                self.scan_for_addresses(&rd.entries);
                 for e in &rd.entries {
                     if let crate::raft::EntryKind::Normal(d) = &e.kind
                         && let Some((h, _)) = JournalHeader::decode(d)
@@ -151,8 +152,12 @@ impl Driver {
                 upto,
                 results,
                 events,
+                meta,
             } => {
                 self.raft.on_applied(upto);
+                if let Some(meta) = meta {
+                    self.on_meta_applied(&meta);
+                }
                 self.sessions.retain(|_, (_, last, _)| *last > upto);
                 for (index, term, outcome) in results {
                     if self.waiters.contains_key(&index) {

@@ -12,6 +12,17 @@ impl Driver {
             reply(&conn, req.id, Err(e), self.applied());
             return;
         }
+        if let Some(e) = self.standing_error()
+            && !matches!(
+                req.body,
+                RequestBody::Status
+                    | RequestBody::StatusWithResources
+                    | RequestBody::ClusterConfiguration
+            )
+        {
+            reply(&conn, req.id, Err(e), self.applied());
+            return;
+        }
         if self.pending_count >= self.cfg.max_pending_requests {
             let e = Error::new(ErrorKind::Unavailable, "too many pending requests");
             reply(&conn, req.id, Err(e), self.applied());
@@ -21,7 +32,20 @@ impl Driver {
             RequestBody::Append { .. }
             | RequestBody::AppendBatches { .. }
             | RequestBody::KvWrite { .. }
-            | RequestBody::ScalePartitions { .. } => self.handle_write(conn, req),
+            | RequestBody::ScalePartitions { .. }
+            | RequestBody::SetPreferredLeader { .. } => self.handle_write(conn, req),
+            RequestBody::UpdateVoters {
+                old,
+                new,
+                timeout_ms,
+            } => {
+                let (old, new, timeout_ms) = (old.clone(), new.clone(), *timeout_ms);
+                self.handle_update_voters(conn, req.id, &old, &new, timeout_ms);
+            }
+            RequestBody::TransferLeader {
+                node_id,
+                timeout_ms,
+            } => self.handle_transfer_leader(conn, req.id, *node_id, *timeout_ms),
             RequestBody::Watch {
                 watch_id,
                 filter,

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::errors::{raft_error, storage_error};
 use super::status::ServerStatus;
-use super::{Driver, Report};
+use super::{Driver, Report, Standing};
 use crate::api::{Error, ErrorKind};
 use crate::net::Transport;
 use crate::raft::{Index, Membership, RaftNode, SnapshotMeta};
@@ -47,6 +47,17 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         last_ts,
     } = opened;
 
+    if let Ok(text) = std::fs::read_to_string(super::membership::removed_marker(&cfg.data_dir)) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "node {node} was removed from the cluster ({}: {}); to return it, start it with \
+                 an empty data_dir and join = true, then add it again",
+                super::membership::removed_marker(&cfg.data_dir).display(),
+                text.trim()
+            ),
+        ));
+    }
     let mut net = cfg.net.clone();
     net.cluster_id = cfg.cluster_id;
     let (mut transport, inbound) = Transport::<PeerWire>::start(node, cfg.listen, net)
@@ -59,11 +70,12 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         })?;
     let local_addr = transport.local_addr();
     let conn_counts = transport.counts();
-    for (&id, &addr) in &cfg.peers {
-        if id != node {
-            transport.peers_mut().add(id, addr);
-        }
-    }
+    let cfg_peers: BTreeMap<u64, SocketAddr> = cfg
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != node)
+        .map(|(id, addr)| (*id, *addr))
+        .collect();
     let mut addrs: BTreeMap<u64, String> =
         cfg.peers.iter().map(|(k, v)| (*k, v.to_string())).collect();
     if cfg.peers.get(&node).is_none_or(|a| a.port() == 0) {
@@ -71,8 +83,19 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         addrs.insert(node, local_addr.to_string());
     }
 
-    let raft = RaftNode::new(cfg.raft_config(), store, snapshot_applied, 0)
+    let mut raft = RaftNode::new(cfg.raft_config(), store, snapshot_applied, 0)
         .map_err(|e| raft_error(e, None))?;
+    let applied_meta = machines
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .meta
+        .clone();
+    raft.set_preferred_leader(applied_meta.preferred_leader);
+    let standing = if raft.membership().contains(node) {
+        Standing::Member
+    } else {
+        Standing::Joining
+    };
 
     let (report_tx, report_rx) = mpsc::unbounded_channel::<Report>();
     let (write_tx, write_rx, consumed) = WriteQueue::new();
@@ -114,7 +137,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let durable = journal.durable_index();
-    let driver = Driver {
+    let mut driver = Driver {
         cfg,
         raft,
         journal,
@@ -139,7 +162,19 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         failed: false,
         pending_count: 0,
         batch: ProposalBatch::default(),
+        peer_addrs: cfg_peers,
+        new_peers: Vec::new(),
+        standing,
+        voter_change: None,
+        transfer: None,
     };
+    // Addresses learned earlier, then the applied address book (a later one wins).
+    driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));
+    driver.learn_addresses(&applied_meta.addrs);
+    driver.new_peers.clear();
+    for (&id, &addr) in &driver.peer_addrs {
+        transport.peers_mut().add(id, addr);
+    }
     driver.publish();
     let task = tokio::spawn(async move {
         driver
@@ -192,7 +227,14 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
         meta: SnapshotMeta {
             index: 0,
             term: 0,
-            membership: Membership::new(cfg.peers.keys().copied()),
+            // A joining node is in no configuration: the members it names form the one it
+            // starts from, until the leader's log or snapshot replaces it.
+            membership: Membership::new(
+                cfg.peers
+                    .keys()
+                    .copied()
+                    .filter(|id| !cfg.join || *id != cfg.node_id),
+            ),
         },
         dir: None,
     };

@@ -22,6 +22,10 @@ pub struct ServerStatus {
     pub membership: Membership,
     /// The node stopped serving after a storage failure (the reason is logged).
     pub failed: bool,
+    /// Joining (not yet added), member, or removed (serves nothing; a standalone server exits).
+    pub standing: super::Standing,
+    /// The preferred leader recorded in the replicated configuration.
+    pub preferred_leader: Option<u64>,
 }
 
 impl ServerStatus {

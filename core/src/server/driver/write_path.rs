@@ -9,8 +9,11 @@ use crate::api::{Error, ErrorKind, ResponseConfig};
 use crate::client::protocol::{self, ClientRequest, ReplyBody, RequestBody};
 use crate::raft::Role;
 use crate::server::apply::{self, Outcome};
-use crate::server::command::{RESERVED_PARTITION_START, encode_kv, encode_scale, journal_datas};
+use crate::server::command::{
+    RESERVED_PARTITION_START, encode_kv, encode_meta, encode_scale, journal_datas,
+};
 use crate::server::proposal_batch::{StagedWrite, WriteKind};
+use crate::state::cluster_meta::MetaCommand;
 use crate::state::session::RequestId;
 
 pub(super) fn wall_ms() -> u64 {
@@ -54,24 +57,25 @@ impl Driver {
                 self.pending_count = self.pending_count.saturating_sub(1);
                 let persisted_ok =
                     || durable >= w.last && self.raft.term_at(w.last) == Some(w.term);
-                let result =
-                    if lost || (w.response == ResponseConfig::Persistence && !persisted_ok()) {
-                        Err(Error::new(
-                            ErrorKind::Unavailable,
-                            "the write was overwritten by a new leader; retry",
-                        ))
-                    } else if w.response == ResponseConfig::Persistence {
-                        Ok(w.kind.reply_without_result())
-                    } else {
-                        match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
-                            Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
-                                first_index: Some(i),
-                            }),
-                            Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
-                            Some(Outcome::Scaled(r)) => r.map(|()| ReplyBody::Done),
-                            None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
-                        }
-                    };
+                let result = if lost
+                    || (w.response == ResponseConfig::Persistence && !persisted_ok())
+                {
+                    Err(Error::new(
+                        ErrorKind::Unavailable,
+                        "the write was overwritten by a new leader; retry",
+                    ))
+                } else if w.response == ResponseConfig::Persistence {
+                    Ok(w.kind.reply_without_result())
+                } else {
+                    match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
+                        Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
+                            first_index: Some(i),
+                        }),
+                        Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
+                        Some(Outcome::Scaled(r) | Outcome::Meta(r)) => r.map(|()| ReplyBody::Done),
+                        None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
+                    }
+                };
                 reply(&w.conn, w.req, result, applied);
             }
             if keep.is_empty() {
@@ -195,6 +199,18 @@ impl Driver {
                     vec![encode_scale(partitions, *session)],
                     ResponseConfig::Replication,
                     WriteKind::Scale,
+                    None,
+                )
+            }
+            RequestBody::SetPreferredLeader { node_id } => {
+                if let Err(e) = self.check_preferred_leader(*node_id) {
+                    fail(&conn, e, applied);
+                    return;
+                }
+                (
+                    vec![encode_meta(&MetaCommand::SetPreferredLeader(*node_id))],
+                    ResponseConfig::Replication,
+                    WriteKind::Meta,
                     None,
                 )
             }

@@ -1,0 +1,161 @@
+//! `journalkeeper admin …`: change a running cluster — list the members, add or remove a
+//! voter, hand leadership over, set the preferred leader. Each command connects with
+//! `journalkeeper::client::Client`, calls `client.admin()` and prints plain text (or one JSON
+//! object with `--json`); a refused or timed-out change exits non-zero with the reason.
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use journalkeeper::client::Client;
+use journalkeeper::client::protocol::{ClusterConfiguration, Member};
+use serde_json::json;
+
+use crate::AnyResult;
+use crate::client_cmds::ConnArgs;
+
+#[derive(Subcommand, Debug)]
+pub enum AdminOp {
+    /// The voters, the old voters of a change in progress, the learners and the leader.
+    Members,
+    /// Add NODE_ID (started with `join = true`, reachable at ADDR) as a voter: it joins as a
+    /// learner, catches up, then is promoted. Returns once the new configuration is committed.
+    AddVoter {
+        node_id: u64,
+        /// The new node's address (host:port), as the other nodes will reach it.
+        addr: String,
+        /// Give up (and cancel the change) after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Remove voter NODE_ID (it may be the leader); it stops serving once that is committed.
+    RemoveVoter {
+        node_id: u64,
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Hand leadership to voter NODE_ID; returns once it leads.
+    TransferLeader {
+        node_id: u64,
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Set the preferred leader (leadership moves to it whenever it is alive and caught up),
+    /// or clear it with `none`.
+    PreferredLeader {
+        /// A voter's node id, or `none`.
+        node: String,
+    },
+}
+
+pub async fn run(conn: ConnArgs, op: AdminOp) -> AnyResult<()> {
+    let client = conn.connect().await?;
+    let result = run_op(&client, &conn, op).await;
+    client.close();
+    result
+}
+
+async fn run_op(client: &Client, conn: &ConnArgs, op: AdminOp) -> AnyResult<()> {
+    let admin = client.admin();
+    match op {
+        AdminOp::Members => {
+            let c = admin.cluster_configuration().await?;
+            print_members(&c, conn.json);
+        }
+        AdminOp::AddVoter {
+            node_id,
+            addr,
+            timeout_secs,
+        } => {
+            let t = std::time::Instant::now();
+            admin
+                .with_timeout(Duration::from_secs(timeout_secs))
+                .add_voter(node_id, &addr)
+                .await?;
+            done(conn.json, &format!("node {node_id} is a voter"), t);
+        }
+        AdminOp::RemoveVoter {
+            node_id,
+            timeout_secs,
+        } => {
+            let t = std::time::Instant::now();
+            admin
+                .with_timeout(Duration::from_secs(timeout_secs))
+                .remove_voter(node_id)
+                .await?;
+            done(conn.json, &format!("node {node_id} was removed"), t);
+        }
+        AdminOp::TransferLeader {
+            node_id,
+            timeout_secs,
+        } => {
+            let t = std::time::Instant::now();
+            admin
+                .with_timeout(Duration::from_secs(timeout_secs))
+                .transfer_leader(node_id)
+                .await?;
+            done(conn.json, &format!("node {node_id} leads"), t);
+        }
+        AdminOp::PreferredLeader { node } => {
+            let t = std::time::Instant::now();
+            let id = match node.to_ascii_lowercase().as_str() {
+                "none" => None,
+                n => Some(
+                    n.parse::<u64>()
+                        .map_err(|_| format!("{node:?} is neither a node id nor `none`"))?,
+                ),
+            };
+            admin.set_preferred_leader(id).await?;
+            let what = id.map_or("no preferred leader".to_string(), |i| {
+                format!("node {i} is the preferred leader")
+            });
+            done(conn.json, &what, t);
+        }
+    }
+    Ok(())
+}
+
+fn done(json: bool, what: &str, since: std::time::Instant) {
+    let ms = since.elapsed().as_millis() as u64;
+    if json {
+        println!("{}", json!({"ok": true, "result": what, "elapsed_ms": ms}));
+    } else {
+        println!("{what} ({ms} ms)");
+    }
+}
+
+fn members_json(ms: &[Member]) -> serde_json::Value {
+    ms.iter()
+        .map(|m| json!({"node_id": m.node_id, "addr": m.addr}))
+        .collect()
+}
+
+fn print_members(c: &ClusterConfiguration, json: bool) {
+    let leader = c.leader.as_ref().map(|l| l.node_id);
+    if json {
+        println!(
+            "{}",
+            json!({
+                "voters": members_json(&c.voters),
+                "joint_old_voters": c.joint_old_voters.as_deref().map(members_json),
+                "learners": members_json(&c.observers),
+                "leader": leader,
+            })
+        );
+        return;
+    }
+    for m in &c.voters {
+        let mark = if Some(m.node_id) == leader {
+            "\tleader"
+        } else {
+            ""
+        };
+        println!("voter\t{}\t{}{mark}", m.node_id, m.addr);
+    }
+    for m in &c.observers {
+        println!("learner\t{}\t{}", m.node_id, m.addr);
+    }
+    if let Some(old) = &c.joint_old_voters {
+        let ids: Vec<String> = old.iter().map(|m| m.node_id.to_string()).collect();
+        println!("changing\tfrom voters {}", ids.join(","));
+    }
+}
