@@ -171,11 +171,13 @@ cross-language-test: c-lib python-wheel node-addon
 		-p no:cacheprovider tests/cross_language
 
 ## Benchmarks (not tests): print one JSON object per case. `bench failover`: 20 leader kills -9
-## (kill -> next acknowledged write) and a SIGSTOPped node first in the server list.
+## (kill -> next acknowledged write) and a SIGSTOPped node first in the server list; `bench
+## transfer`: the write pause of 10 leader transfers next to the same-run baseline.
 bench: bench-bindings
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench storage
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench failover
+	$(CARGO) run --release --quiet --bin journalkeeper -- bench transfer
 
 ## Batch appends (64 x 1 KiB per call, REPLICATION, one sequential caller, 5 s each) from the
 ## Rust client, Python and Node against one cluster in one run; records/s and python/rust,

@@ -1,7 +1,8 @@
 //! Pieces the `journalkeeper` binary shares with the multi-process tests: a cluster of real
 //! `journalkeeper server` child processes on loopback ([`LocalCluster`]), small helpers
 //! around the client for it, and the failover measurements ([`failover`]: leader kills, a
-//! paused node first in the server list).
+//! paused node first in the server list) and the write pause of a leader transfer
+//! ([`transfer`]).
 //!
 //! Owns: generating node configurations, spawning, killing (SIGKILL), pausing (SIGSTOP) and
 //! resuming nodes, reading their peak RSS, and polling their status. Never does: anything a
@@ -10,5 +11,6 @@
 
 pub mod failover;
 mod local_cluster;
+pub mod transfer;
 
 pub use local_cluster::{LocalCluster, LocalClusterOptions, cpu_time_of, local_client_config};

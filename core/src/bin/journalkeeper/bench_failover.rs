@@ -13,12 +13,13 @@
 //!
 //! Prints one JSON object per case: min/median/p90/max in ms, every sample, and the settings.
 
-use journalkeeper::cli::failover::{self, Summary};
+use journalkeeper::cli::failover;
 use journalkeeper::cli::{LocalCluster, LocalClusterOptions};
 use journalkeeper::client::ClientConfig;
 use serde_json::{Value, json};
 
 use crate::AnyResult;
+use crate::bench_json::{add_summary, ms_list};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -106,17 +107,4 @@ fn settings(opts: &LocalClusterOptions, client: &ClientConfig) -> Value {
         "client_connect_timeout_ms": ms(client.net.connect_timeout),
         "client_handshake_timeout_ms": ms(client.net.handshake_timeout),
     })
-}
-
-fn add_summary(line: &mut Value, prefix: &str, s: Summary) {
-    line[format!("{prefix}min_ms")] = json!(s.min_ms);
-    line[format!("{prefix}median_ms")] = json!(s.median_ms);
-    line[format!("{prefix}p90_ms")] = json!(s.p90_ms);
-    line[format!("{prefix}max_ms")] = json!(s.max_ms);
-}
-
-fn ms_list(d: &[std::time::Duration]) -> Vec<f64> {
-    d.iter()
-        .map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0)
-        .collect()
 }

@@ -1,5 +1,5 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
-//! (`bench storage`, `bench cluster`, `bench failover`), client commands (`append`, `get`, `kv …`,
+//! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`), client commands (`append`, `get`, `kv …`,
 //! `status`) and cluster administration (`admin …`).
 //!
 //! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
@@ -9,7 +9,9 @@
 mod admin_cmds;
 mod bench_cluster;
 mod bench_failover;
+mod bench_json;
 mod bench_storage;
+mod bench_transfer;
 mod client_cmds;
 mod demo;
 mod server_cmd;
@@ -123,6 +125,9 @@ enum BenchWhat {
     /// SIGSTOPped node first in a client's server list (connect + first read), on a 3-node
     /// cluster of child processes with the default timeouts.
     Failover(bench_failover::Args),
+    /// Leader transfers under a continuous writer: the longest gap between acknowledged
+    /// appends during each transfer, next to the same-run baseline before it.
+    Transfer(bench_transfer::Args),
 }
 
 /// Logs to stderr; colours (ANSI escapes) only when stderr is a terminal, so log files and
@@ -169,6 +174,9 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Failover(args),
         } => runtime().and_then(|rt| rt.block_on(bench_failover::run(args))),
+        Command::Bench {
+            what: BenchWhat::Transfer(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_transfer::run(args))),
         Command::Append {
             conn,
             partition,
