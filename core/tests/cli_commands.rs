@@ -13,14 +13,17 @@ use support::cluster::*;
 
 fn jk(c: &LocalCluster, args: &[&str]) -> Output {
     let servers = c.addrs().join(",");
+    // The connection arguments belong to the command (`admin`, `kv`, `append`, …), before
+    // any subcommand of it.
     Command::new(env!("CARGO_BIN_EXE_journalkeeper"))
-        .args(args)
+        .args(&args[..1])
         .args([
             "--servers",
             &servers,
             "--cluster-id",
             &c.cluster_id().to_string(),
         ])
+        .args(&args[1..])
         .output()
         .expect("run journalkeeper")
 }
@@ -107,5 +110,50 @@ async fn logs_to_a_pipe_or_file_carry_no_ansi_escapes() {
     assert!(
         !out.stderr.contains(&0x1b),
         "ANSI escape in stderr to a pipe"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_change_and_show_the_cluster() {
+    let (mut c, _) = started(3).await;
+    let members = stdout_ok(&c, &["admin", "members"]);
+    assert_eq!(
+        members.lines().filter(|l| l.starts_with("voter\t")).count(),
+        3
+    );
+    assert_eq!(members.matches("\tleader").count(), 1, "{members}");
+
+    let i = c.add_joining_node().unwrap();
+    let id = (i + 1).to_string();
+    let out = stdout_ok(&c, &["admin", "add-voter", &id, &c.addr(i)]);
+    assert!(out.contains(&format!("node {id} is a voter")), "{out}");
+    let json = stdout_ok(&c, &["admin", "members", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["voters"].as_array().unwrap().len(), 4, "{v}");
+
+    stdout_ok(&c, &["admin", "transfer-leader", &id]);
+    let events = stdout_ok(&c, &["admin", "events", "--count", "2"]);
+    let first = events.lines().next().unwrap_or_default();
+    assert!(first.starts_with(&format!("leader\t{id}\t")), "{events}");
+    assert!(
+        events.lines().nth(1).unwrap().starts_with("voters\t"),
+        "{events}"
+    );
+    stdout_ok(&c, &["admin", "preferred-leader", "2"]);
+    stdout_ok(&c, &["admin", "preferred-leader", "none"]);
+
+    let bad = jk(&c, &["admin", "transfer-leader", "9"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("not a voter"), "{err}");
+    let bad = jk(&c, &["admin", "preferred-leader", "x"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a node id nor `none`"));
+
+    stdout_ok(&c, &["admin", "remove-voter", &id]);
+    let members = stdout_ok(&c, &["admin", "members"]);
+    assert_eq!(
+        members.lines().filter(|l| l.starts_with("voter\t")).count(),
+        3,
+        "{members}"
     );
 }

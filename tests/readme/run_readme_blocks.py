@@ -13,6 +13,9 @@ opening backticks; Markdown renderers show only the first, the language):
                              until every address A, B accepts connections. The processes stop
                              (SIGTERM, must exit 0) before the next sh / js / python block
                              without `uses-cluster`
+  ```sh background adds ready=A
+                             as `background`, but beside the processes already running (a node
+                             that joins them); they all stop together
   ```sh uses-cluster         needs the background processes: started again if they were stopped
   ```js                      an ES module, run with `node` as <app>/readme-<line>.mjs
   ```python                  run with the test venv's python (build/venv, `make python-wheel`)
@@ -52,7 +55,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNABLE = {"sh", "js", "python", "c"}
-FLAGS = {"background", "uses-cluster"}
+FLAGS = {"background", "adds", "uses-cluster"}
 KEYS = {"in", "ready", "file"}
 TIMEOUT = {"sh": 900, "js": 120, "python": 120}
 NETNS_ENV = "JK_README_NETNS"
@@ -145,35 +148,52 @@ def wait_listening(addrs: list[str], procs: list[subprocess.Popen[bytes]], logs:
 
 
 class Background:
-    """The long-running processes of a `background` block, (re)started on demand."""
+    """The long-running processes of `background` blocks (one, plus the `adds` blocks after it),
+    (re)started on demand."""
 
     def __init__(self) -> None:
-        self.block: Block | None = None
+        self.blocks: list[Block] = []
+        self.started: set[int] = set()
         self.cwd: Path | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.starts = 0
 
     def define(self, b: Block, cwd: Path) -> None:
-        self.stop()
-        self.block, self.cwd = b, cwd
+        if "adds" in b.flags:
+            if not self.blocks:
+                raise ReadmeError(f"README line {b.line}: `adds` needs an earlier `background` block")
+        else:
+            self.stop()
+            self.blocks = []
+        self.blocks.append(b)
+        self.cwd = cwd
 
     def ensure_up(self, env: dict[str, str]) -> None:
-        if self.block is None or self.cwd is None:
+        if not self.blocks or self.cwd is None:
             raise ReadmeError("a `uses-cluster` block comes before any `background` block")
-        if self.procs:
-            return
+        if not self.procs:
+            self.started = set()
+        for block in self.blocks:
+            if block.line not in self.started:
+                self.start(block, env)
+
+    def start(self, block: Block, env: dict[str, str]) -> None:
+        assert self.cwd is not None
         self.starts += 1
-        cmds = [c for c in self.block.text.splitlines() if c.strip() and not c.lstrip().startswith("#")]
+        self.started.add(block.line)
+        cmds = [c for c in block.text.splitlines() if c.strip() and not c.lstrip().startswith("#")]
         logs = []
+        procs = []
         for n, cmd in enumerate(cmds):
-            log = self.cwd.parent / f"background-{self.block.line}-{self.starts}-{n}.log"
+            log = self.cwd.parent / f"background-{block.line}-{self.starts}-{n}.log"
             logs.append(log)
             with log.open("wb") as out:
-                self.procs.append(
+                procs.append(
                     subprocess.Popen(["bash", "-c", f"exec {cmd}"], cwd=self.cwd, env=env, stdout=out, stderr=out)
                 )
-        print(f"   started {len(cmds)} background processes (README line {self.block.line})", flush=True)
-        wait_listening(self.block.keys["ready"].split(","), self.procs, logs)
+        self.procs.extend(procs)
+        print(f"   started {len(cmds)} background processes (README line {block.line})", flush=True)
+        wait_listening(block.keys["ready"].split(","), procs, logs)
 
     def stop(self) -> None:
         procs, self.procs = self.procs, []

@@ -573,6 +573,12 @@ mod tests {
             assert_eq!(cfg.node_id, id);
             assert_eq!(cfg.peers.len(), 3);
             assert_eq!(cfg.peers[&id], cfg.listen);
+            assert!(!cfg.join);
         }
+        let joiner = crate::server::ServerConfig::from_toml_file(dir.join("node4.toml")).unwrap();
+        joiner.validate().unwrap();
+        assert!(joiner.join);
+        assert_eq!(joiner.peers[&4], joiner.listen);
+        assert_eq!(joiner.partitions, (0..4).collect());
     }
 }

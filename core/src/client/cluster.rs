@@ -58,6 +58,8 @@ pub(crate) enum Op {
         filter: WatchFilter,
         from_index: u64,
     },
+    /// An event subscription (protocol 1.3).
+    Events,
 }
 
 /// A successful watch open.
@@ -383,6 +385,12 @@ impl Cluster {
         }
     }
 
+    /// Opens an event subscription on any node under the retry rules.
+    pub async fn open_events(&self) -> Result<WatchSub, Error> {
+        let (_, sub) = self.run(Target::Any, Op::Events, self.timeouts()).await?;
+        sub.ok_or_else(|| Error::new(ErrorKind::Internal, "subscription opened without a queue"))
+    }
+
     /// Opens a watch under the retry rules.
     pub async fn open_watch(
         &self,
@@ -425,7 +433,7 @@ impl Cluster {
         let deadline = Instant::now() + t.request;
         let min_applied = match &op {
             Op::Request(body) => body.read_at().map(|r| r.min_applied),
-            Op::Watch { .. } => None,
+            Op::Watch { .. } | Op::Events => None,
         };
         let mut delay = cfg.backoff_initial;
         let mut reached_any = false;
@@ -654,11 +662,28 @@ impl Cluster {
                 .await
                 .map(|r| (r, None))
                 .map_err(AttemptError::Lost),
-            Op::Watch { filter, from_index } => {
-                let (reply, watch_id, rx) = conn
-                    .watch(filter.clone(), *from_index, self.config.watch_queue_depth)
-                    .await
-                    .map_err(AttemptError::Lost)?;
+            Op::Events if conn.version.minor < 3 => Ok((
+                Reply {
+                    result: Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "{addr} speaks protocol {}, which lacks events (1.3)",
+                            conn.version
+                        ),
+                    )),
+                    applied_index: 0,
+                },
+                None,
+            )),
+            Op::Watch { .. } | Op::Events => {
+                let depth = self.config.watch_queue_depth;
+                let (reply, watch_id, rx) = match op {
+                    Op::Watch { filter, from_index } => {
+                        conn.watch(filter.clone(), *from_index, depth).await
+                    }
+                    _ => conn.subscribe_events(depth).await,
+                }
+                .map_err(AttemptError::Lost)?;
                 Ok((
                     reply,
                     Some(WatchSub {

@@ -38,6 +38,8 @@ pub(crate) struct Lost(pub String);
 #[derive(Debug)]
 pub(crate) enum WatchPush {
     Events(Vec<KvEvent>),
+    /// Pushes of an event subscription (they share the watches' ids and routes).
+    Cluster(Vec<crate::client::protocol::ClusterEvent>),
     Ended(api::Error),
 }
 
@@ -194,16 +196,32 @@ impl NodeConn {
         from_index: u64,
         depth: usize,
     ) -> Result<(Reply, u64, mpsc::Receiver<WatchPush>), Lost> {
+        self.open_pushes(depth, |watch_id| RequestBody::Watch {
+            watch_id,
+            filter,
+            from_index,
+        })
+        .await
+    }
+
+    /// Opens an event subscription, as [`NodeConn::watch`] opens a watch.
+    pub async fn subscribe_events(
+        &self,
+        depth: usize,
+    ) -> Result<(Reply, u64, mpsc::Receiver<WatchPush>), Lost> {
+        self.open_pushes(depth, |sub_id| RequestBody::SubscribeEvents { sub_id })
+            .await
+    }
+
+    async fn open_pushes(
+        &self,
+        depth: usize,
+        body: impl FnOnce(u64) -> RequestBody,
+    ) -> Result<(Reply, u64, mpsc::Receiver<WatchPush>), Lost> {
         let watch_id = self.next_id();
         let (tx, rx) = mpsc::channel(depth);
         lock(&self.shared.watches).insert(watch_id, tx);
-        let reply = self
-            .request(RequestBody::Watch {
-                watch_id,
-                filter,
-                from_index,
-            })
-            .await;
+        let reply = self.request(body(watch_id)).await;
         match reply {
             Ok(r) if r.result.is_ok() => Ok((r, watch_id, rx)),
             other => {
@@ -381,6 +399,17 @@ fn dispatch(shared: &Shared, msg: ServerMessage, unwatch_ids: &mut Vec<u64>) {
                 // resubscribes from the last index it received.
                 watches.remove(&watch_id);
                 unwatch_ids.push(watch_id);
+            }
+        }
+        ServerMessage::ClusterEvents { sub_id, events } => {
+            let mut watches = lock(&shared.watches);
+            let Some(tx) = watches.get(&sub_id) else {
+                return;
+            };
+            if tx.try_send(WatchPush::Cluster(events)).is_err() {
+                // The stream resubscribes and is sent the whole state again.
+                watches.remove(&sub_id);
+                unwatch_ids.push(sub_id);
             }
         }
         ServerMessage::WatchEnded { watch_id, error } => {

@@ -43,6 +43,7 @@ mod batcher;
 mod cluster;
 pub mod config;
 mod conn;
+pub mod events;
 pub mod journal;
 pub mod kv;
 mod one_way;
@@ -54,8 +55,10 @@ use std::sync::Arc;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
+pub use events::EventStream;
 pub use journal::Journal;
 pub use kv::{CasResult, Kv};
+pub use protocol::ClusterEvent;
 pub use protocol::Member;
 pub use watch::WatchStream;
 
@@ -179,6 +182,12 @@ impl Client {
     /// Cluster administration.
     pub fn admin(&self) -> Admin<'_> {
         Admin::new(self)
+    }
+
+    /// The cluster's events (leader changed, voters changed, the node's role, journal bounds)
+    /// as a node sees them, starting with its current state; see [`EventStream`].
+    pub async fn events(&self) -> Result<EventStream, Error> {
+        EventStream::open(self.inner.clone()).await
     }
 
     /// This client's session id (random per `Client`, shared by its clones).

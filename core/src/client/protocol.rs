@@ -221,6 +221,12 @@ pub enum RequestBody {
     /// replicated configuration ([`ReplyBody::Done`] once applied); from then on leadership
     /// moves to it whenever it is alive and caught up.
     SetPreferredLeader { node_id: Option<u64> },
+    /// Any node (protocol 1.3). Opens event subscription `sub_id` (chosen by the client,
+    /// unique on the connection among watches and subscriptions): [`ReplyBody::Done`], then
+    /// pushes [`ServerMessage::ClusterEvents`] — first this node's current state (leader,
+    /// voters, its role, every partition's bounds), then each change as it sees it. Closed by
+    /// `Unwatch { watch_id: sub_id }` or with the connection.
+    SubscribeEvents { sub_id: u64 },
 }
 
 impl RequestBody {
@@ -282,6 +288,31 @@ pub enum ServerMessage {
     /// The server stopped the watch (e.g. history compacted: `IndexUnderflow`; node stopping:
     /// `Closed`). No more pushes follow for `watch_id`.
     WatchEnded { watch_id: u64, error: api::Error },
+    /// Changes (or, first, the current state) for event subscription `sub_id` (protocol 1.3).
+    ClusterEvents {
+        sub_id: u64,
+        events: Vec<ClusterEvent>,
+    },
+}
+
+/// What a node reports about the cluster as it sees it (the seed's events). A subscription
+/// starts with the current state as events of each kind, so a subscriber that reconnects
+/// never misses the latest state (it may see a state twice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterEvent {
+    /// A leader was elected (or lost: `leader` is `None`) in `term`.
+    LeaderChanged { leader: Option<Member>, term: u64 },
+    /// The configuration changed (voters, a joint change, learners).
+    VotersChanged { configuration: ClusterConfiguration },
+    /// The reporting node's own role changed.
+    RoleChanged { node_id: u64, role: NodeRole },
+    /// A journal partition's readable range changed: `min_index` is the smallest readable
+    /// index, `max_index` the next to be written.
+    JournalChanged {
+        partition: u16,
+        min_index: u64,
+        max_index: u64,
+    },
 }
 
 /// Successful answers.

@@ -94,6 +94,7 @@ impl WatchStream {
             };
             match push {
                 Some(WatchPush::Events(events)) => self.receive(events),
+                Some(WatchPush::Cluster(_)) => {}
                 Some(WatchPush::Ended(error)) => {
                     self.sub = None;
                     match error.kind {

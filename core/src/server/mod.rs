@@ -24,6 +24,7 @@ pub mod command;
 mod compactor;
 mod config;
 mod driver;
+pub mod events;
 mod proposal_batch;
 mod read;
 mod storage;
@@ -48,6 +49,7 @@ pub struct Server {
     status: watch::Receiver<ServerStatus>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    events: std::sync::Arc<watch::Sender<events::EventState>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -65,13 +67,14 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<Server, Error> {
         config.validate()?;
         let node_id = config.node_id;
-        let (status, local_addr, stop, task) = driver::start(config).await?;
+        let started = driver::start(config).await?;
         Ok(Server {
             node_id,
-            local_addr,
-            status,
-            stop: Some(stop),
-            task: Some(task),
+            local_addr: started.local_addr,
+            status: started.status,
+            stop: Some(started.stop),
+            task: Some(started.task),
+            events: started.events,
         })
     }
 
@@ -105,6 +108,13 @@ impl Server {
                 format!("condition not reached within {timeout:?}"),
             )),
         }
+    }
+
+    /// This node's events, as a client subscribed to it would get them: first its current
+    /// state (leader, voters, its role, every partition's bounds), then each change. The
+    /// stream ends (`None`) when the server stops.
+    pub fn events(&self) -> events::LocalEvents {
+        events::LocalEvents::new(self.events.subscribe())
     }
 
     /// Waits until a committed configuration no longer holds this node (it then serves

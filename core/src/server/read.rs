@@ -19,6 +19,14 @@ fn client_partitions(m: &Machines) -> BTreeSet<u16> {
     m.journal_store.declared.clone()
 }
 
+/// `(min, max)` of every client partition, as `MinIndices` / `MaxIndices` report them.
+pub(crate) fn journal_bounds(m: &Machines) -> std::collections::BTreeMap<u16, (u64, u64)> {
+    client_partitions(m)
+        .into_iter()
+        .map(|p| (p, bounds(m, p)))
+        .collect()
+}
+
 fn bounds(m: &Machines, partition: u16) -> (u64, u64) {
     m.pidx.bounds(partition).unwrap_or((0, 0))
 }
@@ -106,12 +114,9 @@ pub(crate) fn read_machines(
         RequestBody::MinIndices { .. } | RequestBody::MaxIndices { .. } => {
             let min = matches!(body, RequestBody::MinIndices { .. });
             Ok(ReplyBody::Indices(
-                client_partitions(m)
+                journal_bounds(m)
                     .into_iter()
-                    .map(|p| {
-                        let (lo, hi) = bounds(m, p);
-                        (p, if min { lo } else { hi })
-                    })
+                    .map(|(p, (lo, hi))| (p, if min { lo } else { hi }))
                     .collect(),
             ))
         }

@@ -456,9 +456,10 @@ impl Node {
             }
             RequestBody::UpdateVoters { .. }
             | RequestBody::TransferLeader { .. }
-            | RequestBody::SetPreferredLeader { .. } => Err(Error::new(
+            | RequestBody::SetPreferredLeader { .. }
+            | RequestBody::SubscribeEvents { .. } => Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "the fake server does no administration",
+                "the fake server does no administration and has no events",
             )),
         };
         let applied = behaviour.applied_override.unwrap_or(store.applied);

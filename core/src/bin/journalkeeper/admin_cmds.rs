@@ -1,5 +1,5 @@
 //! `journalkeeper admin …`: change a running cluster — list the members, add or remove a
-//! voter, hand leadership over, set the preferred leader. Each command connects with
+//! voter, hand leadership over, set the preferred leader — and follow its events. Each command connects with
 //! `journalkeeper::client::Client`, calls `client.admin()` and prints plain text (or one JSON
 //! object with `--json`); a refused or timed-out change exits non-zero with the reason.
 
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use journalkeeper::client::Client;
+use journalkeeper::client::ClusterEvent;
 use journalkeeper::client::protocol::{ClusterConfiguration, Member};
 use serde_json::json;
 
@@ -44,6 +45,13 @@ pub enum AdminOp {
     PreferredLeader {
         /// A voter's node id, or `none`.
         node: String,
+    },
+    /// Print the cluster's events as a node sees them (first its current state: leader,
+    /// voters, its role, each partition's bounds; then every change), one per line.
+    Events {
+        /// Stop after this many events (default: run until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
     },
 }
 
@@ -95,6 +103,19 @@ async fn run_op(client: &Client, conn: &ConnArgs, op: AdminOp) -> AnyResult<()> 
                 .await?;
             done(conn.json, &format!("node {node_id} leads"), t);
         }
+        AdminOp::Events { count } => {
+            let mut events = client.events().await?;
+            let mut seen = 0;
+            while count.is_none_or(|c| seen < c) {
+                let e = events.next().await?;
+                seen += 1;
+                if conn.json {
+                    println!("{}", event_json(&e));
+                } else {
+                    println!("{}", event_line(&e));
+                }
+            }
+        }
         AdminOp::PreferredLeader { node } => {
             let t = std::time::Instant::now();
             let id = match node.to_ascii_lowercase().as_str() {
@@ -120,6 +141,63 @@ fn done(json: bool, what: &str, since: std::time::Instant) {
         println!("{}", json!({"ok": true, "result": what, "elapsed_ms": ms}));
     } else {
         println!("{what} ({ms} ms)");
+    }
+}
+
+fn event_line(e: &ClusterEvent) -> String {
+    match e {
+        ClusterEvent::LeaderChanged { leader, term } => match leader {
+            Some(l) => format!("leader\t{}\t{}\tterm {term}", l.node_id, l.addr),
+            None => format!("leader\tnone\t\tterm {term}"),
+        },
+        ClusterEvent::VotersChanged { configuration: c } => {
+            let ids = |ms: &[Member]| {
+                ms.iter()
+                    .map(|m| m.node_id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let joint = c
+                .joint_old_voters
+                .as_deref()
+                .map_or(String::new(), |old| format!("\tchanging from {}", ids(old)));
+            format!("voters\t{}{joint}", ids(&c.voters))
+        }
+        ClusterEvent::RoleChanged { node_id, role } => {
+            format!("role\t{node_id}\t{}", role.name())
+        }
+        ClusterEvent::JournalChanged {
+            partition,
+            min_index,
+            max_index,
+        } => format!("journal\t{partition}\t{min_index}..{max_index}"),
+    }
+}
+
+fn event_json(e: &ClusterEvent) -> serde_json::Value {
+    match e {
+        ClusterEvent::LeaderChanged { leader, term } => json!({
+            "event": "leader_changed",
+            "leader": leader.as_ref().map(|l| json!({"node_id": l.node_id, "addr": l.addr})),
+            "term": term,
+        }),
+        ClusterEvent::VotersChanged { configuration: c } => json!({
+            "event": "voters_changed",
+            "voters": members_json(&c.voters),
+            "joint_old_voters": c.joint_old_voters.as_deref().map(members_json),
+            "learners": members_json(&c.observers),
+        }),
+        ClusterEvent::RoleChanged { node_id, role } => json!({
+            "event": "role_changed", "node_id": node_id, "role": role.name(),
+        }),
+        ClusterEvent::JournalChanged {
+            partition,
+            min_index,
+            max_index,
+        } => json!({
+            "event": "journal_changed", "partition": partition,
+            "min_index": min_index, "max_index": max_index,
+        }),
     }
 }
 

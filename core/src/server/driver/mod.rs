@@ -10,6 +10,7 @@
 //! storage and raft errors to the API's).
 
 mod errors;
+mod event_feed;
 mod leadership;
 mod membership;
 mod read_path;
@@ -111,6 +112,12 @@ struct Driver {
     standing: membership::Standing,
     voter_change: Option<membership::VoterChange>,
     transfer: Option<leadership::Transfer>,
+    /// Client event subscriptions.
+    events: crate::server::events::EventRegistry,
+    /// The latest event state, for the embedded `Server::events` streams.
+    event_tx: std::sync::Arc<watch::Sender<crate::server::events::EventState>>,
+    /// Journal bounds for the event state, and the applied index they were read at.
+    journal_bounds: (Index, BTreeMap<u16, (u64, u64)>),
 }
 
 impl Driver {
@@ -219,6 +226,7 @@ impl Driver {
                 self.process_ready(&transport);
             }
             self.publish();
+            self.publish_events();
         }
         tracing::info!(node, "server stopping");
         // Fail everything still waiting.
@@ -229,6 +237,8 @@ impl Driver {
             "the server is shutting down",
         ));
         self.watches
+            .end_all(|| Error::new(ErrorKind::Closed, "the server is shutting down"));
+        self.events
             .end_all(|| Error::new(ErrorKind::Closed, "the server is shutting down"));
         let commit = self.raft.status().commit;
         let _ = self.write_tx.send(WriteJob::Stop { commit });
@@ -301,6 +311,7 @@ impl Driver {
             // Whatever else waits on that connection (a write, a read) ends with its reply.
             Inbound::ClientClosed { conn } => {
                 self.watches.connection_closed(conn);
+                self.events.connection_closed(conn);
             }
         }
     }

@@ -42,6 +42,7 @@ impl Driver {
                 let (old, new, timeout_ms) = (old.clone(), new.clone(), *timeout_ms);
                 self.handle_update_voters(conn, req.id, &old, &new, timeout_ms);
             }
+            RequestBody::SubscribeEvents { sub_id } => self.subscribe_events(conn, req.id, *sub_id),
             RequestBody::TransferLeader {
                 node_id,
                 timeout_ms,
@@ -56,6 +57,7 @@ impl Driver {
             }
             RequestBody::Unwatch { watch_id } => {
                 self.watches.remove(conn.id(), *watch_id);
+                self.events.remove(conn.id(), *watch_id);
                 reply(&conn, req.id, Ok(ReplyBody::Done), self.applied());
             }
             RequestBody::AppliedIndex => self.strict_read(conn, req),

@@ -17,17 +17,20 @@ use crate::raft::{Index, Membership, RaftNode, SnapshotMeta};
 use crate::server::PeerWire;
 use crate::server::apply::{self, ApplyJob, Machines};
 use crate::server::config::{MAX_RECORD_BYTES, ServerConfig};
+use crate::server::events::{EventRegistry, EventState};
 use crate::server::proposal_batch::ProposalBatch;
 use crate::server::storage::{self, LogStore, SnapshotState, WriteQueue, Writer};
 use crate::server::watches::WatchRegistry;
 use crate::storage::{Journal, JournalOptions, PartitionIndex, SnapshotStore, StorageError};
 
-type Started = (
-    watch::Receiver<ServerStatus>,
-    SocketAddr,
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-);
+/// A running node's handles, for [`crate::server::Server`].
+pub(crate) struct Started {
+    pub status: watch::Receiver<ServerStatus>,
+    pub local_addr: SocketAddr,
+    pub stop: oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+    pub events: Arc<watch::Sender<EventState>>,
+}
 
 /// Opens storage, recovers the state machines, binds the port and spawns the node.
 pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
@@ -136,6 +139,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         ..ServerStatus::default()
     });
     let (stop_tx, stop_rx) = oneshot::channel();
+    let event_tx = Arc::new(watch::channel(EventState::default()).0);
     let durable = journal.durable_index();
     let mut driver = Driver {
         cfg,
@@ -167,6 +171,9 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         standing,
         voter_change: None,
         transfer: None,
+        events: EventRegistry::default(),
+        event_tx: event_tx.clone(),
+        journal_bounds: (0, BTreeMap::new()),
     };
     // Addresses learned earlier, then the applied address book (a later one wins).
     driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));
@@ -188,7 +195,13 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
             )
             .await
     });
-    Ok((status_rx, local_addr, stop_tx, task))
+    Ok(Started {
+        status: status_rx,
+        local_addr,
+        stop: stop_tx,
+        task,
+        events: event_tx,
+    })
 }
 
 struct Opened {
