@@ -149,6 +149,17 @@ async fn admin_commands_change_and_show_the_cluster() {
     let bad = jk(&c, &["admin", "preferred-leader", "x"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a node id nor `none`"));
 
+    let out = stdout_ok(&c, &["admin", "snapshot"]);
+    let index: u64 = out
+        .strip_prefix("snapshot at index ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    let listed = stdout_ok(&c, &["admin", "snapshots"]);
+    assert!(listed.contains(&format!("index {index}\t")), "{listed}");
+    let out = stdout_ok(&c, &["admin", "recover-snapshot", &index.to_string()]);
+    assert!(out.contains(&format!("rolled back to snapshot {index}")), "{out}");
+
     stdout_ok(&c, &["admin", "remove-voter", &id]);
     let members = stdout_ok(&c, &["admin", "members"]);
     assert_eq!(

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::cluster::Target;
-use super::protocol::{ClusterConfiguration, Member, NodeStatus, ReplyBody, RequestBody};
+use super::protocol::{
+    ClusterConfiguration, Member, NodeStatus, ReplyBody, RequestBody, SnapshotInfo,
+};
 use super::{Client, unexpected};
 use crate::api::{Error, ErrorKind};
 
@@ -144,6 +146,128 @@ impl<'a> Admin<'a> {
         }
     }
 
+    /// Makes every node snapshot at one log index (a log entry, the seed's CREATE_SNAPSHOT);
+    /// returns that index once a majority of the voters have saved it (the others save theirs
+    /// as they apply the entry), so [`Admin::recover_snapshot`] can use it at once.
+    pub async fn take_snapshot(&self) -> Result<u64, Error> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let index = match self
+            .client
+            .inner
+            .call_long(Target::Leader, RequestBody::TakeSnapshot, self.timeout)
+            .await?
+        {
+            ReplyBody::Index(Some(i)) => i,
+            other => return Err(unexpected("TakeSnapshot", &other)),
+        };
+        loop {
+            let (holding, voters) = self.holding(index).await?;
+            if holding.len() * 2 > voters.len() {
+                return Ok(index);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "snapshot {index} was saved by voters {holding:?} only within {:?}",
+                        self.timeout
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Which voters retain snapshot `index`, and all the voters.
+    async fn holding(&self, index: u64) -> Result<(Vec<u64>, BTreeSet<u64>), Error> {
+        let c = self.cluster_configuration().await?;
+        let voters: BTreeSet<u64> = c.voters.iter().map(|m| m.node_id).collect();
+        let holding = self
+            .snapshots()
+            .await?
+            .iter()
+            .filter(|n| {
+                voters.contains(&n.node.node_id) && n.snapshots.iter().any(|s| s.index == index)
+            })
+            .map(|n| n.node.node_id)
+            .collect();
+        Ok((holding, voters))
+    }
+
+    /// The snapshots the node at `node` (`"host:port"`) retains, oldest first.
+    pub async fn node_snapshots(&self, node: &str) -> Result<Vec<SnapshotInfo>, Error> {
+        super::check_addr(node)?;
+        match self
+            .client
+            .inner
+            .call(Target::Node(node.to_string()), RequestBody::ListSnapshots)
+            .await?
+        {
+            ReplyBody::Snapshots(s) => Ok(s),
+            other => Err(unexpected("ListSnapshots", &other)),
+        }
+    }
+
+    /// The snapshots of every member (voters and learners) of the configuration; a node that
+    /// cannot be asked is listed with its error.
+    pub async fn snapshots(&self) -> Result<Vec<NodeSnapshots>, Error> {
+        let c = self.cluster_configuration().await?;
+        let mut members: Vec<Member> = c.voters;
+        members.extend(c.joint_old_voters.unwrap_or_default());
+        members.extend(c.observers);
+        members.sort_by_key(|m| m.node_id);
+        members.dedup_by_key(|m| m.node_id);
+        let mut out = Vec::with_capacity(members.len());
+        for node in members {
+            let r = self.node_snapshots(&node.addr).await;
+            let (snapshots, error) = match r {
+                Ok(s) => (s, None),
+                Err(e) => (Vec::new(), Some(e)),
+            };
+            out.push(NodeSnapshots {
+                node,
+                snapshots,
+                error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The seed's `recoverSnapshot`: rolls the cluster's state back to the snapshot at `index`
+    /// through a log entry, so every node does the same at the same point. Refused
+    /// (`InvalidArgument`) unless a majority of the voters retain that snapshot (a node without
+    /// it stops at the entry). The KV returns to the snapshot's keys and values (watchers see
+    /// each difference); journal entries stay (the journal is the log), and so do the write
+    /// sessions (a retried write never applies twice).
+    pub async fn recover_snapshot(&self, index: u64) -> Result<(), Error> {
+        let c = self.cluster_configuration().await?;
+        if c.joint_old_voters.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a membership change is in progress; recover once it is done",
+            ));
+        }
+        let (holding, voters) = self.holding(index).await?;
+        if holding.len() * 2 <= voters.len() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "snapshot {index} is retained by voters {holding:?} only, not by a majority \
+                     of {voters:?}"
+                ),
+            ));
+        }
+        match self
+            .client
+            .inner
+            .call(Target::Leader, RequestBody::RecoverSnapshot { index })
+            .await?
+        {
+            ReplyBody::Done => Ok(()),
+            other => Err(unexpected("RecoverSnapshot", &other)),
+        }
+    }
+
     async fn current_voters(&self) -> Result<Vec<u64>, Error> {
         let c = self.cluster_configuration().await?;
         if c.joint_old_voters.is_some() {
@@ -207,4 +331,13 @@ fn member(node_id: u64, addr: &str) -> Member {
         node_id,
         addr: addr.to_string(),
     }
+}
+
+/// One node's retained snapshots, from [`Admin::snapshots`].
+#[derive(Debug, Clone)]
+pub struct NodeSnapshots {
+    pub node: Member,
+    /// Oldest first; empty when the node could not be asked.
+    pub snapshots: Vec<SnapshotInfo>,
+    pub error: Option<Error>,
 }

@@ -634,7 +634,10 @@ impl Cluster {
             Op::Request(
                 RequestBody::UpdateVoters { .. }
                 | RequestBody::TransferLeader { .. }
-                | RequestBody::SetPreferredLeader { .. },
+                | RequestBody::SetPreferredLeader { .. }
+                | RequestBody::TakeSnapshot
+                | RequestBody::ListSnapshots
+                | RequestBody::RecoverSnapshot { .. },
             ) if conn.version.minor < 3 => {
                 let e = Error::new(
                     ErrorKind::InvalidArgument,

@@ -53,7 +53,7 @@ pub mod watch;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT, NodeSnapshots};
 pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
 pub use events::EventStream;
 pub use journal::Journal;

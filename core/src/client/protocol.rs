@@ -227,6 +227,20 @@ pub enum RequestBody {
     /// voters, its role, every partition's bounds), then each change as it sees it. Closed by
     /// `Unwatch { watch_id: sub_id }` or with the connection.
     SubscribeEvents { sub_id: u64 },
+    /// Leader only (protocol 1.3). Every node takes a snapshot at the log entry this appends
+    /// (the seed's CREATE_SNAPSHOT); [`ReplyBody::Index`] with that index once the leader's
+    /// own snapshot is saved.
+    TakeSnapshot,
+    /// Any node (protocol 1.3): the snapshots this node retains ([`ReplyBody::Snapshots`]).
+    ListSnapshots,
+    /// Leader only (protocol 1.3). The seed's `recoverSnapshot`: a log entry that makes every
+    /// node roll its state machines back to its retained snapshot at `index` ([`ReplyBody::Done`]
+    /// once applied on the leader). Journal entries are never unwritten (the journal is the
+    /// log) and write sessions stay (a retry never applies twice); the KV returns to the
+    /// snapshot's keys and values, each difference an event at the recover entry.
+    /// `InvalidArgument` when the leader does not retain the snapshot; the client checks
+    /// first that a quorum of voters does (a node without it stops at that entry).
+    RecoverSnapshot { index: u64 },
 }
 
 impl RequestBody {
@@ -342,6 +356,20 @@ pub enum ReplyBody {
         status: Box<NodeStatus>,
         resources: NodeResources,
     },
+    /// The answer to `ListSnapshots` (protocol 1.3), oldest first.
+    Snapshots(Vec<SnapshotInfo>),
+}
+
+/// A snapshot a node retains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// The log index (and its term) of the last entry the snapshot holds.
+    pub index: u64,
+    pub term: u64,
+    /// When the node saved it, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Bytes on disk.
+    pub size_bytes: u64,
 }
 
 /// A node's role as it reports it (defined with the rest of the vocabulary in `api`). Over the

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use serde::{Deserialize, Serialize};
 
-use super::command::{self, Command, SYSTEM_PARTITION, entry_to_record};
+use super::command::{self, Command, SYSTEM_PARTITION, SnapshotCommand, entry_to_record};
 use super::compactor::Compactor;
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
@@ -18,7 +18,7 @@ use crate::state::journal_store::JournalStore;
 use crate::state::kv::{KvLimits, KvOutcome, KvStore};
 use crate::state::watch::KvEvent;
 use crate::state::{ApplyContext, StateError, StateMachine};
-use crate::storage::{Journal, PartitionIndex};
+use crate::storage::{Journal, PartitionIndex, SnapshotStore};
 
 /// The node's state machines.
 pub(crate) struct Machines {
@@ -30,6 +30,8 @@ pub(crate) struct Machines {
     pub applied_term: Term,
     /// Member addresses and the preferred leader, as the applied log says.
     pub meta: ClusterMeta,
+    /// This node's snapshots (read to roll the state back to one).
+    pub snapshots: Arc<SnapshotStore>,
 }
 
 /// The serialized state of a snapshot's `data` file.
@@ -72,6 +74,9 @@ pub(crate) enum Outcome {
     Kv(Result<KvOutcome, api::Error>),
     Scaled(Result<(), api::Error>),
     Meta(Result<(), api::Error>),
+    /// Every node snapshots at this index.
+    Snapshotted(Result<u64, api::Error>),
+    Recovered(Result<(), api::Error>),
 }
 
 /// Outcomes, KV events and (when it changed) the cluster metadata of one applied batch.
@@ -121,6 +126,7 @@ impl Machines {
         pidx: PartitionIndex,
         limits: KvLimits,
         partitions: std::collections::BTreeSet<u16>,
+        snapshots: Arc<SnapshotStore>,
     ) -> Self {
         let mut journal_store = JournalStore::new(limits.sessions);
         journal_store.declared = partitions;
@@ -132,7 +138,26 @@ impl Machines {
             applied: 0,
             applied_term: 0,
             meta: ClusterMeta::default(),
+            snapshots,
         }
+    }
+
+    /// Rolls the KV back to the state of this node's snapshot `snapshot` at log index `index`.
+    /// The snapshot must be here: a node without it cannot apply the entry the way the others
+    /// do, so that is an error that stops the node (the leader checked that a quorum has it).
+    fn recover(&mut self, index: Index, snapshot: u64) -> Result<(), String> {
+        let path = self
+            .snapshots
+            .open_snapshot(snapshot)
+            .map_err(|e| format!("cannot recover snapshot {snapshot} at {index}: {e}"))?
+            .join("data");
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let snap = SnapshotData::decode(&bytes)
+            .map_err(|e| format!("undecodable snapshot {snapshot}: {e}"))?;
+        self.kv
+            .roll_back_to(index, &snap.kv)
+            .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))
     }
 
     /// Serializes the state at `applied`.
@@ -167,6 +192,21 @@ impl Machines {
         self.applied = index;
         self.applied_term = term;
         Ok(snap.partitions)
+    }
+
+    /// The KV events of the entry at `index`.
+    fn kv_events_at(&self, index: Index) -> Vec<KvEvent> {
+        match self.kv.read(&crate::state::kv::KvQuery::Events {
+            filter: crate::state::watch::WatchFilter::Prefix(String::new()),
+            from_index: index,
+            max: usize::MAX,
+        }) {
+            Ok(crate::state::kv::KvQueryResult::Events(mut evs)) => {
+                evs.retain(|ev| ev.index == index);
+                evs
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Applies `entries` (contiguous, starting at `applied + 1`; earlier ones are skipped).
@@ -212,17 +252,21 @@ impl Machines {
                     Ok(Command::Journal(..)) => {}
                     Ok(Command::Kv(req)) => {
                         let r = self.kv.apply_request(&ctx, &req).map_err(state_error);
-                        if let Ok(crate::state::kv::KvQueryResult::Events(mut evs)) =
-                            self.kv.read(&crate::state::kv::KvQuery::Events {
-                                filter: crate::state::watch::WatchFilter::Prefix(String::new()),
-                                from_index: e.index,
-                                max: usize::MAX,
-                            })
-                        {
-                            evs.retain(|ev| ev.index == e.index);
-                            events.extend(evs);
-                        }
+                        events.extend(self.kv_events_at(e.index));
                         results.push((e.index, e.term, Outcome::Kv(r)));
+                    }
+                    Ok(Command::Snapshot(SnapshotCommand::Take)) => {
+                        results.push((e.index, e.term, Outcome::Snapshotted(Ok(e.index))));
+                    }
+                    Ok(Command::Snapshot(SnapshotCommand::Recover { index })) => {
+                        self.recover(e.index, index)?;
+                        tracing::info!(
+                            index = e.index,
+                            snapshot = index,
+                            "state rolled back to a snapshot"
+                        );
+                        events.extend(self.kv_events_at(e.index));
+                        results.push((e.index, e.term, Outcome::Recovered(Ok(()))));
                     }
                     Ok(Command::Scale {
                         partitions,
@@ -287,45 +331,53 @@ pub(crate) fn run(
                     last = entries.last().map(|e| e.index),
                     "applying"
                 );
-                let mut m = lock();
-                match m.apply(&entries) {
-                    Ok((results, events, meta)) => {
-                        let upto = m.applied;
-                        if m.pidx.checkpoint_due() {
-                            match m.pidx.prepare_checkpoint() {
-                                Ok(cp) => compactor.checkpoint(cp),
-                                Err(e) => {
-                                    tracing::warn!(node, reason = %e, "partition index checkpoint failed")
-                                }
-                            }
-                        }
-                        let snap =
-                            if snapshot_interval > 0 && upto >= last_snapshot + snapshot_interval {
-                                last_snapshot = upto;
-                                Some(m.snapshot())
-                            } else {
-                                None
-                            };
-                        drop(m);
-                        if !done(ApplyDone::Applied {
-                            upto,
-                            results,
-                            events,
-                            meta,
-                        }) {
+                // A snapshot entry ends a chunk: every node snapshots exactly there.
+                let mut rest: &[Entry] = &entries;
+                while !rest.is_empty() {
+                    let end = rest
+                        .iter()
+                        .position(command::is_take_snapshot)
+                        .map_or(rest.len(), |p| p + 1);
+                    let (chunk, after) = rest.split_at(end);
+                    rest = after;
+                    let forced = chunk.last().is_some_and(command::is_take_snapshot);
+                    let mut m = lock();
+                    let (results, events, meta) = match m.apply(chunk) {
+                        Ok(applied) => applied,
+                        Err(e) => {
+                            let _ = done(ApplyDone::Failed(e));
                             return;
                         }
-                        match snap {
-                            Some(Ok(data)) => {
-                                let _ = done(ApplyDone::Snapshot { index: upto, data });
+                    };
+                    let upto = m.applied;
+                    if m.pidx.checkpoint_due() {
+                        match m.pidx.prepare_checkpoint() {
+                            Ok(cp) => compactor.checkpoint(cp),
+                            Err(e) => {
+                                tracing::warn!(node, reason = %e, "partition index checkpoint failed")
                             }
-                            Some(Err(e)) => tracing::warn!(node, reason = %e, "cannot snapshot"),
-                            None => {}
                         }
                     }
-                    Err(e) => {
-                        let _ = done(ApplyDone::Failed(e));
+                    let due = snapshot_interval > 0 && upto >= last_snapshot + snapshot_interval;
+                    let snap = (forced || due).then(|| {
+                        last_snapshot = upto;
+                        m.snapshot()
+                    });
+                    drop(m);
+                    if !done(ApplyDone::Applied {
+                        upto,
+                        results,
+                        events,
+                        meta,
+                    }) {
                         return;
+                    }
+                    match snap {
+                        Some(Ok(data)) => {
+                            let _ = done(ApplyDone::Snapshot { index: upto, data });
+                        }
+                        Some(Err(e)) => tracing::warn!(node, reason = %e, "cannot snapshot"),
+                        None => {}
                     }
                 }
             }

@@ -4,7 +4,8 @@
 //! - `0` Noop (raft's term-start entry), payload `[0]`;
 //! - `1` Config, payload `[1] ++ postcard(Membership)`;
 //! - `2` journal entry, `3` KV write, `4` partition scaling, `5` cluster metadata (member
-//!   addresses, preferred leader: [`MetaCommand`]): raft `EntryKind::Normal(data)`
+//!   addresses, preferred leader: [`MetaCommand`]), `6` snapshot commands
+//!   ([`SnapshotCommand`]: every node snapshots at this entry, or rolls its state back): raft `EntryKind::Normal(data)`
 //!   with the record payload = `data` verbatim (the server only proposes data it encoded, so a
 //!   Normal entry never starts with `0` or `1`).
 //!
@@ -45,6 +46,7 @@ pub const TAG_JOURNAL: u8 = 2;
 pub const TAG_KV: u8 = 3;
 pub const TAG_SCALE: u8 = 4;
 pub const TAG_META: u8 = 5;
+pub const TAG_SNAPSHOT: u8 = 6;
 
 /// Length of the journal entry header.
 pub const JOURNAL_HEADER_LEN: usize = 39;
@@ -152,6 +154,30 @@ pub enum Command<'a> {
         session: RequestId,
     },
     Meta(MetaCommand),
+    Snapshot(SnapshotCommand),
+}
+
+/// What a snapshot entry asks of every node when it applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SnapshotCommand {
+    /// Take a snapshot of the state at this entry (the seed's CREATE_SNAPSHOT).
+    Take,
+    /// Roll the state machines back to the retained snapshot at `index` (the seed's
+    /// `recoverSnapshot`).
+    Recover { index: u64 },
+}
+
+pub fn encode_snapshot_command(cmd: SnapshotCommand) -> Vec<u8> {
+    let mut out = vec![TAG_SNAPSHOT];
+    out.extend(postcard::to_allocvec(&cmd).unwrap_or_default());
+    out
+}
+
+/// Whether `entry` is a `SnapshotCommand::Take` (checked without a full decode elsewhere).
+pub fn is_take_snapshot(entry: &Entry) -> bool {
+    matches!(&entry.kind, EntryKind::Normal(d)
+        if d.first() == Some(&TAG_SNAPSHOT)
+            && matches!(decode(d), Ok(Command::Snapshot(SnapshotCommand::Take))))
 }
 
 pub fn encode_meta(cmd: &MetaCommand) -> Vec<u8> {
@@ -193,6 +219,9 @@ pub fn decode(data: &[u8]) -> Result<Command<'_>, String> {
         Some(&TAG_META) => postcard::from_bytes(&data[1..])
             .map(Command::Meta)
             .map_err(|e| format!("undecodable cluster metadata: {e}")),
+        Some(&TAG_SNAPSHOT) => postcard::from_bytes(&data[1..])
+            .map(Command::Snapshot)
+            .map_err(|e| format!("undecodable snapshot command: {e}")),
         Some(t) => Err(format!("unknown command tag {t}")),
         None => Err("empty command".to_string()),
     }

@@ -13,6 +13,7 @@
 //! lease_reads = true                  # STRICT reads via the leader lease (else ReadIndex)
 //! snapshot_interval = 100000          # snapshot every N applied entries (0 = never)
 //! snapshot_retained_entries = 1000    # log entries kept behind a snapshot for slow followers
+//! snapshots_retained = 3              # snapshots kept (the newest; older ones can be recovered)
 //! max_segment_bytes = 67108864
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
 //! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
@@ -60,6 +61,8 @@ pub struct ServerConfig {
     pub snapshot_interval: u64,
     /// Entries kept in the log behind a snapshot (so lagging followers rarely need one).
     pub snapshot_retained_entries: u64,
+    /// Snapshots kept on disk (the newest; `recover_snapshot` can roll back to any of them).
+    pub snapshots_retained: usize,
     pub max_segment_bytes: u64,
     pub max_pending_requests: usize,
     pub kv_limits: KvLimits,
@@ -93,6 +96,7 @@ impl ServerConfig {
             lease_reads: true,
             snapshot_interval: 100_000,
             snapshot_retained_entries: 1000,
+            snapshots_retained: 3,
             max_segment_bytes: 64 << 20,
             max_pending_requests: 65_536,
             kv_limits: KvLimits::default(),
@@ -152,6 +156,7 @@ impl ServerConfig {
             lease_reads,
             snapshot_interval,
             snapshot_retained_entries,
+            snapshots_retained,
             max_segment_bytes,
             max_pending_requests,
             partitions,
@@ -213,6 +218,9 @@ impl ServerConfig {
                 crate::server::command::RESERVED_PARTITION_START
             )));
         }
+        if !(1..=64).contains(&self.snapshots_retained) {
+            return Err(invalid("snapshots_retained must be in 1..=64"));
+        }
         if self.max_pending_requests == 0 {
             return Err(invalid("max_pending_requests must be > 0"));
         }
@@ -266,6 +274,7 @@ struct RawConfig {
     lease_reads: Option<bool>,
     snapshot_interval: Option<u64>,
     snapshot_retained_entries: Option<u64>,
+    snapshots_retained: Option<usize>,
     max_segment_bytes: Option<u64>,
     max_pending_requests: Option<usize>,
     partitions: Option<std::collections::BTreeSet<u16>>,

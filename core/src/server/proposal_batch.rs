@@ -30,8 +30,10 @@ pub(super) enum WriteKind {
     Append,
     Kv,
     Scale,
-    /// Cluster metadata (the preferred leader).
+    /// Cluster metadata (the preferred leader) or a snapshot recovery.
     Meta,
+    /// A snapshot every node takes: answered with its index once saved here.
+    Snapshot,
 }
 
 impl WriteKind {
@@ -41,6 +43,7 @@ impl WriteKind {
             WriteKind::Append => ReplyBody::Appended { first_index: None },
             WriteKind::Kv => ReplyBody::KvWritten(None),
             WriteKind::Scale | WriteKind::Meta => ReplyBody::Done,
+            WriteKind::Snapshot => ReplyBody::Index(None),
         }
     }
 }

@@ -248,6 +248,8 @@ pub(crate) struct Writer {
     pub saved: Metadata,
     pub extra: MetaExtra,
     pub node: u64,
+    /// Snapshots kept on disk.
+    pub retained: usize,
 }
 
 impl Writer {
@@ -287,9 +289,11 @@ impl Writer {
         Ok(())
     }
 
+    /// Deletes all but the newest `retained` snapshots (never `keep`, the one just saved).
     fn drop_old_snapshots(&self, keep: Index) {
         if let Ok(list) = self.snapshots.list() {
-            for i in list.into_iter().filter(|&i| i < keep) {
+            let n = list.len().saturating_sub(self.retained);
+            for i in list.into_iter().take(n).filter(|&i| i < keep) {
                 if let Err(e) = self.snapshots.delete(i) {
                     tracing::warn!(node = self.node, index = i, reason = %e, "cannot delete old snapshot");
                 }

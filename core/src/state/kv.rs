@@ -236,6 +236,30 @@ impl KvStore {
         old
     }
 
+    /// The seed's `recoverSnapshot` for the KV, applied at log index `index`: the keys and
+    /// values become those of `snapshot` (taken by [`StateMachine::snapshot`]), each difference
+    /// recorded as an event at `index` so watchers see it. The client sessions stay as they are:
+    /// a retried write that was applied after the snapshot must still not apply twice.
+    pub fn roll_back_to(&mut self, index: u64, snapshot: &[u8]) -> Result<(), StateError> {
+        let snap: KvSnapshot = decode("kv snapshot", snapshot)?;
+        self.applied_index = index;
+        let removed: Vec<String> = self
+            .data
+            .keys()
+            .filter(|k| !snap.data.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in removed {
+            self.change(index, &key, None);
+        }
+        for (key, value) in snap.data {
+            if self.data.get(&key) != Some(&value) {
+                self.change(index, &key, Some(value));
+            }
+        }
+        Ok(())
+    }
+
     fn check_key(&self, key: &str) -> Result<(), StateError> {
         if key.is_empty() || key.len() > self.limits.max_key_bytes {
             return Err(StateError::InvalidArgument(format!(
@@ -580,5 +604,60 @@ mod tests {
         let again = restored.apply_request(&ctx(2), &req).unwrap();
         assert_eq!(again, KvOutcome::Set { previous: None });
         assert_eq!(restored.watch_complete_from(), 2);
+    }
+
+    #[test]
+    fn rolling_back_to_a_snapshot_restores_the_data_with_events_and_keeps_the_sessions() {
+        let mut kv = KvStore::new(KvLimits::default());
+        let set = |k: &str, v: &str| KvRequest {
+            id: None,
+            command: KvCommand::Set {
+                key: k.into(),
+                value: v.as_bytes().to_vec(),
+            },
+        };
+        kv.apply_request(&ctx(1), &set("a", "1")).unwrap();
+        kv.apply_request(&ctx(2), &set("b", "1")).unwrap();
+        let snap = kv.snapshot().unwrap();
+        let session = RequestId {
+            client_id: 7,
+            seq: 1,
+            first_unacked: 1,
+        };
+        let retried = KvRequest {
+            id: Some(session),
+            ..set("a", "2")
+        };
+        kv.apply_request(&ctx(3), &retried).unwrap();
+        kv.apply_request(&ctx(4), &set("c", "1")).unwrap();
+        kv.roll_back_to(5, &snap).unwrap();
+        assert_eq!(kv.data.get("a"), Some(&b"1".to_vec()));
+        assert!(!kv.data.contains_key("c"));
+        assert_eq!(kv.applied_index, 5);
+        let events = kv
+            .events
+            .since(
+                &crate::state::watch::WatchFilter::Prefix(String::new()),
+                5,
+                10,
+            )
+            .unwrap();
+        let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["c", "a"],
+            "one event per difference, at the recover index"
+        );
+        assert!(events.iter().all(|e| e.index == 5));
+        // The retry of the write applied after the snapshot is still recognised.
+        let again = kv.apply_request(&ctx(6), &retried).unwrap();
+        assert_eq!(
+            again,
+            KvOutcome::Set {
+                previous: Some(b"1".to_vec())
+            }
+        );
+        assert_eq!(kv.data.get("a"), Some(&b"1".to_vec()), "not applied twice");
+        assert!(kv.roll_back_to(7, b"garbage").is_err());
     }
 }

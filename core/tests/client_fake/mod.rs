@@ -457,7 +457,10 @@ impl Node {
             RequestBody::UpdateVoters { .. }
             | RequestBody::TransferLeader { .. }
             | RequestBody::SetPreferredLeader { .. }
-            | RequestBody::SubscribeEvents { .. } => Err(Error::new(
+            | RequestBody::SubscribeEvents { .. }
+            | RequestBody::TakeSnapshot
+            | RequestBody::ListSnapshots
+            | RequestBody::RecoverSnapshot { .. } => Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "the fake server does no administration and has no events",
             )),

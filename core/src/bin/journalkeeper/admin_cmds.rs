@@ -1,5 +1,6 @@
 //! `journalkeeper admin …`: change a running cluster — list the members, add or remove a
-//! voter, hand leadership over, set the preferred leader — and follow its events. Each command connects with
+//! voter, hand leadership over, set the preferred leader, take, list and recover snapshots —
+//! and follow its events. Each command connects with
 //! `journalkeeper::client::Client`, calls `client.admin()` and prints plain text (or one JSON
 //! object with `--json`); a refused or timed-out change exits non-zero with the reason.
 
@@ -7,8 +8,8 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use journalkeeper::client::Client;
-use journalkeeper::client::ClusterEvent;
 use journalkeeper::client::protocol::{ClusterConfiguration, Member};
+use journalkeeper::client::{ClusterEvent, NodeSnapshots};
 use serde_json::json;
 
 use crate::AnyResult;
@@ -46,6 +47,13 @@ pub enum AdminOp {
         /// A voter's node id, or `none`.
         node: String,
     },
+    /// Make every node snapshot at one log index; prints that index.
+    Snapshot,
+    /// The snapshots each member retains (index, term, time, size).
+    Snapshots,
+    /// Roll the cluster's state back to the retained snapshot at INDEX (every node, through
+    /// the log; refused unless a majority of the voters retain it).
+    RecoverSnapshot { index: u64 },
     /// Print the cluster's events as a node sees them (first its current state: leader,
     /// voters, its role, each partition's bounds; then every change), one per line.
     Events {
@@ -103,6 +111,25 @@ async fn run_op(client: &Client, conn: &ConnArgs, op: AdminOp) -> AnyResult<()> 
                 .await?;
             done(conn.json, &format!("node {node_id} leads"), t);
         }
+        AdminOp::Snapshot => {
+            let t = std::time::Instant::now();
+            let index = admin.take_snapshot().await?;
+            done(conn.json, &format!("snapshot at index {index}"), t);
+        }
+        AdminOp::Snapshots => {
+            for n in admin.snapshots().await? {
+                print_snapshots(&n, conn.json);
+            }
+        }
+        AdminOp::RecoverSnapshot { index } => {
+            let t = std::time::Instant::now();
+            admin.recover_snapshot(index).await?;
+            done(
+                conn.json,
+                &format!("state rolled back to snapshot {index}"),
+                t,
+            );
+        }
         AdminOp::Events { count } => {
             let mut events = client.events().await?;
             let mut seen = 0;
@@ -141,6 +168,35 @@ fn done(json: bool, what: &str, since: std::time::Instant) {
         println!("{}", json!({"ok": true, "result": what, "elapsed_ms": ms}));
     } else {
         println!("{what} ({ms} ms)");
+    }
+}
+
+fn print_snapshots(n: &NodeSnapshots, json: bool) {
+    let id = n.node.node_id;
+    if json {
+        let list: Vec<serde_json::Value> = n
+            .snapshots
+            .iter()
+            .map(|s| {
+                json!({"index": s.index, "term": s.term, "time_ms": s.time_ms,
+                       "size_bytes": s.size_bytes})
+            })
+            .collect();
+        let error = n.error.as_ref().map(|e| e.to_string());
+        println!(
+            "{}",
+            json!({"node_id": id, "addr": n.node.addr, "snapshots": list, "error": error})
+        );
+        return;
+    }
+    if let Some(e) = &n.error {
+        println!("{id}\t{}\tunreachable: {e}", n.node.addr);
+    }
+    for s in &n.snapshots {
+        println!(
+            "{id}\t{}\tindex {}\tterm {}\ttime_ms {}\t{} bytes",
+            n.node.addr, s.index, s.term, s.time_ms, s.size_bytes
+        );
     }
 }
 

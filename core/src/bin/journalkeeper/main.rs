@@ -86,7 +86,7 @@ enum Command {
         op: client_cmds::KvOp,
     },
     /// Change a running cluster: members, add-voter, remove-voter, transfer-leader,
-    /// preferred-leader.
+    /// preferred-leader, snapshot, snapshots, recover-snapshot, events.
     Admin {
         #[command(flatten)]
         conn: client_cmds::ConnArgs,

@@ -16,6 +16,7 @@ mod membership;
 mod read_path;
 mod ready;
 mod requests;
+mod snapshots;
 mod startup;
 mod status;
 mod watch_requests;
@@ -100,7 +101,11 @@ struct Driver {
     term_start: Index,
     /// Last store time assigned to a journal entry.
     last_ts: u64,
-    pending_snapshot: Option<(Index, Vec<u8>)>,
+    /// Snapshot data from the apply thread, oldest first, waiting until durable to be saved.
+    pending_snapshots: std::collections::VecDeque<(Index, Vec<u8>)>,
+    /// Index of the newest snapshot saved on this node.
+    snapshot_saved: Index,
+    snapshot_store: Arc<crate::storage::SnapshotStore>,
     failed: bool,
     pending_count: usize,
     /// Writes accepted in this pass, proposed together before `Ready` is handled.

@@ -135,6 +135,8 @@ impl Driver {
                 index,
                 compact_upto,
             } => {
+                self.snapshot_saved = self.snapshot_saved.max(index);
+                self.complete_waiters();
                 tracing::info!(
                     node = self.cfg.node_id,
                     index,
@@ -173,7 +175,7 @@ impl Driver {
                 }
             }
             ApplyDone::Snapshot { index, data } => {
-                self.pending_snapshot = Some((index, data));
+                self.pending_snapshots.push_back((index, data));
                 self.try_snapshot();
             }
             ApplyDone::Failed(reason) => self.fail(reason),
@@ -181,16 +183,18 @@ impl Driver {
     }
 
     pub(super) fn try_snapshot(&mut self) {
-        let Some((index, _)) = &self.pending_snapshot else {
-            return;
-        };
-        let index = *index;
-        if self.raft.status().persisted_index < index {
-            return;
+        while let Some(&(index, _)) = self.pending_snapshots.front() {
+            if self.raft.status().persisted_index < index {
+                return;
+            }
+            let Some((_, data)) = self.pending_snapshots.pop_front() else {
+                return;
+            };
+            self.save_snapshot(index, data);
         }
-        let Some((_, data)) = self.pending_snapshot.take() else {
-            return;
-        };
+    }
+
+    fn save_snapshot(&mut self, index: crate::raft::Index, data: Vec<u8>) {
         match self.raft.on_snapshot_taken(index) {
             Ok(meta) => {
                 let compact_upto = index.saturating_sub(self.cfg.snapshot_retained_entries);

@@ -33,7 +33,13 @@ impl Driver {
             | RequestBody::AppendBatches { .. }
             | RequestBody::KvWrite { .. }
             | RequestBody::ScalePartitions { .. }
-            | RequestBody::SetPreferredLeader { .. } => self.handle_write(conn, req),
+            | RequestBody::SetPreferredLeader { .. }
+            | RequestBody::TakeSnapshot
+            | RequestBody::RecoverSnapshot { .. } => self.handle_write(conn, req),
+            RequestBody::ListSnapshots => {
+                let body = ReplyBody::Snapshots(self.snapshot_infos());
+                reply(&conn, req.id, Ok(body), self.applied());
+            }
             RequestBody::UpdateVoters {
                 old,
                 new,

@@ -48,6 +48,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         writer,
         snapshot_applied,
         last_ts,
+        snapshot_store,
     } = opened;
 
     if let Ok(text) = std::fs::read_to_string(super::membership::removed_marker(&cfg.data_dir)) {
@@ -162,7 +163,9 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         conn_counts,
         term_start: u64::MAX,
         last_ts,
-        pending_snapshot: None,
+        pending_snapshots: std::collections::VecDeque::new(),
+        snapshot_saved: snapshot_applied,
+        snapshot_store,
         failed: false,
         pending_count: 0,
         batch: ProposalBatch::default(),
@@ -211,6 +214,7 @@ struct Opened {
     writer: Writer,
     snapshot_applied: Index,
     last_ts: u64,
+    snapshot_store: Arc<SnapshotStore>,
 }
 
 fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Error> {
@@ -234,7 +238,13 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
     let snapshots = Arc::new(SnapshotStore::open(data.join("snapshots")).map_err(se)?);
     let (metadata, hard_state, saved, extra) = storage::open_metadata(data).map_err(se)?;
     let pidx = PartitionIndex::open(data.join("partitions"), &journal).map_err(se)?;
-    let mut machines = Machines::new(journal.clone(), pidx, cfg.kv_limits, cfg.partitions.clone());
+    let mut machines = Machines::new(
+        journal.clone(),
+        pidx,
+        cfg.kv_limits,
+        cfg.partitions.clone(),
+        snapshots.clone(),
+    );
     let latest = storage::load_latest_snapshot(&snapshots).map_err(se)?;
     let mut snap_state = SnapshotState {
         meta: SnapshotMeta {
@@ -297,11 +307,12 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
     let writer = Writer {
         journal: journal.clone(),
         metadata,
-        snapshots,
+        snapshots: snapshots.clone(),
         snapshot,
         saved,
         extra,
         node: cfg.node_id,
+        retained: cfg.snapshots_retained,
     };
     tracing::info!(
         node = cfg.node_id,
@@ -317,5 +328,6 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
         writer,
         snapshot_applied: snap_index,
         last_ts,
+        snapshot_store: snapshots,
     })
 }

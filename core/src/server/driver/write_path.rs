@@ -10,7 +10,8 @@ use crate::client::protocol::{self, ClientRequest, ReplyBody, RequestBody};
 use crate::raft::Role;
 use crate::server::apply::{self, Outcome};
 use crate::server::command::{
-    RESERVED_PARTITION_START, encode_kv, encode_meta, encode_scale, journal_datas,
+    RESERVED_PARTITION_START, SnapshotCommand, encode_kv, encode_meta, encode_scale,
+    encode_snapshot_command, journal_datas,
 };
 use crate::server::proposal_batch::{StagedWrite, WriteKind};
 use crate::state::cluster_meta::MetaCommand;
@@ -48,6 +49,9 @@ impl Driver {
                 let done = match w.response {
                     ResponseConfig::Persistence => durable >= w.last || lost,
                     ResponseConfig::All => (applied >= w.last && durable >= w.last) || lost,
+                    _ if w.kind == WriteKind::Snapshot => {
+                        (applied >= w.last && self.snapshot_saved >= w.last) || lost
+                    }
                     _ => applied >= w.last,
                 };
                 if !done {
@@ -57,25 +61,27 @@ impl Driver {
                 self.pending_count = self.pending_count.saturating_sub(1);
                 let persisted_ok =
                     || durable >= w.last && self.raft.term_at(w.last) == Some(w.term);
-                let result = if lost
-                    || (w.response == ResponseConfig::Persistence && !persisted_ok())
-                {
-                    Err(Error::new(
-                        ErrorKind::Unavailable,
-                        "the write was overwritten by a new leader; retry",
-                    ))
-                } else if w.response == ResponseConfig::Persistence {
-                    Ok(w.kind.reply_without_result())
-                } else {
-                    match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
-                        Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
-                            first_index: Some(i),
-                        }),
-                        Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
-                        Some(Outcome::Scaled(r) | Outcome::Meta(r)) => r.map(|()| ReplyBody::Done),
-                        None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
-                    }
-                };
+                let result =
+                    if lost || (w.response == ResponseConfig::Persistence && !persisted_ok()) {
+                        Err(Error::new(
+                            ErrorKind::Unavailable,
+                            "the write was overwritten by a new leader; retry",
+                        ))
+                    } else if w.response == ResponseConfig::Persistence {
+                        Ok(w.kind.reply_without_result())
+                    } else {
+                        match self.outcomes.get(&first).map(|(_, o)| o.clone()) {
+                            Some(Outcome::Appended(r)) => r.map(|i| ReplyBody::Appended {
+                                first_index: Some(i),
+                            }),
+                            Some(Outcome::Kv(r)) => r.map(|o| ReplyBody::KvWritten(Some(o))),
+                            Some(Outcome::Scaled(r) | Outcome::Meta(r) | Outcome::Recovered(r)) => {
+                                r.map(|()| ReplyBody::Done)
+                            }
+                            Some(Outcome::Snapshotted(r)) => r.map(|i| ReplyBody::Index(Some(i))),
+                            None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
+                        }
+                    };
                 reply(&w.conn, w.req, result, applied);
             }
             if keep.is_empty() {
@@ -199,6 +205,26 @@ impl Driver {
                     vec![encode_scale(partitions, *session)],
                     ResponseConfig::Replication,
                     WriteKind::Scale,
+                    None,
+                )
+            }
+            RequestBody::TakeSnapshot => (
+                vec![encode_snapshot_command(SnapshotCommand::Take)],
+                ResponseConfig::Replication,
+                WriteKind::Snapshot,
+                None,
+            ),
+            RequestBody::RecoverSnapshot { index } => {
+                if let Err(e) = self.check_recoverable(*index) {
+                    fail(&conn, e, applied);
+                    return;
+                }
+                (
+                    vec![encode_snapshot_command(SnapshotCommand::Recover {
+                        index: *index,
+                    })],
+                    ResponseConfig::Replication,
+                    WriteKind::Meta,
                     None,
                 )
             }
