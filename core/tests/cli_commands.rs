@@ -158,7 +158,10 @@ async fn admin_commands_change_and_show_the_cluster() {
     let listed = stdout_ok(&c, &["admin", "snapshots"]);
     assert!(listed.contains(&format!("index {index}\t")), "{listed}");
     let out = stdout_ok(&c, &["admin", "recover-snapshot", &index.to_string()]);
-    assert!(out.contains(&format!("rolled back to snapshot {index}")), "{out}");
+    assert!(
+        out.contains(&format!("rolled back to snapshot {index}")),
+        "{out}"
+    );
 
     stdout_ok(&c, &["admin", "remove-voter", &id]);
     let members = stdout_ok(&c, &["admin", "members"]);

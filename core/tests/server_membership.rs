@@ -117,6 +117,20 @@ async fn a_joining_node_is_added_and_a_removed_leader_stops_for_good() {
     removed.shutdown().await;
     let e = Server::start(c.config(l)).await.unwrap_err();
     assert!(e.message.contains("was removed from the cluster"), "{e}");
+
+    // A node joins while the leader is one its configuration does not name (node 4): it asks
+    // the members it knows for everyone's address, so it can answer the leader.
+    admin.transfer_leader(id).await.unwrap();
+    let j = c.join_node().await;
+    assert!(
+        !c.config(j).peers.contains_key(&id),
+        "node 5 is not told about node 4"
+    );
+    admin
+        .add_voter(j as u64 + 1, &c.addrs[j].to_string())
+        .await
+        .expect("added while an unnamed node leads");
+    holds_all(c.addrs[j], 30).await;
     c.shutdown().await;
 }
 

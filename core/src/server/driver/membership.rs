@@ -92,6 +92,49 @@ fn save_addresses(data_dir: &Path, addrs: &BTreeMap<u64, SocketAddr>) -> std::io
     std::fs::rename(&tmp, &path)
 }
 
+/// A joining node asks the members its configuration names for everyone's address (the
+/// leader may be a node it was not told about, and it must be able to answer it), until one
+/// answers or the node stops.
+pub(super) async fn ask_for_addresses(
+    cfg: crate::server::ServerConfig,
+    reports: tokio::sync::mpsc::UnboundedSender<super::Report>,
+) {
+    let members: Vec<SocketAddr> = cfg
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != cfg.node_id)
+        .map(|(_, a)| *a)
+        .collect();
+    let mut client_cfg = crate::client::ClientConfig::new(cfg.cluster_id);
+    client_cfg.request_timeout = std::time::Duration::from_secs(5);
+    client_cfg.attempt_timeout = std::time::Duration::from_secs(2);
+    loop {
+        let connected = crate::client::Client::connect(members.clone(), client_cfg.clone()).await;
+        if let Err(e) = &connected {
+            tracing::debug!(node = cfg.node_id, reason = %e, "cannot ask the members for addresses yet");
+        }
+        if let Ok(client) = connected {
+            let answer = client.admin().cluster_configuration().await;
+            client.close();
+            if let Ok(c) = answer {
+                let addrs = c
+                    .voters
+                    .iter()
+                    .chain(c.observers.iter())
+                    .chain(c.joint_old_voters.iter().flatten())
+                    .filter_map(|m| Some((m.node_id, m.addr.parse().ok()?)))
+                    .collect();
+                let _ = reports.send(super::Report::Addresses(addrs));
+                return;
+            }
+        }
+        if reports.is_closed() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 impl Driver {
     /// Takes in addresses from the configuration, the address book or the log; a new or moved
     /// peer is connected on the next pass.

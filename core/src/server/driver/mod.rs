@@ -55,6 +55,8 @@ const MAX_DRAIN: usize = 512;
 enum Report {
     Write(WriteDone),
     Apply(ApplyDone),
+    /// Members' addresses a joining node asked the cluster for.
+    Addresses(BTreeMap<u64, std::net::SocketAddr>),
 }
 
 struct Waiter {
@@ -325,6 +327,7 @@ impl Driver {
         match rep {
             Report::Write(w) => self.on_write(w, transport),
             Report::Apply(a) => self.on_apply(a),
+            Report::Addresses(addrs) => self.learn_addresses(&addrs),
         }
     }
 

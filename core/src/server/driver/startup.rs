@@ -133,6 +133,12 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
             )
         })
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot spawn apply thread: {e}")))?;
+    if cfg.join {
+        tokio::spawn(super::membership::ask_for_addresses(
+            cfg.clone(),
+            report_tx.clone(),
+        ));
+    }
     drop(report_tx);
 
     let (status_tx, status_rx) = watch::channel(ServerStatus {
