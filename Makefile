@@ -60,7 +60,8 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 # --print native-static-libs for this target).
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
-C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test examples/c/cluster
+C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test tests/c/admin_test \
+	examples/c/cluster
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 
@@ -79,8 +80,8 @@ c-lib:
 		'Libs.private: $(C_STATIC_LIBS)' > build/journalkeeper.pc
 
 ## C tests and the C example: compiled with -Wall -Wextra -Werror against the header, each linked
-## once to the .so (through pkg-config) and once to the .a; all run, then the example and the
-## error tests run again under valgrind (.so build).
+## once to the .so (through pkg-config) and once to the .a; all run, then the example, the
+## error tests and the admin tests run again under valgrind (.so build).
 ## The system tools the C tests use; installed from Debian's packages when a machine lacks them.
 c-tools:
 	@for t in pkg-config:pkgconf valgrind:valgrind readelf:binutils; do \
@@ -103,6 +104,7 @@ c-test: c-tools c-lib
 		echo "== $${n} (shared)"; build/c/$${n}_shared; echo "== $${n} (static)"; build/c/$${n}_static; done
 	echo "== valgrind error_test (shared)"; $(VALGRIND) build/c/error_test_shared
 	echo "== valgrind cluster (shared)"; $(VALGRIND) build/c/cluster_shared
+	echo "== valgrind admin_test (shared)"; $(VALGRIND) build/c/admin_test_shared
 
 ## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite and the
 ## example (both start embedded 3-node clusters on loopback ephemeral ports), then mypy --strict

@@ -72,6 +72,17 @@
 #define JK_MAX_VALUE_BYTES 1048576
 
 /*
+ Most voters of one `jk_admin_update_voters` (the new set).
+ */
+#define JK_MAX_VOTERS 64
+
+/*
+ Longest `timeout_ms` of an admin change (`jk_admin_update_voters`, `jk_admin_add_voter`,
+ `jk_admin_remove_voter`, `jk_admin_transfer_leader`): 10 minutes.
+ */
+#define JK_MAX_ADMIN_TIMEOUT_MS 600000
+
+/*
  Major version of the library this header describes (Cargo.toml `version`).
  */
 #define JK_VERSION_MAJOR 0
@@ -188,6 +199,26 @@ typedef enum {
 } jk_role;
 
 /*
+ An embedded node's standing in its cluster (`jk_server_standing`).
+ */
+typedef enum {
+  /*
+   Started to join a running cluster (`jk_server_start_joining`); not a member until a
+   leader adds it (`jk_admin_add_voter`). It serves no client meanwhile.
+   */
+  JK_STANDING_JOINING = 0,
+  /*
+   In the configuration (a voter, or a learner catching up).
+   */
+  JK_STANDING_MEMBER = 1,
+  /*
+   A committed configuration no longer holds this node: it serves nothing, and its data
+   directory cannot start a node again.
+   */
+  JK_STANDING_REMOVED = 2,
+} jk_standing;
+
+/*
  When a write is acknowledged. Functions take it as `uint32_t` (any other value:
  `JK_STATUS_INVALID_ARGUMENT`).
  */
@@ -269,7 +300,9 @@ typedef struct jk_server jk_server;
 typedef struct jk_watch jk_watch;
 
 /*
- A cluster member: node id and client address (`"host:port"`).
+ A cluster member: node id and client address (`"host:port"`). As an argument of
+ `jk_admin_update_voters`, `addr` may be NULL or `""`: the member's address is already known
+ to the cluster.
  */
 typedef struct {
   uint64_t node_id;
@@ -278,6 +311,8 @@ typedef struct {
 
 /*
  Voters, observers and leader. Everything it points to is owned by the object it is part of.
+ Observers include the learners of a membership change in progress (a new member catching
+ up before it becomes a voter).
  */
 typedef struct {
   const jk_member *voters;
@@ -567,6 +602,23 @@ typedef struct {
 } jk_server_info;
 
 /*
+ An embedded node's standing and the cluster's preferred leader, filled in by
+ `jk_server_standing` (plain values, nothing to free). Separate from `jk_server_info` so that
+ the layout of that caller-allocated struct stays as it was.
+ */
+typedef struct {
+  /*
+   Joining (not yet added), member, or removed.
+   */
+  jk_standing standing;
+  /*
+   The preferred leader recorded in the replicated configuration
+   (`jk_admin_set_preferred_leader`); 0 when none.
+   */
+  uint64_t preferred_leader_id;
+} jk_server_standing_info;
+
+/*
  One KV change, passed to a `jk_watch_callback`. Borrowed: valid during the callback only.
  */
 typedef struct {
@@ -631,6 +683,72 @@ jk_status jk_admin_cluster_configuration(const jk_client *client,
  `jk_node_status`). NULL is allowed.
  */
 void jk_cluster_configuration_free(jk_cluster_configuration *configuration);
+
+/*
+ Moves the voters from `old_voters` (`old_len` node ids; refused unless exactly the current
+ voters and no change is in progress) to `new_voters` (`new_len` members; a member not yet in
+ the cluster needs its `"host:port"` address, others may have NULL or `""`). New members
+ join as learners, catch up and are then promoted through joint consensus; returns once the
+ final configuration is committed. `timeout_ms` bounds the change (0: the default, 60 s; at
+ most `JK_MAX_ADMIN_TIMEOUT_MS`). Errors: `JK_STATUS_INVALID_ARGUMENT` (old voters differ, a
+ change already in progress, a new member without a known address, bad ids or addresses),
+ `JK_STATUS_TIMEOUT` (a new member did not catch up in time: the change is cancelled and the
+ voters stay `old_voters`), `JK_STATUS_UNAVAILABLE` / `JK_STATUS_NOT_LEADER` (no leader in
+ time). The arrays are borrowed for the call only. Blocking. Thread-safe.
+ */
+jk_status jk_admin_update_voters(const jk_client *client,
+                                 const uint64_t *old_voters,
+                                 size_t old_len,
+                                 const jk_member *new_voters,
+                                 size_t new_len,
+                                 uint64_t timeout_ms,
+                                 jk_error **err_out);
+
+/*
+ Adds `node_id`, reachable at `addr` (`"host:port"`), as a voter: the node must be running
+ (an embedded one started with `jk_server_start_joining`, or `join = true` in its TOML); it
+ is added as a learner, caught up, then promoted. `timeout_ms` and the errors are those of
+ `jk_admin_update_voters`. Blocking. Thread-safe.
+ */
+jk_status jk_admin_add_voter(const jk_client *client,
+                             uint64_t node_id,
+                             const char *addr,
+                             uint64_t timeout_ms,
+                             jk_error **err_out);
+
+/*
+ Removes voter `node_id` (it may be the leader: leadership moves to a remaining voter; the
+ last voter cannot be removed). The removed node stops serving once the configuration
+ without it is committed (see `jk_server_wait_for_removed`). `timeout_ms` and the errors are
+ those of `jk_admin_update_voters`. Blocking. Thread-safe.
+ */
+jk_status jk_admin_remove_voter(const jk_client *client,
+                                uint64_t node_id,
+                                uint64_t timeout_ms,
+                                jk_error **err_out);
+
+/*
+ Hands leadership to voter `node_id` (writes wait meanwhile; none is lost) and returns once
+ it leads. `JK_STATUS_INVALID_ARGUMENT` when `node_id` is not a voter of a settled
+ configuration or a transfer is already in progress; `JK_STATUS_TIMEOUT` when it did not
+ take over within `timeout_ms` (0: the default, 60 s; at most `JK_MAX_ADMIN_TIMEOUT_MS`).
+ Blocking. Thread-safe.
+ */
+jk_status jk_admin_transfer_leader(const jk_client *client,
+                                   uint64_t node_id,
+                                   uint64_t timeout_ms,
+                                   jk_error **err_out);
+
+/*
+ Records voter `node_id` as the preferred leader in the replicated configuration (whenever it
+ is alive and caught up, leadership moves to it, also after it restarts), or clears it when
+ `node_id` is 0 (node ids are never 0). Returns once recorded; `JK_STATUS_INVALID_ARGUMENT`
+ when `node_id` is not a voter. Each node reports it in `jk_server_standing`. Blocking (at
+ most the client's request timeout). Thread-safe.
+ */
+jk_status jk_admin_set_preferred_leader(const jk_client *client,
+                                        uint64_t node_id,
+                                        jk_error **err_out);
 
 /*
  Frees a buffer returned by the library. NULL is allowed. Do not use `buffer` afterwards.
@@ -951,12 +1069,30 @@ const char *jk_response_config_name(uint32_t response);
 const char *jk_query_consistency_name(uint32_t consistency);
 
 /*
+ The name of a `jk_standing` value (`"JOINING"`, `"MEMBER"`, `"REMOVED"`); NULL for other
+ values. Static; do not free.
+ */
+const char *jk_standing_name(uint32_t standing);
+
+/*
  Starts an embedded node: validates `config`, opens (or recovers) its data directory, binds
  its address and joins the cluster. Blocks until the node runs (not until a leader is
  elected: see `jk_server_wait_for_leader`). On success `*out` is a new handle for
  `jk_server_free`; on failure `*out` is untouched. Thread-safe.
  */
 jk_status jk_server_start(const jk_server_config *config, jk_server **out, jk_error **err_out);
+
+/*
+ Starts an embedded node that joins a running cluster (the TOML format's `join = true`):
+ `config->peers` names members of that cluster it can reach first (at least one; this node
+ is added to them, so it may be left out), and `config->data_dir` must be empty or new. The
+ node is not a member — it never campaigns and serves no client; `jk_server_standing`
+ reports `JK_STANDING_JOINING` — until a leader adds it (`jk_admin_add_voter`); it then
+ learns every member's address from the cluster. Otherwise as `jk_server_start`.
+ */
+jk_status jk_server_start_joining(const jk_server_config *config,
+                                  jk_server **out,
+                                  jk_error **err_out);
 
 /*
  Like `jk_server_start`, with the configuration as TOML text (the format of the
@@ -969,6 +1105,15 @@ jk_status jk_server_start_toml(const char *toml, jk_server **out, jk_error **err
  `JK_STATUS_CLOSED` after `jk_server_stop`. Thread-safe.
  */
 jk_status jk_server_status(const jk_server *server, jk_server_info *out, jk_error **err_out);
+
+/*
+ Fills `*out` with the node's standing (joining, member, removed) and the cluster's preferred
+ leader, as of its latest status (does not block on the network). `JK_STATUS_CLOSED` after
+ `jk_server_stop`. Thread-safe.
+ */
+jk_status jk_server_standing(const jk_server *server,
+                             jk_server_standing_info *out,
+                             jk_error **err_out);
 
 /*
  The address the node listens on (`"ip:port"`; the real port when configured with port 0).
@@ -984,6 +1129,16 @@ jk_status jk_server_wait_for_leader(const jk_server *server,
                                     uint64_t timeout_ms,
                                     uint64_t *leader_id_out,
                                     jk_error **err_out);
+
+/*
+ Blocks until a committed configuration no longer holds this node (`jk_admin_remove_voter`;
+ it then serves nothing and `jk_server_standing` reports `JK_STANDING_REMOVED`), or
+ `timeout_ms` passes (`JK_STATUS_TIMEOUT`). Returns at once if it already was removed;
+ `JK_STATUS_CLOSED` when the server is (or gets) stopped first. Thread-safe.
+ */
+jk_status jk_server_wait_for_removed(const jk_server *server,
+                                     uint64_t timeout_ms,
+                                     jk_error **err_out);
 
 /*
  Stops the node cleanly (stops accepting, fails waiting requests with `JK_STATUS_CLOSED`,

@@ -39,6 +39,40 @@ export declare class Admin {
   status(node: string): Promise<NodeStatus>
   /** Voters, observers and leader, as the leader knows them. */
   clusterConfiguration(): Promise<ClusterConfiguration>
+  /**
+   * Moves the voters from `oldVoters` (exactly the current voter ids; `INVALID_ARGUMENT`
+   * otherwise, or while another change is in progress) to `voters`. New members join as
+   * learners, catch up and are then promoted through joint consensus; resolves once the
+   * final configuration is committed. Rejects with `INVALID_ARGUMENT` (a new member
+   * without a known address, bad ids), `TIMEOUT` (a new member did not catch up within
+   * `options.timeoutMs`: the change is cancelled, the voters stay) or `UNAVAILABLE` /
+   * `NOT_LEADER` (no leader in time).
+   */
+  updateVoters(oldVoters: Array<number>, voters: Array<Voter>, options?: AdminOptions | undefined | null): Promise<void>
+  /**
+   * Adds the running node `nodeId` (started with `join: true`), reachable at `addr`
+   * (`"host:port"`), as a voter: it joins as a learner, catches up, then is promoted.
+   * Rejects as `updateVoters()`.
+   */
+  addVoter(nodeId: number, addr: string, options?: AdminOptions | undefined | null): Promise<void>
+  /**
+   * Removes voter `nodeId` (the leader too: leadership moves to a remaining voter). It
+   * stops serving once the configuration without it is committed (`server.waitRemoved()`).
+   * Rejects as `updateVoters()`.
+   */
+  removeVoter(nodeId: number, options?: AdminOptions | undefined | null): Promise<void>
+  /**
+   * Hands leadership to voter `nodeId` (writes wait meanwhile; none is lost); resolves once
+   * it leads. `INVALID_ARGUMENT` when it is not a voter of a settled configuration,
+   * `TIMEOUT` when it did not take over within `options.timeoutMs`.
+   */
+  transferLeader(nodeId: number, options?: AdminOptions | undefined | null): Promise<void>
+  /**
+   * Records voter `nodeId` as the preferred leader (leadership moves to it whenever it is
+   * alive and caught up, also after a restart), or clears it with `null`. Every node
+   * reports it as `server.status().preferredLeader`. `INVALID_ARGUMENT` for a non-voter.
+   */
+  setPreferredLeader(nodeId: number | null): Promise<void>
 }
 
 /** A connection to a cluster. Calls may run concurrently. */
@@ -153,6 +187,14 @@ export declare class Server {
   /** The node's latest status. Throws `CLOSED` after `close()`. */
   status(): ServerStatus
   /**
+   * Resolves once a committed configuration no longer holds this node
+   * (`admin.removeVoter()`; its standing is then `'REMOVED'` and it serves nothing); at
+   * once if it already was. Rejects with `TIMEOUT` after `timeoutMs` (default: no bound)
+   * and with `CLOSED` when the server is closed first. Polls the status every 10 ms; while
+   * pending it keeps the process alive, like any pending I/O.
+   */
+  waitRemoved(timeoutMs?: number | undefined | null): Promise<void>
+  /**
    * Stops the node cleanly (pending requests fail with `CLOSED`, the log is made durable,
    * the port is released). Idempotent.
    */
@@ -168,6 +210,16 @@ export declare class Watch {
   close(): void
   /** The lowest log index not yet received (where a new watch would resume). */
   get nextIndex(): number
+}
+
+/** Options of a membership change or leader transfer. */
+export interface AdminOptions {
+  /**
+   * How long the change may take (default 60 000; at most `limits().maxAdminTimeoutMs`,
+   * 600 000). A new member that did not catch up by then: `TIMEOUT`, the change is
+   * cancelled and the voters stay as they were.
+   */
+  timeoutMs?: number
 }
 
 /** Options of a write. */
@@ -204,6 +256,7 @@ export interface ClusterConfiguration {
   voters: Array<Member>
   /** The old voters while a joint-consensus change is in progress. */
   jointOldVoters?: Array<Member>
+  /** Non-voting members, the learners of a change in progress (catching up) included. */
   observers: Array<Member>
   leader?: Member
 }
@@ -267,6 +320,10 @@ export interface Limits {
   maxKeyBytes: number
   /** Largest KV value, in bytes (1 MiB; the servers' default limit). */
   maxValueBytes: number
+  /** Most voters of one `admin.updateVoters` (the new set; 64). */
+  maxVoters: number
+  /** Longest `timeoutMs` of an admin change (600 000: 10 minutes). */
+  maxAdminTimeoutMs: number
 }
 
 /** A cluster member. */
@@ -338,8 +395,16 @@ export interface ServerOptions {
   listen: string
   clusterId: number
   dataDir: string
-  /** Every voter, this node included: node id → `"host:port"`. Default: this node alone. */
+  /**
+   * Every voter, this node included: node id → `"host:port"`. Default: this node alone.
+   * With `join`: members of the running cluster this node can reach (it is added to them).
+   */
   peers?: Record<string, string>
+  /**
+   * Join a running cluster instead of forming one (`dataDir` empty; default false). The
+   * node is `'JOINING'` and serves nothing until a leader adds it (`admin.addVoter()`).
+   */
+  join?: boolean
   electionTimeoutMs?: number
   heartbeatIntervalMs?: number
   tickMs?: number
@@ -370,7 +435,20 @@ export interface ServerStatus {
   voters: Array<number>
   /** The node stopped serving after a storage failure. */
   failed: boolean
+  /** Joining (not yet added), member, or removed. */
+  standing: Standing
+  /**
+   * The preferred leader recorded in the replicated configuration
+   * (`admin.setPreferredLeader()`); absent when none.
+   */
+  preferredLeader?: number
 }
+
+/**
+ * An embedded node's standing in its cluster (`server.status().standing`; the same names as
+ * C's `jk_standing_name` and Python's `Standing`).
+ */
+export type Standing = 'JOINING' | 'MEMBER' | 'REMOVED'
 
 /** The library version, e.g. "0.1.0". */
 export declare function version(): string
@@ -388,6 +466,16 @@ export interface Vocabulary {
   queryConsistencies: Array<string>
   /** `ErrorCode` values (`error.code`). */
   errorCodes: Array<string>
+}
+
+/** A member of the new voter set of `admin.updateVoters()`. */
+export interface Voter {
+  nodeId: number
+  /**
+   * `"host:port"`; needed only for a node the cluster does not know yet (omitted or `""`:
+   * already known), so the `voters` of `clusterConfiguration()` can be passed as is.
+   */
+  addr?: string
 }
 
 /** Which keys a watch follows: exactly one of `key` or `prefix`. */

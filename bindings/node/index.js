@@ -845,5 +845,6 @@ module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.limits = nativeBinding.limits
 module.exports.QueryConsistency = nativeBinding.QueryConsistency
 module.exports.ResponseConfig = nativeBinding.ResponseConfig
+module.exports.Standing = nativeBinding.Standing
 module.exports.version = nativeBinding.version
 module.exports.vocabulary = nativeBinding.vocabulary

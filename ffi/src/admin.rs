@@ -1,18 +1,26 @@
 //! Cluster administration: a node's status and the cluster configuration, as views freed with
-//! `jk_node_status_free` / `jk_cluster_configuration_free`.
+//! `jk_node_status_free` / `jk_cluster_configuration_free`; live membership changes
+//! (`jk_admin_update_voters`, `jk_admin_add_voter`, `jk_admin_remove_voter`), leader transfer
+//! and the preferred leader, as blocking calls.
 
 use std::ffi::{CString, c_char};
+use std::time::Duration;
 
-use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeResources};
+use journalkeeper::client::protocol::{
+    ClusterConfiguration, MAX_ADMIN_TIMEOUT_MS, Member, NodeResources,
+};
+use journalkeeper::client::{Admin, Client, DEFAULT_ADMIN_TIMEOUT};
 
-use crate::args::{out_arg, str_arg};
+use crate::args::{out_arg, slice_arg, str_arg};
 use crate::castable::{free_owned_view, to_owned_view};
 use crate::client::{client_arg, jk_client};
-use crate::error::{jk_error, jk_status, lossy_cstring};
+use crate::error::{Failure, jk_error, jk_status, lossy_cstring};
 use crate::names::jk_role;
 use crate::runtime::block_on;
 
-/// A cluster member: node id and client address (`"host:port"`).
+/// A cluster member: node id and client address (`"host:port"`). As an argument of
+/// `jk_admin_update_voters`, `addr` may be NULL or `""`: the member's address is already known
+/// to the cluster.
 #[repr(C)]
 #[derive(Debug)]
 pub struct jk_member {
@@ -21,6 +29,8 @@ pub struct jk_member {
 }
 
 /// Voters, observers and leader. Everything it points to is owned by the object it is part of.
+/// Observers include the learners of a membership change in progress (a new member catching
+/// up before it becomes a voter).
 #[repr(C)]
 #[derive(Debug)]
 pub struct jk_cluster_configuration {
@@ -216,5 +226,144 @@ pub extern "C" fn jk_admin_cluster_configuration(
 pub extern "C" fn jk_cluster_configuration_free(configuration: *mut jk_cluster_configuration) {
     ffi_boundary! { default = ();
         free_owned_view::<jk_cluster_configuration, ConfigStorage>(configuration);
+    }
+}
+
+/// The admin of `client` with the bound of one change: `timeout_ms` 0 is the core's default
+/// (60 s); more than `JK_MAX_ADMIN_TIMEOUT_MS` is refused with the server's message, before
+/// the client waits (the core's `Admin::with_timeout` does not check its bound).
+fn admin(client: &Client, timeout_ms: u64) -> Result<Admin<'_>, Failure> {
+    let timeout = match timeout_ms {
+        0 => DEFAULT_ADMIN_TIMEOUT,
+        ms if ms <= MAX_ADMIN_TIMEOUT_MS => Duration::from_millis(ms),
+        ms => {
+            return Err(Failure::invalid(format!(
+                "timeout_ms {ms} exceeds {MAX_ADMIN_TIMEOUT_MS}"
+            )));
+        }
+    };
+    Ok(client.admin().with_timeout(timeout))
+}
+
+/// The members of a `jk_member` array argument (a NULL address is `""`: already known).
+fn members_arg(ptr: *const jk_member, len: usize, what: &str) -> Result<Vec<Member>, Failure> {
+    slice_arg(ptr, len, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let addr = if m.addr.is_null() {
+                String::new()
+            } else {
+                str_arg(m.addr, &format!("{what}[{i}].addr"))?.to_string()
+            };
+            Ok(Member {
+                node_id: m.node_id,
+                addr,
+            })
+        })
+        .collect()
+}
+
+/// Moves the voters from `old_voters` (`old_len` node ids; refused unless exactly the current
+/// voters and no change is in progress) to `new_voters` (`new_len` members; a member not yet in
+/// the cluster needs its `"host:port"` address, others may have NULL or `""`). New members
+/// join as learners, catch up and are then promoted through joint consensus; returns once the
+/// final configuration is committed. `timeout_ms` bounds the change (0: the default, 60 s; at
+/// most `JK_MAX_ADMIN_TIMEOUT_MS`). Errors: `JK_STATUS_INVALID_ARGUMENT` (old voters differ, a
+/// change already in progress, a new member without a known address, bad ids or addresses),
+/// `JK_STATUS_TIMEOUT` (a new member did not catch up in time: the change is cancelled and the
+/// voters stay `old_voters`), `JK_STATUS_UNAVAILABLE` / `JK_STATUS_NOT_LEADER` (no leader in
+/// time). The arrays are borrowed for the call only. Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_update_voters(
+    client: *const jk_client,
+    old_voters: *const u64,
+    old_len: usize,
+    new_voters: *const jk_member,
+    new_len: usize,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let old = slice_arg(old_voters, old_len, "old_voters")?;
+        let new = members_arg(new_voters, new_len, "new_voters")?;
+        let admin = admin(client, timeout_ms)?;
+        Ok(block_on(admin.update_voters(old, &new))??)
+    }
+}
+
+/// Adds `node_id`, reachable at `addr` (`"host:port"`), as a voter: the node must be running
+/// (an embedded one started with `jk_server_start_joining`, or `join = true` in its TOML); it
+/// is added as a learner, caught up, then promoted. `timeout_ms` and the errors are those of
+/// `jk_admin_update_voters`. Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_add_voter(
+    client: *const jk_client,
+    node_id: u64,
+    addr: *const c_char,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let addr = str_arg(addr, "addr")?;
+        let admin = admin(client, timeout_ms)?;
+        Ok(block_on(admin.add_voter(node_id, addr))??)
+    }
+}
+
+/// Removes voter `node_id` (it may be the leader: leadership moves to a remaining voter; the
+/// last voter cannot be removed). The removed node stops serving once the configuration
+/// without it is committed (see `jk_server_wait_for_removed`). `timeout_ms` and the errors are
+/// those of `jk_admin_update_voters`. Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_remove_voter(
+    client: *const jk_client,
+    node_id: u64,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let admin = admin(client, timeout_ms)?;
+        Ok(block_on(admin.remove_voter(node_id))??)
+    }
+}
+
+/// Hands leadership to voter `node_id` (writes wait meanwhile; none is lost) and returns once
+/// it leads. `JK_STATUS_INVALID_ARGUMENT` when `node_id` is not a voter of a settled
+/// configuration or a transfer is already in progress; `JK_STATUS_TIMEOUT` when it did not
+/// take over within `timeout_ms` (0: the default, 60 s; at most `JK_MAX_ADMIN_TIMEOUT_MS`).
+/// Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_transfer_leader(
+    client: *const jk_client,
+    node_id: u64,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let admin = admin(client, timeout_ms)?;
+        Ok(block_on(admin.transfer_leader(node_id))??)
+    }
+}
+
+/// Records voter `node_id` as the preferred leader in the replicated configuration (whenever it
+/// is alive and caught up, leadership moves to it, also after it restarts), or clears it when
+/// `node_id` is 0 (node ids are never 0). Returns once recorded; `JK_STATUS_INVALID_ARGUMENT`
+/// when `node_id` is not a voter. Each node reports it in `jk_server_standing`. Blocking (at
+/// most the client's request timeout). Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_set_preferred_leader(
+    client: *const jk_client,
+    node_id: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let node = (node_id != 0).then_some(node_id);
+        Ok(block_on(client.admin().set_preferred_leader(node))??)
     }
 }

@@ -16,6 +16,11 @@ pub const JK_MAX_PARTITIONS: usize = 4096;
 pub const JK_MAX_KEY_BYTES: usize = 4096;
 /// Largest KV value, in bytes (1 MiB; the servers' default limit).
 pub const JK_MAX_VALUE_BYTES: usize = 1048576;
+/// Most voters of one `jk_admin_update_voters` (the new set).
+pub const JK_MAX_VOTERS: usize = 64;
+/// Longest `timeout_ms` of an admin change (`jk_admin_update_voters`, `jk_admin_add_voter`,
+/// `jk_admin_remove_voter`, `jk_admin_transfer_leader`): 10 minutes.
+pub const JK_MAX_ADMIN_TIMEOUT_MS: u64 = 600000;
 
 #[cfg(test)]
 mod tests {
@@ -30,5 +35,7 @@ mod tests {
         assert_eq!(super::JK_MAX_PARTITIONS, p::MAX_PARTITIONS);
         assert_eq!(super::JK_MAX_KEY_BYTES, p::MAX_KEY_BYTES);
         assert_eq!(super::JK_MAX_VALUE_BYTES, p::MAX_VALUE_BYTES);
+        assert_eq!(super::JK_MAX_VOTERS, p::MAX_VOTERS);
+        assert_eq!(super::JK_MAX_ADMIN_TIMEOUT_MS, p::MAX_ADMIN_TIMEOUT_MS);
     }
 }

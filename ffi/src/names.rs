@@ -1,10 +1,13 @@
-//! The shared vocabulary in C: the one role enum `jk_role`, and the canonical names of roles
-//! and levels (`jk_role_name`, `jk_response_config_name`, `jk_query_consistency_name`), which
-//! are the core's `name()` strings — the same text the CLI, Python and Node use.
+//! The shared vocabulary in C: the one role enum `jk_role`, the standing enum `jk_standing`,
+//! and the canonical names of roles and levels (`jk_role_name`, `jk_response_config_name`,
+//! `jk_query_consistency_name`), which are the core's `name()` strings — the same text the CLI,
+//! Python and Node use — and of standings (`jk_standing_name`, the upper-case variant names,
+//! as Python and Node spell them; the core has no `name()` for `Standing`).
 
 use std::ffi::{CStr, c_char};
 
 use journalkeeper::api::{NodeRole, QueryConsistency, ResponseConfig};
+use journalkeeper::server::Standing;
 
 use crate::args::{consistency_arg, response_arg};
 
@@ -38,6 +41,44 @@ impl From<Option<NodeRole>> for jk_role {
             Some(NodeRole::Candidate) => jk_role::Candidate,
             Some(NodeRole::Observer) => jk_role::Observer,
         }
+    }
+}
+
+/// An embedded node's standing in its cluster (`jk_server_standing`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jk_standing {
+    /// Started to join a running cluster (`jk_server_start_joining`); not a member until a
+    /// leader adds it (`jk_admin_add_voter`). It serves no client meanwhile.
+    Joining = 0,
+    /// In the configuration (a voter, or a learner catching up).
+    Member = 1,
+    /// A committed configuration no longer holds this node: it serves nothing, and its data
+    /// directory cannot start a node again.
+    Removed = 2,
+}
+
+impl From<Standing> for jk_standing {
+    fn from(s: Standing) -> Self {
+        match s {
+            Standing::Joining => jk_standing::Joining,
+            Standing::Member => jk_standing::Member,
+            Standing::Removed => jk_standing::Removed,
+        }
+    }
+}
+
+const STANDINGS: [jk_standing; 3] = [
+    jk_standing::Joining,
+    jk_standing::Member,
+    jk_standing::Removed,
+];
+
+fn standing_cstr(s: jk_standing) -> &'static CStr {
+    match s {
+        jk_standing::Joining => c"JOINING",
+        jk_standing::Member => c"MEMBER",
+        jk_standing::Removed => c"REMOVED",
     }
 }
 
@@ -99,6 +140,18 @@ pub extern "C" fn jk_query_consistency_name(consistency: u32) -> *const c_char {
     }
 }
 
+/// The name of a `jk_standing` value (`"JOINING"`, `"MEMBER"`, `"REMOVED"`); NULL for other
+/// values. Static; do not free.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_standing_name(standing: u32) -> *const c_char {
+    ffi_boundary! { default = std::ptr::null();
+        STANDINGS
+            .into_iter()
+            .find(|&s| s as u32 == standing)
+            .map_or(std::ptr::null(), |s| standing_cstr(s).as_ptr())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +181,19 @@ mod tests {
         assert!(jk_role_name(999).is_null());
         assert!(jk_response_config_name(5).is_null());
         assert!(jk_query_consistency_name(3).is_null());
+        assert!(jk_standing_name(3).is_null());
+    }
+
+    #[test]
+    fn every_standing_has_a_distinct_value_and_name() {
+        for s in [Standing::Joining, Standing::Member, Standing::Removed] {
+            let c = jk_standing::from(s);
+            assert!(STANDINGS.contains(&c));
+            let name = standing_cstr(c).to_str().unwrap();
+            assert_eq!(name, format!("{s:?}").to_uppercase());
+            // SAFETY: a non-NULL result is a static NUL-terminated string.
+            let got = unsafe { CStr::from_ptr(jk_standing_name(c as u32)) };
+            assert_eq!(got.to_str().unwrap(), name);
+        }
     }
 }

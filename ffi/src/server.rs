@@ -1,5 +1,6 @@
 //! The embedded server: `jk_server_start` (from a `jk_server_config` or a TOML string),
-//! status, leader wait, stop and free. A `jk_server` runs on the library's runtime (and the
+//! `jk_server_start_joining` (a new node joining a running cluster), status and standing,
+//! leader and removal waits, stop and free. A `jk_server` runs on the library's runtime (and the
 //! core's own storage and apply threads) until stopped.
 
 use std::collections::BTreeMap;
@@ -8,13 +9,13 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use journalkeeper::server::{Server, ServerConfig};
+use journalkeeper::server::{Server, ServerConfig, Standing};
 
 use crate::args::{out_arg, ref_arg, slice_arg, str_arg};
 use crate::buffer::to_c_string;
 use crate::castable::{Castable, OwnershipBox, free_box, to_boxed_mut_ptr, try_ref};
 use crate::error::{Failure, jk_error, jk_status};
-use crate::names::jk_role;
+use crate::names::{jk_role, jk_standing};
 use crate::runtime::block_on;
 
 /// A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
@@ -84,25 +85,42 @@ pub struct jk_server_info {
     pub failed: bool,
 }
 
+/// An embedded node's standing and the cluster's preferred leader, filled in by
+/// `jk_server_standing` (plain values, nothing to free). Separate from `jk_server_info` so that
+/// the layout of that caller-allocated struct stays as it was.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct jk_server_standing_info {
+    /// Joining (not yet added), member, or removed.
+    pub standing: jk_standing,
+    /// The preferred leader recorded in the replicated configuration
+    /// (`jk_admin_set_preferred_leader`); 0 when none.
+    pub preferred_leader_id: u64,
+}
+
 fn addr_arg(ptr: *const c_char, what: &str) -> Result<SocketAddr, Failure> {
     let s = str_arg(ptr, what)?;
     s.parse()
         .map_err(|e| Failure::invalid(format!("{what} {s:?} is not an ip:port address: {e}")))
 }
 
-fn config_from_c(c: &jk_server_config) -> Result<ServerConfig, Failure> {
+/// The configuration of `*c`; with `join`, its `peers` are the members to join through
+/// (`ServerConfig::joining`, which adds this node).
+fn config_from_c(c: &jk_server_config, join: bool) -> Result<ServerConfig, Failure> {
     let listen = addr_arg(c.listen, "config->listen")?;
     let data_dir = str_arg(c.data_dir, "config->data_dir")?;
     let mut cfg = ServerConfig::new(c.node_id, listen, c.cluster_id, data_dir);
     let peers = slice_arg(c.peers, c.peers_len, "config->peers")?;
-    if !peers.is_empty() {
-        let mut map = BTreeMap::new();
-        for (i, p) in peers.iter().enumerate() {
-            map.insert(
-                p.node_id,
-                addr_arg(p.addr, &format!("config->peers[{i}].addr"))?,
-            );
-        }
+    let mut map = BTreeMap::new();
+    for (i, p) in peers.iter().enumerate() {
+        map.insert(
+            p.node_id,
+            addr_arg(p.addr, &format!("config->peers[{i}].addr"))?,
+        );
+    }
+    if join {
+        cfg = cfg.joining(map);
+    } else if !map.is_empty() {
         cfg = cfg.with_peers(map);
     }
     if c.election_timeout_ms != 0 {
@@ -134,7 +152,25 @@ pub extern "C" fn jk_server_start(
     err_out: *mut *mut jk_error,
 ) -> jk_status {
     ffi_boundary! { err_out = err_out;
-        let cfg = config_from_c(ref_arg(config, "config")?)?;
+        let cfg = config_from_c(ref_arg(config, "config")?, false)?;
+        start(cfg, out)
+    }
+}
+
+/// Starts an embedded node that joins a running cluster (the TOML format's `join = true`):
+/// `config->peers` names members of that cluster it can reach first (at least one; this node
+/// is added to them, so it may be left out), and `config->data_dir` must be empty or new. The
+/// node is not a member — it never campaigns and serves no client; `jk_server_standing`
+/// reports `JK_STANDING_JOINING` — until a leader adds it (`jk_admin_add_voter`); it then
+/// learns every member's address from the cluster. Otherwise as `jk_server_start`.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_start_joining(
+    config: *const jk_server_config,
+    out: *mut *mut jk_server,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let cfg = config_from_c(ref_arg(config, "config")?, true)?;
         start(cfg, out)
     }
 }
@@ -195,6 +231,26 @@ pub extern "C" fn jk_server_status(
     }
 }
 
+/// Fills `*out` with the node's standing (joining, member, removed) and the cluster's preferred
+/// leader, as of its latest status (does not block on the network). `JK_STATUS_CLOSED` after
+/// `jk_server_stop`. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_standing(
+    server: *const jk_server,
+    out: *mut jk_server_standing_info,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(out, "out")?;
+        let s = with_server(server, |s| Ok(s.status()))?;
+        out.set(jk_server_standing_info {
+            standing: jk_standing::from(s.standing),
+            preferred_leader_id: s.preferred_leader.unwrap_or(0),
+        });
+        Ok(())
+    }
+}
+
 /// The address the node listens on (`"ip:port"`; the real port when configured with port 0).
 /// On success `*out` is a new string for `jk_string_free`. Thread-safe.
 #[unsafe(no_mangle)]
@@ -236,6 +292,35 @@ pub extern "C" fn jk_server_wait_for_leader(
                 return Err(Failure::new(
                     jk_status::Timeout,
                     format!("no leader known within {timeout_ms} ms"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Blocks until a committed configuration no longer holds this node (`jk_admin_remove_voter`;
+/// it then serves nothing and `jk_server_standing` reports `JK_STANDING_REMOVED`), or
+/// `timeout_ms` passes (`JK_STATUS_TIMEOUT`). Returns at once if it already was removed;
+/// `JK_STATUS_CLOSED` when the server is (or gets) stopped first. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_wait_for_removed(
+    server: *const jk_server,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        // Polls, as `jk_server_wait_for_leader` does (`Server::removed` would hold the
+        // handle's lock for the whole wait and block `jk_server_stop`).
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            if with_server(server, |s| Ok(s.status().standing))? == Standing::Removed {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Failure::new(
+                    jk_status::Timeout,
+                    format!("not removed from the cluster within {timeout_ms} ms"),
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -153,6 +153,13 @@ int main(void) {
     EXPECT(JK_STATUS_NULL_ARGUMENT, jk_server_start(NULL, NULL, errp_));
     EXPECT(JK_STATUS_NULL_ARGUMENT, jk_client_connect(NULL, 1, 42, &none, errp_));
     EXPECT(JK_STATUS_NULL_ARGUMENT, jk_kv_watch(NULL, "k", false, 0, on_watch, NULL, NULL, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_server_standing(NULL, &(jk_server_standing_info){0}, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_server_wait_for_removed(NULL, 0, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_server_start_joining(NULL, NULL, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_admin_add_voter(NULL, 4, "127.0.0.1:1", 0, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_admin_update_voters(NULL, NULL, 0, NULL, 0, 0, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_admin_transfer_leader(NULL, 1, 0, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_admin_set_preferred_leader(NULL, 0, errp_));
 
     /* Every free / close accepts NULL. */
     jk_error_free(NULL);
@@ -203,6 +210,7 @@ int main(void) {
     char *addr = NULL;
     EXPECT(JK_STATUS_OK, jk_server_local_addr(server, &addr, errp_));
     EXPECT(JK_STATUS_OK, jk_server_wait_for_leader(server, 20000, NULL, errp_));
+    EXPECT(JK_STATUS_NULL_ARGUMENT, jk_server_standing(server, NULL, errp_));
 
     /* A second node on the same port fails with an error, not a crash. */
     jk_server_config clash = {.node_id = 1, .listen = addr, .cluster_id = 42, .data_dir = dir};
@@ -340,6 +348,8 @@ int main(void) {
     jk_client_free(fast);
     EXPECT(JK_STATUS_OK, jk_server_stop(server, errp_)); /* idempotent */
     EXPECT(JK_STATUS_CLOSED, jk_server_status(server, &(jk_server_info){0}, errp_));
+    EXPECT(JK_STATUS_CLOSED, jk_server_standing(server, &(jk_server_standing_info){0}, errp_));
+    EXPECT(JK_STATUS_CLOSED, jk_server_wait_for_removed(server, UINT64_MAX, errp_));
     EXPECT(JK_STATUS_UNAVAILABLE, jk_client_connect(addrs, 1, 42, &none, errp_));
     EXPECT(JK_STATUS_NULL_ARGUMENT, jk_client_connect_with(addrs, 1, NULL, &none, errp_));
     jk_client_config bad_timeouts = {.cluster_id = 42, .request_timeout_ms = 100, .attempt_timeout_ms = 200};

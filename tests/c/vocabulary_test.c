@@ -1,5 +1,6 @@
 /* One vocabulary: the one role enum and the names of roles and levels are the core's (the same
- * lists are asserted by the Python, Node and CLI tests). */
+ * lists are asserted by the Python, Node and CLI tests); the standings are named as in Python
+ * and Node. */
 #include <stdio.h>
 #include <string.h>
 
@@ -38,12 +39,18 @@ int main(void) {
     expect_name("NONE", jk_query_consistency_name(JK_QUERY_CONSISTENCY_NONE), "NONE");
     expect_name("consistency 3", jk_query_consistency_name(3), NULL);
 
+    expect_name("JK_STANDING_JOINING", jk_standing_name(JK_STANDING_JOINING), "JOINING");
+    expect_name("JK_STANDING_MEMBER", jk_standing_name(JK_STANDING_MEMBER), "MEMBER");
+    expect_name("JK_STANDING_REMOVED", jk_standing_name(JK_STANDING_REMOVED), "REMOVED");
+    expect_name("standing 3", jk_standing_name(3), NULL);
+
     /* The bounds the header states. */
     expect_name("JK_MAX_* bounds",
                 JK_MAX_APPEND_ENTRIES == 4096 && JK_MAX_ENTRY_BYTES == 4194304 &&
                         JK_MAX_APPEND_BYTES == 8388608 && JK_MAX_GET_ENTRIES == 4096 &&
                         JK_MAX_PARTITIONS == 4096 && JK_MAX_KEY_BYTES == 4096 &&
-                        JK_MAX_VALUE_BYTES == 1048576
+                        JK_MAX_VALUE_BYTES == 1048576 && JK_MAX_VOTERS == 64 &&
+                        JK_MAX_ADMIN_TIMEOUT_MS == 600000
                     ? "ok"
                     : "different",
                 "ok");

@@ -149,6 +149,27 @@ fn array<T>(what: &str, kind: &str, v: Unknown, each: impl Fn(&str, Unknown) -> 
         .collect()
 }
 
+/// An array of node ids (integers).
+pub(crate) fn uints(what: &str, v: Unknown) -> R<Vec<u64>> {
+    array(what, "an array of node ids", v, uint)
+}
+
+/// An array of objects (`#[napi(object)]`); `kind` says what the array must be.
+pub(crate) fn objects<T: FromNapiValue>(what: &str, kind: &str, v: Unknown) -> R<Vec<T>> {
+    array(what, kind, v, object)
+}
+
+/// A non-negative integer or null (`undefined`, a missing argument, is not accepted).
+pub(crate) fn nullable_uint(what: &str, v: Unknown) -> R<Option<u64>> {
+    if value_type(what, &v)? == ValueType::Null {
+        return Ok(None);
+    }
+    if value_type(what, &v)? != ValueType::Number {
+        return expected(what, "a number or null", &v);
+    }
+    uint(what, v).map(Some)
+}
+
 /// An optional non-negative integer: `None` for null / undefined.
 pub(crate) fn optional_uint(what: &str, v: Unknown) -> R<Option<u64>> {
     if is_nullish(what, &v)? {

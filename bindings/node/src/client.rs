@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use journalkeeper::api::{self, JournalEntry as CoreEntry};
 use journalkeeper::client::protocol::{
-    ClusterConfiguration as CoreConfiguration, Member as CoreMember, NodeStatus as CoreNodeStatus,
+    ClusterConfiguration as CoreConfiguration, MAX_ADMIN_TIMEOUT_MS, Member as CoreMember,
+    NodeStatus as CoreNodeStatus,
 };
-use journalkeeper::client::{Client as CoreClient, ClientConfig, DEFAULT_CLUSTER_ID};
+use journalkeeper::client::{
+    Client as CoreClient, ClientConfig, DEFAULT_ADMIN_TIMEOUT, DEFAULT_CLUSTER_ID,
+};
 use journalkeeper::state::watch::WatchFilter as CoreFilter;
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::{Env, Unknown};
@@ -94,12 +97,31 @@ pub struct Member {
     pub addr: String,
 }
 
+/// A member of the new voter set of `admin.updateVoters()`.
+#[napi(object)]
+pub struct Voter {
+    pub node_id: f64,
+    /// `"host:port"`; needed only for a node the cluster does not know yet (omitted or `""`:
+    /// already known), so the `voters` of `clusterConfiguration()` can be passed as is.
+    pub addr: Option<String>,
+}
+
+/// Options of a membership change or leader transfer.
+#[napi(object)]
+pub struct AdminOptions {
+    /// How long the change may take (default 60 000; at most `limits().maxAdminTimeoutMs`,
+    /// 600 000). A new member that did not catch up by then: `TIMEOUT`, the change is
+    /// cancelled and the voters stay as they were.
+    pub timeout_ms: Option<f64>,
+}
+
 /// Voters, observers and leader.
 #[napi(object)]
 pub struct ClusterConfiguration {
     pub voters: Vec<Member>,
     /// The old voters while a joint-consensus change is in progress.
     pub joint_old_voters: Option<Vec<Member>>,
+    /// Non-voting members, the learners of a change in progress (catching up) included.
     pub observers: Vec<Member>,
     pub leader: Option<Member>,
 }
@@ -207,6 +229,24 @@ fn node_status(s: CoreNodeStatus) -> R<NodeStatus> {
             })
             .transpose()?,
     })
+}
+
+/// The bound of one admin change from an optional `AdminOptions` argument: the core's default
+/// (60 s) when omitted; more than `MAX_ADMIN_TIMEOUT_MS` is `INVALID_ARGUMENT`, checked here
+/// because the core's `Admin::with_timeout` does not check its bound.
+fn admin_timeout(options: Unknown) -> R<Duration> {
+    let t = args::options::<AdminOptions>("options", options)?.and_then(|o| o.timeout_ms);
+    let Some(t) = t else {
+        return Ok(DEFAULT_ADMIN_TIMEOUT);
+    };
+    let ms = to_u64("options.timeoutMs", t)?;
+    if ms > MAX_ADMIN_TIMEOUT_MS {
+        return Err(api::Error::new(
+            api::ErrorKind::InvalidArgument,
+            format!("options.timeoutMs {ms} exceeds {MAX_ADMIN_TIMEOUT_MS}"),
+        ));
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 fn ms(what: &str, v: Option<f64>, default: Duration) -> R<Duration> {
@@ -708,6 +748,140 @@ impl Admin {
         let c = self.inner.clone();
         promise(env, async move {
             configuration(c.admin().cluster_configuration().await?)
+        })
+    }
+
+    /// Moves the voters from `oldVoters` (exactly the current voter ids; `INVALID_ARGUMENT`
+    /// otherwise, or while another change is in progress) to `voters`. New members join as
+    /// learners, catch up and are then promoted through joint consensus; resolves once the
+    /// final configuration is committed. Rejects with `INVALID_ARGUMENT` (a new member
+    /// without a known address, bad ids), `TIMEOUT` (a new member did not catch up within
+    /// `options.timeoutMs`: the change is cancelled, the voters stay) or `UNAVAILABLE` /
+    /// `NOT_LEADER` (no leader in time).
+    #[napi(
+        ts_args_type = "oldVoters: Array<number>, voters: Array<Voter>, options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn update_voters<'env>(
+        &self,
+        env: &'env Env,
+        old_voters: Unknown<'env>,
+        voters: Unknown<'env>,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        let args = args::checked(|| {
+            let old = args::uints("oldVoters", old_voters)?;
+            let voters: Vec<Voter> =
+                args::objects("voters", "an array of { nodeId, addr? } objects", voters)?;
+            let new = voters
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    Ok(CoreMember {
+                        node_id: to_u64(&format!("voters[{i}].nodeId"), v.node_id)?,
+                        addr: v.addr.unwrap_or_default(),
+                    })
+                })
+                .collect::<R<Vec<_>>>()?;
+            Ok((old, new, admin_timeout(options)?))
+        });
+        promise(env, async move {
+            let (old, new, timeout) = args?;
+            c.admin()
+                .with_timeout(timeout)
+                .update_voters(&old, &new)
+                .await
+        })
+    }
+
+    /// Adds the running node `nodeId` (started with `join: true`), reachable at `addr`
+    /// (`"host:port"`), as a voter: it joins as a learner, catches up, then is promoted.
+    /// Rejects as `updateVoters()`.
+    #[napi(
+        ts_args_type = "nodeId: number, addr: string, options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn add_voter<'env>(
+        &self,
+        env: &'env Env,
+        node_id: Unknown<'env>,
+        addr: Unknown<'env>,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        let args = args::checked(|| {
+            Ok((
+                args::uint("nodeId", node_id)?,
+                args::string("addr", addr)?,
+                admin_timeout(options)?,
+            ))
+        });
+        promise(env, async move {
+            let (id, addr, timeout) = args?;
+            c.admin().with_timeout(timeout).add_voter(id, &addr).await
+        })
+    }
+
+    /// Removes voter `nodeId` (the leader too: leadership moves to a remaining voter). It
+    /// stops serving once the configuration without it is committed (`server.waitRemoved()`).
+    /// Rejects as `updateVoters()`.
+    #[napi(
+        ts_args_type = "nodeId: number, options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn remove_voter<'env>(
+        &self,
+        env: &'env Env,
+        node_id: Unknown<'env>,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        let args = args::checked(|| Ok((args::uint("nodeId", node_id)?, admin_timeout(options)?)));
+        promise(env, async move {
+            let (id, timeout) = args?;
+            c.admin().with_timeout(timeout).remove_voter(id).await
+        })
+    }
+
+    /// Hands leadership to voter `nodeId` (writes wait meanwhile; none is lost); resolves once
+    /// it leads. `INVALID_ARGUMENT` when it is not a voter of a settled configuration,
+    /// `TIMEOUT` when it did not take over within `options.timeoutMs`.
+    #[napi(
+        ts_args_type = "nodeId: number, options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn transfer_leader<'env>(
+        &self,
+        env: &'env Env,
+        node_id: Unknown<'env>,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        let args = args::checked(|| Ok((args::uint("nodeId", node_id)?, admin_timeout(options)?)));
+        promise(env, async move {
+            let (id, timeout) = args?;
+            c.admin().with_timeout(timeout).transfer_leader(id).await
+        })
+    }
+
+    /// Records voter `nodeId` as the preferred leader (leadership moves to it whenever it is
+    /// alive and caught up, also after a restart), or clears it with `null`. Every node
+    /// reports it as `server.status().preferredLeader`. `INVALID_ARGUMENT` for a non-voter.
+    #[napi(
+        ts_args_type = "nodeId: number | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn set_preferred_leader<'env>(
+        &self,
+        env: &'env Env,
+        node_id: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let c = self.inner.clone();
+        let id = args::nullable_uint("nodeId", node_id);
+        promise(env, async move {
+            let id = id?;
+            c.admin().set_preferred_leader(id).await
         })
     }
 }

@@ -88,13 +88,17 @@ pub struct Limits {
     pub max_key_bytes: u32,
     /// Largest KV value, in bytes (1 MiB; the servers' default limit).
     pub max_value_bytes: u32,
+    /// Most voters of one `admin.updateVoters` (the new set; 64).
+    pub max_voters: u32,
+    /// Longest `timeoutMs` of an admin change (600 000: 10 minutes).
+    pub max_admin_timeout_ms: u32,
 }
 
 /// The bounds a caller can hit.
 #[napi]
 pub fn limits() -> Limits {
     use journalkeeper::client::protocol as p;
-    // Each fits in u32 (the largest is 8 MiB).
+    // Each fits in u32 (the largest is 8 MiB, the admin timeout 600 000).
     let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     Limits {
         max_append_entries: n(p::MAX_APPEND_ENTRIES),
@@ -104,6 +108,8 @@ pub fn limits() -> Limits {
         max_partitions: n(p::MAX_PARTITIONS),
         max_key_bytes: n(p::MAX_KEY_BYTES),
         max_value_bytes: n(p::MAX_VALUE_BYTES),
+        max_voters: n(p::MAX_VOTERS),
+        max_admin_timeout_ms: u32::try_from(p::MAX_ADMIN_TIMEOUT_MS).unwrap_or(u32::MAX),
     }
 }
 
@@ -163,6 +169,32 @@ impl From<QueryConsistency> for api::QueryConsistency {
             QueryConsistency::Strict => api::QueryConsistency::Strict,
             QueryConsistency::Sequential => api::QueryConsistency::Sequential,
             QueryConsistency::None => api::QueryConsistency::None,
+        }
+    }
+}
+
+/// An embedded node's standing in its cluster (`server.status().standing`; the same names as
+/// C's `jk_standing_name` and Python's `Standing`).
+#[napi(string_enum = "UPPER_SNAKE")]
+#[derive(Debug)]
+pub enum Standing {
+    /// Started with `join: true`; not a member (it serves no client) until a leader adds it
+    /// (`admin.addVoter()`).
+    Joining,
+    /// In the configuration (a voter, or a learner catching up).
+    Member,
+    /// A committed configuration no longer holds it: it serves nothing, and its data
+    /// directory cannot start a node again.
+    Removed,
+}
+
+impl From<journalkeeper::server::Standing> for Standing {
+    fn from(s: journalkeeper::server::Standing) -> Self {
+        use journalkeeper::server::Standing as Core;
+        match s {
+            Core::Joining => Standing::Joining,
+            Core::Member => Standing::Member,
+            Core::Removed => Standing::Removed,
         }
     }
 }

@@ -1,20 +1,25 @@
 //! `Server`: an embedded node. `Server.start(config)` takes a config object (camelCase keys)
-//! or the core's TOML text; `status()` is a snapshot; `close()` shuts the node down.
+//! or the core's TOML text; `status()` is a snapshot; `waitRemoved()` waits for its removal
+//! from the cluster; `close()` shuts the node down.
 //!
 //! The embedded node does not keep the Node.js process alive on its own (its sockets are the
 //! core's, not libuv's): a program that only serves must keep something pending.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use journalkeeper::api::{self, ErrorKind};
-use journalkeeper::server::{Server as CoreServer, ServerConfig, ServerStatus as CoreStatus};
+use journalkeeper::server::{
+    Server as CoreServer, ServerConfig, ServerStatus as CoreStatus, Standing as CoreStanding,
+};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::{Env, Unknown};
 use napi_derive::napi;
 
 use crate::args::{self, TextOr};
-use crate::{js_error, promise, to_bounded, to_number, to_u64};
+use crate::{Standing, js_error, promise, to_bounded, to_number, to_u64};
 
 /// A server configuration; the keys are those of the core's TOML format in camelCase.
 #[napi(object)]
@@ -25,7 +30,11 @@ pub struct ServerOptions {
     pub cluster_id: f64,
     pub data_dir: String,
     /// Every voter, this node included: node id → `"host:port"`. Default: this node alone.
+    /// With `join`: members of the running cluster this node can reach (it is added to them).
     pub peers: Option<HashMap<String, String>>,
+    /// Join a running cluster instead of forming one (`dataDir` empty; default false). The
+    /// node is `'JOINING'` and serves nothing until a leader adds it (`admin.addVoter()`).
+    pub join: Option<bool>,
     pub election_timeout_ms: Option<f64>,
     pub heartbeat_interval_ms: Option<f64>,
     pub tick_ms: Option<f64>,
@@ -55,6 +64,11 @@ pub struct ServerStatus {
     pub voters: Vec<f64>,
     /// The node stopped serving after a storage failure.
     pub failed: bool,
+    /// Joining (not yet added), member, or removed.
+    pub standing: Standing,
+    /// The preferred leader recorded in the replicated configuration
+    /// (`admin.setPreferredLeader()`); absent when none.
+    pub preferred_leader: Option<f64>,
 }
 
 fn invalid(message: String) -> api::Error {
@@ -75,14 +89,16 @@ fn config_from_options(o: ServerOptions) -> Result<ServerConfig, api::Error> {
         to_u64("clusterId", o.cluster_id)?,
         PathBuf::from(o.data_dir),
     );
-    if let Some(peers) = o.peers {
-        let mut list = Vec::new();
-        for (id, a) in peers {
-            let id: u64 = id
-                .parse()
-                .map_err(|_| invalid(format!("peers: key {id:?} is not a node id")))?;
-            list.push((id, addr("peers", &a)?));
-        }
+    let mut list = Vec::new();
+    for (id, a) in o.peers.iter().flatten() {
+        let id: u64 = id
+            .parse()
+            .map_err(|_| invalid(format!("peers: key {id:?} is not a node id")))?;
+        list.push((id, addr("peers", a)?));
+    }
+    if o.join == Some(true) {
+        cfg = cfg.joining(list);
+    } else if o.peers.is_some() {
         cfg = cfg.with_peers(list);
     }
     let u = |what: &str, v: Option<f64>, d: u64| v.map_or(Ok(d), |v| to_u64(what, v));
@@ -143,13 +159,33 @@ fn status_to_js(s: CoreStatus) -> Result<ServerStatus, api::Error> {
             .map(|v| to_number("voter", *v))
             .collect::<Result<_, _>>()?,
         failed: s.failed,
+        standing: s.standing.into(),
+        preferred_leader: s
+            .preferred_leader
+            .map(|l| to_number("preferredLeader", l))
+            .transpose()?,
     })
+}
+
+/// The status of a running server; `None` once closed.
+fn current_status(inner: &Mutex<Option<CoreServer>>) -> Option<CoreStatus> {
+    inner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(CoreServer::status)
+}
+
+fn closed() -> api::Error {
+    api::Error::new(ErrorKind::Closed, "the server was closed")
 }
 
 /// An embedded JournalKeeper node.
 #[napi]
 pub struct Server {
-    inner: Option<CoreServer>,
+    /// `None` once closed. Shared with `waitRemoved()`'s task, which locks it only to read
+    /// the status.
+    inner: Arc<Mutex<Option<CoreServer>>>,
     node_id: u64,
     address: String,
 }
@@ -176,7 +212,7 @@ impl Server {
             Ok(Server {
                 node_id: server.node_id(),
                 address: server.local_addr().to_string(),
-                inner: Some(server),
+                inner: Arc::new(Mutex::new(Some(server))),
             })
         })
     }
@@ -195,18 +231,59 @@ impl Server {
     /// The node's latest status. Throws `CLOSED` after `close()`.
     #[napi]
     pub fn status(&self, env: &Env) -> napi::Result<ServerStatus> {
-        let r = match &self.inner {
-            Some(s) => status_to_js(s.status()),
-            None => Err(api::Error::new(ErrorKind::Closed, "the server was closed")),
+        let r = match current_status(&self.inner) {
+            Some(s) => status_to_js(s),
+            None => Err(closed()),
         };
         r.map_err(|e| js_error(env, &e))
+    }
+
+    /// Resolves once a committed configuration no longer holds this node
+    /// (`admin.removeVoter()`; its standing is then `'REMOVED'` and it serves nothing); at
+    /// once if it already was. Rejects with `TIMEOUT` after `timeoutMs` (default: no bound)
+    /// and with `CLOSED` when the server is closed first. Polls the status every 10 ms; while
+    /// pending it keeps the process alive, like any pending I/O.
+    #[napi(
+        ts_args_type = "timeoutMs?: number | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn wait_removed<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        let timeout_ms = args::optional_uint("timeoutMs", timeout_ms);
+        let node_id = self.node_id;
+        promise(env, async move {
+            let timeout_ms = timeout_ms?;
+            let deadline =
+                timeout_ms.and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)));
+            loop {
+                match current_status(&inner).map(|s| s.standing) {
+                    None => return Err(closed()),
+                    Some(CoreStanding::Removed) => return Ok(()),
+                    Some(_) => {}
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(api::Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "node {node_id} was not removed within {} ms",
+                            timeout_ms.unwrap_or_default()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
     }
 
     /// Stops the node cleanly (pending requests fail with `CLOSED`, the log is made durable,
     /// the port is released). Idempotent.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn close<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        let server = self.inner.take();
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let server = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
         promise(env, async move {
             if let Some(s) = server {
                 s.shutdown().await;

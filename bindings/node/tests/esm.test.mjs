@@ -20,6 +20,17 @@ test('ESM named exports are exactly the CommonJS exports', () => {
   assert.strictEqual(typeof named.Kv.prototype.events, 'function'); // journalkeeper.js ran
 });
 
+test('the admin API is there from both entries', () => {
+  const cjs = require('journalkeeper');
+  for (const m of ['addVoter', 'removeVoter', 'updateVoters', 'transferLeader', 'setPreferredLeader', 'clusterConfiguration']) {
+    assert.strictEqual(typeof named.Admin.prototype[m], 'function', m);
+    assert.strictEqual(named.Admin.prototype[m], cjs.Admin.prototype[m], m);
+  }
+  assert.strictEqual(typeof Server.prototype.waitRemoved, 'function');
+  assert.deepStrictEqual(Object.values(named.Standing), ['JOINING', 'MEMBER', 'REMOVED']);
+  assert.strictEqual(named.limits().maxAdminTimeoutMs, 600000);
+});
+
 test('a cluster from ESM', async () => {
   const cluster = await startCluster(1);
   try {
@@ -27,6 +38,13 @@ test('a cluster from ESM', async () => {
     const first = await client.journal.append(0, [Buffer.from('esm')]);
     const [entry] = await client.journal.get(0, first, 1);
     assert.strictEqual(entry.payload.toString(), 'esm');
+    // The admin calls work from ESM: a one-node cluster's only voter stays.
+    assert.strictEqual(cluster.servers[0].status().standing, 'MEMBER');
+    await client.admin.setPreferredLeader(1);
+    await client.admin.transferLeader(1); // already the leader: done at once
+    await assert.rejects(client.admin.removeVoter(1), { code: 'INVALID_ARGUMENT', message: /only voter/ });
+    const conf = await client.admin.clusterConfiguration();
+    assert.deepStrictEqual(conf.voters.map((m) => m.nodeId), [1]);
     await client.close();
   } finally {
     await cluster.close();

@@ -3,7 +3,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { vocabulary, ResponseConfig, QueryConsistency, ErrorCode } = require('..');
+const { vocabulary, ResponseConfig, QueryConsistency, ErrorCode, Standing } = require('..');
 
 const ROLES = ['LEADER', 'FOLLOWER', 'PRE_CANDIDATE', 'CANDIDATE', 'OBSERVER'];
 const RESPONSE_CONFIGS = ['ONE_WAY', 'RECEIVE', 'PERSISTENCE', 'REPLICATION', 'ALL'];
@@ -19,6 +19,10 @@ test('the names are the core names', () => {
   assert.deepStrictEqual([...v.errorCodes].sort(), Object.values(ErrorCode).sort());
 });
 
+test('the standings are named as in C and Python', () => {
+  assert.deepStrictEqual(Object.values(Standing), ['JOINING', 'MEMBER', 'REMOVED']);
+});
+
 test('the bounds are stated', () => {
   const { limits } = require('..');
   assert.deepStrictEqual(limits(), {
@@ -29,5 +33,7 @@ test('the bounds are stated', () => {
     maxPartitions: 4096,
     maxKeyBytes: 4096,
     maxValueBytes: 1024 * 1024,
+    maxVoters: 64,
+    maxAdminTimeoutMs: 600000,
   });
 });

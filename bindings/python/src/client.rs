@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use journalkeeper::api::{Error, ErrorKind, JournalEntry};
-use journalkeeper::client::{Client, ClientConfig, WatchStream};
+use journalkeeper::client::protocol::MAX_ADMIN_TIMEOUT_MS;
+use journalkeeper::client::{Client, ClientConfig, DEFAULT_ADMIN_TIMEOUT, Member, WatchStream};
 use journalkeeper::state::watch::{KvEvent, WatchFilter};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
@@ -28,6 +29,24 @@ pub fn seconds(what: &str, value: f64) -> PyResult<Duration> {
             "{what} {value} is not a non-negative number of seconds"
         ))
     })
+}
+
+/// The bound of one admin change: `None` is the core's default (60 s); more than
+/// `MAX_ADMIN_TIMEOUT_MS` is an `InvalidArgumentError` with the server's message, raised before
+/// the core client adds it to a deadline (`Admin::with_timeout` does not check its bound, and
+/// an `Instant` overflow would panic).
+fn admin_timeout(timeout: Option<f64>) -> PyResult<Duration> {
+    let Some(t) = timeout else {
+        return Ok(DEFAULT_ADMIN_TIMEOUT);
+    };
+    let d = seconds("timeout", t)?;
+    if d > Duration::from_millis(MAX_ADMIN_TIMEOUT_MS) {
+        return Err(invalid(format!(
+            "timeout_ms {} exceeds {MAX_ADMIN_TIMEOUT_MS}",
+            d.as_millis()
+        )));
+    }
+    Ok(d)
 }
 
 /// Connects to the cluster (`Client::connect`) with the given overrides of the defaults.
@@ -350,6 +369,108 @@ impl PyClient {
                 .cluster_configuration()
                 .await
                 .map(ConfigurationDict::from)
+        })
+    }
+
+    #[pyo3(signature = (old, new, timeout=None, aio=false))]
+    fn admin_update_voters(
+        &self,
+        py: Python<'_>,
+        old: Vec<i128>,
+        new: Vec<(i128, Option<String>)>,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let old = old
+            .into_iter()
+            .map(|id| ranged::<u64>("old: node id", id))
+            .collect::<PyResult<Vec<_>>>()?;
+        let new = new
+            .into_iter()
+            .map(|(id, addr)| {
+                Ok(Member {
+                    node_id: ranged("new: node id", id)?,
+                    addr: addr.unwrap_or_default(),
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin()
+                .with_timeout(timeout)
+                .update_voters(&old, &new)
+                .await
+        })
+    }
+
+    #[pyo3(signature = (node_id, addr, timeout=None, aio=false))]
+    fn admin_add_voter(
+        &self,
+        py: Python<'_>,
+        node_id: i128,
+        addr: String,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let node_id = ranged("node_id", node_id)?;
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin()
+                .with_timeout(timeout)
+                .add_voter(node_id, &addr)
+                .await
+        })
+    }
+
+    #[pyo3(signature = (node_id, timeout=None, aio=false))]
+    fn admin_remove_voter(
+        &self,
+        py: Python<'_>,
+        node_id: i128,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let node_id = ranged("node_id", node_id)?;
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin().with_timeout(timeout).remove_voter(node_id).await
+        })
+    }
+
+    #[pyo3(signature = (node_id, timeout=None, aio=false))]
+    fn admin_transfer_leader(
+        &self,
+        py: Python<'_>,
+        node_id: i128,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let node_id = ranged("node_id", node_id)?;
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin()
+                .with_timeout(timeout)
+                .transfer_leader(node_id)
+                .await
+        })
+    }
+
+    /// `None` clears the preferred leader.
+    #[pyo3(signature = (node_id, aio=false))]
+    fn admin_set_preferred_leader(
+        &self,
+        py: Python<'_>,
+        node_id: Option<i128>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let node_id = node_id.map(|id| ranged("node_id", id)).transpose()?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin().set_preferred_leader(node_id).await
         })
     }
 

@@ -5,7 +5,7 @@
 
 use journalkeeper::api::{ErrorKind, NodeRole, QueryConsistency, ResponseConfig};
 use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeResources, NodeStatus};
-use journalkeeper::server::ServerStatus;
+use journalkeeper::server::{ServerStatus, Standing};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
@@ -205,6 +205,18 @@ pub struct ServerStatusDict {
     last_index: u64,
     voters: Vec<u64>,
     failed: bool,
+    standing: &'static str,
+    preferred_leader: Option<u64>,
+}
+
+/// The name of a standing (`"JOINING"`, `"MEMBER"`, `"REMOVED"`: as C's `jk_standing_name` and
+/// Node's `Standing`; the core has no `name()` for it).
+pub fn standing_name(s: Standing) -> &'static str {
+    match s {
+        Standing::Joining => "JOINING",
+        Standing::Member => "MEMBER",
+        Standing::Removed => "REMOVED",
+    }
 }
 
 impl From<ServerStatus> for ServerStatusDict {
@@ -222,6 +234,8 @@ impl From<ServerStatus> for ServerStatusDict {
             last_index: s.last_index,
             voters: s.membership.voters.iter().copied().collect(),
             failed: s.failed,
+            standing: standing_name(s.standing),
+            preferred_leader: s.preferred_leader,
         }
     }
 }

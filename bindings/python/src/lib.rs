@@ -55,6 +55,8 @@ mod _native {
             ("max_partitions", p::MAX_PARTITIONS),
             ("max_key_bytes", p::MAX_KEY_BYTES),
             ("max_value_bytes", p::MAX_VALUE_BYTES),
+            ("max_voters", p::MAX_VOTERS),
+            ("max_admin_timeout_ms", p::MAX_ADMIN_TIMEOUT_MS as usize),
         ])
     }
 

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use journalkeeper::server::{Server, ServerConfig};
+use journalkeeper::api::{Error, ErrorKind};
+use journalkeeper::server::{Server, ServerConfig, Standing};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -36,6 +37,10 @@ fn start(py: Python<'_>, config: ServerConfig) -> PyResult<PyServer> {
     })
 }
 
+fn closed(node_id: u64) -> Error {
+    Error::new(ErrorKind::Closed, format!("server {node_id} is closed"))
+}
+
 fn addr(what: &str, text: &str) -> PyResult<SocketAddr> {
     text.parse()
         .map_err(|e| invalid(format!("{what} {text:?} is not an ip:port address: {e}")))
@@ -53,10 +58,12 @@ fn config_from_dict(config: &Bound<'_, PyDict>) -> PyResult<ServerConfig> {
     let cluster_id = ranged("cluster_id", required("cluster_id")?.extract()?)?;
     let data_dir: PathBuf = required("data_dir")?.extract()?;
     let mut cfg = ServerConfig::new(node_id, listen, cluster_id, data_dir);
+    let mut join = false;
     for (key, value) in config.iter() {
         let key: String = key.extract()?;
         match key.as_str() {
             "node_id" | "listen" | "cluster_id" | "data_dir" => {}
+            "join" => join = value.extract()?,
             "peers" => {
                 let peers: BTreeMap<i128, String> = value.extract()?;
                 cfg.peers = peers
@@ -85,6 +92,11 @@ fn config_from_dict(config: &Bound<'_, PyDict>) -> PyResult<ServerConfig> {
                 )));
             }
         }
+    }
+    if join {
+        // `peers` names the members to join through; this node is added to them.
+        let members = std::mem::take(&mut cfg.peers);
+        cfg = cfg.joining(members);
     }
     Ok(cfg)
 }
@@ -126,11 +138,43 @@ impl PyServer {
         let guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
             Some(s) => Ok(s.status().into()),
-            None => Err(to_py_err(journalkeeper::api::Error::new(
-                journalkeeper::api::ErrorKind::Closed,
-                format!("server {} is closed", self.node_id),
-            ))),
+            None => Err(to_py_err(closed(self.node_id))),
         }
+    }
+
+    /// Waits (GIL released) until a committed configuration no longer holds this node, at most
+    /// `timeout` seconds (`None`: no bound; Ctrl-C interrupts): `TimeoutError` then,
+    /// `ClosedError` when the server is closed first. Polls the status every 10 ms rather than
+    /// awaiting `Server::removed`, which would hold the lock `status()` and `close()` take.
+    #[pyo3(signature = (timeout=None))]
+    fn wait_removed(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        check_process(self.pid, "Server")?;
+        let timeout = timeout
+            .map(|t| crate::client::seconds("timeout", t))
+            .transpose()?;
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        let node_id = self.node_id;
+        let poll = async {
+            loop {
+                let standing = {
+                    let guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
+                    guard.as_ref().map(|s| s.status().standing)
+                };
+                match standing {
+                    None => return Err(closed(node_id)),
+                    Some(Standing::Removed) => return Ok(()),
+                    Some(_) => {}
+                }
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("server {node_id} was not removed within {timeout:?}"),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        block_on(py, poll)?.map_err(to_py_err)
     }
 
     /// Stops the node cleanly (makes the log durable, releases the port). Idempotent; a no-op

@@ -50,6 +50,8 @@ from .types import (
     MAX_KEY_BYTES,
     MAX_PARTITIONS,
     MAX_VALUE_BYTES,
+    MAX_VOTERS,
+    MAX_ADMIN_TIMEOUT,
     BytesLike,
     CasResult,
     ClusterConfiguration,
@@ -60,6 +62,7 @@ from .types import (
     QueryConsistency,
     ResponseConfig,
     ServerStatus,
+    Standing,
     WatchEvent,
 )
 
@@ -90,6 +93,8 @@ __all__ = [
     "MAX_PARTITIONS",
     "MAX_KEY_BYTES",
     "MAX_VALUE_BYTES",
+    "MAX_VOTERS",
+    "MAX_ADMIN_TIMEOUT",
     "BytesLike",
     "CasResult",
     "JournalEntry",
@@ -99,6 +104,7 @@ __all__ = [
     "NodeResources",
     "NodeStatus",
     "ServerStatus",
+    "Standing",
     "ErrorKind",
     "JournalKeeperError",
     "NotLeaderError",

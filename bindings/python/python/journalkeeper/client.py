@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -44,6 +44,16 @@ def _addrs(addrs: str | Iterable[str]) -> list[str]:
 
 def _cas(result: tuple[bool, bytes | None]) -> CasResult:
     return CasResult(*result)
+
+
+def _new_voters(new: Mapping[int, str | None]) -> list[tuple[int, str | None]]:
+    """``update_voters``' ``new`` as the native call takes it: ``(node_id, addr)`` pairs."""
+    if not isinstance(new, Mapping):
+        raise TypeError(
+            "new must be a mapping of node id to address (None or '' for a known member), "
+            f"not {type(new).__name__}"
+        )
+    return list(new.items())
 
 
 class Watch:
@@ -226,7 +236,15 @@ class Kv:
 
 
 class Admin:
-    """Cluster administration: ``client.admin``."""
+    """Cluster administration: ``client.admin``.
+
+    Membership changes and leader transfers block until done, at most ``timeout`` seconds
+    (``None``: 60; at most :data:`MAX_ADMIN_TIMEOUT`, 600). They raise
+    ``InvalidArgumentError`` (the old voters differ, a change is already in progress, an
+    unknown address, not a voter), ``TimeoutError`` (a new member did not catch up in time:
+    the change is cancelled and the voters stay as they were) or ``UnavailableError`` /
+    ``NotLeaderError`` (no leader in time).
+    """
 
     def __init__(self, native: _native.Client) -> None:
         self._n = native
@@ -236,7 +254,44 @@ class Admin:
         return self._n.admin_status(node)
 
     def cluster_configuration(self) -> ClusterConfiguration:
+        """Voters, the old voters of a change in progress, observers (learners catching up
+        included) and leader, as the leader knows them."""
         return self._n.admin_cluster_configuration()
+
+    def update_voters(
+        self,
+        old: Iterable[int],
+        new: Mapping[int, str | None],
+        timeout: float | None = None,
+    ) -> None:
+        """Moves the voters from ``old`` (exactly the current voter ids) to ``new``, a mapping
+        of node id to ``"host:port"`` address — ``None`` or ``""`` for a member the cluster
+        already knows, e.g. ``{1: None, 2: None, 4: "127.0.0.1:7004"}``. New members join as
+        learners, catch up and are then promoted through joint consensus; returns once the
+        final configuration is committed."""
+        self._n.admin_update_voters(list(old), _new_voters(new), timeout)
+
+    def add_voter(self, node_id: int, addr: str, timeout: float | None = None) -> None:
+        """Adds the running node ``node_id`` (started with ``join=True``), reachable at
+        ``addr``, as a voter: it joins as a learner, catches up, then is promoted."""
+        self._n.admin_add_voter(node_id, addr, timeout)
+
+    def remove_voter(self, node_id: int, timeout: float | None = None) -> None:
+        """Removes voter ``node_id`` (the leader too: leadership moves to a remaining voter).
+        It stops serving once the configuration without it is committed
+        (:meth:`Server.wait_removed`)."""
+        self._n.admin_remove_voter(node_id, timeout)
+
+    def transfer_leader(self, node_id: int, timeout: float | None = None) -> None:
+        """Hands leadership to voter ``node_id`` (writes wait meanwhile; none is lost) and
+        returns once it leads."""
+        self._n.admin_transfer_leader(node_id, timeout)
+
+    def set_preferred_leader(self, node_id: int | None) -> None:
+        """Records voter ``node_id`` as the preferred leader (leadership moves to it whenever
+        it is alive and caught up, also after a restart), or clears it with ``None``. Each
+        node reports it in ``Server.status()["preferred_leader"]``."""
+        self._n.admin_set_preferred_leader(node_id)
 
 
 class Client:
@@ -419,6 +474,26 @@ class AsyncAdmin:
 
     async def cluster_configuration(self) -> ClusterConfiguration:
         return await self._n.admin_cluster_configuration(True)
+
+    async def update_voters(
+        self,
+        old: Iterable[int],
+        new: Mapping[int, str | None],
+        timeout: float | None = None,
+    ) -> None:
+        await self._n.admin_update_voters(list(old), _new_voters(new), timeout, True)
+
+    async def add_voter(self, node_id: int, addr: str, timeout: float | None = None) -> None:
+        await self._n.admin_add_voter(node_id, addr, timeout, True)
+
+    async def remove_voter(self, node_id: int, timeout: float | None = None) -> None:
+        await self._n.admin_remove_voter(node_id, timeout, True)
+
+    async def transfer_leader(self, node_id: int, timeout: float | None = None) -> None:
+        await self._n.admin_transfer_leader(node_id, timeout, True)
+
+    async def set_preferred_leader(self, node_id: int | None) -> None:
+        await self._n.admin_set_preferred_leader(node_id, True)
 
 
 class AsyncClient:

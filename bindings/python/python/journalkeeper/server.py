@@ -22,7 +22,10 @@ class Server:
 
     or from TOML with :meth:`from_toml` / :meth:`from_toml_file`. Required keys: ``node_id``,
     ``listen`` (``"ip:port"``), ``cluster_id``, ``data_dir``; ``peers`` (every voter, this node
-    included; default: this node alone), ``partitions`` (the journal's partitions until
+    included; default: this node alone), ``join`` (``True``: join a running cluster instead of
+    forming one — ``peers`` then names members it can reach, this node is added to them, and
+    ``data_dir`` must be empty; the node is ``"JOINING"`` and serves nothing until
+    ``client.admin.add_voter`` adds it), ``partitions`` (the journal's partitions until
     ``journal.scale_partitions``; default ``[0]``; the same on every node) and the tuning keys (``election_timeout_ms``,
     ``heartbeat_interval_ms``, ``tick_ms``, ``lease_reads``, ``snapshot_interval``,
     ``snapshot_retained_entries``, ``max_segment_bytes``, ``max_pending_requests``) are
@@ -65,8 +68,17 @@ class Server:
         return self._native.is_closed
 
     def status(self) -> ServerStatus:
-        """The node's latest status (role, leader, term, indices, voters)."""
+        """The node's latest status (role, leader, term, indices, voters, standing, preferred
+        leader)."""
         return self._native.status()
+
+    def wait_removed(self, timeout: float | None = None) -> None:
+        """Waits (GIL released) until a committed configuration no longer holds this node
+        (``client.admin.remove_voter``); it then serves nothing and its standing is
+        ``"REMOVED"``. Returns at once if it already was; raises ``TimeoutError`` after
+        ``timeout`` seconds (``None``: no bound) and ``ClosedError`` when the server is closed
+        first."""
+        self._native.wait_removed(timeout)
 
     def close(self) -> None:
         """Stops the node: fails waiting requests with ``ClosedError``, makes the log durable,

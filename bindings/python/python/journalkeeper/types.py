@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Final, NamedTuple, TypeAlias, TypedDict
+from typing import Final, Literal, NamedTuple, TypeAlias, TypedDict
 
 from ._native import JournalEntry, WatchEvent, limits
 
@@ -23,6 +23,10 @@ MAX_PARTITIONS: Final[int] = _LIMITS["max_partitions"]
 MAX_KEY_BYTES: Final[int] = _LIMITS["max_key_bytes"]
 #: Largest KV value, in bytes (1 MiB; the servers' default limit).
 MAX_VALUE_BYTES: Final[int] = _LIMITS["max_value_bytes"]
+#: Most voters of one ``admin.update_voters`` (the new set).
+MAX_VOTERS: Final[int] = _LIMITS["max_voters"]
+#: Longest ``timeout`` of an admin change, in seconds (10 minutes).
+MAX_ADMIN_TIMEOUT: Final[float] = _LIMITS["max_admin_timeout_ms"] / 1000
 
 
 #: What byte-string arguments accept.
@@ -123,6 +127,13 @@ class NodeStatus(TypedDict):
     resources: NodeResources | None
 
 
+#: An embedded node's standing: ``"JOINING"`` (started with ``join=True``, not a member until
+#: ``admin.add_voter`` adds it; it serves no client meanwhile), ``"MEMBER"`` (a voter or a
+#: learner catching up), ``"REMOVED"`` (a committed configuration no longer holds it: it serves
+#: nothing, and its data directory cannot start a node again).
+Standing: TypeAlias = Literal["JOINING", "MEMBER", "REMOVED"]
+
+
 class ServerStatus(TypedDict):
     """``Server.status()``: an embedded node's own status."""
 
@@ -142,6 +153,11 @@ class ServerStatus(TypedDict):
     voters: list[int]
     #: The node stopped serving after a storage failure.
     failed: bool
+    #: Joining, member or removed (see :data:`Standing`).
+    standing: Standing
+    #: The preferred leader recorded in the replicated configuration
+    #: (``admin.set_preferred_leader``), or ``None``.
+    preferred_leader: int | None
 
 
 __all__ = [
@@ -152,6 +168,8 @@ __all__ = [
     "MAX_PARTITIONS",
     "MAX_KEY_BYTES",
     "MAX_VALUE_BYTES",
+    "MAX_VOTERS",
+    "MAX_ADMIN_TIMEOUT",
     "BytesLike",
     "ResponseConfig",
     "QueryConsistency",
@@ -162,4 +180,5 @@ __all__ = [
     "ClusterConfiguration",
     "NodeStatus",
     "ServerStatus",
+    "Standing",
 ]
