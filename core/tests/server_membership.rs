@@ -173,6 +173,20 @@ async fn a_change_that_cannot_complete_times_out_and_the_voters_stay() {
         .await
         .unwrap_err();
     assert!(e.message.contains("no known address"), "{e}");
+    // Idempotent by value: the voters already are `new` (what a retry of a change that took
+    // effect sees).
+    admin
+        .update_voters(&[1, 2], &members(&[1, 2, 3]))
+        .await
+        .expect("already so");
+    let e = client
+        .admin()
+        .with_timeout(Duration::from_secs(601))
+        .remove_voter(1)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(e.message.contains("exceeds 600000"), "{e}");
     let e = admin.remove_voter(1).await;
     assert!(e.is_ok(), "a later change is not blocked: {e:?}");
     assert_eq!(voters(&client).await, BTreeSet::from([2, 3]));

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use super::cluster::Target;
 use super::protocol::{
-    ClusterConfiguration, Member, NodeStatus, ReplyBody, RequestBody, SnapshotInfo,
+    ClusterConfiguration, MAX_ADMIN_TIMEOUT_MS, Member, NodeStatus, ReplyBody, RequestBody,
+    SnapshotInfo,
 };
 use super::{Client, unexpected};
 use crate::api::{Error, ErrorKind};
@@ -34,13 +35,20 @@ impl<'a> Admin<'a> {
     }
 
     /// The same admin with another bound on each change (default [`DEFAULT_ADMIN_TIMEOUT`]; at
-    /// most 10 minutes).
+    /// most 10 minutes — a change with a longer one fails with `InvalidArgument`).
     pub fn with_timeout(self, timeout: Duration) -> Self {
         Admin { timeout, ..self }
     }
 
-    fn timeout_ms(&self) -> u64 {
-        self.timeout.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+    fn timeout_ms(&self) -> Result<u64, Error> {
+        let ms = self.timeout.as_millis();
+        if ms > u128::from(MAX_ADMIN_TIMEOUT_MS) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("timeout_ms {ms} exceeds {MAX_ADMIN_TIMEOUT_MS}"),
+            ));
+        }
+        Ok((ms as u64).max(1))
     }
 
     /// The seed's `updateVoters`: moves the voters from `old` (refused unless it is exactly the
@@ -54,7 +62,7 @@ impl<'a> Admin<'a> {
         let body = RequestBody::UpdateVoters {
             old: old.to_vec(),
             new: new.to_vec(),
-            timeout_ms: self.timeout_ms(),
+            timeout_ms: self.timeout_ms()?,
         };
         let want: BTreeSet<u64> = new.iter().map(|m| m.node_id).collect();
         match self
@@ -65,9 +73,9 @@ impl<'a> Admin<'a> {
         {
             Ok(ReplyBody::Done) => Ok(()),
             Ok(other) => Err(unexpected("UpdateVoters", &other)),
-            // A reply lost with a leader change, or a retry refused because the first attempt
-            // already took effect: the configuration tells.
-            Err(e) if e.kind != ErrorKind::WrongCluster => match self.settled_voters().await {
+            // A reply lost in transit (a leader change, a timeout): the configuration tells
+            // whether the change took effect. (A retry of one that did is answered `Done`.)
+            Err(e) if in_transit(&e) => match self.settled_voters().await {
                 Some(voters) if voters == want => Ok(()),
                 _ => Err(e),
             },
@@ -111,7 +119,7 @@ impl<'a> Admin<'a> {
     pub async fn transfer_leader(&self, node_id: u64) -> Result<(), Error> {
         let body = RequestBody::TransferLeader {
             node_id,
-            timeout_ms: self.timeout_ms(),
+            timeout_ms: self.timeout_ms()?,
         };
         match self
             .client
@@ -121,12 +129,10 @@ impl<'a> Admin<'a> {
         {
             Ok(ReplyBody::Done) => Ok(()),
             Ok(other) => Err(unexpected("TransferLeader", &other)),
-            Err(e) if e.kind != ErrorKind::WrongCluster => {
-                match self.cluster_configuration().await {
-                    Ok(c) if c.leader.as_ref().map(|l| l.node_id) == Some(node_id) => Ok(()),
-                    _ => Err(e),
-                }
-            }
+            Err(e) if in_transit(&e) => match self.cluster_configuration().await {
+                Ok(c) if c.leader.as_ref().map(|l| l.node_id) == Some(node_id) => Ok(()),
+                _ => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
@@ -150,6 +156,7 @@ impl<'a> Admin<'a> {
     /// returns that index once a majority of the voters have saved it (the others save theirs
     /// as they apply the entry), so [`Admin::recover_snapshot`] can use it at once.
     pub async fn take_snapshot(&self) -> Result<u64, Error> {
+        self.timeout_ms()?;
         let deadline = tokio::time::Instant::now() + self.timeout;
         let index = match self
             .client
@@ -324,6 +331,14 @@ impl<'a> Admin<'a> {
             other => Err(unexpected("ClusterConfiguration", &other)),
         }
     }
+}
+
+/// Whether `e` may hide a change that took effect (its reply was lost on the way).
+fn in_transit(e: &Error) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::NotLeader
+    )
 }
 
 fn member(node_id: u64, addr: &str) -> Member {

@@ -204,7 +204,7 @@ pub enum RequestBody {
     StatusWithResources,
     /// Leader only (protocol 1.3). The seed's `updateVoters`: moves the voters from `old`
     /// (refused unless it is exactly the current voter set and no change is in progress) to
-    /// `new`. New members first join as learners and catch up, then the change goes through
+    /// `new`; idempotent by value (`Done` at once when the voters already are `new`). New members first join as learners and catch up, then the change goes through
     /// joint consensus. Replies [`ReplyBody::Done`] once the final configuration is committed;
     /// `Timeout` when a new member did not catch up within `timeout_ms` (the change is then
     /// cancelled; the cluster keeps its old voters). Each new member's address is recorded in

@@ -261,6 +261,15 @@ impl Driver {
         }
         let m = self.raft.membership();
         let old: BTreeSet<u64> = old.iter().copied().collect();
+        let target: BTreeSet<u64> = new.iter().map(|n| n.node_id).collect();
+        let moved = new
+            .iter()
+            .any(|n| !n.addr.is_empty() && self.addrs.get(&n.node_id) != Some(&n.addr));
+        if target == m.voters && !moved {
+            // Idempotent by value: the voters already are `new` (e.g. a retry of a change
+            // that took effect).
+            return Ok(None);
+        }
         if old != m.voters {
             return Err(invalid(format!(
                 "the old voters {old:?} are not the current voters {:?}",
@@ -304,9 +313,6 @@ impl Driver {
             if known != Some(addr) {
                 addrs.insert(id, addr);
             }
-        }
-        if ids == m.voters && addrs.is_empty() {
-            return Ok(None);
         }
         Ok(Some((addrs, old, ids, timeout_ms)))
     }

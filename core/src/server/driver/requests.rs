@@ -15,9 +15,7 @@ impl Driver {
         if let Some(e) = self.standing_error()
             && !matches!(
                 req.body,
-                RequestBody::Status
-                    | RequestBody::StatusWithResources
-                    | RequestBody::ClusterConfiguration
+                RequestBody::Status | RequestBody::StatusWithResources
             )
         {
             reply(&conn, req.id, Err(e), self.applied());
