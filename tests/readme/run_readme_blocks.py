@@ -15,7 +15,9 @@ opening backticks; Markdown renderers show only the first, the language):
                              without `uses-cluster`
   ```sh background adds ready=A
                              as `background`, but beside the processes already running (a node
-                             that joins them); they all stop together
+                             that joins them); they all stop together, and only the first
+                             block's processes are started again by a later `uses-cluster`
+                             (the added node may have left the cluster for good)
   ```sh uses-cluster         needs the background processes: started again if they were stopped
   ```js                      an ES module, run with `node` as <app>/readme-<line>.mjs
   ```python                  run with the test venv's python (build/venv, `make python-wheel`)
@@ -196,6 +198,8 @@ class Background:
         wait_listening(block.keys["ready"].split(","), procs, logs)
 
     def stop(self) -> None:
+        # An added block ran its course: a restarted cluster is the first block's alone.
+        self.blocks = [b for b in self.blocks if "adds" not in b.flags]
         procs, self.procs = self.procs, []
         for p in procs:
             if p.poll() is None:
