@@ -27,8 +27,9 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 /// (a 1.0 node cannot decode it; clients send it only when coalescing two or more appends);
 /// 1.2 added `StatusWithResources` (clients ask older nodes plain `Status`); 1.3 the admin
 /// requests `UpdateVoters`, `TransferLeader` and `SetPreferredLeader` (refused by the client
-/// for older nodes).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
+/// for older nodes); 1.4 `StatusDetail`, the status with its monitoring detail (clients ask
+/// older nodes `StatusWithResources` or `Status`).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;

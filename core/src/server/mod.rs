@@ -24,6 +24,8 @@ pub mod command;
 mod compactor;
 mod config;
 mod driver;
+mod http;
+mod metrics;
 mod proposal_batch;
 mod read;
 mod storage;
@@ -45,6 +47,7 @@ pub type PeerWire = crate::client::protocol::Wire<crate::raft::Message>;
 pub struct Server {
     node_id: u64,
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     status: watch::Receiver<ServerStatus>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -65,10 +68,12 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<Server, Error> {
         config.validate()?;
         let node_id = config.node_id;
-        let (status, local_addr, stop, task) = driver::start(config).await?;
+        let started = driver::start(config).await?;
+        let (status, local_addr, http_addr, stop, task) = started;
         Ok(Server {
             node_id,
             local_addr,
+            http_addr,
             status,
             stop: Some(stop),
             task: Some(task),
@@ -82,6 +87,11 @@ impl Server {
     /// The address peers and clients reach this node at.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the HTTP monitoring endpoint (`ServerConfig::http_listen`), if on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The node's latest status (role, leader, term, indices, membership).

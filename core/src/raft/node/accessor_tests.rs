@@ -181,7 +181,11 @@ mod monitor {
     #[test]
     fn a_follower_remembers_when_it_last_heard_its_leader_also_during_an_election() {
         let mut n = node(2, &[1, 2, 3]);
-        assert_eq!(n.leader_heard_at(), None, "start-up is not hearing a leader");
+        assert_eq!(
+            n.leader_heard_at(),
+            None,
+            "start-up is not hearing a leader"
+        );
         n.step(
             Message {
                 from: 1,

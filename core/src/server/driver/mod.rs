@@ -6,8 +6,9 @@
 //! [`startup`] (open storage, recover, spawn), [`ready`] (effects of a `Ready` and the threads'
 //! reports), [`requests`] (dispatch of client requests), [`write_path`] (writes: staging,
 //! proposing, acknowledging), [`read_path`] (the read levels), [`watch_requests`] (opening a
-//! watch with its replay), [`status`] (status and configuration views), [`errors`] (mapping
-//! storage and raft errors to the API's).
+//! watch with its replay), [`status`] (status and configuration views), [`status_detail`]
+//! (the detailed status for clients and the HTTP endpoint), [`errors`] (mapping storage and
+//! raft errors to the API's).
 
 mod errors;
 mod leadership;
@@ -17,6 +18,7 @@ mod ready;
 mod requests;
 mod startup;
 mod status;
+mod status_detail;
 mod watch_requests;
 mod write_path;
 
@@ -24,6 +26,7 @@ pub(crate) use errors::storage_error;
 pub use membership::Standing;
 pub(crate) use startup::start;
 pub use status::ServerStatus;
+pub(crate) use status_detail::StatusQuery;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -38,6 +41,8 @@ use crate::raft::{Index, RaftNode, Term};
 use crate::server::PeerWire;
 use crate::server::apply::{ApplyDone, ApplyJob, Machines, Outcome};
 use crate::server::config::ServerConfig;
+use crate::server::http::HttpEndpoint;
+use crate::server::metrics::{CommitTimer, Metrics};
 use crate::server::proposal_batch::{ProposalBatch, WriteKind};
 use crate::server::storage::{LogStore, WriteDone, WriteJob, WriteQueue};
 use crate::server::watches::WatchRegistry;
@@ -111,6 +116,11 @@ struct Driver {
     standing: membership::Standing,
     voter_change: Option<membership::VoterChange>,
     transfer: Option<leadership::Transfer>,
+    metrics: Arc<Metrics>,
+    /// The leader's proposals not yet applied, for the commit latency.
+    commit_timer: CommitTimer,
+    /// The HTTP monitoring endpoint, stopped with the node.
+    http: Option<HttpEndpoint>,
 }
 
 impl Driver {
@@ -167,8 +177,8 @@ impl Driver {
         mut inbound: mpsc::Receiver<Inbound<PeerWire>>,
         mut reports: mpsc::UnboundedReceiver<Report>,
         mut stop: oneshot::Receiver<()>,
-        writer_thread: std::thread::JoinHandle<()>,
-        apply_thread: std::thread::JoinHandle<()>,
+        mut queries: mpsc::Receiver<StatusQuery>,
+        (writer_thread, apply_thread): (std::thread::JoinHandle<()>, std::thread::JoinHandle<()>),
     ) {
         let node = self.cfg.node_id;
         let mut ticker = tokio::time::interval(Duration::from_millis(self.cfg.tick_ms));
@@ -189,6 +199,8 @@ impl Driver {
                     Some(rep) => self.on_report(rep, &transport),
                     None => break,
                 },
+                // No sender (HTTP off): the branch is disabled.
+                Some(q) = queries.recv() => self.detailed_status(status_detail::StatusTo::Local(q)),
             }
             // Everything else that is already waiting joins this pass: its writes become one
             // proposal and its raft effects one `Ready`.
@@ -242,6 +254,9 @@ impl Driver {
             tracing::warn!(node, "writer or apply thread panicked");
         }
         transport.shutdown().await;
+        if let Some(http) = self.http.take() {
+            http.shutdown().await;
+        }
         if let Err(e) = self.journal.close() {
             tracing::warn!(node, reason = %e, "journal close failed");
         }
@@ -290,7 +305,10 @@ impl Driver {
             Inbound::Client {
                 conn,
                 msg: Wire::Request(req),
-            } => self.handle_request(conn, req),
+            } => {
+                self.metrics.count_request(&req.body);
+                self.handle_request(conn, req)
+            }
             Inbound::Client { conn, .. } => {
                 tracing::debug!(
                     node,

@@ -17,6 +17,7 @@ impl Driver {
                 req.body,
                 RequestBody::Status
                     | RequestBody::StatusWithResources
+                    | RequestBody::StatusDetail
                     | RequestBody::ClusterConfiguration
             )
         {
@@ -69,6 +70,10 @@ impl Driver {
                     resources: self.resources(),
                 };
                 reply(&conn, req.id, Ok(body), self.applied());
+            }
+            RequestBody::StatusDetail => {
+                let to = super::status_detail::StatusTo::Client { conn, req: req.id };
+                self.detailed_status(to);
             }
             RequestBody::ClusterConfiguration => {
                 let c = self.configuration();

@@ -17,6 +17,8 @@ use crate::raft::{Index, Membership, RaftNode, SnapshotMeta};
 use crate::server::PeerWire;
 use crate::server::apply::{self, ApplyJob, Machines};
 use crate::server::config::{MAX_RECORD_BYTES, ServerConfig};
+use crate::server::http::{HttpContext, HttpEndpoint, STATUS_QUERY_DEPTH};
+use crate::server::metrics::{CommitTimer, LatencyHistogram, Metrics};
 use crate::server::proposal_batch::ProposalBatch;
 use crate::server::storage::{self, LogStore, SnapshotState, WriteQueue, Writer};
 use crate::server::watches::WatchRegistry;
@@ -25,6 +27,7 @@ use crate::storage::{Journal, JournalOptions, PartitionIndex, SnapshotStore, Sto
 type Started = (
     watch::Receiver<ServerStatus>,
     SocketAddr,
+    Option<SocketAddr>,
     oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 );
@@ -34,8 +37,10 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     let node = cfg.node_id;
     let data = cfg.data_dir.clone();
     let cfg2 = cfg.clone();
+    let metrics = Arc::new(Metrics::new());
+    let fsync_latency = metrics.fsync_latency.clone();
     // Opening and recovery do blocking file I/O.
-    let opened = tokio::task::spawn_blocking(move || open_storage(&cfg2, &data))
+    let opened = tokio::task::spawn_blocking(move || open_storage(&cfg2, &data, fsync_latency))
         .await
         .map_err(|e| Error::new(ErrorKind::Internal, format!("storage open task: {e}")))??;
     let Opened {
@@ -136,6 +141,25 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         ..ServerStatus::default()
     });
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (query_tx, query_rx) = mpsc::channel(STATUS_QUERY_DEPTH);
+    let http = match cfg.http_listen {
+        Some(addr) => {
+            let ctx = HttpContext {
+                status: status_rx.clone(),
+                queries: query_tx,
+                metrics: metrics.clone(),
+            };
+            match HttpEndpoint::start(addr, ctx).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    transport.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+    let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
     let durable = journal.durable_index();
     let mut driver = Driver {
         cfg,
@@ -167,6 +191,9 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         standing,
         voter_change: None,
         transfer: None,
+        metrics,
+        commit_timer: CommitTimer::default(),
+        http,
     };
     // Addresses learned earlier, then the applied address book (a later one wins).
     driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));
@@ -183,12 +210,15 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
                 inbound,
                 report_rx,
                 stop_rx,
-                writer_thread,
-                apply_thread,
+                query_rx,
+                (writer_thread, apply_thread),
             )
             .await
     });
-    Ok((status_rx, local_addr, stop_tx, task))
+    if let Some(addr) = http_addr {
+        tracing::info!(node, %addr, "http monitoring endpoint started");
+    }
+    Ok((status_rx, local_addr, http_addr, stop_tx, task))
 }
 
 struct Opened {
@@ -200,7 +230,11 @@ struct Opened {
     last_ts: u64,
 }
 
-fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Error> {
+fn open_storage(
+    cfg: &ServerConfig,
+    data: &std::path::Path,
+    fsync_latency: Arc<LatencyHistogram>,
+) -> Result<Opened, Error> {
     let se = storage_error;
     std::fs::create_dir_all(data).map_err(|e| {
         Error::new(
@@ -289,6 +323,7 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
         saved,
         extra,
         node: cfg.node_id,
+        fsync_latency,
     };
     tracing::info!(
         node = cfg.node_id,
