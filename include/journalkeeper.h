@@ -362,6 +362,96 @@ typedef struct {
 } jk_node_resources;
 
 /*
+ One partition's index range (`jk_node_detail.partitions`).
+ */
+typedef struct {
+  uint16_t partition;
+  /*
+   Smallest readable index.
+   */
+  uint64_t min_index;
+  /*
+   Next index to be written.
+   */
+  uint64_t max_index;
+} jk_partition_bounds;
+
+/*
+ A follower's replication as the leader tracks it (`jk_node_detail.followers`).
+ */
+typedef struct {
+  uint64_t node_id;
+  /*
+   Next log index the leader sends it.
+   */
+  uint64_t next_index;
+  /*
+   Highest log index known durable on it and matching the leader's log.
+   */
+  uint64_t match_index;
+  /*
+   The leader's last index less `match_index`.
+   */
+  uint64_t lag;
+  /*
+   How long ago the leader last heard from it.
+   */
+  uint64_t last_heard_ms;
+} jk_follower_status;
+
+/*
+ What a node reports beyond the status for monitoring (`jk_node_status.detail`). Times are
+ milliseconds ago on the reporting node's clock. Everything it points to is owned by the
+ `jk_node_status` it is part of.
+ */
+typedef struct {
+  /*
+   First index in the node's log (the min index).
+   */
+  uint64_t first_index;
+  /*
+   Highest log index durable on the node's disk.
+   */
+  uint64_t durable_index;
+  /*
+   Whether a preferred leader is recorded (then `preferred_leader` is its node id).
+   */
+  bool has_preferred_leader;
+  uint64_t preferred_leader;
+  /*
+   Per declared partition, its min and max index.
+   */
+  const jk_partition_bounds *partitions;
+  size_t partitions_len;
+  /*
+   Whether the data directory's filesystem could be measured (then the `disk_*` fields
+   are set; `disk_path` is NULL otherwise).
+   */
+  bool has_disk;
+  const char *disk_path;
+  uint64_t disk_total_bytes;
+  /*
+   Used on the whole filesystem.
+   */
+  uint64_t disk_used_bytes;
+  /*
+   Available to the node.
+   */
+  uint64_t disk_free_bytes;
+  /*
+   On a non-leader: whether it ever heard a leader since it started, and how long ago it
+   last did.
+   */
+  bool has_leader_last_heard;
+  uint64_t leader_last_heard_ms;
+  /*
+   On the leader: every other member's replication (empty elsewhere).
+   */
+  const jk_follower_status *followers;
+  size_t followers_len;
+} jk_node_detail;
+
+/*
  One node's view of itself (`jk_admin_status`). Owned by the caller; free with
  `jk_node_status_free`.
  */
@@ -385,6 +475,11 @@ typedef struct {
    */
   bool has_resources;
   jk_node_resources resources;
+  /*
+   Whether `detail` is known (false from a node older than protocol 1.4: zeros and NULL).
+   */
+  bool has_detail;
+  jk_node_detail detail;
 } jk_node_status;
 
 /*

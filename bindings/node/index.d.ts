@@ -261,11 +261,34 @@ export interface ClusterConfiguration {
   leader?: Member
 }
 
+/** The filesystem holding the node's data directory. */
+export interface DiskUsage {
+  path: string
+  totalBytes: number
+  /** Used on the whole filesystem. */
+  usedBytes: number
+  /** Available to the node. */
+  freeBytes: number
+}
+
 /**
  * The `code` of every error this package throws or rejects with: the core's
  * `ErrorKind::code()`, the same in every language.
  */
 export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL' | 'WRONG_CLUSTER'
+
+/** A follower's replication as the leader tracks it. */
+export interface FollowerStatus {
+  nodeId: number
+  /** Next log index the leader sends it. */
+  nextIndex: number
+  /** Highest log index known durable on it and matching the leader's log. */
+  matchIndex: number
+  /** The leader's last index less `matchIndex`. */
+  lag: number
+  /** How long ago the leader last heard from it. */
+  lastHeardMs: number
+}
 
 /** One journal entry. */
 export interface JournalEntry {
@@ -333,6 +356,23 @@ export interface Member {
   addr: string
 }
 
+/** What a node reports for monitoring. Times are milliseconds ago on that node's clock. */
+export interface NodeDetail {
+  /** First index in the node's log (the min index). */
+  firstIndex: number
+  /** Highest log index durable on the node's disk. */
+  durableIndex: number
+  preferredLeader?: number
+  /** Per declared partition, its min and max index. */
+  partitions: Array<PartitionBounds>
+  /** Absent when the data directory's filesystem could not be measured. */
+  disk?: DiskUsage
+  /** On a non-leader: how long ago it last heard a leader (absent: never since it started). */
+  leaderLastHeardMs?: number
+  /** On the leader: every other member's replication (empty elsewhere). */
+  followers: Array<FollowerStatus>
+}
+
 /** What a node holds for its clients right now. */
 export interface NodeResources {
   clientConnections: number
@@ -362,6 +402,17 @@ export interface NodeStatus {
   configuration: ClusterConfiguration
   /** What the node holds for its clients; absent from a node older than protocol 1.2. */
   resources?: NodeResources
+  /** The monitoring detail; absent from a node older than protocol 1.4. */
+  detail?: NodeDetail
+}
+
+/** One partition's index range. */
+export interface PartitionBounds {
+  partition: number
+  /** Smallest readable index. */
+  minIndex: number
+  /** Next index to be written. */
+  maxIndex: number
 }
 
 /** How fresh a read must be. `STRICT` (linearizable) is the default. */

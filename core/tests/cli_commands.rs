@@ -88,6 +88,22 @@ async fn levels_parse_in_any_case_and_roles_print_canonical_names() {
     let json = stdout_ok(&c, &["status", "--json"]);
     let v: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON object");
     assert_eq!(v["role"], NodeRole::Leader.name());
+    // The monitoring detail (protocol 1.4): indices, partitions, disk, in text and JSON.
+    assert!(text.contains("\tdurable "), "text status: {text}");
+    assert!(text.contains("\tpartitions 0:[0,"), "text status: {text}");
+    let d = &v["detail"];
+    assert!(
+        d["durable_index"].as_u64() >= v["commit_index"].as_u64(),
+        "{v}"
+    );
+    assert_eq!(d["partitions"][0]["partition"], 0, "{v}");
+    assert!(d["disk"]["total_bytes"].as_u64() > Some(0), "{v}");
+    assert_eq!(
+        d["followers"],
+        serde_json::json!([]),
+        "one node: no followers: {v}"
+    );
+    assert_eq!(v["configuration"]["joint"], false, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,6 +237,20 @@ int main(void) {
                (unsigned long long)st->resources.client_connections,
                (unsigned long long)st->resources.watches,
                (unsigned long long)st->resources.pending_requests);
+        /* The monitoring detail: each follower's replication, the partitions, the disk. */
+        if (!st->has_detail || st->detail.followers_len != conf->voters_len - 1 || st->detail.partitions_len == 0) {
+            fprintf(stderr, "the leader reports no detail / not every follower\n");
+            return 1;
+        }
+        for (size_t i = 0; i < st->detail.followers_len; i++) {
+            const jk_follower_status *f = &st->detail.followers[i];
+            printf("follower %llu: match %llu, lag %llu, heard %llu ms ago\n", (unsigned long long)f->node_id,
+                   (unsigned long long)f->match_index, (unsigned long long)f->lag,
+                   (unsigned long long)f->last_heard_ms);
+        }
+        printf("durable %llu; disk %s: %llu of %llu bytes free\n", (unsigned long long)st->detail.durable_index,
+               st->detail.has_disk ? st->detail.disk_path : "unknown",
+               (unsigned long long)st->detail.disk_free_bytes, (unsigned long long)st->detail.disk_total_bytes);
         jk_node_status_free(st);
     }
     jk_cluster_configuration_free(conf);

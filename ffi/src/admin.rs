@@ -17,6 +17,7 @@ use crate::client::{client_arg, jk_client};
 use crate::error::{Failure, jk_error, jk_status, lossy_cstring};
 use crate::names::jk_role;
 use crate::runtime::block_on;
+use crate::status_detail::{DetailStorage, jk_node_detail};
 
 /// A cluster member: node id and client address (`"host:port"`). As an argument of
 /// `jk_admin_update_voters`, `addr` may be NULL or `""`: the member's address is already known
@@ -82,6 +83,9 @@ pub struct jk_node_status {
     /// Whether `resources` is known (false from a node older than protocol 1.2: all zero).
     pub has_resources: bool,
     pub resources: jk_node_resources,
+    /// Whether `detail` is known (false from a node older than protocol 1.4: zeros and NULL).
+    pub has_detail: bool,
+    pub detail: jk_node_detail,
 }
 
 /// The strings and arrays a configuration view points into.
@@ -174,8 +178,9 @@ pub extern "C" fn jk_admin_status(
         let s = block_on(client.admin().status(node))??;
         let mut addrs = Vec::new();
         let leader = s.leader.as_ref().map(|m| Box::new(member(m, &mut addrs)));
-        let storage = (ConfigStorage::new(&s.configuration), leader, addrs);
-        out.set(to_owned_view::<jk_node_status, StatusStorage>(storage, |(c, leader, _)| {
+        let detail = s.detail.clone().map(|d| DetailStorage::new(*d));
+        let storage = (ConfigStorage::new(&s.configuration), leader, addrs, detail);
+        out.set(to_owned_view::<jk_node_status, StatusStorage>(storage, |(c, leader, _, detail)| {
             jk_node_status {
                 node_id: s.node_id,
                 role: jk_role::from(Some(s.role)),
@@ -187,13 +192,20 @@ pub extern "C" fn jk_admin_status(
                 configuration: c.view(),
                 has_resources: s.resources.is_some(),
                 resources: s.resources.map(resources).unwrap_or_default(),
+                has_detail: detail.is_some(),
+                detail: detail.as_ref().map_or_else(DetailStorage::empty_view, DetailStorage::view),
             }
         }));
         Ok(())
     }
 }
 
-type StatusStorage = (ConfigStorage, Option<Box<jk_member>>, Vec<CString>);
+type StatusStorage = (
+    ConfigStorage,
+    Option<Box<jk_member>>,
+    Vec<CString>,
+    Option<DetailStorage>,
+);
 
 /// Frees a status returned by `jk_admin_status`. NULL is allowed.
 #[unsafe(no_mangle)]

@@ -34,5 +34,6 @@ pub mod kv;
 pub mod limits;
 pub mod names;
 pub mod server;
+pub mod status_detail;
 pub mod version;
 pub mod watch;

@@ -141,6 +141,8 @@ pub struct NodeStatus {
     pub configuration: ClusterConfiguration,
     /// What the node holds for its clients; absent from a node older than protocol 1.2.
     pub resources: Option<NodeResources>,
+    /// The monitoring detail; absent from a node older than protocol 1.4.
+    pub detail: Option<crate::status_detail::NodeDetail>,
 }
 
 /// What a node holds for its clients right now.
@@ -227,6 +229,10 @@ fn node_status(s: CoreNodeStatus) -> R<NodeStatus> {
                     sessions_in_flight: to_number("sessionsInFlight", r.sessions_in_flight)?,
                 })
             })
+            .transpose()?,
+        detail: s
+            .detail
+            .map(|d| crate::status_detail::node_detail(*d))
             .transpose()?,
     })
 }

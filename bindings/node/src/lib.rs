@@ -18,6 +18,7 @@
 mod args;
 mod client;
 mod server;
+mod status_detail;
 mod watch;
 
 use std::future::Future;

@@ -138,6 +138,17 @@ test('a 3-node cluster', async (t) => {
     assert.ok(st.resources, 'a node of this build reports its resources');
     assert.ok(st.resources.clientConnections >= 1 && st.resources.peerConnections >= 1);
     assert.strictEqual(typeof st.resources.watches, 'number');
+    assert.ok(st.detail, 'a node of this build reports its monitoring detail');
+    assert.ok(st.detail.durableIndex >= st.detail.firstIndex);
+    assert.ok(st.detail.partitions.some((p) => p.partition === 0));
+    assert.ok(st.detail.disk && st.detail.disk.totalBytes > 0);
+    if (st.role === 'LEADER') {
+      assert.deepStrictEqual(st.detail.followers.map((f) => f.nodeId).sort(), [1, 3]);
+      for (const f of st.detail.followers) assert.strictEqual(f.lag, st.lastIndex - f.matchIndex);
+    } else {
+      assert.deepStrictEqual(st.detail.followers, []);
+      assert.strictEqual(typeof st.detail.leaderLastHeardMs, 'number');
+    }
     const cfg = await client.admin.clusterConfiguration();
     assert.deepStrictEqual(cfg.voters.map((m) => m.nodeId).sort(), [1, 2, 3]);
     assert.ok(cfg.leader && cluster.addrs.includes(cfg.leader.addr));

@@ -148,6 +148,8 @@ pub struct NodeStatusDict {
     configuration: ConfigurationDict,
     /// `None` from a node older than protocol 1.2.
     resources: Option<ResourcesDict>,
+    /// `None` from a node older than protocol 1.4.
+    detail: Option<crate::status_detail::DetailDict>,
 }
 
 /// `admin.status(node)["resources"]`: what the node holds for its clients.
@@ -186,6 +188,7 @@ impl From<NodeStatus> for NodeStatusDict {
             last_index: s.last_index,
             configuration: s.configuration.into(),
             resources: s.resources.map(ResourcesDict::from),
+            detail: s.detail.map(|d| (*d).into()),
         }
     }
 }

@@ -13,6 +13,7 @@ mod convert;
 mod errors;
 mod runtime;
 mod server;
+mod status_detail;
 
 /// The version the Python package reports; it is the core's.
 pub fn version() -> &'static str {

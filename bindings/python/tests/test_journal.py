@@ -102,6 +102,17 @@ def test_admin_status_and_configuration(client: jk.Client, cluster: Cluster) -> 
     # This client's own connection is open; the other two nodes' peer links are counted.
     assert resources["client_connections"] >= 1 and resources["peer_connections"] >= 1
     assert resources["pending_requests"] >= 0 and resources["watches"] >= 0
+    detail = status["detail"]
+    assert detail is not None
+    assert sorted(f["node_id"] for f in detail["followers"]) == sorted(
+        m["node_id"] for m in config["voters"] if m["node_id"] != leader.node_id
+    )
+    assert all(f["match_index"] <= status["last_index"] for f in detail["followers"])
+    assert all(f["lag"] == status["last_index"] - f["match_index"] for f in detail["followers"])
+    assert detail["leader_last_heard_ms"] is None
+    assert detail["durable_index"] >= detail["first_index"]
+    assert any(p["partition"] == 0 for p in detail["partitions"])
+    assert detail["disk"] is not None and detail["disk"]["total_bytes"] > 0
     with pytest.raises(jk.InvalidArgumentError):
         client.admin.status("no-port")
 

@@ -294,19 +294,27 @@ impl<'a> Admin<'a> {
     }
 
     /// The status of the node at `node` (`"host:port"`; it need not be in the client's list),
-    /// with [`NodeStatus::resources`] from nodes of protocol ≥ 1.2.
+    /// with [`NodeStatus::resources`] from nodes of protocol ≥ 1.2 and [`NodeStatus::detail`]
+    /// (the monitoring detail) from nodes of protocol ≥ 1.4.
     pub async fn status(&self, node: &str) -> Result<NodeStatus, Error> {
         super::check_addr(node)?;
-        // Sent as plain `Status` to an older node (see `Cluster::attempt`).
+        // Sent as `StatusWithResources` or plain `Status` to an older node (see
+        // `Cluster::attempt`).
         match self
             .client
             .inner
-            .call(
-                Target::Node(node.to_string()),
-                RequestBody::StatusWithResources,
-            )
+            .call(Target::Node(node.to_string()), RequestBody::StatusDetail)
             .await?
         {
+            ReplyBody::StatusDetail {
+                mut status,
+                resources,
+                detail,
+            } => {
+                status.resources = Some(resources);
+                status.detail = Some(detail);
+                Ok(*status)
+            }
             ReplyBody::StatusWithResources {
                 mut status,
                 resources,

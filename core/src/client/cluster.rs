@@ -654,6 +654,18 @@ impl Cluster {
                     None,
                 ))
             }
+            Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
+                // A node before 1.4 has no detail (and before 1.2 no resource counts either).
+                let body = if conn.version.minor < 2 {
+                    RequestBody::Status
+                } else {
+                    RequestBody::StatusWithResources
+                };
+                conn.request(body)
+                    .await
+                    .map(|r| (r, None))
+                    .map_err(AttemptError::Lost)
+            }
             Op::Request(RequestBody::StatusWithResources) if conn.version.minor < 2 => conn
                 // A 1.0 / 1.1 node has no resource counts: ask it what it can answer.
                 .request(RequestBody::Status)

@@ -48,6 +48,7 @@ pub mod journal;
 pub mod kv;
 mod one_way;
 pub mod protocol;
+pub mod status_detail;
 pub mod watch;
 
 use std::hash::{BuildHasher, Hasher};

@@ -26,6 +26,11 @@
 //!   the journal. A client sends it only when it has two or more batches to coalesce.
 //! - `StatusWithResources` (protocol 1.2) is `Status` plus the counts of what the node holds
 //!   for its clients ([`NodeResources`]); a client asks a 1.0 / 1.1 node plain `Status`.
+//! - `StatusDetail` (protocol 1.4) is `StatusWithResources` plus the monitoring detail
+//!   ([`NodeDetail`]: durable and first index, partition bounds, disk, heartbeat ages, each
+//!   follower's progress on the leader); a client asks a 1.2 / 1.3 node `StatusWithResources`
+//!   and an older one `Status`. New variants at the end of both enums, so `Status` and
+//!   `StatusWithResources` keep their bytes.
 //! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
 //!   watches opened on that connection. A watch's reply is sent before its first push.
 //! - Every reply carries `applied_index`: the serving node's applied log index when it
@@ -51,6 +56,8 @@ use crate::api::{self, JournalEntry, QueryConsistency, ResponseConfig};
 use crate::state::kv::{KvOutcome, KvQuery, KvQueryResult, KvRequest};
 use crate::state::session::RequestId;
 use crate::state::watch::{KvEvent, WatchFilter};
+
+pub use super::status_detail::{DiskUsage, FollowerStatus, NodeDetail, PartitionBounds};
 
 /// Most entries in one `Append`.
 pub const MAX_APPEND_ENTRIES: usize = 4096;
@@ -241,6 +248,10 @@ pub enum RequestBody {
     /// `InvalidArgument` when the leader does not retain the snapshot; the client checks
     /// first that a quorum of voters does (a node without it stops at that entry).
     RecoverSnapshot { index: u64 },
+    /// Any node (protocol 1.4): that node's status, resources and monitoring detail
+    /// ([`ReplyBody::StatusDetail`]). Not sent to older nodes (they cannot decode it): the
+    /// client asks a 1.2 / 1.3 node `StatusWithResources`, an older one `Status`.
+    StatusDetail,
 }
 
 impl RequestBody {
@@ -358,6 +369,13 @@ pub enum ReplyBody {
     },
     /// The answer to `ListSnapshots` (protocol 1.3), oldest first.
     Snapshots(Vec<SnapshotInfo>),
+    /// The answer to `StatusDetail` (protocol 1.4). `status.resources` and `status.detail` are
+    /// not encoded; the receiver sets them from `resources` and `detail`.
+    StatusDetail {
+        status: Box<NodeStatus>,
+        resources: NodeResources,
+        detail: Box<NodeDetail>,
+    },
 }
 
 /// A snapshot a node retains.
@@ -401,6 +419,10 @@ pub struct NodeStatus {
     /// Never part of this struct's encoding (see [`ReplyBody::StatusWithResources`]).
     #[serde(skip)]
     pub resources: Option<NodeResources>,
+    /// The monitoring detail; `None` from a node older than protocol 1.4. Never part of this
+    /// struct's encoding (see [`ReplyBody::StatusDetail`]).
+    #[serde(skip)]
+    pub detail: Option<Box<NodeDetail>>,
 }
 
 /// What a node holds for its clients right now (protocol 1.2). Every count returns to its
@@ -601,6 +623,7 @@ mod tests {
                 ..ClusterConfiguration::default()
             },
             resources: None,
+            detail: None,
         };
         let plain = postcard::to_allocvec(&ReplyBody::Status(status.clone())).unwrap();
         let resources = NodeResources {
@@ -631,6 +654,88 @@ mod tests {
                 assert_eq!(got.resources, None, "carried beside the status");
                 assert_eq!(r, resources);
                 assert_eq!(got.node_id, status.node_id);
+            }
+            other => panic!("decoded {other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_detail_is_new_at_the_end_and_the_older_status_replies_keep_their_bytes() {
+        assert_eq!(
+            postcard::to_allocvec(&RequestBody::StatusDetail).unwrap(),
+            vec![23],
+            "after RecoverSnapshot (22)"
+        );
+        let member = Member {
+            node_id: 2,
+            addr: "127.0.0.1:2".into(),
+        };
+        let mut status = NodeStatus {
+            node_id: 2,
+            role: NodeRole::Follower,
+            term: 5,
+            leader: Some(member.clone()),
+            commit_index: 7,
+            applied_index: 7,
+            last_index: 8,
+            configuration: ClusterConfiguration {
+                voters: vec![member],
+                ..ClusterConfiguration::default()
+            },
+            resources: None,
+            detail: None,
+        };
+        let plain = postcard::to_allocvec(&ReplyBody::Status(status.clone())).unwrap();
+        let resources = NodeResources {
+            client_connections: 1,
+            ..NodeResources::default()
+        };
+        let with_resources = postcard::to_allocvec(&ReplyBody::StatusWithResources {
+            status: Box::new(status.clone()),
+            resources,
+        })
+        .unwrap();
+        let detail = NodeDetail {
+            first_index: 1,
+            durable_index: 8,
+            leader_last_heard_ms: Some(12),
+            partitions: vec![PartitionBounds {
+                partition: 0,
+                min_index: 0,
+                max_index: 3,
+            }],
+            ..NodeDetail::default()
+        };
+        status.resources = Some(resources);
+        status.detail = Some(Box::new(detail.clone()));
+        assert_eq!(
+            postcard::to_allocvec(&ReplyBody::Status(status.clone())).unwrap(),
+            plain,
+            "neither resources nor detail are part of a Status reply"
+        );
+        assert_eq!(
+            postcard::to_allocvec(&ReplyBody::StatusWithResources {
+                status: Box::new(status.clone()),
+                resources,
+            })
+            .unwrap(),
+            with_resources
+        );
+        let reply = ReplyBody::StatusDetail {
+            status: Box::new(status),
+            resources,
+            detail: Box::new(detail.clone()),
+        };
+        let bytes = postcard::to_allocvec(&reply).unwrap();
+        assert_eq!(bytes[0], 14, "after Snapshots (13)");
+        match postcard::from_bytes::<ReplyBody>(&bytes).unwrap() {
+            ReplyBody::StatusDetail {
+                status: got,
+                resources: r,
+                detail: d,
+            } => {
+                assert_eq!((got.resources, got.detail), (None, None));
+                assert_eq!((r, *d), (resources, detail));
             }
             other => panic!("decoded {other:?}"),
         }

@@ -25,10 +25,11 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 
 /// The protocol version this build speaks. 1.1 added the client request `AppendBatches`
 /// (a 1.0 node cannot decode it; clients send it only when coalescing two or more appends);
-/// 1.2 added `StatusWithResources` (clients ask older nodes plain `Status`); 1.3 the admin
-/// requests `UpdateVoters`, `TransferLeader` and `SetPreferredLeader` (refused by the client
-/// for older nodes).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
+/// 1.2 added `StatusWithResources` (clients ask older nodes plain `Status`); 1.3 live
+/// administration: `UpdateVoters`, `TransferLeader`, `SetPreferredLeader`, event subscriptions
+/// and the snapshot requests (refused by the client for older nodes); 1.4 `StatusDetail`, the status with its monitoring detail (clients ask
+/// older nodes `StatusWithResources` or `Status`).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;

@@ -62,7 +62,7 @@ pub use membership::Membership;
 pub use message::{
     Entry, EntryKind, HardState, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term,
 };
-pub use node::{RaftNode, Status};
+pub use node::{FollowerProgress, RaftNode, Status};
 pub use progress::{Progress, ProgressState};
 pub use ready::{Event, ReadMode, ReadState, Ready, Role};
 pub use storage::{MemStorage, Storage};

@@ -18,6 +18,7 @@
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
 //! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
 //! join = false                        # true: join a running cluster (see below)
+//! # http_listen = "127.0.0.1:8001"    # off by default: GET /status, /metrics, /health
 //!
 //! [peers]                             # every voter, this node included: id = "host:port"
 //! 1 = "127.0.0.1:7001"
@@ -29,6 +30,11 @@
 //! `peers` name the members it can reach first and itself. It is not a member (it never
 //! campaigns and serves no client) until an `add_voter` on the leader adds it; it then learns
 //! every member's address from the replicated address book.
+//!
+//! With **`http_listen`** set, the node also serves HTTP on that address (port 0: pick one,
+//! see `Server::http_addr`): `GET /status` (the detailed status as JSON), `GET /metrics`
+//! (Prometheus / OpenMetrics text) and `GET /health` (200 when it is a member that knows a
+//! leader, else 503 with the reason). See `server/http.rs`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -72,6 +78,8 @@ pub struct ServerConfig {
     pub net: NetConfig,
     /// Join a running cluster instead of forming one from `peers` (see the module docs).
     pub join: bool,
+    /// Where to serve HTTP monitoring (`/status`, `/metrics`, `/health`); `None`: off.
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -103,6 +111,7 @@ impl ServerConfig {
             partitions: [0].into(),
             net: NetConfig::new(cluster_id),
             join: false,
+            http_listen: None,
         }
     }
 
@@ -124,6 +133,12 @@ impl ServerConfig {
     pub fn with_timeouts(mut self, election_timeout_ms: u64, heartbeat_interval_ms: u64) -> Self {
         self.election_timeout_ms = election_timeout_ms;
         self.heartbeat_interval_ms = heartbeat_interval_ms;
+        self
+    }
+
+    /// Serves HTTP monitoring on `addr` (port 0: pick one).
+    pub fn with_http_listen(mut self, addr: SocketAddr) -> Self {
+        self.http_listen = Some(addr);
         self
     }
 
@@ -162,6 +177,7 @@ impl ServerConfig {
             partitions,
             join
         );
+        cfg.http_listen = raw.http_listen;
         Ok(cfg)
     }
 
@@ -224,6 +240,14 @@ impl ServerConfig {
         if self.max_pending_requests == 0 {
             return Err(invalid("max_pending_requests must be > 0"));
         }
+        if let Some(http) = self.http_listen
+            && http.port() != 0
+            && http == self.listen
+        {
+            return Err(invalid(format!(
+                "http_listen must differ from listen ({http} is the peer and client port)"
+            )));
+        }
         self.raft_config()
             .validate()
             .map_err(|e| invalid(e.to_string()))?;
@@ -279,6 +303,7 @@ struct RawConfig {
     max_pending_requests: Option<usize>,
     partitions: Option<std::collections::BTreeSet<u16>>,
     join: Option<bool>,
+    http_listen: Option<SocketAddr>,
 }
 
 #[cfg(test)]
@@ -309,6 +334,40 @@ mod tests {
         assert_eq!(cfg.snapshot_interval, 100);
         assert_eq!(cfg.tick_ms, 10);
         assert_eq!(cfg.partitions, [0, 1, 5].into());
+        assert_eq!(cfg.http_listen, None, "HTTP monitoring is off by default");
+    }
+
+    #[test]
+    fn http_listen_is_parsed_and_validated() {
+        let text = r#"
+            node_id = 1
+            listen = "127.0.0.1:7001"
+            cluster_id = 42
+            data_dir = "/tmp/jk1"
+            http_listen = "127.0.0.1:8001"
+            [peers]
+            1 = "127.0.0.1:7001"
+        "#;
+        let cfg = ServerConfig::from_toml_str(text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.http_listen, Some("127.0.0.1:8001".parse().unwrap()));
+        let bad = text.replace("127.0.0.1:8001", "not an address");
+        let e = ServerConfig::from_toml_str(&bad).unwrap_err();
+        assert!(e.message.contains("http_listen"), "{e}");
+        let base = ServerConfig::new(1, "127.0.0.1:7001".parse().unwrap(), 42, "/tmp/x");
+        let same = base.clone().with_http_listen(base.listen);
+        let e = same.validate().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(
+            e.message.contains("http_listen must differ from listen"),
+            "{e}"
+        );
+        // Port 0 on both sides picks two different ports.
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let mut ephemeral = base.with_http_listen(any);
+        ephemeral.listen = any;
+        ephemeral.peers = BTreeMap::from([(1, any)]);
+        ephemeral.validate().unwrap();
     }
 
     #[test]

@@ -25,6 +25,8 @@ mod compactor;
 mod config;
 mod driver;
 pub mod events;
+mod http;
+mod metrics;
 mod proposal_batch;
 mod read;
 mod storage;
@@ -46,6 +48,7 @@ pub type PeerWire = crate::client::protocol::Wire<crate::raft::Message>;
 pub struct Server {
     node_id: u64,
     local_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     status: watch::Receiver<ServerStatus>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -71,6 +74,7 @@ impl Server {
         Ok(Server {
             node_id,
             local_addr: started.local_addr,
+            http_addr: started.http_addr,
             status: started.status,
             stop: Some(started.stop),
             task: Some(started.task),
@@ -85,6 +89,11 @@ impl Server {
     /// The address peers and clients reach this node at.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the HTTP monitoring endpoint (`ServerConfig::http_listen`), if on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The node's latest status (role, leader, term, indices, membership).

@@ -31,6 +31,21 @@ fn bounds(m: &Machines, partition: u16) -> (u64, u64) {
     m.pidx.bounds(partition).unwrap_or((0, 0))
 }
 
+/// Every declared partition's min and max index (the status detail).
+pub(crate) fn partition_bounds(m: &Machines) -> Vec<protocol::PartitionBounds> {
+    client_partitions(m)
+        .into_iter()
+        .map(|partition| {
+            let (min_index, max_index) = bounds(m, partition);
+            protocol::PartitionBounds {
+                partition,
+                min_index,
+                max_index,
+            }
+        })
+        .collect()
+}
+
 fn read_entry(m: &Machines, partition: u16, index: u64) -> Result<JournalEntry, Error> {
     let g = m.pidx.get(partition, index).map_err(storage_error)?;
     let rec = m

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::apply::ApplyJob;
 use super::command::{entry_to_record, record_to_entry};
+use super::metrics::LatencyHistogram;
 use crate::raft::{
     Entry, HardState, Index, Membership, Message, Snapshot, SnapshotMeta, Storage, Term,
 };
@@ -250,6 +251,8 @@ pub(crate) struct Writer {
     pub node: u64,
     /// Snapshots kept on disk.
     pub retained: usize,
+    /// Where each group commit's fdatasync time goes.
+    pub fsync_latency: Arc<LatencyHistogram>,
 }
 
 impl Writer {
@@ -404,7 +407,10 @@ impl Writer {
                 continue;
             }
             if wrote || stop.is_some() {
-                match self.journal.sync() {
+                let started = std::time::Instant::now();
+                let synced = self.journal.sync();
+                self.fsync_latency.observe(started.elapsed());
+                match synced {
                     Ok(durable) => {
                         for (point, msgs) in reports {
                             if !done(WriteDone::Persisted {

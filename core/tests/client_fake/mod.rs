@@ -430,8 +430,8 @@ impl Node {
                 Ok(ReplyBody::Done)
             }
             RequestBody::AppliedIndex => Ok(ReplyBody::AppliedIndex(store.applied)),
-            // As a 1.1 node would: no resource counts.
-            RequestBody::Status | RequestBody::StatusWithResources => {
+            // As a 1.1 node would: no resource counts, no detail.
+            RequestBody::Status | RequestBody::StatusWithResources | RequestBody::StatusDetail => {
                 Ok(ReplyBody::Status(NodeStatus {
                     node_id: self.addr.port() as u64,
                     role: if behaviour.leader {
@@ -449,6 +449,7 @@ impl Node {
                     last_index: store.applied,
                     configuration: ClusterConfiguration::default(),
                     resources: None,
+                    detail: None,
                 }))
             }
             RequestBody::ClusterConfiguration => {

@@ -109,6 +109,58 @@ class NodeResources(TypedDict):
     sessions_in_flight: int
 
 
+class PartitionBounds(TypedDict):
+    """``NodeDetail["partitions"][i]``: one partition's index range."""
+
+    partition: int
+    #: Smallest readable index.
+    min_index: int
+    #: Next index to be written.
+    max_index: int
+
+
+class DiskUsage(TypedDict):
+    """``NodeDetail["disk"]``: the filesystem holding the node's data directory."""
+
+    path: str
+    total_bytes: int
+    #: Used on the whole filesystem.
+    used_bytes: int
+    #: Available to the node.
+    free_bytes: int
+
+
+class FollowerStatus(TypedDict):
+    """``NodeDetail["followers"][i]``: a follower's replication as the leader tracks it."""
+
+    node_id: int
+    #: Next log index the leader sends it.
+    next_index: int
+    #: Highest log index known durable on it and matching the leader's log.
+    match_index: int
+    #: The leader's last index less ``match_index``.
+    lag: int
+    #: How long ago the leader last heard from it.
+    last_heard_ms: int
+
+
+class NodeDetail(TypedDict):
+    """``NodeStatus["detail"]``: what a node reports for monitoring (times in ms ago)."""
+
+    #: First index in the node's log (the min index).
+    first_index: int
+    #: Highest log index durable on the node's disk.
+    durable_index: int
+    preferred_leader: int | None
+    partitions: list[PartitionBounds]
+    #: ``None`` when the filesystem could not be measured.
+    disk: DiskUsage | None
+    #: On a non-leader: how long ago it last heard a leader (``None``: never since it started).
+    leader_last_heard_ms: int | None
+    #: On the leader: every other member's replication (empty elsewhere).
+    followers: list[FollowerStatus]
+
+
 class NodeStatus(TypedDict):
     """``admin.status(node)``: one node's view of itself."""
 
@@ -125,6 +177,8 @@ class NodeStatus(TypedDict):
     configuration: ClusterConfiguration
     #: ``None`` from a node older than protocol 1.2.
     resources: NodeResources | None
+    #: ``None`` from a node older than protocol 1.4.
+    detail: NodeDetail | None
 
 
 #: An embedded node's standing: ``"JOINING"`` (started with ``join=True``, not a member until
@@ -178,6 +232,11 @@ __all__ = [
     "WatchEvent",
     "Member",
     "ClusterConfiguration",
+    "NodeResources",
+    "PartitionBounds",
+    "DiskUsage",
+    "FollowerStatus",
+    "NodeDetail",
     "NodeStatus",
     "ServerStatus",
     "Standing",

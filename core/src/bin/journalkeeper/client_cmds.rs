@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use journalkeeper::api::{QueryConsistency, ResponseConfig};
 use journalkeeper::cli::local_client_config;
 use journalkeeper::client::Client;
-use journalkeeper::client::protocol::NodeStatus;
+use journalkeeper::client::protocol::{NodeDetail, NodeStatus};
 use journalkeeper::state::watch::WatchFilter;
 use serde_json::json;
 
@@ -307,8 +307,13 @@ pub fn status_line(addr: &str, s: &NodeStatus) -> String {
             r.sessions_in_flight
         )
     });
+    let joint = s
+        .configuration
+        .joint_old_voters
+        .as_ref()
+        .map_or(String::new(), |old| format!(" (joint, old {})", ids(old)));
     format!(
-        "{addr}\tnode {}\t{}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}{resources}",
+        "{addr}\tnode {}\t{}\tterm {}\tleader {}\tcommit {}\tapplied {}\tlast {}\tvoters {}{joint}{resources}{}",
         s.node_id,
         s.role,
         s.term,
@@ -319,34 +324,53 @@ pub fn status_line(addr: &str, s: &NodeStatus) -> String {
         s.commit_index,
         s.applied_index,
         s.last_index,
-        s.configuration
-            .voters
-            .iter()
-            .map(|m| m.node_id.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
+        ids(&s.configuration.voters),
+        s.detail.as_deref().map_or(String::new(), detail_text),
     )
 }
 
+fn ids(members: &[journalkeeper::client::Member]) -> String {
+    members
+        .iter()
+        .map(|m| m.node_id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The monitoring detail (protocol 1.4) as more tab-separated fields.
+fn detail_text(d: &NodeDetail) -> String {
+    let mut out = format!("\tfirst {}\tdurable {}", d.first_index, d.durable_index);
+    if let Some(p) = d.preferred_leader {
+        out += &format!("\tpreferred {p}");
+    }
+    if let Some(ms) = d.leader_last_heard_ms {
+        out += &format!("\tleader heard {ms} ms ago");
+    }
+    for f in &d.followers {
+        out += &format!(
+            "\tfollower {} next {} match {} lag {} heard {} ms ago",
+            f.node_id, f.next_index, f.match_index, f.lag, f.last_heard_ms
+        );
+    }
+    let parts: Vec<String> = d
+        .partitions
+        .iter()
+        .map(|p| format!("{}:[{},{})", p.partition, p.min_index, p.max_index))
+        .collect();
+    out += &format!("\tpartitions {}", parts.join(" "));
+    if let Some(u) = &d.disk {
+        out += &format!(
+            "\tdisk {} used {} free {} of {} bytes",
+            u.path, u.used_bytes, u.free_bytes, u.total_bytes
+        );
+    }
+    out
+}
+
+/// The library's JSON of a status (`status_json`, also served at HTTP `/status`) with the
+/// address asked.
 fn status_json(addr: &str, s: &NodeStatus) -> serde_json::Value {
-    json!({
-        "addr": addr,
-        "node_id": s.node_id,
-        "role": s.role.name(),
-        "term": s.term,
-        "leader": s.leader.as_ref().map(|m| json!({"node_id": m.node_id, "addr": m.addr})),
-        "commit_index": s.commit_index,
-        "applied_index": s.applied_index,
-        "last_index": s.last_index,
-        "voters": s.configuration.voters.iter().map(|m| m.node_id).collect::<Vec<_>>(),
-        // null from a node older than protocol 1.2.
-        "resources": s.resources.map(|r| json!({
-            "client_connections": r.client_connections,
-            "peer_connections": r.peer_connections,
-            "watches": r.watches,
-            "watching_connections": r.watching_connections,
-            "pending_requests": r.pending_requests,
-            "sessions_in_flight": r.sessions_in_flight,
-        })),
-    })
+    let mut v = journalkeeper::client::status_detail::status_json(s);
+    v["addr"] = json!(addr);
+    v
 }

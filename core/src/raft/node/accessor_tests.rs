@@ -137,3 +137,72 @@ mod admin {
         assert_eq!(meta.membership, Membership::new([1, 2, 3]));
     }
 }
+
+mod monitor {
+    use super::super::tests::{elect, flush, node};
+    use super::*;
+    use crate::raft::progress::ProgressState;
+
+    #[test]
+    fn the_leader_reports_each_followers_progress_and_when_it_last_heard_from_it() {
+        let mut n = node(1, &[1, 2, 3]);
+        assert!(n.follower_progress().is_empty(), "a follower tracks none");
+        elect(&mut n, &[2, 3]);
+        let term = n.term();
+        let t0 = n.clock();
+        let before = n.follower_progress();
+        assert_eq!(before.iter().map(|p| p.id).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(before.iter().all(|p| p.matched == 0 && p.last_heard == t0));
+        n.step(
+            Message {
+                from: 2,
+                to: 1,
+                term,
+                body: MessageBody::AppendResponse {
+                    index: 1,
+                    reject: false,
+                    hint_index: 0,
+                    hint_term: 0,
+                },
+            },
+            t0 + 7,
+        );
+        flush(&mut n);
+        let p = n.follower_progress();
+        assert_eq!(
+            (p[0].id, p[0].matched, p[0].next, p[0].last_heard),
+            (2, 1, 2, t0 + 7)
+        );
+        assert_eq!(p[0].state, ProgressState::Replicate);
+        assert_eq!((p[1].id, p[1].matched, p[1].last_heard), (3, 0, t0));
+        assert_eq!(n.leader_heard_at(), None, "a leader follows nobody");
+    }
+
+    #[test]
+    fn a_follower_remembers_when_it_last_heard_its_leader_also_during_an_election() {
+        let mut n = node(2, &[1, 2, 3]);
+        assert_eq!(
+            n.leader_heard_at(),
+            None,
+            "start-up is not hearing a leader"
+        );
+        n.step(
+            Message {
+                from: 1,
+                to: 2,
+                term: 1,
+                body: MessageBody::Heartbeat {
+                    commit: 0,
+                    round: 1,
+                },
+            },
+            40,
+        );
+        assert_eq!(n.leader_heard_at(), Some(40));
+        n.tick(40 + 2 * n.cfg.election_timeout);
+        assert_ne!(n.role(), Role::Follower, "the leader is gone: it campaigns");
+        assert_eq!(n.leader(), None);
+        assert_eq!(n.leader_heard_at(), Some(40));
+        assert!(n.follower_progress().is_empty());
+    }
+}

@@ -75,6 +75,7 @@ impl<S: Storage> RaftNode<S> {
             self.become_follower(self.term, Some(leader));
         }
         self.leader_contact = self.now;
+        self.leader_heard = Some(self.now);
         self.reset_election_timer();
     }
 

@@ -21,6 +21,8 @@ mod accessor_tests;
 mod election;
 mod follower;
 mod membership_change;
+mod monitor;
+pub use monitor::FollowerProgress;
 mod reads;
 mod replication;
 #[cfg(test)]
@@ -70,6 +72,9 @@ pub struct RaftNode<S: Storage> {
     /// Last time a leader was heard from (or start-up): votes are refused for an election
     /// timeout after it (leader stickiness; what makes leases safe).
     leader_contact: u64,
+    /// When this node last heard from a leader of its term (not set by start-up), for
+    /// [`RaftNode::leader_heard_at`].
+    leader_heard: Option<u64>,
     heartbeat_due: u64,
     check_quorum_due: u64,
     transfer: Option<(NodeId, u64)>,
@@ -122,6 +127,7 @@ impl<S: Storage> RaftNode<S> {
             now,
             election_deadline: now,
             leader_contact: now,
+            leader_heard: None,
             heartbeat_due: now,
             check_quorum_due: now,
             transfer: None,

@@ -6,8 +6,9 @@
 //! [`startup`] (open storage, recover, spawn), [`ready`] (effects of a `Ready` and the threads'
 //! reports), [`requests`] (dispatch of client requests), [`write_path`] (writes: staging,
 //! proposing, acknowledging), [`read_path`] (the read levels), [`watch_requests`] (opening a
-//! watch with its replay), [`status`] (status and configuration views), [`errors`] (mapping
-//! storage and raft errors to the API's).
+//! watch with its replay), [`status`] (status and configuration views), [`status_detail`]
+//! (the detailed status for clients and the HTTP endpoint), [`errors`] (mapping storage and
+//! raft errors to the API's).
 
 mod errors;
 mod event_feed;
@@ -19,6 +20,7 @@ mod requests;
 mod snapshots;
 mod startup;
 mod status;
+mod status_detail;
 mod watch_requests;
 mod write_path;
 
@@ -26,6 +28,7 @@ pub(crate) use errors::storage_error;
 pub use membership::Standing;
 pub(crate) use startup::start;
 pub use status::ServerStatus;
+pub(crate) use status_detail::StatusQuery;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -40,6 +43,8 @@ use crate::raft::{Index, RaftNode, Term};
 use crate::server::PeerWire;
 use crate::server::apply::{ApplyDone, ApplyJob, Machines, Outcome};
 use crate::server::config::ServerConfig;
+use crate::server::http::HttpEndpoint;
+use crate::server::metrics::{CommitTimer, Metrics};
 use crate::server::proposal_batch::{ProposalBatch, WriteKind};
 use crate::server::storage::{LogStore, WriteDone, WriteJob, WriteQueue};
 use crate::server::watches::WatchRegistry;
@@ -125,6 +130,11 @@ struct Driver {
     event_tx: std::sync::Arc<watch::Sender<crate::server::events::EventState>>,
     /// Journal bounds for the event state, and the applied index they were read at.
     journal_bounds: (Index, BTreeMap<u16, (u64, u64)>),
+    metrics: Arc<Metrics>,
+    /// The leader's proposals not yet applied, for the commit latency.
+    commit_timer: CommitTimer,
+    /// The HTTP monitoring endpoint, stopped with the node.
+    http: Option<HttpEndpoint>,
 }
 
 impl Driver {
@@ -181,8 +191,8 @@ impl Driver {
         mut inbound: mpsc::Receiver<Inbound<PeerWire>>,
         mut reports: mpsc::UnboundedReceiver<Report>,
         mut stop: oneshot::Receiver<()>,
-        writer_thread: std::thread::JoinHandle<()>,
-        apply_thread: std::thread::JoinHandle<()>,
+        mut queries: mpsc::Receiver<StatusQuery>,
+        (writer_thread, apply_thread): (std::thread::JoinHandle<()>, std::thread::JoinHandle<()>),
     ) {
         let node = self.cfg.node_id;
         let mut ticker = tokio::time::interval(Duration::from_millis(self.cfg.tick_ms));
@@ -203,6 +213,8 @@ impl Driver {
                     Some(rep) => self.on_report(rep, &transport),
                     None => break,
                 },
+                // No sender (HTTP off): the branch is disabled.
+                Some(q) = queries.recv() => self.detailed_status(status_detail::StatusTo::Local(q)),
             }
             // Everything else that is already waiting joins this pass: its writes become one
             // proposal and its raft effects one `Ready`.
@@ -259,6 +271,9 @@ impl Driver {
             tracing::warn!(node, "writer or apply thread panicked");
         }
         transport.shutdown().await;
+        if let Some(http) = self.http.take() {
+            http.shutdown().await;
+        }
         if let Err(e) = self.journal.close() {
             tracing::warn!(node, reason = %e, "journal close failed");
         }
@@ -307,7 +322,10 @@ impl Driver {
             Inbound::Client {
                 conn,
                 msg: Wire::Request(req),
-            } => self.handle_request(conn, req),
+            } => {
+                self.metrics.count_request(&req.body);
+                self.handle_request(conn, req)
+            }
             Inbound::Client { conn, .. } => {
                 tracing::debug!(
                     node,

@@ -90,6 +90,7 @@ impl Driver {
                 if *role == Role::Leader {
                     self.term_start = self.raft.status().last_index;
                 } else {
+                    self.commit_timer.clear();
                     self.term_start = u64::MAX;
                     self.sessions.clear();
                     let hint = self.not_leader();
@@ -100,6 +101,9 @@ impl Driver {
             }
             Event::LeaderChanged { leader, term } => {
                 tracing::info!(node, ?leader, term, "leader changed");
+                if leader.is_some() {
+                    self.metrics.leader_changed();
+                }
             }
             Event::MembershipChanged { index, membership } => {
                 tracing::info!(node, index, ?membership, "membership changed");
@@ -157,6 +161,9 @@ impl Driver {
                 meta,
             } => {
                 self.raft.on_applied(upto);
+                let now = std::time::Instant::now();
+                self.commit_timer
+                    .applied(upto, now, &self.metrics.commit_latency);
                 if let Some(meta) = meta {
                     self.on_meta_applied(&meta);
                 }

@@ -15,7 +15,7 @@ impl Driver {
         if let Some(e) = self.standing_error()
             && !matches!(
                 req.body,
-                RequestBody::Status | RequestBody::StatusWithResources
+                RequestBody::Status | RequestBody::StatusWithResources | RequestBody::StatusDetail
             )
         {
             reply(&conn, req.id, Err(e), self.applied());
@@ -75,6 +75,10 @@ impl Driver {
                     resources: self.resources(),
                 };
                 reply(&conn, req.id, Ok(body), self.applied());
+            }
+            RequestBody::StatusDetail => {
+                let to = super::status_detail::StatusTo::Client { conn, req: req.id };
+                self.detailed_status(to);
             }
             RequestBody::ClusterConfiguration => {
                 let c = self.configuration();

@@ -18,6 +18,8 @@ use crate::server::PeerWire;
 use crate::server::apply::{self, ApplyJob, Machines};
 use crate::server::config::{MAX_RECORD_BYTES, ServerConfig};
 use crate::server::events::{EventRegistry, EventState};
+use crate::server::http::{HttpContext, HttpEndpoint, STATUS_QUERY_DEPTH};
+use crate::server::metrics::{CommitTimer, LatencyHistogram, Metrics};
 use crate::server::proposal_batch::ProposalBatch;
 use crate::server::storage::{self, LogStore, SnapshotState, WriteQueue, Writer};
 use crate::server::watches::WatchRegistry;
@@ -27,6 +29,8 @@ use crate::storage::{Journal, JournalOptions, PartitionIndex, SnapshotStore, Sto
 pub(crate) struct Started {
     pub status: watch::Receiver<ServerStatus>,
     pub local_addr: SocketAddr,
+    /// Where the HTTP monitoring endpoint listens, when `http_listen` is set.
+    pub http_addr: Option<SocketAddr>,
     pub stop: oneshot::Sender<()>,
     pub task: tokio::task::JoinHandle<()>,
     pub events: Arc<watch::Sender<EventState>>,
@@ -37,8 +41,10 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     let node = cfg.node_id;
     let data = cfg.data_dir.clone();
     let cfg2 = cfg.clone();
+    let metrics = Arc::new(Metrics::new());
+    let fsync_latency = metrics.fsync_latency.clone();
     // Opening and recovery do blocking file I/O.
-    let opened = tokio::task::spawn_blocking(move || open_storage(&cfg2, &data))
+    let opened = tokio::task::spawn_blocking(move || open_storage(&cfg2, &data, fsync_latency))
         .await
         .map_err(|e| Error::new(ErrorKind::Internal, format!("storage open task: {e}")))??;
     let Opened {
@@ -147,6 +153,25 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let event_tx = Arc::new(watch::channel(EventState::default()).0);
+    let (query_tx, query_rx) = mpsc::channel(STATUS_QUERY_DEPTH);
+    let http = match cfg.http_listen {
+        Some(addr) => {
+            let ctx = HttpContext {
+                status: status_rx.clone(),
+                queries: query_tx,
+                metrics: metrics.clone(),
+            };
+            match HttpEndpoint::start(addr, ctx).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    transport.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+    let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
     let durable = journal.durable_index();
     let mut driver = Driver {
         cfg,
@@ -183,6 +208,9 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         events: EventRegistry::default(),
         event_tx: event_tx.clone(),
         journal_bounds: (0, BTreeMap::new()),
+        metrics,
+        commit_timer: CommitTimer::default(),
+        http,
     };
     // Addresses learned earlier, then the applied address book (a later one wins).
     driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));
@@ -199,14 +227,18 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
                 inbound,
                 report_rx,
                 stop_rx,
-                writer_thread,
-                apply_thread,
+                query_rx,
+                (writer_thread, apply_thread),
             )
             .await
     });
+    if let Some(addr) = http_addr {
+        tracing::info!(node, %addr, "http monitoring endpoint started");
+    }
     Ok(Started {
         status: status_rx,
         local_addr,
+        http_addr,
         stop: stop_tx,
         task,
         events: event_tx,
@@ -223,7 +255,11 @@ struct Opened {
     snapshot_store: Arc<SnapshotStore>,
 }
 
-fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Error> {
+fn open_storage(
+    cfg: &ServerConfig,
+    data: &std::path::Path,
+    fsync_latency: Arc<LatencyHistogram>,
+) -> Result<Opened, Error> {
     let se = storage_error;
     std::fs::create_dir_all(data).map_err(|e| {
         Error::new(
@@ -319,6 +355,7 @@ fn open_storage(cfg: &ServerConfig, data: &std::path::Path) -> Result<Opened, Er
         extra,
         node: cfg.node_id,
         retained: cfg.snapshots_retained,
+        fsync_latency,
     };
     tracing::info!(
         node = cfg.node_id,

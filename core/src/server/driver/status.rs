@@ -85,6 +85,7 @@ impl Driver {
             last_index: s.last_index,
             configuration: self.configuration(),
             resources: None,
+            detail: None,
         }
     }
 

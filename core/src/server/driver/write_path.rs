@@ -287,6 +287,8 @@ impl Driver {
                 return;
             }
         };
+        self.commit_timer
+            .proposed(last, writes.len(), std::time::Instant::now());
         let mut first = last + 1 - total;
         for w in writes {
             let last = first + w.entries as u64 - 1;
