@@ -235,3 +235,31 @@ async fn leadership_is_transferred_and_the_preferred_leader_takes_over() {
     admin.set_preferred_leader(None).await.unwrap();
     c.shutdown().await;
 }
+
+/// Only the leader answers `ClusterConfiguration`: a follower's view can lag behind a committed
+/// change, and `add_voter` / `remove_voter` compute the change from the voters they read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_the_leader_answers_the_cluster_configuration() {
+    use journalkeeper::client::protocol::{ReplyBody, RequestBody};
+    let c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let (answer, _) = c
+        .client(leader)
+        .await
+        .call(RequestBody::ClusterConfiguration)
+        .await;
+    match answer {
+        Ok(ReplyBody::Configuration(conf)) => assert_eq!(conf.voters.len(), 3, "{conf:?}"),
+        other => panic!("the leader answered {other:?}"),
+    }
+    let (answer, _) = c
+        .client(follower)
+        .await
+        .call(RequestBody::ClusterConfiguration)
+        .await;
+    let e = answer.expect_err("a follower answered the configuration");
+    assert_eq!(e.kind, ErrorKind::NotLeader, "{e}");
+    assert_eq!(e.leader_hint, Some(c.addrs[leader].to_string()), "{e}");
+    c.shutdown().await;
+}

@@ -185,7 +185,8 @@ pub enum RequestBody {
     AppliedIndex,
     /// Any node: that node's own status ([`ReplyBody::Status`]).
     Status,
-    /// Any node: the configuration as that node knows it ([`ReplyBody::Configuration`]).
+    /// Leader only: the current configuration ([`ReplyBody::Configuration`]); another node
+    /// answers `NotLeader` with its hint (its own view is in its [`NodeStatus`]).
     ClusterConfiguration,
     /// Leader only (protocol 1.1). Several batches (one client coalescing concurrent
     /// `Append`s) appended contiguously to `partition`, in order, as ONE write: one

@@ -81,13 +81,14 @@ impl Driver {
                 self.detailed_status(to);
             }
             RequestBody::ClusterConfiguration => {
-                let c = self.configuration();
-                reply(
-                    &conn,
-                    req.id,
-                    Ok(ReplyBody::Configuration(c)),
-                    self.applied(),
-                );
+                // Only the leader's view is current: a lagging follower's would make a change
+                // computed from it (`add_voter` reads the voters first) fail as stale.
+                let result = if self.raft.role() == crate::raft::Role::Leader {
+                    Ok(ReplyBody::Configuration(self.configuration()))
+                } else {
+                    Err(self.not_leader())
+                };
+                reply(&conn, req.id, result, self.applied());
             }
             body => {
                 let read = body.read_at().unwrap_or_default();
