@@ -20,7 +20,8 @@ use crate::convert::{
     ConfigurationDict, NodeStatusDict, bytes_arg, opt_bytes_arg, ranged, response_config,
 };
 use crate::errors::invalid;
-use crate::runtime::{call, check_process};
+use crate::process_bound::ProcessBound;
+use crate::runtime::call;
 
 /// Seconds (a Python float) as a `Duration`; `InvalidArgumentError` naming `what` otherwise.
 pub fn seconds(what: &str, value: f64) -> PyResult<Duration> {
@@ -71,26 +72,28 @@ pub fn connect(
     if let Some(n) = max_attempts {
         config.max_attempts = ranged::<u32>("max_attempts", n)?;
     }
-    let pid = std::process::id();
     call(py, aio, async move {
         let client = Client::connect(addrs, config).await?;
-        Ok(PyClient { client, pid })
+        Ok(PyClient {
+            client: ProcessBound::new(client),
+        })
     })
 }
 
 /// A connected cluster client (`journalkeeper::client::Client`).
 #[pyclass(frozen, name = "Client", module = "journalkeeper._native")]
 pub struct PyClient {
-    client: Client,
-    /// The process this client was made in (its connections live in that runtime).
-    pid: u32,
+    /// Its connections live in the runtime of the process that made it.
+    client: ProcessBound<Client>,
 }
 
 /// Garbage collection flushes too (in the background: a finalizer must not block).
 impl Drop for PyClient {
     fn drop(&mut self) {
-        if self.pid == std::process::id() && !self.client.is_closed() {
-            let _ = shutdown_in_background(&self.client);
+        if let Some(client) = self.client.local()
+            && !client.is_closed()
+        {
+            let _ = shutdown_in_background(client);
         }
     }
 }
@@ -111,8 +114,7 @@ fn shutdown_in_background(client: &Client) -> PyResult<()> {
 impl PyClient {
     /// A clone of the core client, after checking we are in the process that made it.
     fn core(&self) -> PyResult<Client> {
-        check_process(self.pid, "Client")?;
-        Ok(self.client.clone())
+        Ok(self.client.get("Client")?.clone())
     }
 }
 
@@ -346,10 +348,9 @@ impl PyClient {
         };
         let from_index = ranged("from_index", from_index)?;
         let c = self.core()?;
-        let pid = self.pid;
         call(py, aio, async move {
             let stream = c.kv().watch(filter, from_index).await?;
-            Ok(PyWatch::new(stream, pid))
+            Ok(PyWatch::new(stream))
         })
     }
 
@@ -501,17 +502,17 @@ impl PyClient {
     /// connections are the parent's).
     #[pyo3(signature = (aio=false))]
     fn close(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
-        if self.pid != std::process::id() {
+        let Some(client) = self.client.local() else {
             return call(py, aio, async { Ok(()) });
-        }
-        let c = self.client.clone();
+        };
+        let c = client.clone();
         let closing = call(py, aio, async move {
             let _ = c.shutdown().await;
             Ok(())
         });
         if closing.is_err() {
             // Interrupted (Ctrl-C) or no runtime: close at once rather than not at all.
-            self.client.close();
+            client.close();
         }
         closing
     }
@@ -519,37 +520,39 @@ impl PyClient {
     /// Closes without waiting: at once when no ONE_WAY append is pending, else the flush (at
     /// most 5 s) and the close run in the background.
     fn close_nowait(&self) -> PyResult<()> {
-        if self.pid == std::process::id() {
-            shutdown_in_background(&self.client)?;
+        match self.client.local() {
+            Some(client) => shutdown_in_background(client),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     #[getter]
     fn is_closed(&self) -> bool {
-        self.pid != std::process::id() || self.client.is_closed()
+        self.client.local().is_none_or(Client::is_closed)
     }
 
     #[getter]
-    fn client_id(&self) -> u64 {
-        self.client.client_id()
+    fn client_id(&self) -> PyResult<u64> {
+        Ok(self.client.get("Client")?.client_id())
     }
 
     #[getter]
-    fn leader(&self) -> Option<String> {
-        self.client.leader()
+    fn leader(&self) -> PyResult<Option<String>> {
+        Ok(self.client.get("Client")?.leader())
     }
 
     /// The server addresses the client knows (given, then learned from leader hints).
     #[getter]
-    fn servers(&self) -> Vec<String> {
-        self.client.servers()
+    fn servers(&self) -> PyResult<Vec<String>> {
+        Ok(self.client.get("Client")?.servers())
     }
 
+    /// In a forked child the parent's client shows no servers (it is not this process's).
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let servers = self.client.local().map(Client::servers).unwrap_or_default();
         Ok(format!(
             "Client(servers={}, closed={})",
-            PyList::new(py, self.client.servers())?.repr()?,
+            PyList::new(py, servers)?.repr()?,
             if self.is_closed() { "True" } else { "False" }
         ))
     }
@@ -675,17 +678,21 @@ impl PyWatchEvent {
 /// `ClosedError`) and unwatches on the server.
 #[pyclass(frozen, name = "Watch", module = "journalkeeper._native")]
 pub struct PyWatch {
+    inner: ProcessBound<WatchInner>,
+}
+
+struct WatchInner {
     stream: Arc<tokio::sync::Mutex<Option<WatchStream>>>,
     closed: tokio::sync::watch::Sender<bool>,
-    pid: u32,
 }
 
 impl PyWatch {
-    fn new(stream: WatchStream, pid: u32) -> Self {
+    fn new(stream: WatchStream) -> Self {
         PyWatch {
-            stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
-            closed: tokio::sync::watch::channel(false).0,
-            pid,
+            inner: ProcessBound::new(WatchInner {
+                stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
+                closed: tokio::sync::watch::channel(false).0,
+            }),
         }
     }
 }
@@ -700,10 +707,10 @@ impl PyWatch {
     /// in time (the watch stays usable).
     #[pyo3(signature = (timeout=None, aio=false))]
     fn next(&self, py: Python<'_>, timeout: Option<f64>, aio: bool) -> PyResult<Py<PyAny>> {
-        check_process(self.pid, "Watch")?;
+        let inner = self.inner.get("Watch")?;
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
-        let stream = self.stream.clone();
-        let mut closed = self.closed.subscribe();
+        let stream = inner.stream.clone();
+        let mut closed = inner.closed.subscribe();
         call(py, aio, async move {
             let next = async {
                 let mut guard = stream.lock().await;
@@ -744,25 +751,29 @@ impl PyWatch {
     /// The lowest log index not yet received (where a resubscription would start).
     #[getter]
     fn next_index(&self) -> Option<u64> {
-        self.stream
+        self.inner
+            .local()?
+            .stream
             .try_lock()
             .ok()?
             .as_ref()
             .map(|s| s.next_index())
     }
 
-    /// Ends the watch. Idempotent.
+    /// Ends the watch. Idempotent; a no-op in a forked child (the watch is the parent's).
     fn close(&self) {
-        self.closed.send_replace(true);
-        if self.pid == std::process::id()
-            && let Ok(mut guard) = self.stream.try_lock()
-        {
+        let Some(inner) = self.inner.local() else {
+            return;
+        };
+        inner.closed.send_replace(true);
+        if let Ok(mut guard) = inner.stream.try_lock() {
             guard.take();
         }
     }
 
+    /// Also true in a forked child.
     #[getter]
     fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.inner.local().is_none_or(|i| *i.closed.borrow())
     }
 }

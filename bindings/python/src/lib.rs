@@ -11,6 +11,7 @@
 mod client;
 mod convert;
 mod errors;
+mod process_bound;
 mod runtime;
 mod server;
 mod status_detail;

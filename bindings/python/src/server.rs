@@ -16,15 +16,16 @@ use pyo3::types::PyDict;
 
 use crate::convert::{ServerStatusDict, ranged};
 use crate::errors::{invalid, to_py_err};
-use crate::runtime::{block_on, check_process};
+use crate::process_bound::ProcessBound;
+use crate::runtime::block_on;
 
 /// A running node. `close()` shuts it down cleanly (idempotent).
 #[pyclass(frozen, name = "Server", module = "journalkeeper._native")]
 pub struct PyServer {
-    server: Mutex<Option<Server>>,
+    /// `None` once closed; the node runs in the process that made it.
+    server: ProcessBound<Mutex<Option<Server>>>,
     node_id: u64,
     address: String,
-    pid: u32,
 }
 
 fn start(py: Python<'_>, config: ServerConfig) -> PyResult<PyServer> {
@@ -32,8 +33,7 @@ fn start(py: Python<'_>, config: ServerConfig) -> PyResult<PyServer> {
     Ok(PyServer {
         node_id: server.node_id(),
         address: server.local_addr().to_string(),
-        server: Mutex::new(Some(server)),
-        pid: std::process::id(),
+        server: ProcessBound::new(Mutex::new(Some(server))),
     })
 }
 
@@ -101,6 +101,14 @@ fn config_from_dict(config: &Bound<'_, PyDict>) -> PyResult<ServerConfig> {
     Ok(cfg)
 }
 
+impl PyServer {
+    /// The node's slot (`None` once closed); `ClosedError` in a forked child.
+    fn node(&self) -> PyResult<std::sync::MutexGuard<'_, Option<Server>>> {
+        let node = self.server.get("Server")?;
+        Ok(node.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 #[pymethods]
 impl PyServer {
     /// Starts a node from a dict of the TOML keys (blocks until it listens).
@@ -134,8 +142,7 @@ impl PyServer {
 
     /// The node's latest status; `ClosedError` after `close()`.
     fn status(&self) -> PyResult<ServerStatusDict> {
-        check_process(self.pid, "Server")?;
-        let guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = self.node()?;
         match guard.as_ref() {
             Some(s) => Ok(s.status().into()),
             None => Err(to_py_err(closed(self.node_id))),
@@ -148,7 +155,7 @@ impl PyServer {
     /// awaiting `Server::removed`, which would hold the lock `status()` and `close()` take.
     #[pyo3(signature = (timeout=None))]
     fn wait_removed(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
-        check_process(self.pid, "Server")?;
+        let node = self.server.get("Server")?;
         let timeout = timeout
             .map(|t| crate::client::seconds("timeout", t))
             .transpose()?;
@@ -157,7 +164,7 @@ impl PyServer {
         let poll = async {
             loop {
                 let standing = {
-                    let guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
+                    let guard = node.lock().unwrap_or_else(|e| e.into_inner());
                     guard.as_ref().map(|s| s.status().standing)
                 };
                 match standing {
@@ -180,24 +187,22 @@ impl PyServer {
     /// Stops the node cleanly (makes the log durable, releases the port). Idempotent; a no-op
     /// in a forked child (the node runs in the parent).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        if self.pid != std::process::id() {
+        let Some(node) = self.server.local() else {
             return Ok(());
-        }
-        let server = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        };
+        let server = node.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(server) = server {
             block_on(py, server.shutdown())?;
         }
         Ok(())
     }
 
+    /// Also true in a forked child.
     #[getter]
     fn is_closed(&self) -> bool {
-        self.pid != std::process::id()
-            || self
-                .server
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_none()
+        self.server
+            .local()
+            .is_none_or(|node| node.lock().unwrap_or_else(|e| e.into_inner()).is_none())
     }
 
     fn __repr__(&self) -> String {

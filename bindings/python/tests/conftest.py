@@ -47,14 +47,22 @@ def node_config(node_id: int, addrs: list[str], data_dir: Path) -> dict[str, obj
     }
 
 
-def eventually(what: str, check: Callable[[], T | None], timeout: float = 10.0) -> T:
+def eventually(
+    what: str,
+    check: Callable[[], T | None],
+    timeout: float = 10.0,
+    state: Callable[[], object] | None = None,
+) -> T:
+    """Polls `check` until it returns a value; at the deadline fails, naming `what` and what
+    `state()` (when given) shows then."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value is not None:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            seen = f"; state: {state()!r}" if state is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{seen}")
         time.sleep(0.01)
 
 

@@ -108,14 +108,28 @@ def test_a_joining_node_is_added_leads_is_preferred_and_is_removed(founders: Fou
         eventually("the joiner leads", lambda: joiner.status()["is_leader"] or None)
         admin.set_preferred_leader(4)
         everyone = [*founders.servers, joiner]
+
+        def views() -> list[tuple[object, ...]]:
+            """Each node's id, role, term, leader, commit, applied and preferred leader."""
+            out: list[tuple[object, ...]] = []
+            for s in everyone:
+                st = s.status()
+                out.append(
+                    (st["node_id"], st["role"], st["term"], st["leader"], st["commit_index"])
+                    + (st["applied_index"], st["preferred_leader"])
+                )
+            return out
+
         eventually(
             "every node records the preferred leader",
             lambda: all(s.status()["preferred_leader"] == 4 for s in everyone) or None,
+            state=views,
         )
         admin.set_preferred_leader(None)
         eventually(
             "every node clears the preferred leader",
             lambda: all(s.status()["preferred_leader"] is None for s in everyone) or None,
+            state=views,
         )
 
         # Removed while it leads: it knows it, the founders serve on without it.

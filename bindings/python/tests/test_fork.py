@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -60,6 +61,15 @@ def test_a_forked_child_uses_a_new_client_and_rejects_the_parents(
             pass
         else:
             raise AssertionError("the parent's watch worked in the child")
+        assert watch.closed, "the parent's watch is closed in the child"
+        watch.close()  # a no-op: the watch is the parent's
+        assert client.closed and repr(client) == "Client(servers=[], closed=True)"
+        try:
+            _ = client.leader
+        except jk.ClosedError:
+            pass
+        else:
+            raise AssertionError("the parent's client told its leader in the child")
         try:
             cluster.servers[0].status()
         except jk.ClosedError:
@@ -90,3 +100,30 @@ def test_a_child_forked_before_any_runtime_use_works(cluster: Cluster) -> None:
     assert code == 0, report
     with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID) as c:
         assert c.journal.get(30, int(report))[0].payload == b"from child"
+
+
+def test_a_child_frees_the_parents_objects_without_touching_them(cluster: Cluster) -> None:
+    """The child's garbage collector may free a client or watch of the parent: that leaks it
+    (its destructor would wake the parent's runtime, whose locks a parent thread may hold)."""
+    parents: list[object] = []
+    c = jk.Client(cluster.addrs, cluster_id=CLUSTER_ID)
+    parents += [c, c.kv.watch(key="fork/freed")]
+    parents.append(parents)  # a cycle: only the collector frees it
+    del c
+
+    def child() -> str:
+        parents.clear()
+        gc.collect()
+        with jk.Client(cluster.addrs, cluster_id=CLUSTER_ID) as fresh:
+            fresh.kv.set("fork/freed", b"by the child")
+        return "ok"
+
+    code, report = run_in_child(child)
+    assert (code, report) == (0, "ok")
+    watch = parents[1]
+    assert isinstance(watch, jk.Watch)
+    assert watch.next(timeout=10).new_value == b"by the child", "the parent's watch still works"
+    watch.close()
+    client = parents[0]
+    assert isinstance(client, jk.Client)
+    client.close()

@@ -384,7 +384,7 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Client(servers={self._native.servers!r}, closed={self.closed!r})"
+        return repr(self._native)  # in a forked child: no servers, closed
 
 
 class AsyncJournal:
@@ -577,7 +577,7 @@ class AsyncClient:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"AsyncClient(servers={self._native.servers!r}, closed={self.closed!r})"
+        return "Async" + repr(self._native)  # in a forked child: no servers, closed
 
 
 __all__ = [
