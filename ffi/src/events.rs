@@ -235,3 +235,104 @@ pub extern "C" fn jk_events_close(events: *mut jk_events) -> jk_status {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeRole};
+
+    use super::*;
+
+    /// Appends a summary of `event` to the `Vec<String>` behind `user_data`.
+    unsafe extern "C" fn record(
+        user_data: *mut c_void,
+        event: *const jk_cluster_event,
+        error: *const jk_error,
+    ) {
+        assert!(error.is_null());
+        // SAFETY: `user_data` is the `&mut Vec<String>` the test passes; `deliver` calls back
+        // synchronously, while the test holds it.
+        let seen = unsafe { &mut *user_data.cast::<Vec<String>>() };
+        // SAFETY: `deliver` passes a live event for the call.
+        let e = unsafe { &*event };
+        let addr = |m: *const jk_member| {
+            // SAFETY: a non-NULL member of a live event, with a NUL-terminated address.
+            unsafe { m.as_ref() }.map(|m| {
+                // SAFETY: as above.
+                let a = unsafe { CStr::from_ptr(m.addr) };
+                format!("{}@{}", m.node_id, a.to_str().unwrap())
+            })
+        };
+        seen.push(match e.kind {
+            jk_cluster_event_kind::LeaderChanged => {
+                format!("leader {:?} term {}", addr(e.leader), e.term)
+            }
+            jk_cluster_event_kind::VotersChanged => {
+                // SAFETY: VOTERS_CHANGED carries a live configuration.
+                let c = unsafe { &*e.configuration };
+                // SAFETY: `voters` holds `voters_len` members.
+                let voters = unsafe { std::slice::from_raw_parts(c.voters, c.voters_len) };
+                let voters: Vec<_> = voters.iter().map(|m| addr(m).unwrap()).collect();
+                format!("voters {voters:?} leader {:?}", addr(c.leader))
+            }
+            jk_cluster_event_kind::RoleChanged => format!("role {} {:?}", e.node_id, e.role),
+            jk_cluster_event_kind::JournalChanged => {
+                format!("journal {} {}..{}", e.partition, e.min_index, e.max_index)
+            }
+        });
+    }
+
+    #[test]
+    fn each_kind_carries_its_fields_and_zeroes_the_others() {
+        let m = |id: u64| Member {
+            node_id: id,
+            addr: format!("127.0.0.1:{id}"),
+        };
+        let mut seen: Vec<String> = Vec::new();
+        let callback = Callback::new(Some(record), (&mut seen as *mut Vec<String>).cast()).unwrap();
+        for e in [
+            ClusterEvent::LeaderChanged {
+                leader: Some(m(2)),
+                term: 7,
+            },
+            ClusterEvent::LeaderChanged {
+                leader: None,
+                term: 8,
+            },
+            ClusterEvent::VotersChanged {
+                configuration: ClusterConfiguration {
+                    voters: vec![m(1), m(2)],
+                    ..ClusterConfiguration::default()
+                },
+            },
+            ClusterEvent::RoleChanged {
+                node_id: 3,
+                role: NodeRole::Leader,
+            },
+            ClusterEvent::JournalChanged {
+                partition: 4,
+                min_index: 5,
+                max_index: 9,
+            },
+        ] {
+            deliver(&callback, &e);
+        }
+        assert_eq!(
+            seen,
+            [
+                "leader Some(\"2@127.0.0.1:2\") term 7",
+                "leader None term 8",
+                "voters [\"1@127.0.0.1:1\", \"2@127.0.0.1:2\"] leader None",
+                "role 3 Leader",
+                "journal 4 5..9",
+            ]
+        );
+        let empty = empty(jk_cluster_event_kind::RoleChanged);
+        assert!(empty.leader.is_null() && empty.configuration.is_null());
+        assert_eq!(
+            (empty.term, empty.node_id, empty.role),
+            (0, 0, jk_role::None)
+        );
+    }
+}

@@ -196,3 +196,68 @@ pub extern "C" fn jk_admin_recover_snapshot(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use journalkeeper::api::{Error, ErrorKind};
+    use journalkeeper::client::protocol::Member;
+
+    use super::*;
+    use crate::error::{jk_error_message, jk_error_status};
+
+    #[test]
+    fn a_list_owns_its_members_snapshots_and_errors() {
+        let node = |id: u64| Member {
+            node_id: id,
+            addr: format!("127.0.0.1:{id}"),
+        };
+        let snap = SnapshotInfo {
+            index: 10,
+            term: 2,
+            time_ms: 3,
+            size_bytes: 4,
+        };
+        let list = to_owned_view(
+            ListStorage::new(vec![
+                NodeSnapshots {
+                    node: node(1),
+                    snapshots: vec![snap.clone(), SnapshotInfo { index: 20, ..snap }],
+                    error: None,
+                },
+                NodeSnapshots {
+                    node: node(2),
+                    snapshots: Vec::new(),
+                    error: Some(Error::new(ErrorKind::Unavailable, "node 2 is down")),
+                },
+            ]),
+            ListStorage::view,
+        );
+        // SAFETY: `list` is a live view made above, freed at the end.
+        let view = unsafe { &*list };
+        // SAFETY: `nodes` holds `nodes_len` entries owned by the list.
+        let nodes = unsafe { std::slice::from_raw_parts(view.nodes, view.nodes_len) };
+        assert_eq!(nodes.len(), 2);
+        // SAFETY: addresses are NUL-terminated strings owned by the list.
+        let addr = unsafe { CStr::from_ptr(nodes[1].node.addr) };
+        assert_eq!(
+            (nodes[1].node.node_id, addr.to_str().unwrap()),
+            (2, "127.0.0.1:2")
+        );
+        // SAFETY: `snapshots` holds `snapshots_len` entries owned by the list.
+        let s = unsafe { std::slice::from_raw_parts(nodes[0].snapshots, nodes[0].snapshots_len) };
+        assert_eq!(
+            (s[0].index, s[0].term, s[0].time_ms, s[0].size_bytes),
+            (10, 2, 3, 4)
+        );
+        assert_eq!(s[1].index, 20);
+        assert!(nodes[0].error.is_null() && nodes[1].snapshots_len == 0);
+        assert_eq!(jk_error_status(nodes[1].error), jk_status::Unavailable);
+        // SAFETY: the message is a NUL-terminated string owned by the list's error.
+        let msg = unsafe { CStr::from_ptr(jk_error_message(nodes[1].error)) };
+        assert_eq!(msg.to_str().unwrap(), "node 2 is down");
+        jk_snapshot_list_free(list);
+        jk_snapshot_list_free(std::ptr::null_mut());
+    }
+}
