@@ -61,7 +61,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
 C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test tests/c/admin_test \
-	examples/c/cluster
+	tests/c/events_test examples/c/cluster
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 
@@ -81,7 +81,8 @@ c-lib:
 
 ## C tests and the C example: compiled with -Wall -Wextra -Werror against the header, each linked
 ## once to the .so (through pkg-config) and once to the .a; all run, then the example, the
-## error tests and the admin tests run again under valgrind (.so build).
+## error tests and the admin tests run again under valgrind (.so build), the events tests under
+## valgrind for both builds; the header must also compile as C++ (g++ -Werror).
 ## The system tools the C tests use; installed from Debian's packages when a machine lacks them.
 c-tools:
 	@for t in pkg-config:pkgconf valgrind:valgrind readelf:binutils; do \
@@ -89,6 +90,8 @@ c-tools:
 
 c-test: c-tools c-lib
 	mkdir -p build/c
+	echo "== header as C++"; printf '#include "journalkeeper.h"\nint main() { return jk_version() == nullptr; }\n' | \
+		g++ -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ -fsyntax-only -
 	# Shipped artifacts carry no debug info (see [profile.release] in Cargo.toml).
 	for f in $(C_LIBDIR)/libjournalkeeper.so $(C_LIBDIR)/libjournalkeeper.a; do \
 		! readelf -S $$f | grep -q '\.debug_' || { echo "$$f has debug sections"; exit 1; }; done
@@ -105,6 +108,8 @@ c-test: c-tools c-lib
 	echo "== valgrind error_test (shared)"; $(VALGRIND) build/c/error_test_shared
 	echo "== valgrind cluster (shared)"; $(VALGRIND) build/c/cluster_shared
 	echo "== valgrind admin_test (shared)"; $(VALGRIND) build/c/admin_test_shared
+	echo "== valgrind events_test (shared)"; $(VALGRIND) build/c/events_test_shared
+	echo "== valgrind events_test (static)"; $(VALGRIND) build/c/events_test_static
 
 ## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite and the
 ## example (both start embedded 3-node clusters on loopback ephemeral ports), then mypy --strict

@@ -1,7 +1,7 @@
 /*
  * libjournalkeeper: the C ABI of JournalKeeper-rs. Rules (docs/architecture/ffi.md):
- * - Handles (jk_server, jk_client, jk_watch, jk_error) are opaque; each is released by exactly
- *   one jk_*_free / jk_*_close, which accepts NULL.
+ * - Handles (jk_server, jk_client, jk_watch, jk_events, jk_error) are opaque; each is released
+ *   by exactly one jk_*_free / jk_*_close, which accepts NULL.
  * - Every call that can fail returns a jk_status (JK_STATUS_OK == 0). When `err_out` is not
  *   NULL, *err_out receives NULL on success or a jk_error (free with jk_error_free) on failure.
  * - NULL or invalid arguments give an error status, never a crash; a failed call has no effect
@@ -199,6 +199,28 @@ typedef enum {
 } jk_role;
 
 /*
+ What a `jk_cluster_event` reports (its `kind`).
+ */
+typedef enum {
+  /*
+   A leader was elected in `term` (`leader`), or the node lost its leader (`leader` NULL).
+   */
+  JK_CLUSTER_EVENT_KIND_LEADER_CHANGED = 0,
+  /*
+   The configuration changed (`configuration`: voters, a joint change, learners).
+   */
+  JK_CLUSTER_EVENT_KIND_VOTERS_CHANGED = 1,
+  /*
+   The reporting node's own role changed (`node_id`, `role`).
+   */
+  JK_CLUSTER_EVENT_KIND_ROLE_CHANGED = 2,
+  /*
+   A journal partition's readable range changed (`partition`, `min_index`, `max_index`).
+   */
+  JK_CLUSTER_EVENT_KIND_JOURNAL_CHANGED = 3,
+} jk_cluster_event_kind;
+
+/*
  An embedded node's standing in its cluster (`jk_server_standing`).
  */
 typedef enum {
@@ -286,6 +308,12 @@ typedef struct jk_client jk_client;
  `jk_error_free`. Immutable: the accessors may be called from any thread.
  */
 typedef struct jk_error jk_error;
+
+/*
+ A running event subscription. Opaque. Made by `jk_client_events` / `jk_server_events`,
+ released by `jk_events_close`.
+ */
+typedef struct jk_events jk_events;
 
 /*
  A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
@@ -519,6 +547,56 @@ typedef struct {
 } jk_client_config;
 
 /*
+ One cluster event, passed to a `jk_events_callback`. Borrowed: it and everything it points to
+ are valid during the callback only. Only the fields of its `kind` are set; the others are 0
+ or NULL. A subscription starts with the node's whole current state (one event of each kind,
+ one `JOURNAL_CHANGED` per partition) and, after a reconnect, repeats the latest state of each
+ kind: treat events as state, not as deltas to count.
+ */
+typedef struct {
+  jk_cluster_event_kind kind;
+  /*
+   `LEADER_CHANGED`: the leader; NULL when the node knows none.
+   */
+  const jk_member *leader;
+  /*
+   `LEADER_CHANGED`: the term.
+   */
+  uint64_t term;
+  /*
+   `VOTERS_CHANGED`: the new configuration (its `leader` is NULL: leaders are reported by
+   `LEADER_CHANGED`).
+   */
+  const jk_cluster_configuration *configuration;
+  /*
+   `ROLE_CHANGED`: the reporting node and its new role.
+   */
+  uint64_t node_id;
+  jk_role role;
+  /*
+   `JOURNAL_CHANGED`: the partition, its smallest readable index and the next index to be
+   written.
+   */
+  uint16_t partition;
+  uint64_t min_index;
+  uint64_t max_index;
+} jk_cluster_event;
+
+/*
+ Called on the subscription's own library thread, once per event (`event` non-NULL, `error`
+ NULL), in the order the node saw them. When the subscription ends — client closed
+ (`JK_STATUS_CLOSED`), server stopped (`JK_STATUS_CLOSED`), no node took the subscription in
+ time (`JK_STATUS_TIMEOUT` / `JK_STATUS_UNAVAILABLE`), or another error a node reported — it
+ is called once more with `event` NULL and `error` set, and never again. Both pointers are
+ borrowed for the call only. The callback must not block for long (events queue up
+ meanwhile); it may call any `jk_` function, including blocking ones and `jk_events_close` of
+ its own subscription.
+ */
+typedef void (*jk_events_callback)(void *user_data,
+                                   const jk_cluster_event *event,
+                                   const jk_error *error);
+
+/*
  A byte range passed *to* the library. Borrowed: the library copies what it keeps before the
  call returns. `data` may be NULL only when `len` is 0.
  */
@@ -712,6 +790,55 @@ typedef struct {
    */
   uint64_t preferred_leader_id;
 } jk_server_standing_info;
+
+/*
+ One snapshot a node retains.
+ */
+typedef struct {
+  /*
+   The log index (and its term) of the last entry the snapshot holds.
+   */
+  uint64_t index;
+  uint64_t term;
+  /*
+   When the node saved it, in milliseconds since the Unix epoch.
+   */
+  uint64_t time_ms;
+  /*
+   Bytes on disk.
+   */
+  uint64_t size_bytes;
+} jk_snapshot_info;
+
+/*
+ The snapshots one member retains (part of a `jk_snapshot_list`, which owns everything it
+ points to).
+ */
+typedef struct {
+  /*
+   The member: node id and address.
+   */
+  jk_member node;
+  /*
+   Oldest first; none when the node could not be asked.
+   */
+  const jk_snapshot_info *snapshots;
+  size_t snapshots_len;
+  /*
+   NULL when the node answered; else why it could not be asked (read it with the
+   `jk_error_*` accessors; owned by the list: do not free it).
+   */
+  const jk_error *error;
+} jk_node_snapshots;
+
+/*
+ Every member's snapshots, by node id (`jk_admin_snapshots`). Owned by the caller; free with
+ `jk_snapshot_list_free`.
+ */
+typedef struct {
+  const jk_node_snapshots *nodes;
+  size_t nodes_len;
+} jk_snapshot_list;
 
 /*
  One KV change, passed to a `jk_watch_callback`. Borrowed: valid during the callback only.
@@ -953,6 +1080,46 @@ void jk_error_free(jk_error *error);
  `jk_status`). Thread-safe.
  */
 const char *jk_status_code(uint32_t status);
+
+/*
+ Subscribes to the cluster's events as the node the client is subscribed to sees them
+ (leader, configuration, that node's role, every partition's bounds): first its whole current
+ state, then each change. Blocks until a node takes the subscription, then calls `callback`
+ with `user_data` on a library thread for every event (see `jk_events_callback`). The
+ subscription moves to another node when its node is lost (the new node's state follows) and
+ ends with `JK_STATUS_CLOSED` once the client is closed. On success `*out` is a new handle for
+ `jk_events_close`; when this returns an error the callback is never called. Thread-safe.
+ */
+jk_status jk_client_events(const jk_client *client,
+                           jk_events_callback callback,
+                           void *user_data,
+                           jk_events **out,
+                           jk_error **err_out);
+
+/*
+ Subscribes to an embedded node's own events, as a client subscribed to it would get them:
+ first its whole current state, then each change (a slow callback skips intermediate states
+ and gets the difference to the latest). Does not block on the network. `callback` runs with
+ `user_data` on a library thread (see `jk_events_callback`); the subscription ends with
+ `JK_STATUS_CLOSED` when the server stops. `JK_STATUS_CLOSED` (and no subscription) after
+ `jk_server_stop`. On success `*out` is a new handle for `jk_events_close`; when this returns
+ an error the callback is never called. The subscription does not keep the server alive:
+ stop and free it as usual. Thread-safe.
+ */
+jk_status jk_server_events(const jk_server *server,
+                           jk_events_callback callback,
+                           void *user_data,
+                           jk_events **out,
+                           jk_error **err_out);
+
+/*
+ Stops the subscription and frees the handle. After it returns, the callback is never called
+ again (it waits for a callback in progress to return — unless called from that callback
+ itself, which is allowed: the subscription then ends when the callback returns). NULL is
+ allowed (nothing happens). Must be the last call on `events`, also after the final call with
+ `event` NULL. Returns `JK_STATUS_OK`, or `JK_STATUS_PANIC`.
+ */
+jk_status jk_events_close(jk_events *events);
 
 /*
  Appends `n` entries to `partition` as one batch, acknowledged at `response` (a
@@ -1248,6 +1415,49 @@ jk_status jk_server_stop(jk_server *server, jk_error **err_out);
  is allowed. Must be the last call on `server`; do not use it afterwards.
  */
 void jk_server_free(jk_server *server);
+
+/*
+ Makes every node snapshot at one log index (a log entry) and returns that index in
+ `*index_out` once a majority of the voters have saved it (the others save theirs as they
+ apply the entry), so `jk_admin_recover_snapshot` can use it at once. `timeout_ms` bounds the
+ wait (0: the default, 60 s; at most `JK_MAX_ADMIN_TIMEOUT_MS`); `JK_STATUS_TIMEOUT` when a
+ majority did not save it in time (the snapshot may still be taken). Blocking. Thread-safe.
+ */
+jk_status jk_admin_take_snapshot(const jk_client *client,
+                                 uint64_t timeout_ms,
+                                 uint64_t *index_out,
+                                 jk_error **err_out);
+
+/*
+ The snapshots every member of the configuration (voters and learners) retains, by node id;
+ a node that cannot be asked is listed with its error and no snapshots (the call itself fails
+ only when the configuration cannot be read). On success `*out` is a new `jk_snapshot_list`
+ for `jk_snapshot_list_free`. Blocking (each node at most the client's request timeout).
+ Thread-safe.
+ */
+jk_status jk_admin_snapshots(const jk_client *client, jk_snapshot_list **out, jk_error **err_out);
+
+/*
+ Frees a list returned by `jk_admin_snapshots`, with the errors it holds. NULL is allowed.
+ */
+void jk_snapshot_list_free(jk_snapshot_list *list);
+
+/*
+ Rolls the cluster's state back to the snapshot at log index `index` through a log entry, so
+ every node does the same at the same point, and returns once that entry is committed (a
+ STRICT read that follows sees the recovered state). The KV returns to the snapshot's keys
+ and values (watchers see each difference); journal entries stay (the journal is the log),
+ and so do the write sessions (a retried write never applies twice).
+ `JK_STATUS_INVALID_ARGUMENT` (nothing changes) unless a majority of the voters retain that
+ snapshot (`jk_admin_snapshots`; the message names who does), or while a membership change is
+ in progress. `timeout_ms` bounds the call (0: the default, 60 s; at most
+ `JK_MAX_ADMIN_TIMEOUT_MS`; each request also ends at the client's request timeout);
+ `JK_STATUS_TIMEOUT`: the recovery may or may not have taken effect. Blocking. Thread-safe.
+ */
+jk_status jk_admin_recover_snapshot(const jk_client *client,
+                                    uint64_t index,
+                                    uint64_t timeout_ms,
+                                    jk_error **err_out);
 
 /*
  The version of the loaded library as a static NUL-terminated string (e.g. "0.1.0"); equals

@@ -89,7 +89,7 @@ pub struct jk_node_status {
 }
 
 /// The strings and arrays a configuration view points into.
-struct ConfigStorage {
+pub(crate) struct ConfigStorage {
     addrs: Vec<CString>,
     voters: Vec<jk_member>,
     observers: Vec<jk_member>,
@@ -98,7 +98,7 @@ struct ConfigStorage {
 }
 
 impl ConfigStorage {
-    fn new(c: &ClusterConfiguration) -> Self {
+    pub(crate) fn new(c: &ClusterConfiguration) -> Self {
         let mut addrs = Vec::new();
         let voters = members(&c.voters, &mut addrs);
         let observers = members(&c.observers, &mut addrs);
@@ -113,7 +113,7 @@ impl ConfigStorage {
         }
     }
 
-    fn view(&self) -> jk_cluster_configuration {
+    pub(crate) fn view(&self) -> jk_cluster_configuration {
         debug_assert!(self.addrs.len() >= self.voters.len());
         let joint = self.joint.as_deref().unwrap_or(&[]);
         jk_cluster_configuration {
@@ -131,7 +131,7 @@ impl ConfigStorage {
 
 /// A `jk_member` whose address points into a `CString` kept in `addrs` (its heap bytes stay put
 /// when `addrs` grows).
-fn member(m: &Member, addrs: &mut Vec<CString>) -> jk_member {
+pub(crate) fn member(m: &Member, addrs: &mut Vec<CString>) -> jk_member {
     let addr = lossy_cstring(m.addr.clone());
     let ptr = addr.as_ptr();
     addrs.push(addr);
@@ -244,17 +244,19 @@ pub extern "C" fn jk_cluster_configuration_free(configuration: *mut jk_cluster_c
 /// The admin of `client` with the bound of one change: `timeout_ms` 0 is the core's default
 /// (60 s); more than `JK_MAX_ADMIN_TIMEOUT_MS` is refused with the server's message, before
 /// the client waits (the core's `Admin::with_timeout` does not check its bound).
-fn admin(client: &Client, timeout_ms: u64) -> Result<Admin<'_>, Failure> {
-    let timeout = match timeout_ms {
-        0 => DEFAULT_ADMIN_TIMEOUT,
-        ms if ms <= MAX_ADMIN_TIMEOUT_MS => Duration::from_millis(ms),
-        ms => {
-            return Err(Failure::invalid(format!(
-                "timeout_ms {ms} exceeds {MAX_ADMIN_TIMEOUT_MS}"
-            )));
-        }
-    };
-    Ok(client.admin().with_timeout(timeout))
+pub(crate) fn admin(client: &Client, timeout_ms: u64) -> Result<Admin<'_>, Failure> {
+    Ok(client.admin().with_timeout(admin_timeout(timeout_ms)?))
+}
+
+/// The bound `timeout_ms` stands for (see [`admin`]).
+pub(crate) fn admin_timeout(timeout_ms: u64) -> Result<Duration, Failure> {
+    match timeout_ms {
+        0 => Ok(DEFAULT_ADMIN_TIMEOUT),
+        ms if ms <= MAX_ADMIN_TIMEOUT_MS => Ok(Duration::from_millis(ms)),
+        ms => Err(Failure::invalid(format!(
+            "timeout_ms {ms} exceeds {MAX_ADMIN_TIMEOUT_MS}"
+        ))),
+    }
 }
 
 /// The members of a `jk_member` array argument (a NULL address is `""`: already known).

@@ -187,6 +187,26 @@ impl Failure {
     }
 }
 
+/// A `jk_error` that a returned view points to (`jk_node_snapshots.error`): freed with the
+/// view's storage, never by the caller.
+pub(crate) struct OwnedError(*mut jk_error);
+
+impl OwnedError {
+    pub fn new(failure: Failure) -> Self {
+        OwnedError(failure.into_error())
+    }
+
+    pub fn as_ptr(&self) -> *const jk_error {
+        self.0
+    }
+}
+
+impl Drop for OwnedError {
+    fn drop(&mut self) {
+        drop(free_box::<jk_error>(self.0));
+    }
+}
+
 /// Ends a status-returning export (see `ffi_boundary!`): maps the body's outcome to a status
 /// and stores the error (or NULL) into `*err_out` when `err_out` is not NULL.
 pub(crate) fn report(

@@ -8,8 +8,9 @@
 //! Files, one per concept: `panic` (the boundary macro), `castable` (handle ownership),
 //! `args` (pointer / string arguments and out-pointers), `error` (`jk_status`, `jk_error`),
 //! `runtime` (the shared tokio runtime), `version`, `buffer` (bytes, buffers, strings),
-//! `names` (`jk_role` and the canonical names), `limits` (`JK_MAX_*`), `server`, `client`, `journal`, `kv`, `watch`,
-//! `admin`.
+//! `names` (`jk_role` and the canonical names), `limits` (`JK_MAX_*`), `subscription` (the
+//! thread behind every callback subscription), `server`, `client`, `journal`, `kv`, `watch`,
+//! `admin`, `events` (cluster events), `snapshots`.
 
 // C names (`jk_client`, …) are the public API.
 #![allow(non_camel_case_types)]
@@ -24,16 +25,19 @@ mod panic;
 mod args;
 mod castable;
 mod runtime;
+mod subscription;
 
 pub mod admin;
 pub mod buffer;
 pub mod client;
 pub mod error;
+pub mod events;
 pub mod journal;
 pub mod kv;
 pub mod limits;
 pub mod names;
 pub mod server;
+pub mod snapshots;
 pub mod status_detail;
 pub mod version;
 pub mod watch;

@@ -189,7 +189,7 @@ pub extern "C" fn jk_server_start_toml(
     }
 }
 
-fn with_server<T>(
+pub(crate) fn with_server<T>(
     server: *const jk_server,
     f: impl FnOnce(&Server) -> Result<T, Failure>,
 ) -> Result<T, Failure> {

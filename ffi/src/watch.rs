@@ -1,35 +1,29 @@
 //! KV watches with a callback: `jk_kv_watch` starts a library thread that waits for events on
 //! the runtime and calls the callback *outside* it (so the callback may make blocking calls);
-//! `jk_watch_close` stops the thread and waits for it, so no callback runs after it returns.
+//! `jk_watch_close` stops the thread and waits for it, so no callback runs after it returns
+//! (the thread itself: `subscription`).
 
 use std::ffi::{c_char, c_void};
-use std::thread::{JoinHandle, ThreadId};
 
 use journalkeeper::client::WatchStream;
 use journalkeeper::state::watch::{KvEvent, WatchFilter};
-use tokio::sync::oneshot;
 
 use crate::args::{out_arg, str_arg};
 use crate::buffer::{buffer_view, jk_buffer, key_bytes};
 use crate::castable::{Castable, OwnershipBox, free_box, to_boxed_mut_ptr};
 use crate::client::{client_arg, jk_client};
-use crate::error::{Failure, jk_error, jk_error_free, jk_status};
-use crate::runtime::{block_on, runtime};
+use crate::error::{Failure, jk_error, jk_status};
+use crate::runtime::block_on;
+use crate::subscription::{Callback, Source, Subscription};
 
 /// A running watch. Opaque. Made by `jk_kv_watch`, released by `jk_watch_close`.
 pub struct jk_watch {
     _private: [u8; 0],
 }
 
-pub(crate) struct WatchHandle {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    thread_id: ThreadId,
-}
-
 impl Castable for jk_watch {
     type Ownership = OwnershipBox;
-    type RustType = WatchHandle;
+    type RustType = Subscription;
 }
 
 /// One KV change, passed to a `jk_watch_callback`. Borrowed: valid during the callback only.
@@ -57,76 +51,30 @@ pub type jk_watch_callback = Option<
     unsafe extern "C" fn(user_data: *mut c_void, event: *const jk_kv_event, error: *const jk_error),
 >;
 
-/// `user_data` and the callback cross to the watch thread.
-struct Delivery {
-    callback: unsafe extern "C" fn(*mut c_void, *const jk_kv_event, *const jk_error),
-    user_data: *mut c_void,
-}
+impl Source for WatchStream {
+    type Item = KvEvent;
 
-// SAFETY: the library only hands `user_data` back to the caller's callback; the header states
-// that both must be usable from the watch's library thread.
-unsafe impl Send for Delivery {}
-
-impl Delivery {
-    fn event(&self, e: &KvEvent) {
-        let key = key_bytes(&e.key);
-        let old = e.old_value.as_deref().map(buffer_view);
-        let new = e.new_value.as_deref().map(buffer_view);
-        let event = jk_kv_event {
-            index: e.index,
-            key: key.as_ptr().cast::<c_char>(),
-            key_len: key.len() - 1,
-            old_value: old
-                .as_ref()
-                .map_or(std::ptr::null(), |b| b as *const jk_buffer),
-            new_value: new
-                .as_ref()
-                .map_or(std::ptr::null(), |b| b as *const jk_buffer),
-        };
-        // SAFETY: the caller's callback with its own `user_data`; `event` and what it points
-        // to live until the call returns.
-        unsafe { (self.callback)(self.user_data, &event, std::ptr::null()) };
-    }
-
-    fn end(&self, failure: Failure) {
-        let error = failure.into_error();
-        // SAFETY: as above; `error` is borrowed for the call and freed after it.
-        unsafe { (self.callback)(self.user_data, std::ptr::null(), error) };
-        jk_error_free(error);
+    async fn next_item(&mut self) -> Result<KvEvent, Failure> {
+        Ok(self.next().await?)
     }
 }
 
-enum Step {
-    Stop,
-    Event(KvEvent),
-    End(Failure),
-}
-
-fn run(mut stream: WatchStream, mut stop: oneshot::Receiver<()>, delivery: Delivery) {
-    let Ok(rt) = runtime() else { return };
-    loop {
-        // Wait inside the runtime, deliver outside it.
-        let step = rt.block_on(async {
-            tokio::select! {
-                biased;
-                _ = &mut stop => Step::Stop,
-                r = stream.next() => match r {
-                    Ok(event) => Step::Event(event),
-                    Err(e) => Step::End(e.into()),
-                },
-            }
-        });
-        match step {
-            Step::Stop => break,
-            Step::Event(event) => delivery.event(&event),
-            Step::End(failure) => {
-                delivery.end(failure);
-                break;
-            }
-        }
-    }
-    let _guard = rt.enter();
-    drop(stream);
+/// Calls the callback with the C view of `e`.
+fn deliver(callback: &Callback<jk_kv_event>, e: &KvEvent) {
+    let key = key_bytes(&e.key);
+    let old = e.old_value.as_deref().map(buffer_view);
+    let new = e.new_value.as_deref().map(buffer_view);
+    callback.event(&jk_kv_event {
+        index: e.index,
+        key: key.as_ptr().cast::<c_char>(),
+        key_len: key.len() - 1,
+        old_value: old
+            .as_ref()
+            .map_or(std::ptr::null(), |b| b as *const jk_buffer),
+        new_value: new
+            .as_ref()
+            .map_or(std::ptr::null(), |b| b as *const jk_buffer),
+    });
 }
 
 /// Watches one key (`is_prefix` false) or every key starting with `key_or_prefix` (`is_prefix`
@@ -151,20 +99,11 @@ pub extern "C" fn jk_kv_watch(
         let out = out_arg(out, "out")?;
         let client = client_arg(client)?;
         let key = str_arg(key_or_prefix, "key_or_prefix")?.to_string();
-        let callback = callback.ok_or_else(|| Failure::null("callback"))?;
+        let callback = Callback::new(callback, user_data)?;
         let filter = if is_prefix { WatchFilter::Prefix(key) } else { WatchFilter::Key(key) };
         let stream = block_on(client.kv().watch(filter, from_index))??;
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let delivery = Delivery { callback, user_data };
-        let thread = std::thread::Builder::new()
-            .name("jk-watch".into())
-            .spawn(move || run(stream, stop_rx, delivery))
-            .map_err(|e| Failure::new(jk_status::Io, format!("cannot start a watch thread: {e}")))?;
-        out.set(to_boxed_mut_ptr::<jk_watch>(WatchHandle {
-            stop: Some(stop_tx),
-            thread_id: thread.thread().id(),
-            thread: Some(thread),
-        }));
+        let watch = Subscription::start("jk-watch", stream, callback, deliver)?;
+        out.set(to_boxed_mut_ptr::<jk_watch>(watch));
         Ok(())
     }
 }
@@ -176,15 +115,8 @@ pub extern "C" fn jk_kv_watch(
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_watch_close(watch: *mut jk_watch) -> jk_status {
     ffi_boundary! { err_out = std::ptr::null_mut();
-        if let Some(mut handle) = free_box::<jk_watch>(watch) {
-            if let Some(stop) = handle.stop.take() {
-                let _ = stop.send(());
-            }
-            if std::thread::current().id() != handle.thread_id
-                && let Some(thread) = handle.thread.take()
-            {
-                let _ = thread.join();
-            }
+        if let Some(watch) = free_box::<jk_watch>(watch) {
+            watch.close();
         }
         Ok(())
     }

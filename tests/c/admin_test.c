@@ -6,89 +6,12 @@
  * naming what is wrong; a change to a node that never catches up times out and leaves the
  * voters as they were. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "journalkeeper.h"
+#include "test_cluster.h"
 
 #define FOUNDERS 3
-#define CLUSTER_ID 42
+#define CLUSTER_ID TC_CLUSTER_ID
 #define ENTRIES 20
-#define WAIT_MS 60000
-
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        jk_error *err_ = NULL;                                                                 \
-        jk_status st_ = (call);                                                                \
-        if (st_ != JK_STATUS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call,           \
-                    jk_status_code(st_), err_ ? jk_error_message(err_) : "");                  \
-            jk_error_free(err_);                                                               \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
-#define ERR (&err_)
-#define REQUIRE(cond)                                                                          \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "%s:%d: %s does not hold\n", __FILE__, __LINE__, #cond);           \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
-/* `call` fails with status `want`, and its error object agrees and has a message containing
- * `part`. */
-#define EXPECT_ERROR(want, part, call)                                                         \
-    do {                                                                                       \
-        jk_error *err_ = NULL;                                                                 \
-        jk_status st_ = (call);                                                                \
-        const char *msg_ = err_ ? jk_error_message(err_) : NULL;                               \
-        if (st_ != (want) || err_ == NULL || jk_error_status(err_) != st_ ||                   \
-            strstr(msg_, (part)) == NULL) {                                                    \
-            fprintf(stderr, "%s:%d: %s returned %s (%s), expected %s with \"%s\"\n", __FILE__, \
-                    __LINE__, #call, jk_status_code(st_), msg_ ? msg_ : "no error object",     \
-                    jk_status_code(want), (part));                                             \
-            exit(1);                                                                           \
-        }                                                                                      \
-        jk_error_free(err_);                                                                   \
-    } while (0)
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("free_port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static long long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Polls `cond` every 10 ms until it holds or WAIT_MS pass (then exits naming it). */
-#define EVENTUALLY(cond)                                                                       \
-    do {                                                                                       \
-        long long until_ = now_ms() + WAIT_MS;                                                 \
-        while (!(cond)) {                                                                      \
-            if (now_ms() > until_) {                                                           \
-                fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__, __LINE__, #cond); \
-                exit(1);                                                                       \
-            }                                                                                  \
-            usleep(10000);                                                                     \
-        }                                                                                      \
-    } while (0)
+#define WAIT_MS TC_WAIT_MS
 
 /* Whether `members` holds exactly the node ids `want` (any order). */
 static int same_ids(const jk_member *members, size_t len, const uint64_t *want, size_t want_len) {
@@ -175,36 +98,14 @@ static int node_holds(const char *addr, int n) {
 }
 
 int main(void) {
-    char root[] = "/tmp/jk-admin-XXXXXX";
-    if (mkdtemp(root) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    char addrs[FOUNDERS + 1][32], dirs[FOUNDERS + 1][64];
-    jk_peer peers[FOUNDERS];
-    for (int i = 0; i < FOUNDERS + 1; i++) {
-        snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", free_port());
-        snprintf(dirs[i], sizeof dirs[i], "%s/node%d", root, i + 1);
-        if (i < FOUNDERS) {
-            peers[i] = (jk_peer){.node_id = (uint64_t)i + 1, .addr = addrs[i]};
-        }
-    }
-
-    /* 1. Three founders; a client that knows only them. */
-    jk_server *servers[FOUNDERS + 1];
-    for (int i = 0; i < FOUNDERS; i++) {
-        jk_server_config cfg = {
-            .node_id = (uint64_t)i + 1,
-            .listen = addrs[i],
-            .cluster_id = CLUSTER_ID,
-            .data_dir = dirs[i],
-            .peers = peers,
-            .peers_len = FOUNDERS,
-        };
-        CHECK(jk_server_start(&cfg, &servers[i], ERR));
-    }
-    CHECK(jk_server_wait_for_leader(servers[0], WAIT_MS, NULL, ERR));
-    const char *founders[FOUNDERS] = {addrs[0], addrs[1], addrs[2]};
+    /* 1. Three founders (and room for a 4th node); a client that knows only them. */
+    tc_cluster cluster;
+    tc_cluster_start(&cluster, "admin", FOUNDERS + 1, FOUNDERS);
+    const char(*addrs)[32] = cluster.addrs;
+    jk_server **servers = cluster.servers;
+    jk_peer *peers = cluster.peers;
+    const char *founders[FOUNDERS];
+    tc_founder_addrs(&cluster, founders);
     jk_client *client = NULL;
     jk_client_config ccfg = {.cluster_id = CLUSTER_ID, .request_timeout_ms = 30000};
     CHECK(jk_client_connect_with(founders, FOUNDERS, &ccfg, &client, ERR));
@@ -219,7 +120,7 @@ int main(void) {
         .node_id = 4,
         .listen = addrs[3],
         .cluster_id = CLUSTER_ID,
-        .data_dir = dirs[3],
+        .data_dir = cluster.dirs[3],
         .peers = NULL,
         .peers_len = 0,
     };
@@ -296,10 +197,11 @@ int main(void) {
     EXPECT_ERROR(JK_STATUS_CLOSED, "stopped", jk_server_standing(servers[3], &info, ERR));
     EXPECT_ERROR(JK_STATUS_CLOSED, "stopped", jk_server_wait_for_removed(servers[3], 0, ERR));
     jk_server_free(servers[3]);
+    servers[3] = NULL;
 
     /* 7. A node that is not there never catches up: the change times out and is cancelled. */
     char dead[32];
-    snprintf(dead, sizeof dead, "127.0.0.1:%d", free_port());
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", tc_free_port());
     EXPECT_ERROR(JK_STATUS_TIMEOUT, "did not catch up", jk_admin_add_voter(client, 9, dead, 1500, ERR));
     EVENTUALLY(voters_are(client, three, 3));
     /* A later change is not blocked. */
@@ -307,15 +209,7 @@ int main(void) {
     REQUIRE(configured_leader(client) == leader % FOUNDERS + 1);
 
     jk_client_free(client);
-    for (int i = 0; i < FOUNDERS; i++) {
-        CHECK(jk_server_stop(servers[i], ERR));
-        jk_server_free(servers[i]);
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", root);
-    }
+    tc_cluster_stop(&cluster);
     printf("done\n");
     return 0;
 }

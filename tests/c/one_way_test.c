@@ -2,53 +2,12 @@
  * is a follower appends 200 one-way entries and is freed right after the last one; a fresh
  * client then finds all 200, in order, with a STRICT read. Also: jk_client_flush. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include "journalkeeper.h"
+#include "test_cluster.h"
 
 #define NODES 3
-#define CLUSTER_ID 42
+#define CLUSTER_ID TC_CLUSTER_ID
 #define COUNT 200
 #define PARTITION 0
-
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        jk_error *err_ = NULL;                                                                 \
-        jk_status st_ = (call);                                                                \
-        if (st_ != JK_STATUS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s failed: %s: %s\n", __FILE__, __LINE__, #call,           \
-                    jk_status_code(st_), err_ ? jk_error_message(err_) : "");                  \
-            jk_error_free(err_);                                                               \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
-#define ERR (&err_)
-#define REQUIRE(cond)                                                                          \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "%s:%d: %s does not hold\n", __FILE__, __LINE__, #cond);           \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("free_port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* Appends COUNT one-way entries "<round>.<k>" through a client whose addresses start at a
  * follower; `flush` says whether to call jk_client_flush before jk_client_free. */
@@ -100,32 +59,11 @@ static void expect_rounds(const char *const *addr_list, int rounds) {
 }
 
 int main(void) {
-    char root[] = "/tmp/jk-one-way-XXXXXX";
-    if (mkdtemp(root) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    char addrs[NODES][32], dirs[NODES][64];
-    jk_peer peers[NODES];
-    for (int i = 0; i < NODES; i++) {
-        snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", free_port());
-        snprintf(dirs[i], sizeof dirs[i], "%s/node%d", root, i + 1);
-        peers[i] = (jk_peer){.node_id = (uint64_t)i + 1, .addr = addrs[i]};
-    }
-    jk_server *servers[NODES];
-    for (int i = 0; i < NODES; i++) {
-        jk_server_config cfg = {
-            .node_id = (uint64_t)i + 1,
-            .listen = addrs[i],
-            .cluster_id = CLUSTER_ID,
-            .data_dir = dirs[i],
-            .peers = peers,
-            .peers_len = NODES,
-        };
-        CHECK(jk_server_start(&cfg, &servers[i], ERR));
-    }
+    tc_cluster cluster;
+    tc_cluster_start(&cluster, "one-way", NODES, NODES);
     uint64_t leader = 0;
-    CHECK(jk_server_wait_for_leader(servers[0], 60000, &leader, ERR));
+    CHECK(jk_server_wait_for_leader(cluster.servers[0], TC_WAIT_MS, &leader, ERR));
+    const char(*addrs)[32] = cluster.addrs;
     /* Follower first: node ids are 1..3, so index leader % NODES is a follower. */
     const char *addr_list[NODES];
     for (int i = 0; i < NODES; i++) {
@@ -138,15 +76,7 @@ int main(void) {
     send_round(addr_list, 1, 1); /* flushed explicitly, then freed */
     expect_rounds(addr_list, 2);
 
-    for (int i = 0; i < NODES; i++) {
-        CHECK(jk_server_stop(servers[i], ERR));
-        jk_server_free(servers[i]);
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", root);
-    }
+    tc_cluster_stop(&cluster);
     printf("done\n");
     return 0;
 }
