@@ -109,15 +109,20 @@ def test_a_joining_node_is_added_leads_is_preferred_and_is_removed(founders: Fou
         admin.set_preferred_leader(4)
         everyone = [*founders.servers, joiner]
 
-        def views() -> list[tuple[object, ...]]:
-            """Each node's id, role, term, leader, commit, applied and preferred leader."""
-            out: list[tuple[object, ...]] = []
+        def views() -> list[object]:
+            """Each node's id, role, term, leader, last / durable / commit / applied index and
+            preferred leader, then the leader's view of its followers."""
+            out: list[object] = []
             for s in everyone:
                 st = s.status()
                 out.append(
-                    (st["node_id"], st["role"], st["term"], st["leader"], st["commit_index"])
-                    + (st["applied_index"], st["preferred_leader"])
+                    (st["node_id"], st["role"], st["term"], st["leader"], st["last_index"])
+                    + (st["durable_index"], st["commit_index"], st["applied_index"])
+                    + (st["preferred_leader"],)
                 )
+                if st["is_leader"]:
+                    detail = admin.status(s.address).get("detail")
+                    out.append(detail["followers"] if detail else None)
             return out
 
         eventually(
