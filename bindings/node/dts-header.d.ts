@@ -24,3 +24,36 @@ export interface Kv {
    */
   events(filter: WatchFilter, fromIndex?: number): KvEvents
 }
+
+/** The async iterator of `client.events()` / `server.events()`; `close()` (or leaving the loop) ends it. */
+export interface ClusterEventIterator extends AsyncIterableIterator<ClusterEvent> {
+  close(): void
+}
+
+/** The callback of an event subscription: `(null, event)`, or `(err, null)`. */
+export type ClusterEventCallback = (err: JournalKeeperError | null, event: ClusterEvent | null) => void
+
+export interface Client {
+  /**
+   * Cluster events (leader, voters, the node's role, journal bounds) as the node the client
+   * is subscribed to sees them, starting with its current state. With a callback: a Promise
+   * of the subscription (the callback never keeps the process alive; after an error other
+   * than the retried `TIMEOUT` / `UNAVAILABLE` it has ended). Without: an async iterator
+   * (`for await`) that ends when closed or when the client is closed; a pending `next()`
+   * keeps the process alive. Defined in `journalkeeper.js`.
+   */
+  events(callback: ClusterEventCallback): Promise<ClusterEvents>
+  events(): ClusterEventIterator
+}
+
+export interface Server {
+  /**
+   * This node's own events, starting with its current state; they end when the server
+   * stops (the callback then gets a `CLOSED` error). With a callback: the subscription (not
+   * a Promise; the callback never keeps the process alive). Without: an async iterator
+   * (`for await`) that ends when closed or when the server stops. Defined in
+   * `journalkeeper.js`.
+   */
+  events(callback: ClusterEventCallback): ClusterEvents
+  events(): ClusterEventIterator
+}

@@ -25,6 +25,39 @@ export interface Kv {
   events(filter: WatchFilter, fromIndex?: number): KvEvents
 }
 
+/** The async iterator of `client.events()` / `server.events()`; `close()` (or leaving the loop) ends it. */
+export interface ClusterEventIterator extends AsyncIterableIterator<ClusterEvent> {
+  close(): void
+}
+
+/** The callback of an event subscription: `(null, event)`, or `(err, null)`. */
+export type ClusterEventCallback = (err: JournalKeeperError | null, event: ClusterEvent | null) => void
+
+export interface Client {
+  /**
+   * Cluster events (leader, voters, the node's role, journal bounds) as the node the client
+   * is subscribed to sees them, starting with its current state. With a callback: a Promise
+   * of the subscription (the callback never keeps the process alive; after an error other
+   * than the retried `TIMEOUT` / `UNAVAILABLE` it has ended). Without: an async iterator
+   * (`for await`) that ends when closed or when the client is closed; a pending `next()`
+   * keeps the process alive. Defined in `journalkeeper.js`.
+   */
+  events(callback: ClusterEventCallback): Promise<ClusterEvents>
+  events(): ClusterEventIterator
+}
+
+export interface Server {
+  /**
+   * This node's own events, starting with its current state; they end when the server
+   * stops (the callback then gets a `CLOSED` error). With a callback: the subscription (not
+   * a Promise; the callback never keeps the process alive). Without: an async iterator
+   * (`for await`) that ends when closed or when the server stops. Defined in
+   * `journalkeeper.js`.
+   */
+  events(callback: ClusterEventCallback): ClusterEvents
+  events(): ClusterEventIterator
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -73,6 +106,26 @@ export declare class Admin {
    * reports it as `server.status().preferredLeader`. `INVALID_ARGUMENT` for a non-voter.
    */
   setPreferredLeader(nodeId: number | null): Promise<void>
+  /**
+   * Makes every node snapshot at one log index; resolves to that index once a majority of
+   * the voters saved it (the others do as they apply it), so `recoverSnapshot()` can use it
+   * at once. `TIMEOUT` when that takes longer than `options.timeoutMs`.
+   */
+  takeSnapshot(options?: AdminOptions | undefined | null): Promise<number>
+  /**
+   * The snapshots every member (voters and learners) retains, by node id; a node that
+   * cannot be asked is listed with its `error`.
+   */
+  snapshots(): Promise<Array<NodeSnapshots>>
+  /**
+   * Rolls the cluster's state back to the snapshot at `index` through a log entry, so every
+   * node does it at the same point: the KV returns to the snapshot's keys and values
+   * (watchers see each difference); journal entries and write sessions stay.
+   * `INVALID_ARGUMENT` unless a majority of the voters retain that snapshot (see
+   * `snapshots()`) or while a membership change is in progress; `TIMEOUT` after
+   * `options.timeoutMs`.
+   */
+  recoverSnapshot(index: number, options?: AdminOptions | undefined | null): Promise<void>
 }
 
 /** A connection to a cluster. Calls may run concurrently. */
@@ -88,6 +141,16 @@ export declare class Client {
   get kv(): Kv
   /** Cluster administration. */
   get admin(): Admin
+  /**
+   * The callback form of `client.events(callback)` (defined in `journalkeeper.js`, which
+   * also gives the async-iterator form): subscribes on any node and calls
+   * `callback(null, event)` for each cluster event, starting with the node's current state,
+   * until `close()`; the core resubscribes elsewhere after a lost connection. The callback
+   * never keeps the process alive. An error is passed as `callback(err, null)`; after any
+   * but `TIMEOUT` / `UNAVAILABLE` (retried) the subscription has ended (`CLOSED`: the
+   * client was closed).
+   */
+  subscribeEvents(callback: (err: Error | null, event: ClusterEvent | null) => void): Promise<ClusterEvents>
   /**
    * Raises the client's read floor to the leader's applied index, so later `SEQUENTIAL`
    * reads see every write acknowledged before; returns that index.
@@ -105,6 +168,16 @@ export declare class Client {
    * flight and later calls fail with `CLOSED`. Idempotent.
    */
   close(): Promise<void>
+}
+
+/**
+ * A running event subscription (`client.events(callback)`, `server.events(callback)`).
+ * `close()` stops it: no event received after it is delivered (events already queued to the
+ * JS thread may still be).
+ */
+export declare class ClusterEvents {
+  /** Stops the subscription (unsubscribes on the server, releases the callback). Idempotent. */
+  close(): void
 }
 
 /** The journal store (partitioned, append-only). */
@@ -187,6 +260,14 @@ export declare class Server {
   /** The node's latest status. Throws `CLOSED` after `close()`. */
   status(): ServerStatus
   /**
+   * The callback form of `server.events(callback)` (defined in `journalkeeper.js`, which
+   * also gives the async-iterator form): calls `callback(null, event)` for each of this
+   * node's events, starting with its current state, until `close()`. When the server stops
+   * the callback gets a `CLOSED` error and the subscription ends. The callback never keeps
+   * the process alive. Throws `CLOSED` when the server is already closed.
+   */
+  subscribeEvents(callback: (err: Error | null, event: ClusterEvent | null) => void): ClusterEvents
+  /**
    * Resolves once a committed configuration no longer holds this node
    * (`admin.removeVoter()`; its standing is then `'REMOVED'` and it serves nothing); at
    * once if it already was. Rejects with `TIMEOUT` after `timeoutMs` (default: no bound)
@@ -260,6 +341,17 @@ export interface ClusterConfiguration {
   observers: Array<Member>
   leader?: Member
 }
+
+/**
+ * One cluster event; `kind` tells which. A stream starts with the node's whole current state
+ * (one event of each kind, one `journalChanged` per partition), then reports each change;
+ * after a reconnect it repeats the latest state (treat events as state, not as deltas).
+ */
+export type ClusterEvent =
+  | { kind: 'leaderChanged'; leader?: Member; term: number }
+  | { kind: 'votersChanged'; configuration: ClusterConfiguration }
+  | { kind: 'roleChanged'; nodeId: number; role: string }
+  | { kind: 'journalChanged'; partition: number; minIndex: number; maxIndex: number }
 
 /** The filesystem holding the node's data directory. */
 export interface DiskUsage {
@@ -373,6 +465,12 @@ export interface NodeDetail {
   followers: Array<FollowerStatus>
 }
 
+/** Why a node of `admin.snapshots()` could not be asked. */
+export interface NodeError {
+  code: ErrorCode
+  message: string
+}
+
 /** What a node holds for its clients right now. */
 export interface NodeResources {
   clientConnections: number
@@ -384,6 +482,19 @@ export interface NodeResources {
   pendingRequests: number
   /** Appends proposed and not yet applied, by client session. */
   sessionsInFlight: number
+}
+
+/**
+ * One member of `admin.snapshots()`: the snapshots it retains, oldest first, or the error
+ * that kept it from answering (its `snapshots` are then empty).
+ */
+export interface NodeSnapshots {
+  nodeId: number
+  /** The member's client address (`"host:port"`). */
+  addr: string
+  snapshots: Array<SnapshotInfo>
+  /** Absent when the node answered. */
+  error?: NodeError
 }
 
 /** One node's view of itself, as reported to clients. */
@@ -493,6 +604,17 @@ export interface ServerStatus {
    * (`admin.setPreferredLeader()`); absent when none.
    */
   preferredLeader?: number
+}
+
+/** One snapshot a node retains. */
+export interface SnapshotInfo {
+  /** The log index (and its term) of the last entry the snapshot holds. */
+  index: number
+  term: number
+  /** When the node saved it (ms since the Unix epoch). */
+  timeMs: number
+  /** Bytes on disk. */
+  sizeBytes: number
 }
 
 /**

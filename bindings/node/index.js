@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Admin = nativeBinding.Admin
 module.exports.Client = nativeBinding.Client
+module.exports.ClusterEvents = nativeBinding.ClusterEvents
 module.exports.Journal = nativeBinding.Journal
 module.exports.Kv = nativeBinding.Kv
 module.exports.Server = nativeBinding.Server

@@ -3,6 +3,7 @@
 //! `REPLICATION`, reads `STRICT`) are the core's.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use journalkeeper::api::{self, JournalEntry as CoreEntry};
@@ -12,13 +13,15 @@ use journalkeeper::client::protocol::{
 };
 use journalkeeper::client::{
     Client as CoreClient, ClientConfig, DEFAULT_ADMIN_TIMEOUT, DEFAULT_CLUSTER_ID,
+    NodeSnapshots as CoreNodeSnapshots,
 };
 use journalkeeper::state::watch::WatchFilter as CoreFilter;
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, PromiseRaw, ToNapiValue};
 use napi::{Env, Unknown};
 use napi_derive::napi;
 
 use crate::args;
+use crate::events::{ClusterEvent, ClusterEvents, EventsCallback, Source};
 use crate::watch::{KvEvent, Watch, WatchCallback};
 use crate::{QueryConsistency, ResponseConfig, promise, to_bounded, to_number, to_u64};
 
@@ -159,7 +162,90 @@ pub struct NodeResources {
     pub sessions_in_flight: f64,
 }
 
+/// One snapshot a node retains.
+#[napi(object, object_from_js = false)]
+pub struct SnapshotInfo {
+    /// The log index (and its term) of the last entry the snapshot holds.
+    pub index: f64,
+    pub term: f64,
+    /// When the node saved it (ms since the Unix epoch).
+    pub time_ms: f64,
+    /// Bytes on disk.
+    pub size_bytes: f64,
+}
+
+/// Why a node of `admin.snapshots()` could not be asked.
+#[napi(object, object_from_js = false)]
+pub struct NodeError {
+    #[napi(ts_type = "ErrorCode")]
+    pub code: String,
+    pub message: String,
+}
+
+/// One member of `admin.snapshots()`: the snapshots it retains, oldest first, or the error
+/// that kept it from answering (its `snapshots` are then empty).
+#[napi(object, object_from_js = false)]
+pub struct NodeSnapshots {
+    pub node_id: f64,
+    /// The member's client address (`"host:port"`).
+    pub addr: String,
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Absent when the node answered.
+    pub error: Option<NodeError>,
+}
+
 type R<T> = Result<T, api::Error>;
+
+fn node_snapshots(n: CoreNodeSnapshots) -> R<NodeSnapshots> {
+    Ok(NodeSnapshots {
+        node_id: to_number("nodeId", n.node.node_id)?,
+        addr: n.node.addr,
+        snapshots: n
+            .snapshots
+            .into_iter()
+            .map(|s| {
+                Ok(SnapshotInfo {
+                    index: to_number("index", s.index)?,
+                    term: to_number("term", s.term)?,
+                    time_ms: to_number("timeMs", s.time_ms)?,
+                    size_bytes: to_number("sizeBytes", s.size_bytes)?,
+                })
+            })
+            .collect::<R<_>>()?,
+        error: n.error.map(|e| NodeError {
+            code: e.kind.code().to_string(),
+            message: e.message,
+        }),
+    })
+}
+
+/// `fut`, failing with `TIMEOUT` after `timeout` (for a core call the core does not bound by
+/// its admin timeout itself).
+async fn within<T>(timeout: Duration, what: &'static str, fut: impl Future<Output = R<T>>) -> R<T> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(api::Error::new(
+                api::ErrorKind::Timeout,
+                format!("{what} did not complete within {} ms", timeout.as_millis()),
+            ))
+        })
+}
+
+/// A JS callback argument as the weak thread-safe function of an event subscription.
+pub(crate) fn events_callback(callback: Unknown) -> napi::Result<R<EventsCallback>> {
+    let callback = match args::function::<ClusterEvent, ()>("callback", callback) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e)),
+    };
+    let tsfn: EventsCallback = callback
+        .build_threadsafe_function::<ClusterEvent>()
+        .callee_handled::<true>()
+        .weak::<true>()
+        .error_status::<crate::watch::Code>()
+        .build()?;
+    Ok(Ok(tsfn))
+}
 
 /// The read level of an optional `options` argument (`ReadOptions`).
 fn consistency(options: Unknown) -> R<api::QueryConsistency> {
@@ -187,7 +273,7 @@ fn indices(m: std::collections::BTreeMap<u16, u64>) -> R<HashMap<String, f64>> {
         .collect()
 }
 
-fn member(m: CoreMember) -> R<Member> {
+pub(crate) fn member(m: CoreMember) -> R<Member> {
     Ok(Member {
         node_id: to_number("nodeId", m.node_id)?,
         addr: m.addr,
@@ -198,7 +284,7 @@ fn members(v: Vec<CoreMember>) -> R<Vec<Member>> {
     v.into_iter().map(member).collect()
 }
 
-fn configuration(c: CoreConfiguration) -> R<ClusterConfiguration> {
+pub(crate) fn configuration(c: CoreConfiguration) -> R<ClusterConfiguration> {
     Ok(ClusterConfiguration {
         voters: members(c.voters)?,
         joint_old_voters: c.joint_old_voters.map(members).transpose()?,
@@ -325,6 +411,31 @@ impl Client {
         Admin {
             inner: self.inner.clone(),
         }
+    }
+
+    /// The callback form of `client.events(callback)` (defined in `journalkeeper.js`, which
+    /// also gives the async-iterator form): subscribes on any node and calls
+    /// `callback(null, event)` for each cluster event, starting with the node's current state,
+    /// until `close()`; the core resubscribes elsewhere after a lost connection. The callback
+    /// never keeps the process alive. An error is passed as `callback(err, null)`; after any
+    /// but `TIMEOUT` / `UNAVAILABLE` (retried) the subscription has ended (`CLOSED`: the
+    /// client was closed).
+    #[napi(
+        ts_args_type = "callback: (err: Error | null, event: ClusterEvent | null) => void",
+        ts_return_type = "Promise<ClusterEvents>"
+    )]
+    pub fn subscribe_events<'env>(
+        &self,
+        env: &'env Env,
+        callback: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ClusterEvents>> {
+        let c = self.inner.clone();
+        let tsfn = events_callback(callback)?;
+        promise(env, async move {
+            let tsfn = tsfn?;
+            let stream = c.events().await?;
+            Ok(ClusterEvents::spawn(Source::Client(stream), tsfn))
+        })
     }
 
     /// Raises the client's read floor to the leader's applied index, so later `SEQUENTIAL`
@@ -728,6 +839,27 @@ pub struct Admin {
     inner: CoreClient,
 }
 
+impl Admin {
+    /// The one shape of every admin call: the arguments (converted on the JS thread, `args`)
+    /// and the core client move into the Promise, which rejects with an argument error or
+    /// resolves to what `call` returns.
+    fn run<'env, A, T, V, Fut>(
+        &self,
+        env: &'env Env,
+        args: R<A>,
+        call: impl FnOnce(CoreClient, A) -> Fut + Send + 'static,
+    ) -> napi::Result<PromiseRaw<'env, V>>
+    where
+        A: Send + 'static,
+        Fut: Future<Output = R<T>> + Send + 'static,
+        T: Send + 'static + Into<V>,
+        V: ToNapiValue,
+    {
+        let c = self.inner.clone();
+        promise(env, async move { call(c, args?).await })
+    }
+}
+
 #[napi]
 impl Admin {
     /// The status of the node at `node` (`"host:port"`).
@@ -737,12 +869,9 @@ impl Admin {
         env: &'env Env,
         node: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, NodeStatus>> {
-        let c = self.inner.clone();
-        let node = args::string("node", node);
-        promise(
-            env,
-            async move { node_status(c.admin().status(&node?).await?) },
-        )
+        self.run(env, args::string("node", node), |c, node| async move {
+            node_status(c.admin().status(&node).await?)
+        })
     }
 
     /// Voters, observers and leader, as the leader knows them.
@@ -751,8 +880,7 @@ impl Admin {
         &self,
         env: &'env Env,
     ) -> napi::Result<PromiseRaw<'env, ClusterConfiguration>> {
-        let c = self.inner.clone();
-        promise(env, async move {
+        self.run(env, Ok(()), |c, ()| async move {
             configuration(c.admin().cluster_configuration().await?)
         })
     }
@@ -775,7 +903,6 @@ impl Admin {
         voters: Unknown<'env>,
         options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let c = self.inner.clone();
         let args = args::checked(|| {
             let old = args::uints("oldVoters", old_voters)?;
             let voters: Vec<Voter> =
@@ -792,12 +919,8 @@ impl Admin {
                 .collect::<R<Vec<_>>>()?;
             Ok((old, new, admin_timeout(options)?))
         });
-        promise(env, async move {
-            let (old, new, timeout) = args?;
-            c.admin()
-                .with_timeout(timeout)
-                .update_voters(&old, &new)
-                .await
+        self.run(env, args, |c, (old, new, t)| async move {
+            c.admin().with_timeout(t).update_voters(&old, &new).await
         })
     }
 
@@ -815,7 +938,6 @@ impl Admin {
         addr: Unknown<'env>,
         options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let c = self.inner.clone();
         let args = args::checked(|| {
             Ok((
                 args::uint("nodeId", node_id)?,
@@ -823,9 +945,8 @@ impl Admin {
                 admin_timeout(options)?,
             ))
         });
-        promise(env, async move {
-            let (id, addr, timeout) = args?;
-            c.admin().with_timeout(timeout).add_voter(id, &addr).await
+        self.run(env, args, |c, (id, addr, t)| async move {
+            c.admin().with_timeout(t).add_voter(id, &addr).await
         })
     }
 
@@ -842,11 +963,9 @@ impl Admin {
         node_id: Unknown<'env>,
         options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let c = self.inner.clone();
         let args = args::checked(|| Ok((args::uint("nodeId", node_id)?, admin_timeout(options)?)));
-        promise(env, async move {
-            let (id, timeout) = args?;
-            c.admin().with_timeout(timeout).remove_voter(id).await
+        self.run(env, args, |c, (id, t)| async move {
+            c.admin().with_timeout(t).remove_voter(id).await
         })
     }
 
@@ -863,11 +982,9 @@ impl Admin {
         node_id: Unknown<'env>,
         options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let c = self.inner.clone();
         let args = args::checked(|| Ok((args::uint("nodeId", node_id)?, admin_timeout(options)?)));
-        promise(env, async move {
-            let (id, timeout) = args?;
-            c.admin().with_timeout(timeout).transfer_leader(id).await
+        self.run(env, args, |c, (id, t)| async move {
+            c.admin().with_timeout(t).transfer_leader(id).await
         })
     }
 
@@ -883,11 +1000,62 @@ impl Admin {
         env: &'env Env,
         node_id: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let c = self.inner.clone();
         let id = args::nullable_uint("nodeId", node_id);
-        promise(env, async move {
-            let id = id?;
+        self.run(env, id, |c, id| async move {
             c.admin().set_preferred_leader(id).await
+        })
+    }
+
+    /// Makes every node snapshot at one log index; resolves to that index once a majority of
+    /// the voters saved it (the others do as they apply it), so `recoverSnapshot()` can use it
+    /// at once. `TIMEOUT` when that takes longer than `options.timeoutMs`.
+    #[napi(
+        ts_args_type = "options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn take_snapshot<'env>(
+        &self,
+        env: &'env Env,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, f64>> {
+        self.run(env, admin_timeout(options), |c, t| async move {
+            to_number("index", c.admin().with_timeout(t).take_snapshot().await?)
+        })
+    }
+
+    /// The snapshots every member (voters and learners) retains, by node id; a node that
+    /// cannot be asked is listed with its `error`.
+    #[napi]
+    pub fn snapshots<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Vec<NodeSnapshots>>> {
+        self.run(env, Ok(()), |c, ()| async move {
+            let nodes = c.admin().snapshots().await?;
+            nodes.into_iter().map(node_snapshots).collect::<R<Vec<_>>>()
+        })
+    }
+
+    /// Rolls the cluster's state back to the snapshot at `index` through a log entry, so every
+    /// node does it at the same point: the KV returns to the snapshot's keys and values
+    /// (watchers see each difference); journal entries and write sessions stay.
+    /// `INVALID_ARGUMENT` unless a majority of the voters retain that snapshot (see
+    /// `snapshots()`) or while a membership change is in progress; `TIMEOUT` after
+    /// `options.timeoutMs`.
+    #[napi(
+        ts_args_type = "index: number, options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn recover_snapshot<'env>(
+        &self,
+        env: &'env Env,
+        index: Unknown<'env>,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let args = args::checked(|| Ok((args::uint("index", index)?, admin_timeout(options)?)));
+        self.run(env, args, |c, (index, t)| async move {
+            let admin = c.admin().with_timeout(t);
+            within(t, "recoverSnapshot", admin.recover_snapshot(index)).await
         })
     }
 }

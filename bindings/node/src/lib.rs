@@ -12,11 +12,12 @@
 //!   integers in `0..=Number.MAX_SAFE_INTEGER` (else `INVALID_ARGUMENT`), outputs above it
 //!   fail with `INTERNAL` rather than lose precision.
 //! - Payloads and values are `Buffer`s (copied at the boundary).
-//! - Watch callbacks are weak (unref'd) thread-safe functions: they never keep the process
-//!   alive; `close()` stops the watch.
+//! - Watch and event callbacks are weak (unref'd) thread-safe functions: they never keep the
+//!   process alive; `close()` stops the watch / subscription.
 
 mod args;
 mod client;
+mod events;
 mod server;
 mod status_detail;
 mod watch;
@@ -30,6 +31,7 @@ use napi::{Env, JsValue};
 use napi_derive::napi;
 
 pub use client::{Admin, Client, Journal, Kv};
+pub use events::ClusterEvents;
 pub use server::Server;
 pub use watch::Watch;
 

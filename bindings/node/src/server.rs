@@ -19,6 +19,7 @@ use napi::{Env, Unknown};
 use napi_derive::napi;
 
 use crate::args::{self, TextOr};
+use crate::events::{ClusterEvents, Source};
 use crate::{Standing, js_error, promise, to_bounded, to_number, to_u64};
 
 /// A server configuration; the keys are those of the core's TOML format in camelCase.
@@ -236,6 +237,33 @@ impl Server {
             None => Err(closed()),
         };
         r.map_err(|e| js_error(env, &e))
+    }
+
+    /// The callback form of `server.events(callback)` (defined in `journalkeeper.js`, which
+    /// also gives the async-iterator form): calls `callback(null, event)` for each of this
+    /// node's events, starting with its current state, until `close()`. When the server stops
+    /// the callback gets a `CLOSED` error and the subscription ends. The callback never keeps
+    /// the process alive. Throws `CLOSED` when the server is already closed.
+    #[napi(
+        ts_args_type = "callback: (err: Error | null, event: ClusterEvent | null) => void",
+        ts_return_type = "ClusterEvents"
+    )]
+    pub fn subscribe_events(&self, env: &Env, callback: Unknown) -> napi::Result<ClusterEvents> {
+        let tsfn = crate::client::events_callback(callback)?.map_err(|e| js_error(env, &e))?;
+        let events = {
+            let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(s) => s.events(),
+                None => return Err(js_error(env, &closed())),
+            }
+        };
+        Ok(ClusterEvents::spawn(
+            Source::Server {
+                node_id: self.node_id,
+                events,
+            },
+            tsfn,
+        ))
     }
 
     /// Resolves once a committed configuration no longer holds this node

@@ -24,6 +24,12 @@ impl AsRef<str> for Code {
     }
 }
 
+impl From<ErrorKind> for Code {
+    fn from(k: ErrorKind) -> Self {
+        Code(k.code().to_string())
+    }
+}
+
 impl From<Status> for Code {
     fn from(s: Status) -> Self {
         Code(s.as_ref().to_string())

@@ -22,11 +22,18 @@ test('ESM named exports are exactly the CommonJS exports', () => {
 
 test('the admin API is there from both entries', () => {
   const cjs = require('journalkeeper');
-  for (const m of ['addVoter', 'removeVoter', 'updateVoters', 'transferLeader', 'setPreferredLeader', 'clusterConfiguration']) {
+  for (const m of ['addVoter', 'removeVoter', 'updateVoters', 'transferLeader', 'setPreferredLeader', 'clusterConfiguration',
+    'takeSnapshot', 'snapshots', 'recoverSnapshot']) {
     assert.strictEqual(typeof named.Admin.prototype[m], 'function', m);
     assert.strictEqual(named.Admin.prototype[m], cjs.Admin.prototype[m], m);
   }
   assert.strictEqual(typeof Server.prototype.waitRemoved, 'function');
+  // journalkeeper.js ran: the events() of both entries are the same functions.
+  for (const cls of ['Client', 'Server']) {
+    assert.strictEqual(typeof named[cls].prototype.events, 'function', cls);
+    assert.strictEqual(named[cls].prototype.events, cjs[cls].prototype.events, cls);
+  }
+  assert.strictEqual(typeof named.ClusterEvents.prototype.close, 'function');
   assert.deepStrictEqual(Object.values(named.Standing), ['JOINING', 'MEMBER', 'REMOVED']);
   assert.strictEqual(named.limits().maxAdminTimeoutMs, 600000);
 });
@@ -45,6 +52,14 @@ test('a cluster from ESM', async () => {
     await assert.rejects(client.admin.removeVoter(1), { code: 'INVALID_ARGUMENT', message: /only voter/ });
     const conf = await client.admin.clusterConfiguration();
     assert.deepStrictEqual(conf.voters.map((m) => m.nodeId), [1]);
+    // Events and snapshots from ESM.
+    for await (const e of client.events()) {
+      assert.strictEqual(e.kind, 'leaderChanged');
+      break;
+    }
+    const index = await client.admin.takeSnapshot();
+    const [node] = await client.admin.snapshots();
+    assert.ok(node.snapshots.some((s) => s.index === index));
     await client.close();
   } finally {
     await cluster.close();

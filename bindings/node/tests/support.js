@@ -1,5 +1,6 @@
 // Test helpers: an embedded cluster on loopback ports in a temp directory.
 'use strict';
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -64,4 +65,33 @@ async function eventually(what, check, ms = 10000) {
   }
 }
 
-module.exports = { CLUSTER_ID, freePorts, startCluster, connect, eventually };
+/**
+ * Runs `script` in a child `node -e` (cwd: tests/); resolves to { code, out } once it exits
+ * on its own, rejects (killing it) when it has not within `timeoutMs`.
+ */
+function runChild(script, timeoutMs = 30000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: __dirname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not exit within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+/** What a child script of `runChild` starts with: the helpers of this file in scope. */
+const childPrelude = `
+const { startCluster, connect, eventually } = require(${JSON.stringify(__filename)});
+`;
+
+module.exports = { CLUSTER_ID, freePorts, startCluster, connect, eventually, runChild, childPrelude };

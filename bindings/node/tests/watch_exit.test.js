@@ -4,32 +4,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { spawn } = require('node:child_process');
-const path = require('node:path');
-
-function runChild(script, timeoutMs = 30000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], {
-      cwd: __dirname,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child did not exit within ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
-
-const prelude = `
-const { startCluster, connect, eventually } = require(${JSON.stringify(path.join(__dirname, 'support.js'))});
-`;
+const { runChild, childPrelude: prelude } = require('./support');
 
 test('the process exits on its own after watch.close()', async () => {
   const { code, out } = await runChild(`${prelude}

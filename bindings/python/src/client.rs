@@ -6,6 +6,7 @@
 //! (`journalkeeper/client.py`) gives them their public names and signatures.
 //! Never does: checks the core makes itself, retries, or caching.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +18,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::convert::{
-    ConfigurationDict, NodeStatusDict, bytes_arg, opt_bytes_arg, ranged, response_config,
+    ConfigurationDict, NodeSnapshotsDict, NodeStatusDict, bytes_arg, opt_bytes_arg, ranged,
+    response_config,
 };
 use crate::errors::invalid;
+use crate::events::{PyEvents, Source};
 use crate::process_bound::ProcessBound;
 use crate::runtime::call;
 
@@ -48,6 +51,23 @@ fn admin_timeout(timeout: Option<f64>) -> PyResult<Duration> {
         )));
     }
     Ok(d)
+}
+
+/// `fut`, failing with `Timeout` after `timeout` (for a core call the core does not bound by
+/// its admin timeout itself).
+async fn within<T>(
+    timeout: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!("{what} did not complete within {timeout:?}"),
+            ))
+        })
 }
 
 /// Connects to the cluster (`Client::connect`) with the given overrides of the defaults.
@@ -472,6 +492,62 @@ impl PyClient {
         let c = self.core()?;
         call(py, aio, async move {
             c.admin().set_preferred_leader(node_id).await
+        })
+    }
+
+    /// `Admin::take_snapshot`: the index every node snapshots at, once a majority saved it.
+    #[pyo3(signature = (timeout=None, aio=false))]
+    fn admin_take_snapshot(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin().with_timeout(timeout).take_snapshot().await
+        })
+    }
+
+    /// `Admin::snapshots`: per member, its retained snapshots or its error.
+    #[pyo3(signature = (aio=false))]
+    fn admin_snapshots(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            let nodes = c.admin().snapshots().await?;
+            Ok(nodes
+                .into_iter()
+                .map(NodeSnapshotsDict::from)
+                .collect::<Vec<_>>())
+        })
+    }
+
+    /// `Admin::recover_snapshot`, bounded by `timeout` (the core's call is a plain write).
+    #[pyo3(signature = (index, timeout=None, aio=false))]
+    fn admin_recover_snapshot(
+        &self,
+        py: Python<'_>,
+        index: i128,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let index = ranged("index", index)?;
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            let admin = c.admin().with_timeout(timeout);
+            within(timeout, "recover_snapshot", admin.recover_snapshot(index)).await
+        })
+    }
+
+    /// `Client::events`: subscribes (on any node) and returns the stream.
+    #[pyo3(signature = (aio=false))]
+    fn events(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            let stream = c.events().await?;
+            Ok(PyEvents::new(Source::Client(stream)))
         })
     }
 

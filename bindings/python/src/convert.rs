@@ -3,8 +3,12 @@
 //!
 //! Never does: validation the core does itself (bounds of entries, keys, values, configs).
 
+use journalkeeper::api::Error;
 use journalkeeper::api::{ErrorKind, NodeRole, QueryConsistency, ResponseConfig};
-use journalkeeper::client::protocol::{ClusterConfiguration, Member, NodeResources, NodeStatus};
+use journalkeeper::client::NodeSnapshots;
+use journalkeeper::client::protocol::{
+    ClusterConfiguration, Member, NodeResources, NodeStatus, SnapshotInfo,
+};
 use journalkeeper::server::{ServerStatus, Standing};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -189,6 +193,59 @@ impl From<NodeStatus> for NodeStatusDict {
             configuration: s.configuration.into(),
             resources: s.resources.map(ResourcesDict::from),
             detail: s.detail.map(|d| (*d).into()),
+        }
+    }
+}
+
+/// One retained snapshot (`admin.snapshots()[i]["snapshots"]`).
+#[derive(IntoPyObject)]
+pub struct SnapshotInfoDict {
+    index: u64,
+    term: u64,
+    time_ms: u64,
+    size_bytes: u64,
+}
+
+impl From<SnapshotInfo> for SnapshotInfoDict {
+    fn from(s: SnapshotInfo) -> Self {
+        SnapshotInfoDict {
+            index: s.index,
+            term: s.term,
+            time_ms: s.time_ms,
+            size_bytes: s.size_bytes,
+        }
+    }
+}
+
+/// A core error as a value: the exception instance of its class (not raised).
+pub struct ErrorValue(Error);
+
+impl<'py> IntoPyObject<'py> for ErrorValue {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(to_py_err(self.0).into_value(py).into_bound(py).into_any())
+    }
+}
+
+/// One node of `admin.snapshots()`: its snapshots, or the error that kept it from answering.
+#[derive(IntoPyObject)]
+pub struct NodeSnapshotsDict {
+    node_id: u64,
+    addr: String,
+    snapshots: Vec<SnapshotInfoDict>,
+    error: Option<ErrorValue>,
+}
+
+impl From<NodeSnapshots> for NodeSnapshotsDict {
+    fn from(n: NodeSnapshots) -> Self {
+        NodeSnapshotsDict {
+            node_id: n.node.node_id,
+            addr: n.node.addr,
+            snapshots: n.snapshots.into_iter().map(Into::into).collect(),
+            error: n.error.map(ErrorValue),
         }
     }
 }

@@ -6,11 +6,14 @@
 //! Files: `runtime.rs` (the tokio runtime, blocking and asyncio waiting, fork), `errors.rs`
 //! (core errors → the Python hierarchy of `journalkeeper/errors.py`), `convert.rs` (arguments
 //! and status records), `client.rs` (`Client`, `Watch`, `JournalEntry`, `WatchEvent`),
-//! `server.rs` (`Server`). The public Python API is the pure-Python package in `python/`.
+//! `events.rs` (`Events`: cluster events of a client or an embedded server, as the event
+//! classes of `journalkeeper/types.py`), `server.rs` (`Server`). The public Python API is the
+//! pure-Python package in `python/`.
 
 mod client;
 mod convert;
 mod errors;
+mod events;
 mod process_bound;
 mod runtime;
 mod server;
@@ -28,6 +31,8 @@ mod _native {
 
     #[pymodule_export]
     use crate::client::{PyClient, PyJournalEntry, PyWatch, PyWatchEvent, connect};
+    #[pymodule_export]
+    use crate::events::PyEvents;
     #[pymodule_export]
     use crate::server::PyServer;
 

@@ -16,6 +16,7 @@ use pyo3::types::PyDict;
 
 use crate::convert::{ServerStatusDict, ranged};
 use crate::errors::{invalid, to_py_err};
+use crate::events::{PyEvents, Source};
 use crate::process_bound::ProcessBound;
 use crate::runtime::block_on;
 
@@ -145,6 +146,19 @@ impl PyServer {
         let guard = self.node()?;
         match guard.as_ref() {
             Some(s) => Ok(s.status().into()),
+            None => Err(to_py_err(closed(self.node_id))),
+        }
+    }
+
+    /// This node's events (`Server::events`): its current state first, then each change;
+    /// the stream ends (`ClosedError`, and it is closed) when the server stops.
+    fn events(&self) -> PyResult<PyEvents> {
+        let guard = self.node()?;
+        match guard.as_ref() {
+            Some(s) => Ok(PyEvents::new(Source::Server {
+                node_id: self.node_id,
+                events: s.events(),
+            })),
             None => Err(to_py_err(closed(self.node_id))),
         }
     }

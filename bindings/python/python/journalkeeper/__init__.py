@@ -1,7 +1,9 @@
 """JournalKeeper-rs for Python: a thin layer over the Rust core (see the project README).
 
 * :class:`Server` — an embedded node; :class:`Client` / :class:`AsyncClient` — cluster clients
-  with ``journal``, ``kv`` and ``admin`` namespaces; :class:`Watch` — KV change events.
+  with ``journal``, ``kv`` and ``admin`` namespaces; :class:`Watch` — KV change events;
+  :class:`Events` — cluster events (:class:`LeaderChanged`, :class:`VotersChanged`,
+  :class:`RoleChanged`, :class:`JournalChanged`).
 * :class:`ResponseConfig`, :class:`QueryConsistency` — write acknowledgement / read levels.
 * :class:`JournalKeeperError` and one subclass per error kind (``journalkeeper.errors``).
 
@@ -20,6 +22,7 @@ from .client import (
     AsyncJournal,
     AsyncKv,
     Client,
+    Events,
     Journal,
     Kv,
     Watch,
@@ -55,18 +58,25 @@ from .types import (
     BytesLike,
     CasResult,
     ClusterConfiguration,
+    ClusterEvent,
     DiskUsage,
     FollowerStatus,
+    JournalChanged,
     JournalEntry,
+    LeaderChanged,
     Member,
     NodeDetail,
     NodeResources,
+    NodeSnapshots,
     NodeStatus,
     PartitionBounds,
     QueryConsistency,
     ResponseConfig,
+    RoleChanged,
     ServerStatus,
+    SnapshotInfo,
     Standing,
+    VotersChanged,
     WatchEvent,
 )
 
@@ -88,6 +98,7 @@ __all__ = [
     "AsyncKv",
     "AsyncAdmin",
     "Watch",
+    "Events",
     "ResponseConfig",
     "QueryConsistency",
     "MAX_APPEND_ENTRIES",
@@ -113,6 +124,13 @@ __all__ = [
     "NodeStatus",
     "ServerStatus",
     "Standing",
+    "SnapshotInfo",
+    "NodeSnapshots",
+    "ClusterEvent",
+    "LeaderChanged",
+    "VotersChanged",
+    "RoleChanged",
+    "JournalChanged",
     "ErrorKind",
     "JournalKeeperError",
     "NotLeaderError",

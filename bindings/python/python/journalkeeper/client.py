@@ -1,6 +1,6 @@
 """Cluster clients: :class:`Client` (blocking; the GIL is released while waiting) and
 :class:`AsyncClient` (every call returns an awaitable), with their ``journal``, ``kv`` and
-``admin`` namespaces, and :class:`Watch`.
+``admin`` namespaces, :class:`Watch` (KV changes) and :class:`Events` (cluster events).
 
 These classes only name and type the calls of ``journalkeeper._native``; the Rust core does
 the work (validation, routing, retries, sessions).
@@ -20,7 +20,9 @@ from .types import (
     BytesLike,
     CasResult,
     ClusterConfiguration,
+    ClusterEvent,
     JournalEntry,
+    NodeSnapshots,
     NodeStatus,
     QueryConsistency,
     ResponseConfig,
@@ -129,6 +131,84 @@ class Watch:
         self.close()
 
     async def __aenter__(self) -> Watch:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Events:
+    """Cluster events, from ``client.events()`` (as the node the client is subscribed to sees
+    them; the core resubscribes elsewhere after a lost connection) or ``Server.events()`` (the
+    embedded node's own view): :class:`LeaderChanged`, :class:`VotersChanged`,
+    :class:`RoleChanged`, :class:`JournalChanged` (the :data:`ClusterEvent` union).
+
+    A stream starts with the node's whole current state, then reports each change. Iterate it
+    (``for event in events``) or async-iterate it (``async for event in events``); iteration
+    ends when the stream is closed, its client is closed or its server stops.
+    ``next(timeout=…)`` / ``await anext(timeout=…)`` wait at most ``timeout`` seconds (then
+    ``TimeoutError``, and the stream stays usable). Close it (or use ``with``) to end the
+    subscription.
+    """
+
+    def __init__(self, native: _native.Events) -> None:
+        self._native = native
+        self._pid = os.getpid()
+
+    def _ended(self) -> bool:
+        """After a ``ClosedError``: was it the stream's end (closed, its client closed, its
+        server stopped) rather than, say, use in a forked child (which raises)?"""
+        return self._pid == os.getpid() and self._native.is_closed
+
+    def next(self, timeout: float | None = None) -> ClusterEvent:
+        """The next event (blocking, GIL released)."""
+        return self._native.next(timeout)
+
+    async def anext(self, timeout: float | None = None) -> ClusterEvent:
+        """The next event (awaitable)."""
+        return await self._native.next(timeout, True)
+
+    def __iter__(self) -> Events:
+        return self
+
+    def __next__(self) -> ClusterEvent:
+        try:
+            return self._native.next(None)
+        except ClosedError:
+            if self._ended():
+                raise StopIteration from None
+            raise
+
+    def __aiter__(self) -> Events:
+        return self
+
+    async def __anext__(self) -> ClusterEvent:
+        try:
+            return await self._native.next(None, True)
+        except ClosedError:
+            if self._ended():
+                raise StopAsyncIteration from None
+            raise
+
+    @property
+    def closed(self) -> bool:
+        """Closed by :meth:`close`, or its source ended."""
+        return self._native.is_closed
+
+    def __repr__(self) -> str:
+        return f"Events(closed={self.closed!r})"
+
+    def close(self) -> None:
+        """Ends the stream (pending ``next`` calls end too) and the subscription. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> Events:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Events:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -293,6 +373,25 @@ class Admin:
         node reports it in ``Server.status()["preferred_leader"]``."""
         self._n.admin_set_preferred_leader(node_id)
 
+    def take_snapshot(self, timeout: float | None = None) -> int:
+        """Makes every node snapshot at one log index and returns it once a majority of the
+        voters saved it (the others do as they apply it), so :meth:`recover_snapshot` can use
+        it at once. ``TimeoutError`` when that takes longer than ``timeout``."""
+        return self._n.admin_take_snapshot(timeout)
+
+    def snapshots(self) -> list[NodeSnapshots]:
+        """The snapshots every member (voters and learners) retains, by node id; a node that
+        cannot be asked is listed with its ``error``."""
+        return self._n.admin_snapshots()
+
+    def recover_snapshot(self, index: int, timeout: float | None = None) -> None:
+        """Rolls the cluster's state back to the snapshot at ``index`` through a log entry, so
+        every node does it at the same point: the KV returns to the snapshot's keys and values
+        (watchers see each difference); journal entries and write sessions stay.
+        ``InvalidArgumentError`` unless a majority of the voters retain that snapshot (see
+        :meth:`snapshots`) or while a membership change is in progress."""
+        self._n.admin_recover_snapshot(index, timeout)
+
 
 class Client:
     """A blocking client of a cluster. Thread-safe; calls release the GIL while waiting.
@@ -347,6 +446,11 @@ class Client:
         """Makes following SEQUENTIAL reads see every write acknowledged before this call;
         returns the leader's applied index."""
         return self._native.sync()
+
+    def events(self) -> Events:
+        """Subscribes to the cluster's events (leader, voters, the node's role, journal
+        bounds) on any node; see :class:`Events`."""
+        return Events(self._native.events())
 
     @property
     def client_id(self) -> int:
@@ -495,6 +599,15 @@ class AsyncAdmin:
     async def set_preferred_leader(self, node_id: int | None) -> None:
         await self._n.admin_set_preferred_leader(node_id, True)
 
+    async def take_snapshot(self, timeout: float | None = None) -> int:
+        return await self._n.admin_take_snapshot(timeout, True)
+
+    async def snapshots(self) -> list[NodeSnapshots]:
+        return await self._n.admin_snapshots(True)
+
+    async def recover_snapshot(self, index: int, timeout: float | None = None) -> None:
+        await self._n.admin_recover_snapshot(index, timeout, True)
+
 
 class AsyncClient:
     """An asyncio client: ``client = await AsyncClient.connect(addrs, cluster_id=42)``.
@@ -537,6 +650,10 @@ class AsyncClient:
 
     async def sync(self) -> int:
         return await self._native.sync(True)
+
+    async def events(self) -> Events:
+        """See :meth:`Client.events`; iterate the result with ``async for``."""
+        return Events(await self._native.events(True))
 
     @property
     def client_id(self) -> int:
@@ -590,4 +707,5 @@ __all__ = [
     "AsyncKv",
     "AsyncAdmin",
     "Watch",
+    "Events",
 ]

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from . import _native
+from .client import Events
 from .types import ServerStatus
 
 
@@ -71,6 +72,11 @@ class Server:
         """The node's latest status (role, leader, term, indices, voters, standing, preferred
         leader)."""
         return self._native.status()
+
+    def events(self) -> Events:
+        """This node's own events (leader, voters, its role, journal bounds), starting with its
+        current state; iteration ends when the server stops. See :class:`Events`."""
+        return Events(self._native.events())
 
     def wait_removed(self, timeout: float | None = None) -> None:
         """Waits (GIL released) until a committed configuration no longer holds this node

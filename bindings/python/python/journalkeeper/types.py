@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple, TypeAlias, TypedDict
+
+from .errors import JournalKeeperError
 
 from ._native import JournalEntry, WatchEvent, limits
 
@@ -181,6 +184,75 @@ class NodeStatus(TypedDict):
     detail: NodeDetail | None
 
 
+class SnapshotInfo(TypedDict):
+    """One snapshot a node retains (``admin.snapshots()``)."""
+
+    #: The log index (and its term) of the last entry the snapshot holds.
+    index: int
+    term: int
+    #: When the node saved it, in milliseconds since the Unix epoch.
+    time_ms: int
+    #: Bytes on disk.
+    size_bytes: int
+
+
+class NodeSnapshots(TypedDict):
+    """One member of ``admin.snapshots()``: the snapshots it retains, oldest first, or the
+    error that kept it from answering (its ``snapshots`` are then empty)."""
+
+    node_id: int
+    addr: str
+    snapshots: list[SnapshotInfo]
+    #: ``None`` when the node answered; else the exception (not raised), e.g.
+    #: ``UnavailableError``.
+    error: JournalKeeperError | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderChanged:
+    """A leader was elected in ``term`` (or lost: ``leader`` is ``None``)."""
+
+    leader: Member | None
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
+class VotersChanged:
+    """The configuration changed (voters, a joint change in progress, learners). Its
+    ``leader`` is always ``None``: :class:`LeaderChanged` reports the leader."""
+
+    configuration: ClusterConfiguration
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChanged:
+    """The reporting node's own role changed (``"LEADER"``, ``"FOLLOWER"``, …; the names of
+    ``_native.vocabulary()["roles"]``)."""
+
+    node_id: int
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class JournalChanged:
+    """A journal partition's readable range changed: ``min_index`` is the smallest readable
+    index, ``max_index`` the next to be written."""
+
+    partition: int
+    min_index: int
+    max_index: int
+
+
+#: One event of ``client.events()`` / ``Server.events()``. A stream starts with the node's
+#: whole current state (one event of each kind, one ``JournalChanged`` per partition), then
+#: reports each change; after a reconnect it repeats the latest state, so treat events as
+#: state, not as deltas to count. Match on the class::
+#:
+#:     match event:
+#:         case LeaderChanged(leader=leader, term=term): ...
+ClusterEvent: TypeAlias = LeaderChanged | VotersChanged | RoleChanged | JournalChanged
+
+
 #: An embedded node's standing: ``"JOINING"`` (started with ``join=True``, not a member until
 #: ``admin.add_voter`` adds it; it serves no client meanwhile), ``"MEMBER"`` (a voter or a
 #: learner catching up), ``"REMOVED"`` (a committed configuration no longer holds it: it serves
@@ -240,4 +312,11 @@ __all__ = [
     "NodeStatus",
     "ServerStatus",
     "Standing",
+    "SnapshotInfo",
+    "NodeSnapshots",
+    "LeaderChanged",
+    "VotersChanged",
+    "RoleChanged",
+    "JournalChanged",
+    "ClusterEvent",
 ]
