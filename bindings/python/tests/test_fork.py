@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import os
+import shutil
+import subprocess
 import time
 
 import journalkeeper as jk
 from conftest import CLUSTER_ID, Cluster
 
 CHILD_DEADLINE_S = 30
+
+
+def native_stacks(pid: int) -> str:
+    """Every thread's native stack in process `pid`, when gdb is installed (else nothing)."""
+    if shutil.which("gdb") is None:
+        return ""
+    out = subprocess.run(
+        ["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return "\nnative stacks of the child:\n" + out.stdout[-30000:]
 
 
 def run_in_child(body: object) -> tuple[int, str]:
@@ -19,6 +35,8 @@ def run_in_child(body: object) -> tuple[int, str]:
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_end)
+        # A hang shows where the child's Python code waits (on the test's stderr).
+        faulthandler.dump_traceback_later(CHILD_DEADLINE_S - 5, exit=False)
         code, report = 0, ""
         try:
             report = body()  # type: ignore[operator]
@@ -33,9 +51,10 @@ def run_in_child(body: object) -> tuple[int, str]:
         if done:
             break
         if time.monotonic() > deadline:
+            stacks = native_stacks(pid)
             os.kill(pid, 9)
             os.waitpid(pid, 0)
-            raise AssertionError(f"the forked child hung for {CHILD_DEADLINE_S}s")
+            raise AssertionError(f"the forked child hung for {CHILD_DEADLINE_S}s{stacks}")
         time.sleep(0.02)
     with os.fdopen(read_end, "rb") as r:
         report = r.read().decode()
