@@ -156,6 +156,11 @@ typedef enum {
    */
   JK_STATUS_WRONG_CLUSTER = 12,
   /*
+   The lease does not exist: it expired, was revoked or was never granted (what was held
+   under it is gone too).
+   */
+  JK_STATUS_LEASE_EXPIRED = 13,
+  /*
    A required pointer argument was NULL (the message names it).
    */
   JK_STATUS_NULL_ARGUMENT = 100,

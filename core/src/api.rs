@@ -199,11 +199,14 @@ pub enum ErrorKind {
     /// A server refused the handshake because its cluster id differs from the client's: a
     /// configuration error. Never retried (the call fails at once, not after the timeout).
     WrongCluster,
+    /// The lease does not exist: it expired, was revoked or was never granted (a lock, an
+    /// election or a registration made under it is gone too).
+    LeaseExpired,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::NotLeader,
         ErrorKind::Timeout,
         ErrorKind::IndexOverflow,
@@ -216,6 +219,7 @@ impl ErrorKind {
         ErrorKind::Unavailable,
         ErrorKind::Internal,
         ErrorKind::WrongCluster,
+        ErrorKind::LeaseExpired,
     ];
 
     /// A stable identifier (`NOT_LEADER`, …) for the C enum, Python exception names and Node's
@@ -234,6 +238,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "UNAVAILABLE",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::WrongCluster => "WRONG_CLUSTER",
+            ErrorKind::LeaseExpired => "LEASE_EXPIRED",
         }
     }
 }

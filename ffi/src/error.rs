@@ -40,6 +40,9 @@ pub enum jk_status {
     /// A server refused the connection because its cluster id differs from the client's (a
     /// configuration error; the call fails at once and is not retried).
     WrongCluster = 12,
+    /// The lease does not exist: it expired, was revoked or was never granted (what was held
+    /// under it is gone too).
+    LeaseExpired = 13,
     /// A required pointer argument was NULL (the message names it).
     NullArgument = 100,
     /// The library panicked (a bug); the call had no effect or an unknown one. The library is
@@ -64,13 +67,14 @@ impl jk_status {
             jk_status::Unavailable => c"UNAVAILABLE",
             jk_status::Internal => c"INTERNAL",
             jk_status::WrongCluster => c"WRONG_CLUSTER",
+            jk_status::LeaseExpired => c"LEASE_EXPIRED",
             jk_status::NullArgument => c"NULL_ARGUMENT",
             jk_status::Panic => c"PANIC",
         }
     }
 
     fn from_raw(raw: u32) -> Option<jk_status> {
-        const ALL: [jk_status; 15] = [
+        const ALL: [jk_status; 16] = [
             jk_status::Ok,
             jk_status::NotLeader,
             jk_status::Timeout,
@@ -84,6 +88,7 @@ impl jk_status {
             jk_status::Unavailable,
             jk_status::Internal,
             jk_status::WrongCluster,
+            jk_status::LeaseExpired,
             jk_status::NullArgument,
             jk_status::Panic,
         ];
@@ -107,6 +112,7 @@ impl From<ErrorKind> for jk_status {
             ErrorKind::Unavailable => jk_status::Unavailable,
             ErrorKind::Internal => jk_status::Internal,
             ErrorKind::WrongCluster => jk_status::WrongCluster,
+            ErrorKind::LeaseExpired => jk_status::LeaseExpired,
         }
     }
 }

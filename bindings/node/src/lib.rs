@@ -228,6 +228,8 @@ pub enum ErrorCode {
     Internal,
     /// A server has another cluster id than the client's (not retried; fails at once).
     WrongCluster,
+    /// The lease expired, was revoked or never existed.
+    LeaseExpired,
 }
 
 /// The largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).

@@ -24,6 +24,7 @@ KINDS = {
     "UNAVAILABLE": jk.UnavailableError,
     "INTERNAL": jk.InternalError,
     "WRONG_CLUSTER": jk.WrongClusterError,
+    "LEASE_EXPIRED": jk.LeaseExpiredError,
 }
 
 

@@ -654,6 +654,26 @@ impl Cluster {
                     None,
                 ))
             }
+            Op::Request(
+                RequestBody::CoordWrite { .. }
+                | RequestBody::LeaseKeepAlive { .. }
+                | RequestBody::LeaseTimeToLive { .. },
+            ) if conn.version.minor < 5 => {
+                let e = Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{addr} speaks protocol {}, which lacks the coordination recipes (1.5)",
+                        conn.version
+                    ),
+                );
+                Ok((
+                    Reply {
+                        result: Err(e),
+                        applied_index: 0,
+                    },
+                    None,
+                ))
+            }
             Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
                 // A node before 1.4 has no detail (and before 1.2 no resource counts either).
                 let body = if conn.version.minor < 2 {

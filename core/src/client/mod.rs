@@ -43,8 +43,11 @@ mod batcher;
 mod cluster;
 pub mod config;
 mod conn;
+pub mod coord;
+mod coord_wait;
 pub mod events;
 pub mod journal;
+mod keep_alive;
 pub mod kv;
 mod one_way;
 pub mod protocol;
@@ -56,8 +59,11 @@ use std::sync::Arc;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT, NodeSnapshots};
 pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
+pub use coord::{Coord, GroupMember, Registration};
+pub use coord_wait::{ElectionLeader, ElectionObserver, MemberEvent, MembersWatch};
 pub use events::EventStream;
 pub use journal::Journal;
+pub use keep_alive::{KeepAlive, KeepAliveState};
 pub use kv::{CasResult, Kv};
 pub use protocol::ClusterEvent;
 pub use protocol::Member;
@@ -178,6 +184,11 @@ impl Client {
     /// The coordination KV (JK-CS) API.
     pub fn kv(&self) -> Kv<'_> {
         Kv::new(self)
+    }
+
+    /// The coordination recipes: leases, locks with fencing tokens, elections, IDs, liveness.
+    pub fn coord(&self) -> Coord<'_> {
+        Coord::new(self)
     }
 
     /// Cluster administration.

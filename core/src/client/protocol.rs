@@ -31,6 +31,9 @@
 //!   follower's progress on the leader); a client asks a 1.2 / 1.3 node `StatusWithResources`
 //!   and an older one `Status`. New variants at the end of both enums, so `Status` and
 //!   `StatusWithResources` keep their bytes.
+//! - `CoordWrite`, `LeaseKeepAlive`, `LeaseTimeToLive` (protocol 1.5) carry the coordination
+//!   recipes (leases, locks, elections, IDs, liveness); a client refuses to send them to an
+//!   older node, which could not decode them.
 //! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
 //!   watches opened on that connection. A watch's reply is sent before its first push.
 //! - Every reply carries `applied_index`: the serving node's applied log index when it
@@ -53,6 +56,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, JournalEntry, QueryConsistency, ResponseConfig};
+use crate::state::coord::{CoordOutcome, CoordRequest};
 use crate::state::kv::{KvOutcome, KvQuery, KvQueryResult, KvRequest};
 use crate::state::session::RequestId;
 use crate::state::watch::{KvEvent, WatchFilter};
@@ -253,6 +257,17 @@ pub enum RequestBody {
     /// ([`ReplyBody::StatusDetail`]). Not sent to older nodes (they cannot decode it): the
     /// client asks a 1.2 / 1.3 node `StatusWithResources`, an older one `Status`.
     StatusDetail,
+    /// Leader only (protocol 1.5). A coordination write: a lease, a lock or election queue,
+    /// an ID range, a liveness registration (`request.id` is the session for idempotent
+    /// retries). Reply: [`ReplyBody::CoordWritten`] with the outcome. Errors: `LeaseExpired`
+    /// when the lease it names is gone, `InvalidArgument` for bounds.
+    CoordWrite { request: CoordRequest },
+    /// Leader only (protocol 1.5). Renews `lease` for its full TTL from now (not a log entry:
+    /// the leader's lessor keeps the deadlines) ([`ReplyBody::Lease`]); `LeaseExpired` when it
+    /// is gone or its expiry is already being proposed.
+    LeaseKeepAlive { lease: u64 },
+    /// Leader only (protocol 1.5). What `lease` has left and holds ([`ReplyBody::Lease`]).
+    LeaseTimeToLive { lease: u64 },
 }
 
 impl RequestBody {
@@ -377,6 +392,23 @@ pub enum ReplyBody {
         resources: NodeResources,
         detail: Box<NodeDetail>,
     },
+    /// The outcome of a `CoordWrite` (protocol 1.5).
+    CoordWritten(CoordOutcome),
+    /// The answer to `LeaseKeepAlive` / `LeaseTimeToLive` (protocol 1.5).
+    Lease(LeaseStatus),
+}
+
+/// A lease as the leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseStatus {
+    pub lease: u64,
+    /// The TTL it was granted with.
+    pub ttl_ms: u64,
+    /// Time left before the leader expires it (its own clock; a new leader adds an election
+    /// timeout to every lease first).
+    pub remaining_ms: u64,
+    /// KV keys attached to it.
+    pub keys: Vec<String>,
 }
 
 /// A snapshot a node retains.

@@ -14,6 +14,7 @@ use super::compactor::Compactor;
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
 use crate::state::cluster_meta::ClusterMeta;
+use crate::state::coord::{CoordOutcome, Coordination};
 use crate::state::journal_store::JournalStore;
 use crate::state::kv::{KvLimits, KvOutcome, KvStore};
 use crate::state::watch::KvEvent;
@@ -30,6 +31,8 @@ pub(crate) struct Machines {
     pub applied_term: Term,
     /// Member addresses and the preferred leader, as the applied log says.
     pub meta: ClusterMeta,
+    /// Leases, locks, elections, ID sequences and liveness groups.
+    pub coord: Coordination,
     /// This node's snapshots (read to roll the state back to one).
     pub snapshots: Arc<SnapshotStore>,
 }
@@ -40,6 +43,16 @@ struct SnapshotData {
     kv: Vec<u8>,
     journal_store: JournalStore,
     /// `(partition, next index)` at the snapshot.
+    partitions: Vec<(u16, u64)>,
+    meta: ClusterMeta,
+    coord: Coordination,
+}
+
+/// A snapshot written before the coordination recipes existed (read, never written).
+#[derive(Deserialize)]
+struct SnapshotDataV2 {
+    kv: Vec<u8>,
+    journal_store: JournalStore,
     partitions: Vec<(u16, u64)>,
     meta: ClusterMeta,
 }
@@ -55,12 +68,22 @@ struct SnapshotDataV1 {
 impl SnapshotData {
     fn decode(data: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(data).or_else(|e| {
+            if let Ok(v2) = postcard::from_bytes::<SnapshotDataV2>(data) {
+                return Ok(SnapshotData {
+                    kv: v2.kv,
+                    journal_store: v2.journal_store,
+                    partitions: v2.partitions,
+                    meta: v2.meta,
+                    coord: Coordination::default(),
+                });
+            }
             let v1: SnapshotDataV1 = postcard::from_bytes(data).map_err(|_| e)?;
             Ok(SnapshotData {
                 kv: v1.kv,
                 journal_store: v1.journal_store,
                 partitions: v1.partitions,
                 meta: ClusterMeta::default(),
+                coord: Coordination::default(),
             })
         })
     }
@@ -77,6 +100,7 @@ pub(crate) enum Outcome {
     /// Every node snapshots at this index.
     Snapshotted(Result<u64, api::Error>),
     Recovered(Result<(), api::Error>),
+    Coord(Result<CoordOutcome, api::Error>),
 }
 
 /// Outcomes, KV events and (when it changed) the cluster metadata of one applied batch.
@@ -116,6 +140,7 @@ pub(crate) fn state_error(e: StateError) -> api::Error {
         StateError::Codec { .. } => ErrorKind::Corruption,
         StateError::Rejected(_) => ErrorKind::InvalidArgument,
         StateError::EventsCompacted { .. } => ErrorKind::IndexUnderflow,
+        StateError::LeaseExpired(_) => ErrorKind::LeaseExpired,
     };
     api::Error::new(kind, e.to_string())
 }
@@ -138,6 +163,7 @@ impl Machines {
             applied: 0,
             applied_term: 0,
             meta: ClusterMeta::default(),
+            coord: Coordination::default(),
             snapshots,
         }
     }
@@ -157,7 +183,10 @@ impl Machines {
             .map_err(|e| format!("undecodable snapshot {snapshot}: {e}"))?;
         self.kv
             .roll_back_to(index, &snap.kv)
-            .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))
+            .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))?;
+        // The recipes' state goes back with the keys that mirror it.
+        self.coord = snap.coord;
+        Ok(())
     }
 
     /// Serializes the state at `applied`.
@@ -173,6 +202,7 @@ impl Machines {
             journal_store: self.journal_store.clone(),
             partitions,
             meta: self.meta.clone(),
+            coord: self.coord.clone(),
         };
         postcard::to_allocvec(&data).map_err(|e| e.to_string())
     }
@@ -189,6 +219,7 @@ impl Machines {
         self.kv.restore(&snap.kv).map_err(|e| e.to_string())?;
         self.journal_store = snap.journal_store;
         self.meta = snap.meta;
+        self.coord = snap.coord;
         self.applied = index;
         self.applied_term = term;
         Ok(snap.partitions)
@@ -196,17 +227,7 @@ impl Machines {
 
     /// The KV events of the entry at `index`.
     fn kv_events_at(&self, index: Index) -> Vec<KvEvent> {
-        match self.kv.read(&crate::state::kv::KvQuery::Events {
-            filter: crate::state::watch::WatchFilter::Prefix(String::new()),
-            from_index: index,
-            max: usize::MAX,
-        }) {
-            Ok(crate::state::kv::KvQueryResult::Events(mut evs)) => {
-                evs.retain(|ev| ev.index == index);
-                evs
-            }
-            _ => Vec::new(),
-        }
+        self.kv.events_at(index)
     }
 
     /// Applies `entries` (contiguous, starting at `applied + 1`; earlier ones are skipped).
@@ -252,8 +273,19 @@ impl Machines {
                     Ok(Command::Journal(..)) => {}
                     Ok(Command::Kv(req)) => {
                         let r = self.kv.apply_request(&ctx, &req).map_err(state_error);
+                        if r.as_ref().is_ok_and(KvOutcome::changed) {
+                            self.coord.key_written(req.command.key());
+                        }
                         events.extend(self.kv_events_at(e.index));
                         results.push((e.index, e.term, Outcome::Kv(r)));
+                    }
+                    Ok(Command::Coord(req)) => {
+                        let r = self
+                            .coord
+                            .apply_request(&ctx, &req, &mut self.kv)
+                            .map_err(state_error);
+                        events.extend(self.kv_events_at(e.index));
+                        results.push((e.index, e.term, Outcome::Coord(r)));
                     }
                     Ok(Command::Snapshot(SnapshotCommand::Take)) => {
                         results.push((e.index, e.term, Outcome::Snapshotted(Ok(e.index))));
@@ -453,13 +485,33 @@ mod tests {
             journal_store: JournalStore::new(Default::default()),
             partitions: vec![(0, 5)],
             meta: meta.clone(),
+            coord: Coordination::default(),
         };
         let bytes = postcard::to_allocvec(&data).unwrap();
         let back = SnapshotData::decode(&bytes).unwrap();
         assert_eq!(
-            (back.kv, back.partitions, back.meta),
-            (vec![1, 2], vec![(0, 5)], meta)
+            (back.kv, back.partitions, back.meta.clone()),
+            (vec![1, 2], vec![(0, 5)], meta.clone())
         );
+
+        // A snapshot from before the coordination recipes.
+        #[derive(Serialize)]
+        struct V2 {
+            kv: Vec<u8>,
+            journal_store: JournalStore,
+            partitions: Vec<(u16, u64)>,
+            meta: ClusterMeta,
+        }
+        let v2 = postcard::to_allocvec(&V2 {
+            kv: vec![4],
+            journal_store: JournalStore::new(Default::default()),
+            partitions: vec![(2, 3)],
+            meta: meta.clone(),
+        })
+        .unwrap();
+        let back = SnapshotData::decode(&v2).unwrap();
+        assert_eq!((back.kv, back.meta), (vec![4], meta));
+        assert_eq!(back.coord, Coordination::default());
 
         #[derive(Serialize)]
         struct Old {

@@ -5,7 +5,8 @@
 //! - `1` Config, payload `[1] ++ postcard(Membership)`;
 //! - `2` journal entry, `3` KV write, `4` partition scaling, `5` cluster metadata (member
 //!   addresses, preferred leader: [`MetaCommand`]), `6` snapshot commands
-//!   ([`SnapshotCommand`]: every node snapshots at this entry, or rolls its state back): raft `EntryKind::Normal(data)`
+//!   ([`SnapshotCommand`]: every node snapshots at this entry, or rolls its state back), `7`
+//!   coordination writes ([`CoordRequest`]: leases, locks, elections, IDs, liveness): raft `EntryKind::Normal(data)`
 //!   with the record payload = `data` verbatim (the server only proposes data it encoded, so a
 //!   Normal entry never starts with `0` or `1`).
 //!
@@ -31,6 +32,7 @@ use std::collections::BTreeSet;
 
 use crate::raft::{Entry, EntryKind, Membership};
 use crate::state::cluster_meta::MetaCommand;
+use crate::state::coord::CoordRequest;
 use crate::state::kv::KvRequest;
 use crate::state::session::RequestId;
 use crate::storage::Record;
@@ -47,6 +49,7 @@ pub const TAG_KV: u8 = 3;
 pub const TAG_SCALE: u8 = 4;
 pub const TAG_META: u8 = 5;
 pub const TAG_SNAPSHOT: u8 = 6;
+pub const TAG_COORD: u8 = 7;
 
 /// Length of the journal entry header.
 pub const JOURNAL_HEADER_LEN: usize = 39;
@@ -155,6 +158,7 @@ pub enum Command<'a> {
     },
     Meta(MetaCommand),
     Snapshot(SnapshotCommand),
+    Coord(CoordRequest),
 }
 
 /// What a snapshot entry asks of every node when it applies it.
@@ -194,6 +198,13 @@ pub fn encode_kv(request: &KvRequest) -> Vec<u8> {
     out
 }
 
+/// Encodes a coordination write (leases, locks, elections, IDs, liveness).
+pub fn encode_coord(request: &CoordRequest) -> Vec<u8> {
+    let mut out = vec![TAG_COORD];
+    out.extend(postcard::to_allocvec(request).unwrap_or_default());
+    out
+}
+
 /// Encodes a partition scaling.
 pub fn encode_scale(partitions: &BTreeSet<u16>, session: RequestId) -> Vec<u8> {
     let mut out = vec![TAG_SCALE];
@@ -222,6 +233,9 @@ pub fn decode(data: &[u8]) -> Result<Command<'_>, String> {
         Some(&TAG_SNAPSHOT) => postcard::from_bytes(&data[1..])
             .map(Command::Snapshot)
             .map_err(|e| format!("undecodable snapshot command: {e}")),
+        Some(&TAG_COORD) => postcard::from_bytes(&data[1..])
+            .map(Command::Coord)
+            .map_err(|e| format!("undecodable coordination write: {e}")),
         Some(t) => Err(format!("unknown command tag {t}")),
         None => Err("empty command".to_string()),
     }

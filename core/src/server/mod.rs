@@ -26,6 +26,7 @@ mod config;
 mod driver;
 pub mod events;
 mod http;
+mod lessor;
 mod metrics;
 mod proposal_batch;
 mod read;

@@ -34,6 +34,8 @@ pub(super) enum WriteKind {
     Meta,
     /// A snapshot every node takes: answered with its index once saved here.
     Snapshot,
+    /// A coordination write (always answered with its outcome).
+    Coord,
 }
 
 impl WriteKind {
@@ -42,7 +44,7 @@ impl WriteKind {
         match self {
             WriteKind::Append => ReplyBody::Appended { first_index: None },
             WriteKind::Kv => ReplyBody::KvWritten(None),
-            WriteKind::Scale | WriteKind::Meta => ReplyBody::Done,
+            WriteKind::Scale | WriteKind::Meta | WriteKind::Coord => ReplyBody::Done,
             WriteKind::Snapshot => ReplyBody::Index(None),
         }
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::coord;
 use super::session::{Admission, ClientSessions, RequestId, SessionLimits};
 use super::watch::{EventLog, KvEvent, WatchFilter};
 use super::{ApplyContext, StateError, StateMachine, decode, encode};
@@ -93,6 +94,16 @@ pub enum KvOutcome {
         #[serde(with = "serde_bytes")]
         current: Option<Vec<u8>>,
     },
+}
+
+impl KvOutcome {
+    /// Whether the write changed the key (a CAS that did not swap changed nothing).
+    pub fn changed(&self) -> bool {
+        match self {
+            KvOutcome::Set { .. } | KvOutcome::Removed { .. } => true,
+            KvOutcome::CompareAndSet { swapped, .. } => *swapped,
+        }
+    }
 }
 
 /// A read.
@@ -185,6 +196,12 @@ impl KvStore {
 
     fn apply_command(&mut self, index: u64, command: &KvCommand) -> Result<KvOutcome, StateError> {
         self.check_key(command.key())?;
+        if coord::is_reserved(command.key()) {
+            return Err(StateError::InvalidArgument(format!(
+                "key {:?} is reserved for the coordination recipes",
+                command.key()
+            )));
+        }
         match command {
             KvCommand::Set { key, value } => {
                 self.check_value(value)?;
@@ -234,6 +251,39 @@ impl KvStore {
             new_value: new,
         });
         old
+    }
+
+    /// Checks that the coordination state machine may write `key` = `value` (the client bounds).
+    pub(crate) fn check_system_write(&self, key: &str, value: &[u8]) -> Result<(), StateError> {
+        self.check_key(key)?;
+        self.check_value(value)
+    }
+
+    /// A write by the coordination state machine at `index` (reserved keys, lease-attached
+    /// keys); the caller checked the bounds.
+    pub(crate) fn system_set(
+        &mut self,
+        index: u64,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), StateError> {
+        self.check_system_write(key, &value)?;
+        self.applied_index = self.applied_index.max(index);
+        self.change(index, key, Some(value));
+        Ok(())
+    }
+
+    /// Removes `key` at `index` for the coordination state machine (nothing when absent).
+    pub(crate) fn system_remove(&mut self, index: u64, key: &str) {
+        self.applied_index = self.applied_index.max(index);
+        if self.data.contains_key(key) {
+            self.change(index, key, None);
+        }
+    }
+
+    /// Every event recorded at `index` (reserved keys included), for the node's watches.
+    pub(crate) fn events_at(&self, index: u64) -> Vec<KvEvent> {
+        self.events.at(index)
     }
 
     /// The seed's `recoverSnapshot` for the KV, applied at log index `index`: the keys and
@@ -308,6 +358,7 @@ impl KvStore {
                     .data
                     .range((start, std::ops::Bound::Unbounded))
                     .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+                    .filter(|(k, _)| coord::is_reserved(prefix) || !coord::is_reserved(k))
                     .take(*limit)
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();

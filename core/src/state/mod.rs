@@ -9,6 +9,7 @@
 //! replica computes the same state from the same log.
 
 pub mod cluster_meta;
+pub mod coord;
 pub mod journal_store;
 pub mod kv;
 pub mod session;
@@ -43,6 +44,9 @@ pub enum StateError {
     /// A watch asked for events older than the retained history.
     #[error("events before index {requested} are no longer retained (oldest retained: {oldest})")]
     EventsCompacted { requested: u64, oldest: u64 },
+    /// The lease does not exist: never granted, revoked, or expired.
+    #[error("lease {0} does not exist (it expired, was revoked or was never granted)")]
+    LeaseExpired(u64),
 }
 
 /// A deterministic state machine. Applied strictly in log order; `apply` must be a pure function

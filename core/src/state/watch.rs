@@ -39,7 +39,11 @@ impl WatchFilter {
     pub fn matches(&self, key: &str) -> bool {
         match self {
             WatchFilter::Key(k) => k == key,
-            WatchFilter::Prefix(p) => key.starts_with(p.as_str()),
+            // A prefix outside the reserved space never shows the recipes' keys.
+            WatchFilter::Prefix(p) => {
+                key.starts_with(p.as_str())
+                    && (super::coord::is_reserved(p) || !super::coord::is_reserved(key))
+            }
         }
     }
 }
@@ -85,6 +89,16 @@ impl EventLog {
         {
             self.events.pop_front();
         }
+    }
+
+    /// Every retained event at exactly `index`.
+    pub fn at(&self, index: u64) -> Vec<KvEvent> {
+        let start = self.events.partition_point(|e| e.index < index);
+        self.events
+            .range(start..)
+            .take_while(|e| e.index == index)
+            .cloned()
+            .collect()
     }
 
     /// The lowest index a watch can start from without missing events.

@@ -461,9 +461,12 @@ impl Node {
             | RequestBody::SubscribeEvents { .. }
             | RequestBody::TakeSnapshot
             | RequestBody::ListSnapshots
-            | RequestBody::RecoverSnapshot { .. } => Err(Error::new(
+            | RequestBody::RecoverSnapshot { .. }
+            | RequestBody::CoordWrite { .. }
+            | RequestBody::LeaseKeepAlive { .. }
+            | RequestBody::LeaseTimeToLive { .. } => Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "the fake server does no administration and has no events",
+                "the fake server does no administration, coordination or events",
             )),
         };
         let applied = behaviour.applied_override.unwrap_or(store.applied);

@@ -42,6 +42,7 @@ from .errors import (
     TransactionError,
     UnavailableError,
     WrongClusterError,
+    LeaseExpiredError,
 )
 from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
 from .server import Server
@@ -144,5 +145,6 @@ __all__ = [
     "TransactionError",
     "UnavailableError",
     "WrongClusterError",
+    "LeaseExpiredError",
     "InternalError",
 ]

@@ -36,6 +36,7 @@ class ErrorKind(enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     WRONG_CLUSTER = "WRONG_CLUSTER"
+    LEASE_EXPIRED = "LEASE_EXPIRED"
 
 
 class JournalKeeperError(Exception):
@@ -134,6 +135,12 @@ class WrongClusterError(JournalKeeperError):
     code = "WRONG_CLUSTER"
 
 
+class LeaseExpiredError(JournalKeeperError):
+    """The lease expired, was revoked or never existed (what was held under it is gone)."""
+
+    code = "LEASE_EXPIRED"
+
+
 _BY_CODE: dict[str, type[JournalKeeperError]] = {
     cls.code: cls
     for cls in (
@@ -149,6 +156,7 @@ _BY_CODE: dict[str, type[JournalKeeperError]] = {
         UnavailableError,
         InternalError,
         WrongClusterError,
+        LeaseExpiredError,
     )
 }
 
@@ -174,4 +182,5 @@ __all__ = [
     "UnavailableError",
     "InternalError",
     "WrongClusterError",
+    "LeaseExpiredError",
 ]

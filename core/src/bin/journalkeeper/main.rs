@@ -1,8 +1,8 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
 //! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`), client commands (`append`, `get`, `kv …`,
-//! `status`) and cluster administration (`admin …`).
+//! `status`), the coordination recipes (`coord …`) and cluster administration (`admin …`).
 //!
-//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
+//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
 //! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
@@ -13,6 +13,7 @@ mod bench_json;
 mod bench_storage;
 mod bench_transfer;
 mod client_cmds;
+mod coord_cmds;
 mod demo;
 mod server_cmd;
 
@@ -84,6 +85,14 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[command(subcommand)]
         op: client_cmds::KvOp,
+    },
+    /// Coordination recipes: grant, revoke, keep-alive, ttl, put (a key under a lease), lock,
+    /// campaign, leader, observe, next-id, register, members.
+    Coord {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[command(subcommand)]
+        op: coord_cmds::CoordOp,
     },
     /// Change a running cluster: members, add-voter, remove-voter, transfer-leader,
     /// preferred-leader, snapshot, snapshots, recover-snapshot, events.
@@ -194,6 +203,9 @@ fn main() {
         } => runtime()
             .and_then(|rt| rt.block_on(client_cmds::get(conn, partition, index, max, consistency))),
         Command::Kv { conn, op } => runtime().and_then(|rt| rt.block_on(client_cmds::kv(conn, op))),
+        Command::Coord { conn, op } => {
+            runtime().and_then(|rt| rt.block_on(coord_cmds::run(conn, op)))
+        }
         Command::Admin { conn, op } => {
             runtime().and_then(|rt| rt.block_on(admin_cmds::run(conn, op)))
         }

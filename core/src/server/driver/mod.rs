@@ -13,6 +13,7 @@
 mod errors;
 mod event_feed;
 mod leadership;
+mod leases;
 mod membership;
 mod read_path;
 mod ready;
@@ -135,6 +136,10 @@ struct Driver {
     commit_timer: CommitTimer,
     /// The HTTP monitoring endpoint, stopped with the node.
     http: Option<HttpEndpoint>,
+    /// Lease deadlines while this node leads.
+    lessor: crate::server::lessor::Lessor,
+    /// A coordination write (or a snapshot recovery) was applied since the lessor last looked.
+    leases_changed: bool,
 }
 
 impl Driver {
@@ -236,6 +241,7 @@ impl Driver {
             }
             self.drive_voter_change();
             self.drive_transfer();
+            self.drive_leases();
             self.check_standing();
             for (id, addr) in std::mem::take(&mut self.new_peers) {
                 transport.peers_mut().add(id, addr);

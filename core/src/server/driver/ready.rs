@@ -169,6 +169,13 @@ impl Driver {
                 }
                 self.sessions.retain(|_, (_, last, _)| *last > upto);
                 for (index, term, outcome) in results {
+                    if matches!(
+                        outcome,
+                        crate::server::apply::Outcome::Coord(_)
+                            | crate::server::apply::Outcome::Recovered(_)
+                    ) {
+                        self.leases_changed = true;
+                    }
                     if self.waiters.contains_key(&index) {
                         self.outcomes.insert(index, (term, outcome));
                     }

@@ -33,7 +33,12 @@ impl Driver {
             | RequestBody::ScalePartitions { .. }
             | RequestBody::SetPreferredLeader { .. }
             | RequestBody::TakeSnapshot
-            | RequestBody::RecoverSnapshot { .. } => self.handle_write(conn, req),
+            | RequestBody::RecoverSnapshot { .. }
+            | RequestBody::CoordWrite { .. } => self.handle_write(conn, req),
+            RequestBody::LeaseKeepAlive { lease } => self.handle_lease(conn, req.id, *lease, true),
+            RequestBody::LeaseTimeToLive { lease } => {
+                self.handle_lease(conn, req.id, *lease, false)
+            }
             RequestBody::ListSnapshots => {
                 let body = ReplyBody::Snapshots(self.snapshot_infos());
                 reply(&conn, req.id, Ok(body), self.applied());

@@ -173,6 +173,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     };
     let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
     let durable = journal.durable_index();
+    let lessor = super::leases::lessor_for(cfg.election_timeout_ms, cfg.tick_ms);
     let mut driver = Driver {
         cfg,
         raft,
@@ -211,6 +212,8 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         metrics,
         commit_timer: CommitTimer::default(),
         http,
+        lessor,
+        leases_changed: false,
     };
     // Addresses learned earlier, then the applied address book (a later one wins).
     driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));

@@ -10,7 +10,7 @@ use crate::client::protocol::{self, ClientRequest, ReplyBody, RequestBody};
 use crate::raft::Role;
 use crate::server::apply::{self, Outcome};
 use crate::server::command::{
-    RESERVED_PARTITION_START, SnapshotCommand, encode_kv, encode_meta, encode_scale,
+    RESERVED_PARTITION_START, SnapshotCommand, encode_coord, encode_kv, encode_meta, encode_scale,
     encode_snapshot_command, journal_datas,
 };
 use crate::server::proposal_batch::{StagedWrite, WriteKind};
@@ -79,6 +79,7 @@ impl Driver {
                                 r.map(|()| ReplyBody::Done)
                             }
                             Some(Outcome::Snapshotted(r)) => r.map(|i| ReplyBody::Index(Some(i))),
+                            Some(Outcome::Coord(r)) => r.map(ReplyBody::CoordWritten),
                             None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
                         }
                     };
@@ -193,6 +194,12 @@ impl Driver {
             RequestBody::KvWrite { request, response } => {
                 (vec![encode_kv(request)], *response, WriteKind::Kv, None)
             }
+            RequestBody::CoordWrite { request } => (
+                vec![encode_coord(request)],
+                ResponseConfig::Replication,
+                WriteKind::Coord,
+                None,
+            ),
             RequestBody::ScalePartitions {
                 partitions,
                 session,
