@@ -187,3 +187,42 @@ async fn admin_commands_change_and_show_the_cluster() {
         "{members}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coord_commands_grant_lock_count_and_list() {
+    let (c, _) = started(1).await;
+    let lease = stdout_ok(&c, &["coord", "grant", "--ttl-ms", "30000"]);
+    let lease = lease.trim();
+    assert!(lease.parse::<u64>().is_ok(), "{lease:?}");
+    stdout_ok(&c, &["coord", "put", "svc/a", "up", "--lease", lease]);
+    let ttl = stdout_ok(&c, &["coord", "ttl", lease]);
+    assert!(ttl.contains("keys: svc/a"), "{ttl}");
+    // `lock` runs the command with the fencing token in its environment, then releases.
+    let out = stdout_ok(
+        &c,
+        &[
+            "coord",
+            "lock",
+            "job",
+            "--",
+            "sh",
+            "-c",
+            "echo token=$JK_FENCING_TOKEN",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[1], format!("token={}", lines[0]));
+    let ids = stdout_ok(&c, &["coord", "next-id", "orders", "--count", "3"]);
+    assert_eq!(ids.trim(), "1..4");
+    assert_eq!(stdout_ok(&c, &["coord", "next-id", "orders"]).trim(), "4");
+    assert_eq!(
+        stdout_ok(&c, &["coord", "leader", "svc"]).trim(),
+        "(no leader)"
+    );
+    let json = stdout_ok(&c, &["coord", "--json", "revoke", lease]);
+    assert!(json.contains("\"existed\":true"), "{json}");
+    let gone = jk(&c, &["coord", "keep-alive", lease]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("LEASE_EXPIRED"));
+}
