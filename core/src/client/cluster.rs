@@ -613,24 +613,12 @@ impl Cluster {
     ) -> Result<(Reply, Option<WatchSub>), AttemptError> {
         let conn = self.conn(addr).await.map_err(AttemptError::Connect)?;
         match op {
-            Op::Request(RequestBody::AppendBatches { .. }) if conn.version.minor < 1 => {
-                // A 1.0 node cannot decode it (it would drop the connection): say so, finally.
-                let e = Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "{addr} speaks protocol {}, which lacks AppendBatches (1.1); \
-                         set ClientConfig::append_coalescing = false",
-                        conn.version
-                    ),
-                );
-                Ok((
-                    Reply {
-                        result: Err(e),
-                        applied_index: 0,
-                    },
-                    None,
-                ))
-            }
+            // A 1.0 node cannot decode it (it would drop the connection): say so, finally.
+            Op::Request(RequestBody::AppendBatches { .. }) if conn.version.minor < 1 => Ok(lacks(
+                addr,
+                &conn,
+                "AppendBatches (1.1); set ClientConfig::append_coalescing = false",
+            )),
             Op::Request(
                 RequestBody::UpdateVoters { .. }
                 | RequestBody::TransferLeader { .. }
@@ -638,42 +626,12 @@ impl Cluster {
                 | RequestBody::TakeSnapshot
                 | RequestBody::ListSnapshots
                 | RequestBody::RecoverSnapshot { .. },
-            ) if conn.version.minor < 3 => {
-                let e = Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "{addr} speaks protocol {}, which lacks live administration (1.3)",
-                        conn.version
-                    ),
-                );
-                Ok((
-                    Reply {
-                        result: Err(e),
-                        applied_index: 0,
-                    },
-                    None,
-                ))
-            }
+            ) if conn.version.minor < 3 => Ok(lacks(addr, &conn, "live administration (1.3)")),
             Op::Request(
                 RequestBody::CoordWrite { .. }
                 | RequestBody::LeaseKeepAlive { .. }
                 | RequestBody::LeaseTimeToLive { .. },
-            ) if conn.version.minor < 5 => {
-                let e = Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "{addr} speaks protocol {}, which lacks the coordination recipes (1.5)",
-                        conn.version
-                    ),
-                );
-                Ok((
-                    Reply {
-                        result: Err(e),
-                        applied_index: 0,
-                    },
-                    None,
-                ))
-            }
+            ) if conn.version.minor < 5 => Ok(lacks(addr, &conn, "the coordination recipes (1.5)")),
             Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
                 // A node before 1.4 has no detail (and before 1.2 no resource counts either).
                 let body = if conn.version.minor < 2 {
@@ -697,19 +655,7 @@ impl Cluster {
                 .await
                 .map(|r| (r, None))
                 .map_err(AttemptError::Lost),
-            Op::Events if conn.version.minor < 3 => Ok((
-                Reply {
-                    result: Err(Error::new(
-                        ErrorKind::InvalidArgument,
-                        format!(
-                            "{addr} speaks protocol {}, which lacks events (1.3)",
-                            conn.version
-                        ),
-                    )),
-                    applied_index: 0,
-                },
-                None,
-            )),
+            Op::Events if conn.version.minor < 3 => Ok(lacks(addr, &conn, "events (1.3)")),
             Op::Watch { .. } | Op::Events => {
                 let depth = self.config.watch_queue_depth;
                 let (reply, watch_id, rx) = match op {
@@ -730,6 +676,25 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The final answer for a request `addr`'s protocol version cannot carry (an older node could
+/// not decode it and would drop the connection).
+fn lacks(addr: &str, conn: &NodeConn, what: &str) -> (Reply, Option<WatchSub>) {
+    let e = Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "{addr} speaks protocol {}, which lacks {what}",
+            conn.version
+        ),
+    );
+    (
+        Reply {
+            result: Err(e),
+            applied_index: 0,
+        },
+        None,
+    )
 }
 
 enum AttemptError {
