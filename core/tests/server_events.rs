@@ -97,14 +97,14 @@ async fn a_subscription_starts_with_the_state_and_follows_every_kind_of_change()
     })
     .await;
 
-    // A subscription on a follower (the first node a fresh client tries): when that node
-    // stops, the stream resubscribes on the next and is given the latest state again.
+    // A subscription on one of two followers (a fresh client dials both and starts with the
+    // first to answer; its role event names the node): when that node stops, the stream
+    // resubscribes on the other and is given the latest state again.
     let leader = c.leader().await;
-    let follower = (0..4).find(|&n| n != leader).unwrap();
-    let other = (0..4).find(|&n| n != leader && n != follower).unwrap();
+    let followers: Vec<usize> = (0..4).filter(|&n| n != leader).take(2).collect();
     let mut cfg = ClientConfig::new(CLUSTER_ID);
     cfg.request_timeout = Duration::from_secs(20);
-    let ev_client = Client::connect([c.addrs[follower], c.addrs[other]], cfg)
+    let ev_client = Client::connect([c.addrs[followers[0]], c.addrs[followers[1]]], cfg)
         .await
         .unwrap();
     let mut ev = ev_client.events().await.unwrap();
@@ -114,13 +114,31 @@ async fn a_subscription_starts_with_the_state_and_follows_every_kind_of_change()
         matches!(e, ClusterEvent::VotersChanged { .. })
     })
     .await;
-    c.stop_node(follower).await;
+    let ClusterEvent::RoleChanged { node_id, .. } =
+        until(&mut ev, "the subscribed node's role", |e| {
+            matches!(e, ClusterEvent::RoleChanged { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let subscribed = node_id as usize - 1;
+    assert!(
+        followers.contains(&subscribed),
+        "{subscribed} {followers:?}"
+    );
+    c.stop_node(subscribed).await;
     until(&mut ev, "the leader again, from the next node", |e| {
         leader_is(e, lid)
     })
     .await;
     until(&mut ev, "the voters again", |e| {
         matches!(e, ClusterEvent::VotersChanged { configuration } if configuration.voters.len() == 4)
+    })
+    .await;
+    let other = followers.iter().find(|&&n| n != subscribed).unwrap();
+    until(&mut ev, "the role of the node it moved to", |e| {
+        matches!(e, ClusterEvent::RoleChanged { node_id, .. } if *node_id as usize == other + 1)
     })
     .await;
     ev_client.close();
