@@ -285,3 +285,57 @@ fn checkpoint_due_follows_the_records_indexed_since_the_last_one() {
     let _pending = idx.prepare_checkpoint().unwrap();
     assert!(!idx.checkpoint_due());
 }
+
+/// A placer for the test: a record of partition 9 holds one entry of partition 0 and two of
+/// partition 1 (as a transaction's publish record holds entries of several partitions).
+fn spread(r: &Record, out: &mut Vec<u16>) {
+    if r.partition == 9 {
+        out.extend([0, 1, 1]);
+    } else {
+        out.push(r.partition);
+    }
+}
+
+#[test]
+fn a_placer_puts_one_record_in_several_partitions_and_a_rebuild_places_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("journal"), opts()).unwrap();
+    let mut idx = PartitionIndex::open_with(dir.path().join("pidx"), &j, spread).unwrap();
+    let recs: Vec<Record> = [0u16, 9, 1, 9, 0]
+        .iter()
+        .zip(1u64..)
+        .map(|(&partition, index)| Record {
+            term: 1,
+            index,
+            partition,
+            batch_size: 1,
+            timestamp_ms: index,
+            payload: vec![partition as u8],
+        })
+        .collect();
+    j.append_durable(&recs).unwrap();
+    idx.index_records(&recs).unwrap();
+    let globals = |idx: &PartitionIndex, p: u16| {
+        let (min, next) = idx.bounds(p).unwrap();
+        (min..next)
+            .map(|k| idx.get(p, k).unwrap())
+            .collect::<Vec<u64>>()
+    };
+    assert_eq!(globals(&idx, 0), [1, 2, 4, 5]);
+    assert_eq!(globals(&idx, 1), [2, 2, 3, 4, 4]);
+    assert!(
+        idx.bounds(9).is_none(),
+        "the record itself is in no partition"
+    );
+    // Truncation removes everything a record placed.
+    idx.truncate_suffix(&j, 4).unwrap();
+    assert_eq!(globals(&idx, 1), [2, 2, 3]);
+    idx.index_records(&recs[3..]).unwrap();
+    idx.close().unwrap();
+    for f in pidx_files(&dir.path().join("pidx")) {
+        fs::remove_file(f).unwrap();
+    }
+    let idx = PartitionIndex::open_with(dir.path().join("pidx"), &j, spread).unwrap();
+    assert_eq!(globals(&idx, 0), [1, 2, 4, 5]);
+    assert_eq!(globals(&idx, 1), [2, 2, 3, 4, 4]);
+}

@@ -632,6 +632,11 @@ impl Cluster {
                 | RequestBody::LeaseKeepAlive { .. }
                 | RequestBody::LeaseTimeToLive { .. },
             ) if conn.version.minor < 5 => Ok(lacks(addr, &conn, "the coordination recipes (1.5)")),
+            Op::Request(RequestBody::TxnWrite { .. } | RequestBody::OpenTransactions { .. })
+                if conn.version.minor < 6 =>
+            {
+                Ok(lacks(addr, &conn, "journal transactions (1.6)"))
+            }
             Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
                 // A node before 1.4 has no detail (and before 1.2 no resource counts either).
                 let body = if conn.version.minor < 2 {

@@ -52,6 +52,7 @@ pub mod kv;
 mod one_way;
 pub mod protocol;
 pub mod status_detail;
+pub mod transactions;
 pub mod watch;
 
 use std::hash::{BuildHasher, Hasher};
@@ -67,6 +68,7 @@ pub use keep_alive::{KeepAlive, KeepAliveState};
 pub use kv::{CasResult, Kv};
 pub use protocol::ClusterEvent;
 pub use protocol::Member;
+pub use transactions::{DEFAULT_TRANSACTION_TIMEOUT, Transactions};
 pub use watch::WatchStream;
 
 use crate::api::{Error, ErrorKind};
@@ -189,6 +191,11 @@ impl Client {
     /// The coordination recipes: leases, locks with fencing tokens, elections, IDs, liveness.
     pub fn coord(&self) -> Coord<'_> {
         Coord::new(self)
+    }
+
+    /// Journal transactions: entries to any partitions, visible together or never.
+    pub fn transactions(&self) -> Transactions<'_> {
+        Transactions::new(self)
     }
 
     /// Cluster administration.

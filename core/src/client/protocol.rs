@@ -34,6 +34,8 @@
 //! - `CoordWrite`, `LeaseKeepAlive`, `LeaseTimeToLive` (protocol 1.5) carry the coordination
 //!   recipes (leases, locks, elections, IDs, liveness); a client refuses to send them to an
 //!   older node, which could not decode them.
+//! - `TxnWrite` and `OpenTransactions` (protocol 1.6) carry journal transactions; a client
+//!   refuses to send them to an older node.
 //! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
 //!   watches opened on that connection. A watch's reply is sent before its first push.
 //! - Every reply carries `applied_index`: the serving node's applied log index when it
@@ -59,6 +61,7 @@ use crate::api::{self, JournalEntry, QueryConsistency, ResponseConfig};
 use crate::state::coord::{CoordOutcome, CoordRequest};
 use crate::state::kv::{KvOutcome, KvQuery, KvQueryResult, KvRequest};
 use crate::state::session::RequestId;
+use crate::state::txn::{TxnOutcome, TxnPhase, TxnRequest};
 use crate::state::watch::{KvEvent, WatchFilter};
 
 pub use super::status_detail::{DiskUsage, FollowerStatus, NodeDetail, PartitionBounds};
@@ -268,6 +271,13 @@ pub enum RequestBody {
     LeaseKeepAlive { lease: u64 },
     /// Leader only (protocol 1.5). What `lease` has left and holds ([`ReplyBody::Lease`]).
     LeaseTimeToLive { lease: u64 },
+    /// Leader only (protocol 1.6). A journal transaction write (`request.id` is the session).
+    /// Reply: [`ReplyBody::TxnWritten`]. A commit is answered once the transaction's entries
+    /// are visible (`Committing` is never a final reply). Errors: `InvalidArgument` for bounds
+    /// and transactions that are not open.
+    TxnWrite { request: TxnRequest },
+    /// A read (protocol 1.6): every transaction not yet ended ([`ReplyBody::Transactions`]).
+    OpenTransactions { read: ReadAt },
 }
 
 impl RequestBody {
@@ -279,7 +289,8 @@ impl RequestBody {
             | RequestBody::MaxIndices { read }
             | RequestBody::ListPartitions { read }
             | RequestBody::QueryIndex { read, .. }
-            | RequestBody::KvRead { read, .. } => Some(*read),
+            | RequestBody::KvRead { read, .. }
+            | RequestBody::OpenTransactions { read } => Some(*read),
             _ => None,
         }
     }
@@ -396,6 +407,24 @@ pub enum ReplyBody {
     CoordWritten(CoordOutcome),
     /// The answer to `LeaseKeepAlive` / `LeaseTimeToLive` (protocol 1.5).
     Lease(LeaseStatus),
+    /// The outcome of a `TxnWrite` (protocol 1.6).
+    TxnWritten(TxnOutcome),
+    /// The answer to `OpenTransactions` (protocol 1.6), oldest first.
+    Transactions(Vec<TxnInfo>),
+}
+
+/// A transaction not yet ended, as `OpenTransactions` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnInfo {
+    pub tx: u64,
+    pub context: BTreeMap<String, String>,
+    /// `Committing`: the commit is decided and the entries are being published.
+    pub phase: TxnPhase,
+    /// Entries and payload bytes it holds.
+    pub entries: u64,
+    pub bytes: u64,
+    /// The partitions it appended to.
+    pub partitions: BTreeSet<u16>,
 }
 
 /// A lease as the leader sees it.

@@ -29,7 +29,7 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 /// administration: `UpdateVoters`, `TransferLeader`, `SetPreferredLeader`, event subscriptions
 /// and the snapshot requests (refused by the client for older nodes); 1.4 `StatusDetail`, the status with its monitoring detail (clients ask
 /// older nodes `StatusWithResources` or `Status`).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 5 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 6 };
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;

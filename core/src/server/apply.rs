@@ -17,6 +17,7 @@ use crate::state::cluster_meta::ClusterMeta;
 use crate::state::coord::{CoordOutcome, Coordination};
 use crate::state::journal_store::JournalStore;
 use crate::state::kv::{KvLimits, KvOutcome, KvStore};
+use crate::state::txn::{Transactions, TxnOutcome};
 use crate::state::watch::KvEvent;
 use crate::state::{ApplyContext, StateError, StateMachine};
 use crate::storage::{Journal, PartitionIndex, SnapshotStore};
@@ -33,6 +34,8 @@ pub(crate) struct Machines {
     pub meta: ClusterMeta,
     /// Leases, locks, elections, ID sequences and liveness groups.
     pub coord: Coordination,
+    /// Open journal transactions.
+    pub txns: Transactions,
     /// This node's snapshots (read to roll the state back to one).
     pub snapshots: Arc<SnapshotStore>,
 }
@@ -43,6 +46,17 @@ struct SnapshotData {
     kv: Vec<u8>,
     journal_store: JournalStore,
     /// `(partition, next index)` at the snapshot.
+    partitions: Vec<(u16, u64)>,
+    meta: ClusterMeta,
+    coord: Coordination,
+    txns: Transactions,
+}
+
+/// A snapshot written before journal transactions existed (read, never written).
+#[derive(Deserialize)]
+struct SnapshotDataV3 {
+    kv: Vec<u8>,
+    journal_store: JournalStore,
     partitions: Vec<(u16, u64)>,
     meta: ClusterMeta,
     coord: Coordination,
@@ -68,6 +82,16 @@ struct SnapshotDataV1 {
 impl SnapshotData {
     fn decode(data: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(data).or_else(|e| {
+            if let Ok(v3) = postcard::from_bytes::<SnapshotDataV3>(data) {
+                return Ok(SnapshotData {
+                    kv: v3.kv,
+                    journal_store: v3.journal_store,
+                    partitions: v3.partitions,
+                    meta: v3.meta,
+                    coord: v3.coord,
+                    txns: Transactions::default(),
+                });
+            }
             if let Ok(v2) = postcard::from_bytes::<SnapshotDataV2>(data) {
                 return Ok(SnapshotData {
                     kv: v2.kv,
@@ -75,6 +99,7 @@ impl SnapshotData {
                     partitions: v2.partitions,
                     meta: v2.meta,
                     coord: Coordination::default(),
+                    txns: Transactions::default(),
                 });
             }
             let v1: SnapshotDataV1 = postcard::from_bytes(data).map_err(|_| e)?;
@@ -84,6 +109,7 @@ impl SnapshotData {
                 partitions: v1.partitions,
                 meta: ClusterMeta::default(),
                 coord: Coordination::default(),
+                txns: Transactions::default(),
             })
         })
     }
@@ -101,6 +127,12 @@ pub(crate) enum Outcome {
     Snapshotted(Result<u64, api::Error>),
     Recovered(Result<(), api::Error>),
     Coord(Result<CoordOutcome, api::Error>),
+    Txn(Result<TxnOutcome, api::Error>),
+    /// Transaction `tx`'s publish record applied: its entries are visible (no client waits at
+    /// this index; the committers of `tx` do).
+    TxnPublished {
+        tx: u64,
+    },
 }
 
 /// Outcomes, KV events and (when it changed) the cluster metadata of one applied batch.
@@ -164,6 +196,7 @@ impl Machines {
             applied_term: 0,
             meta: ClusterMeta::default(),
             coord: Coordination::default(),
+            txns: Transactions::default(),
             snapshots,
         }
     }
@@ -203,6 +236,7 @@ impl Machines {
             partitions,
             meta: self.meta.clone(),
             coord: self.coord.clone(),
+            txns: self.txns.clone(),
         };
         postcard::to_allocvec(&data).map_err(|e| e.to_string())
     }
@@ -220,6 +254,7 @@ impl Machines {
         self.journal_store = snap.journal_store;
         self.meta = snap.meta;
         self.coord = snap.coord;
+        self.txns = snap.txns;
         self.applied = index;
         self.applied_term = term;
         Ok(snap.partitions)
@@ -286,6 +321,24 @@ impl Machines {
                             .map_err(state_error);
                         events.extend(self.kv_events_at(e.index));
                         results.push((e.index, e.term, Outcome::Coord(r)));
+                    }
+                    Ok(Command::Txn(req)) => {
+                        let declared = &self.journal_store.declared;
+                        let r = self
+                            .txns
+                            .apply_request(&ctx, &req, |p| declared.contains(&p))
+                            .map_err(state_error);
+                        results.push((e.index, e.term, Outcome::Txn(r)));
+                    }
+                    Ok(Command::TxnPublish { tx }) => {
+                        if !self.txns.published(tx) {
+                            tracing::error!(
+                                index = e.index,
+                                tx,
+                                "publish record of a transaction that was not committing"
+                            );
+                        }
+                        results.push((e.index, e.term, Outcome::TxnPublished { tx }));
                     }
                     Ok(Command::Snapshot(SnapshotCommand::Take)) => {
                         results.push((e.index, e.term, Outcome::Snapshotted(Ok(e.index))));
@@ -486,6 +539,10 @@ mod tests {
             partitions: vec![(0, 5)],
             meta: meta.clone(),
             coord: Coordination::default(),
+            txns: Transactions::new(crate::state::txn::TxnLimits {
+                max_open: 3,
+                ..Default::default()
+            }),
         };
         let bytes = postcard::to_allocvec(&data).unwrap();
         let back = SnapshotData::decode(&bytes).unwrap();
@@ -493,6 +550,28 @@ mod tests {
             (back.kv, back.partitions, back.meta.clone()),
             (vec![1, 2], vec![(0, 5)], meta.clone())
         );
+        assert_eq!(back.txns.limits().max_open, 3);
+
+        // A snapshot from before journal transactions.
+        #[derive(Serialize)]
+        struct V3 {
+            kv: Vec<u8>,
+            journal_store: JournalStore,
+            partitions: Vec<(u16, u64)>,
+            meta: ClusterMeta,
+            coord: Coordination,
+        }
+        let v3 = postcard::to_allocvec(&V3 {
+            kv: vec![5],
+            journal_store: JournalStore::new(Default::default()),
+            partitions: vec![(1, 1)],
+            meta: meta.clone(),
+            coord: Coordination::default(),
+        })
+        .unwrap();
+        let back = SnapshotData::decode(&v3).unwrap();
+        assert_eq!((back.kv, back.meta.clone()), (vec![5], meta.clone()));
+        assert_eq!(back.txns, Transactions::default());
 
         // A snapshot from before the coordination recipes.
         #[derive(Serialize)]

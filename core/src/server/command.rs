@@ -6,7 +6,9 @@
 //! - `2` journal entry, `3` KV write, `4` partition scaling, `5` cluster metadata (member
 //!   addresses, preferred leader: [`MetaCommand`]), `6` snapshot commands
 //!   ([`SnapshotCommand`]: every node snapshots at this entry, or rolls its state back), `7`
-//!   coordination writes ([`CoordRequest`]: leases, locks, elections, IDs, liveness): raft `EntryKind::Normal(data)`
+//!   coordination writes ([`CoordRequest`]: leases, locks, elections, IDs, liveness), `8`
+//!   journal transaction writes ([`TxnRequest`]), `9` a committed transaction's publish record
+//!   (`server::txn_record`; it places its entries in their partitions): raft `EntryKind::Normal(data)`
 //!   with the record payload = `data` verbatim (the server only proposes data it encoded, so a
 //!   Normal entry never starts with `0` or `1`).
 //!
@@ -35,6 +37,7 @@ use crate::state::cluster_meta::MetaCommand;
 use crate::state::coord::CoordRequest;
 use crate::state::kv::KvRequest;
 use crate::state::session::RequestId;
+use crate::state::txn::TxnRequest;
 use crate::storage::Record;
 
 /// First partition number reserved for the system; clients use `0..RESERVED_PARTITION_START`.
@@ -50,6 +53,8 @@ pub const TAG_SCALE: u8 = 4;
 pub const TAG_META: u8 = 5;
 pub const TAG_SNAPSHOT: u8 = 6;
 pub const TAG_COORD: u8 = 7;
+pub const TAG_TXN: u8 = 8;
+pub const TAG_TXN_PUBLISH: u8 = 9;
 
 /// Length of the journal entry header.
 pub const JOURNAL_HEADER_LEN: usize = 39;
@@ -159,6 +164,11 @@ pub enum Command<'a> {
     Meta(MetaCommand),
     Snapshot(SnapshotCommand),
     Coord(CoordRequest),
+    Txn(TxnRequest),
+    /// The publish record of transaction `tx` (its entries are placed by the record itself).
+    TxnPublish {
+        tx: u64,
+    },
 }
 
 /// What a snapshot entry asks of every node when it applies it.
@@ -206,6 +216,13 @@ pub fn encode_coord(request: &CoordRequest) -> Vec<u8> {
 }
 
 /// Encodes a partition scaling.
+/// Encodes a journal transaction write.
+pub fn encode_txn(request: &TxnRequest) -> Vec<u8> {
+    let mut out = vec![TAG_TXN];
+    out.extend(postcard::to_allocvec(request).unwrap_or_default());
+    out
+}
+
 pub fn encode_scale(partitions: &BTreeSet<u16>, session: RequestId) -> Vec<u8> {
     let mut out = vec![TAG_SCALE];
     out.extend(postcard::to_allocvec(&(partitions, session)).unwrap_or_default());
@@ -236,6 +253,12 @@ pub fn decode(data: &[u8]) -> Result<Command<'_>, String> {
         Some(&TAG_COORD) => postcard::from_bytes(&data[1..])
             .map(Command::Coord)
             .map_err(|e| format!("undecodable coordination write: {e}")),
+        Some(&TAG_TXN) => postcard::from_bytes(&data[1..])
+            .map(Command::Txn)
+            .map_err(|e| format!("undecodable transaction write: {e}")),
+        Some(&TAG_TXN_PUBLISH) => super::txn_record::publish_tx(data)
+            .map(|tx| Command::TxnPublish { tx })
+            .ok_or_else(|| "transaction publish record shorter than its header".to_string()),
         Some(t) => Err(format!("unknown command tag {t}")),
         None => Err("empty command".to_string()),
     }

@@ -80,6 +80,10 @@ pub struct ServerConfig {
     pub join: bool,
     /// Where to serve HTTP monitoring (`/status`, `/metrics`, `/health`); `None`: off.
     pub http_listen: Option<SocketAddr>,
+    /// Whether this node, while leading, publishes the journal transactions whose commit is
+    /// decided (default true). Fault tests turn it off to hold a transaction between its
+    /// decision and its publication, which the next leader then finishes.
+    pub publish_transactions: bool,
 }
 
 impl ServerConfig {
@@ -112,6 +116,7 @@ impl ServerConfig {
             net: NetConfig::new(cluster_id),
             join: false,
             http_listen: None,
+            publish_transactions: true,
         }
     }
 

@@ -31,6 +31,7 @@ mod metrics;
 mod proposal_batch;
 mod read;
 mod storage;
+mod txn_record;
 mod watches;
 
 use std::net::SocketAddr;

@@ -7,8 +7,10 @@ use std::collections::BTreeSet;
 use super::apply::{self, Machines};
 use super::command::{JournalHeader, RESERVED_PARTITION_START};
 use super::driver::storage_error;
+use super::txn_record::decode_publish;
 use crate::api::{Error, ErrorKind, JournalEntry};
 use crate::client::protocol::{self, ReplyBody, RequestBody};
+use crate::storage::Record;
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidArgument, msg)
@@ -46,29 +48,81 @@ pub(crate) fn partition_bounds(m: &Machines) -> Vec<protocol::PartitionBounds> {
         .collect()
 }
 
-fn read_entry(m: &Machines, partition: u16, index: u64) -> Result<JournalEntry, Error> {
+/// The publish record a journal read is inside, so a read of consecutive entries decodes it
+/// once: entry `index` of the partition is its `j`-th entry there.
+struct InPublish {
+    index: u64,
+    global: u64,
+    j: usize,
+    record: Record,
+}
+
+fn read_entry(
+    m: &Machines,
+    partition: u16,
+    index: u64,
+    cursor: &mut Option<InPublish>,
+) -> Result<JournalEntry, Error> {
     let g = m.pidx.get(partition, index).map_err(storage_error)?;
-    let rec = m
-        .journal
-        .read(g, 1, usize::MAX)
-        .map_err(storage_error)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::new(ErrorKind::IndexUnderflow, format!("log index {g} is gone")))?;
-    let (h, payload) = JournalHeader::decode(&rec.payload).ok_or_else(|| {
+    let continues = cursor
+        .as_ref()
+        .is_some_and(|c| c.global == g && c.index + 1 == index);
+    if !continues {
+        let rec = m
+            .journal
+            .read(g, 1, usize::MAX)
+            .map_err(storage_error)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::new(ErrorKind::IndexUnderflow, format!("log index {g} is gone"))
+            })?;
+        if let Some((h, payload)) = JournalHeader::decode(&rec.payload) {
+            *cursor = None;
+            return Ok(JournalEntry {
+                partition,
+                index,
+                batch_size: h.batch_size,
+                offset: h.offset,
+                term: rec.term,
+                timestamp_ms: h.timestamp_ms,
+                payload: payload.to_vec(),
+            });
+        }
+        // Inside a publish record: count the partition's earlier entries it placed.
+        let (min, _) = bounds(m, partition);
+        let mut j = 0;
+        while index > min + j as u64 && m.pidx.get(partition, index - 1 - j as u64).ok() == Some(g)
+        {
+            j += 1;
+        }
+        *cursor = Some(InPublish {
+            index,
+            global: g,
+            j,
+            record: rec,
+        });
+    } else if let Some(c) = cursor.as_mut() {
+        c.index = index;
+        c.j += 1;
+    }
+    let not_entry = || {
         Error::new(
             ErrorKind::Corruption,
             format!("log index {g} of partition {partition} is not a journal entry"),
         )
-    })?;
+    };
+    let c = cursor.as_ref().ok_or_else(not_entry)?;
+    let publish = decode_publish(&c.record.payload).ok_or_else(not_entry)?;
+    let e = publish.entry(partition, c.j).ok_or_else(not_entry)?;
     Ok(JournalEntry {
         partition,
         index,
-        batch_size: h.batch_size,
-        offset: h.offset,
-        term: rec.term,
-        timestamp_ms: h.timestamp_ms,
-        payload: payload.to_vec(),
+        batch_size: e.batch_size,
+        offset: e.offset,
+        term: c.record.term,
+        timestamp_ms: publish.timestamp_ms,
+        payload: e.payload.to_vec(),
     })
 }
 
@@ -116,8 +170,9 @@ pub(crate) fn read_machines(
             let end = next.min(index + u64::from(*max_entries));
             let mut out = Vec::new();
             let mut bytes = 0;
+            let mut cursor = None;
             for i in *index..end {
-                let e = read_entry(m, *partition, i)?;
+                let e = read_entry(m, *partition, i, &mut cursor)?;
                 bytes += e.payload.len() + 64;
                 if !out.is_empty() && bytes > max_bytes {
                     break;
@@ -144,10 +199,23 @@ pub(crate) fn read_machines(
             check_partition(*partition)?;
             let (min, next) = bounds(m, *partition);
             let r = crate::state::journal_store::query_index(min, next, *timestamp_ms, |i| {
-                read_entry(m, *partition, i).map(|e| e.timestamp_ms)
+                read_entry(m, *partition, i, &mut None).map(|e| e.timestamp_ms)
             })?;
             Ok(ReplyBody::Index(r))
         }
+        RequestBody::OpenTransactions { .. } => Ok(ReplyBody::Transactions(
+            m.txns
+                .iter()
+                .map(|(tx, t)| protocol::TxnInfo {
+                    tx,
+                    context: t.context.clone(),
+                    phase: t.phase,
+                    entries: t.entries,
+                    bytes: t.bytes,
+                    partitions: t.batches.iter().map(|b| b.partition).collect(),
+                })
+                .collect(),
+        )),
         RequestBody::KvRead { query, .. } => {
             m.kv.read(query)
                 .map(ReplyBody::KvRead)

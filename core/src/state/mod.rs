@@ -13,6 +13,7 @@ pub mod coord;
 pub mod journal_store;
 pub mod kv;
 pub mod session;
+pub mod txn;
 pub mod watch;
 
 use serde::{Deserialize, Serialize};

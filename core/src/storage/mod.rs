@@ -34,6 +34,6 @@ mod snapshot_store;
 pub use error::{Result, StorageError};
 pub use journal::{DetachedSegments, Journal, JournalOptions};
 pub use metadata::{Metadata, MetadataStore};
-pub use partition_index::{PartitionIndex, PendingCheckpoint};
+pub use partition_index::{PartitionIndex, PendingCheckpoint, Placer, own_partition};
 pub use record::{HEADER_LEN, Record};
 pub use snapshot_store::SnapshotStore;

@@ -8,6 +8,13 @@
 //! file is missing or short, or the journal no longer holds the checkpointed entry (a suffix
 //! truncation), the index is rebuilt from the compaction base by replaying the journal.
 //! Not internally synchronized: one owner drives it (`&mut self`).
+//!
+//! Which partitions a record's entries belong to is the [`Placer`]'s answer (by default: one
+//! entry of the record's own partition). The index never reads payloads itself; a placer that
+//! does (a server's transaction publish record holds entries of several partitions) must be a
+//! function of the record's bytes alone, so replaying the journal always rebuilds the same
+//! index. Entries one record places in a partition are consecutive there and share its global
+//! index.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -90,9 +97,18 @@ impl Part {
     }
 }
 
+/// Pushes the partition of each entry `record` holds, in order, onto `out`.
+pub type Placer = fn(record: &Record, out: &mut Vec<u16>);
+
+/// The default [`Placer`]: a record is one entry of its own partition.
+pub fn own_partition(record: &Record, out: &mut Vec<u16>) {
+    out.push(record.partition);
+}
+
 /// The partition index over one journal. See the module documentation.
 #[derive(Debug)]
 pub struct PartitionIndex {
+    placer: Placer,
     dir: PathBuf,
     base: u64,
     upto: u64,
@@ -134,6 +150,15 @@ impl PartitionIndex {
     /// Opens the index in `dir`, repairs it against `journal` and indexes every record the
     /// journal holds beyond the last checkpoint.
     pub fn open(dir: impl AsRef<Path>, journal: &Journal) -> Result<PartitionIndex> {
+        Self::open_with(dir, journal, own_partition)
+    }
+
+    /// [`open`](Self::open) with the owner's `placer`.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        journal: &Journal,
+        placer: Placer,
+    ) -> Result<PartitionIndex> {
         let dir = dir.as_ref().to_path_buf();
         fsutil::ensure_dir(&dir)?;
         let state_path = dir.join(STATE_FILE);
@@ -158,6 +183,7 @@ impl PartitionIndex {
             }
         };
         let mut idx = PartitionIndex {
+            placer,
             dir,
             base: cp.base,
             upto: cp.upto,
@@ -340,6 +366,7 @@ impl PartitionIndex {
     /// checks [`checkpoint_due`](Self::checkpoint_due) and writes one when it suits it.
     pub fn index_records_deferred(&mut self, records: &[Record]) -> Result<()> {
         let mut added: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+        let mut places = Vec::new();
         for (expected, r) in (self.upto + 1..).zip(records) {
             if r.index != expected {
                 return Err(StorageError::NonContiguous {
@@ -347,10 +374,14 @@ impl PartitionIndex {
                     got: r.index,
                 });
             }
-            added
-                .entry(r.partition)
-                .or_default()
-                .extend_from_slice(&r.index.to_le_bytes());
+            places.clear();
+            (self.placer)(r, &mut places);
+            for &p in &places {
+                added
+                    .entry(p)
+                    .or_default()
+                    .extend_from_slice(&r.index.to_le_bytes());
+            }
         }
         for (p, bytes) in added {
             let part = match self.parts.entry(p) {

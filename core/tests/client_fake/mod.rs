@@ -464,9 +464,11 @@ impl Node {
             | RequestBody::RecoverSnapshot { .. }
             | RequestBody::CoordWrite { .. }
             | RequestBody::LeaseKeepAlive { .. }
-            | RequestBody::LeaseTimeToLive { .. } => Err(Error::new(
+            | RequestBody::LeaseTimeToLive { .. }
+            | RequestBody::TxnWrite { .. }
+            | RequestBody::OpenTransactions { .. } => Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "the fake server does no administration, coordination or events",
+                "the fake server does no administration, coordination, transactions or events",
             )),
         };
         let applied = behaviour.applied_override.unwrap_or(store.applied);

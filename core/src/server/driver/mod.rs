@@ -22,6 +22,7 @@ mod snapshots;
 mod startup;
 mod status;
 mod status_detail;
+mod txns;
 mod watch_requests;
 mod write_path;
 
@@ -140,6 +141,8 @@ struct Driver {
     lessor: crate::server::lessor::Lessor,
     /// A coordination write (or a snapshot recovery) was applied since the lessor last looked.
     leases_changed: bool,
+    /// Journal transactions while this node leads: expiry, publishing, waiting committers.
+    txns: txns::TxnDriver,
 }
 
 impl Driver {
@@ -242,6 +245,7 @@ impl Driver {
             self.drive_voter_change();
             self.drive_transfer();
             self.drive_leases();
+            self.drive_txns();
             self.check_standing();
             for (id, addr) in std::mem::take(&mut self.new_peers) {
                 transport.peers_mut().add(id, addr);

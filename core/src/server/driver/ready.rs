@@ -169,12 +169,19 @@ impl Driver {
                 }
                 self.sessions.retain(|_, (_, last, _)| *last > upto);
                 for (index, term, outcome) in results {
-                    if matches!(
-                        outcome,
-                        crate::server::apply::Outcome::Coord(_)
-                            | crate::server::apply::Outcome::Recovered(_)
-                    ) {
-                        self.leases_changed = true;
+                    use crate::server::apply::Outcome;
+                    match outcome {
+                        Outcome::Coord(_) => self.leases_changed = true,
+                        Outcome::Recovered(_) => {
+                            self.leases_changed = true;
+                            self.txns.changed = true;
+                        }
+                        Outcome::Txn(_) => self.txns.changed = true,
+                        Outcome::TxnPublished { tx } => {
+                            self.txns.changed = true;
+                            self.on_published(tx);
+                        }
+                        _ => {}
                     }
                     if self.waiters.contains_key(&index) {
                         self.outcomes.insert(index, (term, outcome));

@@ -34,7 +34,8 @@ impl Driver {
             | RequestBody::SetPreferredLeader { .. }
             | RequestBody::TakeSnapshot
             | RequestBody::RecoverSnapshot { .. }
-            | RequestBody::CoordWrite { .. } => self.handle_write(conn, req),
+            | RequestBody::CoordWrite { .. }
+            | RequestBody::TxnWrite { .. } => self.handle_write(conn, req),
             RequestBody::LeaseKeepAlive { lease } => self.handle_lease(conn, req.id, *lease, true),
             RequestBody::LeaseTimeToLive { lease } => {
                 self.handle_lease(conn, req.id, *lease, false)

@@ -174,6 +174,10 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     let http_addr = http.as_ref().map(HttpEndpoint::local_addr);
     let durable = journal.durable_index();
     let lessor = super::leases::lessor_for(cfg.election_timeout_ms, cfg.tick_ms);
+    let txns = super::txns::TxnDriver::new(
+        super::leases::lessor_for(cfg.election_timeout_ms, cfg.tick_ms),
+        cfg.publish_transactions,
+    );
     let mut driver = Driver {
         cfg,
         raft,
@@ -214,6 +218,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         http,
         lessor,
         leases_changed: false,
+        txns,
     };
     // Addresses learned earlier, then the applied address book (a later one wins).
     driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));
@@ -282,7 +287,12 @@ fn open_storage(
     );
     let snapshots = Arc::new(SnapshotStore::open(data.join("snapshots")).map_err(se)?);
     let (metadata, hard_state, saved, extra) = storage::open_metadata(data).map_err(se)?;
-    let pidx = PartitionIndex::open(data.join("partitions"), &journal).map_err(se)?;
+    let pidx = PartitionIndex::open_with(
+        data.join("partitions"),
+        &journal,
+        super::super::txn_record::placements,
+    )
+    .map_err(se)?;
     let mut machines = Machines::new(
         journal.clone(),
         pidx,

@@ -11,11 +11,12 @@ use crate::raft::Role;
 use crate::server::apply::{self, Outcome};
 use crate::server::command::{
     RESERVED_PARTITION_START, SnapshotCommand, encode_coord, encode_kv, encode_meta, encode_scale,
-    encode_snapshot_command, journal_datas,
+    encode_snapshot_command, encode_txn, journal_datas,
 };
 use crate::server::proposal_batch::{StagedWrite, WriteKind};
 use crate::state::cluster_meta::MetaCommand;
 use crate::state::session::RequestId;
+use crate::state::txn::{TxnCommand, TxnOutcome, TxnRequest};
 
 pub(super) fn wall_ms() -> u64 {
     std::time::SystemTime::now()
@@ -80,7 +81,14 @@ impl Driver {
                             }
                             Some(Outcome::Snapshotted(r)) => r.map(|i| ReplyBody::Index(Some(i))),
                             Some(Outcome::Coord(r)) => r.map(ReplyBody::CoordWritten),
-                            None => Err(Error::new(ErrorKind::Internal, "no outcome recorded")),
+                            Some(Outcome::Txn(Ok(TxnOutcome::Committing { tx }))) => {
+                                self.await_publish(tx, w.conn, w.req);
+                                continue;
+                            }
+                            Some(Outcome::Txn(r)) => r.map(ReplyBody::TxnWritten),
+                            Some(Outcome::TxnPublished { .. }) | None => {
+                                Err(Error::new(ErrorKind::Internal, "no outcome recorded"))
+                            }
                         }
                     };
                 reply(&w.conn, w.req, result, applied);
@@ -200,6 +208,21 @@ impl Driver {
                 WriteKind::Coord,
                 None,
             ),
+            RequestBody::TxnWrite { request } => {
+                if let Err(e) = check_txn(request) {
+                    fail(&conn, e, applied);
+                    return;
+                }
+                if let Some(tx) = request.command.tx() {
+                    self.txn_touched(tx);
+                }
+                (
+                    vec![encode_txn(request)],
+                    ResponseConfig::Replication,
+                    WriteKind::Coord,
+                    None,
+                )
+            }
             RequestBody::ScalePartitions {
                 partitions,
                 session,
@@ -331,6 +354,21 @@ pub(super) fn check_append(partition: u16, batches: &[&[Vec<u8>]]) -> Result<(),
         )));
     }
     protocol::check_append_batches(batches)
+}
+
+/// What the leader checks of a transaction write before proposing it (the state machine
+/// checks the rest): clients never send expiries, and a batch obeys the append bounds.
+pub(super) fn check_txn(request: &TxnRequest) -> Result<(), Error> {
+    match &request.command {
+        TxnCommand::Expire { .. } => Err(invalid("only the leader expires transactions")),
+        TxnCommand::Append {
+            partition, entries, ..
+        } => {
+            let batch: Vec<Vec<u8>> = entries.iter().map(|e| e.to_vec()).collect();
+            check_append(*partition, &[batch.as_slice()])
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn check_scale(partitions: &BTreeSet<u16>, session: &RequestId) -> Result<(), Error> {
