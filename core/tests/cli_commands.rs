@@ -226,3 +226,38 @@ async fn coord_commands_grant_lock_count_and_list() {
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("LEASE_EXPIRED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_commands_create_append_list_commit_and_abort() {
+    let (c, _) = started(1).await;
+    let tx = stdout_ok(&c, &["tx", "create", "--context", "order=7"]);
+    let tx = tx.trim();
+    assert!(tx.parse::<u64>().is_ok(), "{tx:?}");
+    let held = stdout_ok(&c, &["tx", "append", tx, "0", "first", "second"]);
+    assert!(held.contains("holds 2 entries"), "{held}");
+    let list = stdout_ok(&c, &["tx", "--json", "list"]);
+    assert!(list.contains("\"phase\":\"OPEN\""), "{list}");
+    assert!(list.contains("\"order\":\"7\""), "{list}");
+    // Nothing is visible before the commit, everything after it.
+    let before = jk(&c, &["get", "--partition", "0"]);
+    assert!(
+        !before.status.success(),
+        "read before the commit: {before:?}"
+    );
+    assert_eq!(stdout_ok(&c, &["tx", "commit", tx]).trim(), "committed");
+    let after = stdout_ok(&c, &["get", "--partition", "0"]);
+    assert!(
+        after.contains("first") && after.contains("second"),
+        "{after}"
+    );
+    let other = stdout_ok(&c, &["tx", "create"]);
+    stdout_ok(&c, &["tx", "append", other.trim(), "0", "never"]);
+    assert_eq!(
+        stdout_ok(&c, &["tx", "abort", other.trim()]).trim(),
+        "aborted"
+    );
+    assert!(stdout_ok(&c, &["tx", "list"]).trim().is_empty());
+    let late = jk(&c, &["tx", "commit", tx]);
+    assert!(!late.status.success());
+    assert!(String::from_utf8_lossy(&late.stderr).contains("not open"));
+}

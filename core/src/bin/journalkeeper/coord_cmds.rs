@@ -228,7 +228,7 @@ pub async fn run(conn: ConnArgs, op: CoordOp) -> AnyResult<()> {
     Ok(())
 }
 
-fn print(json: bool, value: serde_json::Value, text: String) {
+pub(crate) fn print(json: bool, value: serde_json::Value, text: String) {
     if json {
         println!("{value}");
     } else {
