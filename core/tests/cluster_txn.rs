@@ -214,7 +214,7 @@ async fn transactions_commit_whole_or_not_at_all_across_a_leader_kill() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let o = outcomes.lock().unwrap();
+    let o = std::mem::take(&mut *outcomes.lock().unwrap());
     eprintln!(
         "transactions: {} committed, {} aborted, {} outcome unknown",
         o.committed.len(),
