@@ -185,6 +185,7 @@ bench: bench-bindings
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench failover
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench transfer
+	$(CARGO) run --release --quiet --bin journalkeeper -- bench coord
 
 ## Batch appends (64 x 1 KiB per call, REPLICATION, one sequential caller, 5 s each) from the
 ## Rust client, Python and Node against one cluster in one run; records/s and python/rust,

@@ -143,15 +143,18 @@ async fn cases(
 }
 
 /// The raw durability cost of this machine, measured in the same run.
-struct Baseline {
-    p50_ms: f64,
-    json: serde_json::Value,
+pub(crate) struct Baseline {
+    pub p50_ms: f64,
+    pub json: serde_json::Value,
 }
 
 /// One thread writing 100-byte records to a fresh file in `dir`, each followed by
 /// `fdatasync`, for `budget`: the latency floor under every acknowledged append (a REPLICATION
 /// ack waits for at least two of these, on two nodes, in parallel at best).
-fn fdatasync_baseline(dir: &std::path::Path, budget: Duration) -> std::io::Result<Baseline> {
+pub(crate) fn fdatasync_baseline(
+    dir: &std::path::Path,
+    budget: Duration,
+) -> std::io::Result<Baseline> {
     use std::os::unix::fs::FileExt;
     let path = dir.join(format!("bench-baseline-{}", std::process::id()));
     let file = std::fs::File::create(&path)?;
@@ -182,7 +185,7 @@ fn fdatasync_baseline(dir: &std::path::Path, budget: Duration) -> std::io::Resul
     Ok(Baseline { p50_ms, json })
 }
 
-fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
+pub(crate) fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
     }

@@ -1,5 +1,5 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
-//! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`), client commands (`append`, `get`, `kv …`,
+//! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`, `bench coord`), client commands (`append`, `get`, `kv …`,
 //! `status`), the coordination recipes (`coord …`) and cluster administration (`admin …`).
 //!
 //! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
@@ -8,6 +8,8 @@
 
 mod admin_cmds;
 mod bench_cluster;
+mod bench_coord;
+mod bench_etcd;
 mod bench_failover;
 mod bench_json;
 mod bench_storage;
@@ -142,6 +144,9 @@ enum BenchWhat {
     /// SIGSTOPped node first in a client's server list (connect + first read), on a 3-node
     /// cluster of child processes with the default timeouts.
     Failover(bench_failover::Args),
+    /// Lock acquire+release pairs, ID ranges and transaction commits (3 partitions x 8
+    /// entries) with 16 concurrent tasks, next to etcd's equivalents when etcd is installed.
+    Coord(bench_coord::Args),
     /// Leader transfers under a continuous writer: the longest gap between acknowledged
     /// appends during each transfer, next to the same-run baseline before it.
     Transfer(bench_transfer::Args),
@@ -194,6 +199,9 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Transfer(args),
         } => runtime().and_then(|rt| rt.block_on(bench_transfer::run(args))),
+        Command::Bench {
+            what: BenchWhat::Coord(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_coord::run(args))),
         Command::Append {
             conn,
             partition,
