@@ -1,7 +1,8 @@
 /*
  * libjournalkeeper: the C ABI of JournalKeeper-rs. Rules (docs/architecture/ffi.md):
- * - Handles (jk_server, jk_client, jk_watch, jk_events, jk_error) are opaque; each is released
- *   by exactly one jk_*_free / jk_*_close, which accepts NULL.
+ * - Handles (jk_server, jk_client, jk_watch, jk_events, jk_error, and the coordination handles
+ *   jk_keep_alive, jk_registration, jk_election_observer, jk_members_watch) are opaque; each is
+ *   released by exactly one jk_*_free / jk_*_close (or jk_*_revoke), which accepts NULL.
  * - Every call that can fail returns a jk_status (JK_STATUS_OK == 0). When `err_out` is not
  *   NULL, *err_out receives NULL on success or a jk_error (free with jk_error_free) on failure.
  * - NULL or invalid arguments give an error status, never a crash; a failed call has no effect
@@ -1419,8 +1420,9 @@ jk_status jk_election_observer_next(const jk_election_observer *observer,
 
 /*
  Stops observing and frees the handle. NULL is allowed. Must be the last call on `observer`.
+ Returns `JK_STATUS_OK`, or `JK_STATUS_PANIC`.
  */
-void jk_election_observer_close(jk_election_observer *observer);
+jk_status jk_election_observer_close(jk_election_observer *observer);
 
 /*
  Follows the members of `group` joining and leaving from now on (list the current ones with
@@ -1450,8 +1452,9 @@ void jk_member_event_free(jk_member_event *event);
 
 /*
  Stops the watch and frees the handle. NULL is allowed. Must be the last call on `watch`.
+ Returns `JK_STATUS_OK`, or `JK_STATUS_PANIC`.
  */
-void jk_members_watch_close(jk_members_watch *watch);
+jk_status jk_members_watch_close(jk_members_watch *watch);
 
 /*
  The status of a failed call. `JK_STATUS_NULL_ARGUMENT` for a NULL `error`.

@@ -289,12 +289,14 @@ pub extern "C" fn jk_election_observer_next(
 }
 
 /// Stops observing and frees the handle. NULL is allowed. Must be the last call on `observer`.
+/// Returns `JK_STATUS_OK`, or `JK_STATUS_PANIC`.
 #[unsafe(no_mangle)]
-pub extern "C" fn jk_election_observer_close(observer: *mut jk_election_observer) {
-    ffi_boundary! { default = ();
+pub extern "C" fn jk_election_observer_close(observer: *mut jk_election_observer) -> jk_status {
+    ffi_boundary! { err_out = std::ptr::null_mut();
         if let Some(observer) = free_box::<jk_election_observer>(observer) {
             drop_in_runtime(observer);
         }
+        Ok(())
     }
 }
 
@@ -354,11 +356,13 @@ pub extern "C" fn jk_member_event_free(event: *mut jk_member_event) {
 }
 
 /// Stops the watch and frees the handle. NULL is allowed. Must be the last call on `watch`.
+/// Returns `JK_STATUS_OK`, or `JK_STATUS_PANIC`.
 #[unsafe(no_mangle)]
-pub extern "C" fn jk_members_watch_close(watch: *mut jk_members_watch) {
-    ffi_boundary! { default = ();
+pub extern "C" fn jk_members_watch_close(watch: *mut jk_members_watch) -> jk_status {
+    ffi_boundary! { err_out = std::ptr::null_mut();
         if let Some(watch) = free_box::<jk_members_watch>(watch) {
             drop_in_runtime(watch);
         }
+        Ok(())
     }
 }

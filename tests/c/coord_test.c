@@ -189,8 +189,8 @@ static void test_elections(jk_client *client) {
     REQUIRE(seen == NULL);
     CHECK(jk_coord_leader(client, "e", &current, ERR));
     REQUIRE(current == NULL);
-    jk_election_observer_close(observer);
-    jk_election_observer_close(NULL);
+    REQUIRE(jk_election_observer_close(observer) == JK_STATUS_OK);
+    REQUIRE(jk_election_observer_close(NULL) == JK_STATUS_OK);
     CHECK(jk_coord_revoke(client, a, NULL, ERR));
     CHECK(jk_coord_revoke(client, b, NULL, ERR));
     printf("elections: ok\n");
@@ -255,7 +255,7 @@ static void test_liveness(jk_client *client) {
     jk_registration_free(r2);
     jk_registration_free(NULL);
     REQUIRE(jk_registration_close(NULL, NULL) == JK_STATUS_OK);
-    jk_members_watch_close(watch);
+    REQUIRE(jk_members_watch_close(watch) == JK_STATUS_OK);
     printf("liveness: ok\n");
 }
 
