@@ -233,6 +233,14 @@ mod tests {
         assert_eq!(out, [SYSTEM_PARTITION]);
     }
 
+    #[test]
+    fn the_largest_transaction_the_limits_allow_fits_in_one_record() {
+        // Worst case: every entry its own batch, the payload bound spent on the entries.
+        let l = crate::state::txn::TxnLimits::default();
+        let worst = HEADER_LEN + l.max_entries_per_txn * (6 + 4) + l.max_bytes_per_txn;
+        assert!(worst <= crate::server::config::MAX_RECORD_BYTES, "{worst}");
+    }
+
     proptest! {
         #[test]
         fn decoding_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256)) {
