@@ -169,7 +169,12 @@ impl<'a> Coord<'a> {
         check_value(&info)?;
         let lease = self.grant(ttl).await?;
         let keep_alive = KeepAlive::spawn(self.client.inner.clone(), lease, ttl);
-        self.register_under(group, member, info, lease).await?;
+        if let Err(e) = self.register_under(group, member, info, lease).await {
+            // The lease was made for this registration alone: end it rather than let it
+            // linger until its TTL runs out.
+            let _ = keep_alive.revoke().await;
+            return Err(e);
+        }
         Ok(Registration { lease, keep_alive })
     }
 
