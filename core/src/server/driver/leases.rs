@@ -28,16 +28,22 @@ impl Driver {
     /// expiry of every lease that ran out; called once per pass.
     pub(super) fn drive_leases(&mut self) {
         let leading = self.raft.role() == Role::Leader && self.applied() >= self.term_start;
-        if !leading {
+        // Leading again since the lessor last looked (deposed and re-elected between two
+        // passes): its deadlines are beliefs of an earlier leadership; another leader may have
+        // renewed leases since. Start afresh, as any new leader.
+        if !leading || self.lessor_since != self.term_start {
             if self.lessor.is_leading() {
                 self.lessor.demote();
             }
-            return;
+            if !leading {
+                return;
+            }
         }
         let now = self.now();
         if !self.lessor.is_leading() {
             let leases = self.lease_table();
             self.lessor.promote(now, leases);
+            self.lessor_since = self.term_start;
             self.leases_changed = false;
         } else if self.leases_changed {
             let leases = self.lease_table();

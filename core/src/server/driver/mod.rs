@@ -141,6 +141,8 @@ struct Driver {
     lessor: crate::server::lessor::Lessor,
     /// A coordination write (or a snapshot recovery) was applied since the lessor last looked.
     leases_changed: bool,
+    /// `term_start` of the leadership the lessor was promoted in.
+    lessor_since: Index,
     /// Journal transactions while this node leads: expiry, publishing, waiting committers.
     txns: txns::TxnDriver,
 }

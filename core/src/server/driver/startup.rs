@@ -218,6 +218,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         http,
         lessor,
         leases_changed: false,
+        lessor_since: u64::MAX,
         txns,
     };
     // Addresses learned earlier, then the applied address book (a later one wins).

@@ -38,6 +38,8 @@ pub(super) struct TxnDriver {
     /// Commit requests waiting for their transaction's publish record.
     committers: BTreeMap<u64, Vec<(Conn, u64)>>,
     publish: bool,
+    /// `term_start` of the leadership the state above belongs to.
+    since: u64,
 }
 
 impl TxnDriver {
@@ -48,6 +50,7 @@ impl TxnDriver {
             publishing: BTreeSet::new(),
             committers: BTreeMap::new(),
             publish,
+            since: u64::MAX,
         }
     }
 }
@@ -57,18 +60,23 @@ impl Driver {
     /// called once per pass.
     pub(super) fn drive_txns(&mut self) {
         let leading = self.raft.role() == Role::Leader && self.applied() >= self.term_start;
-        if !leading {
+        // Not leading, or leading again since the last pass (deposed and re-elected in
+        // between): deadlines and proposed publishes belong to the earlier leadership.
+        if !leading || self.txns.since != self.term_start {
             if self.txns.lessor.is_leading() {
                 self.txns.lessor.demote();
-                self.txns.publishing.clear();
             }
-            let applied = self.applied();
-            for (_, ws) in std::mem::take(&mut self.txns.committers) {
-                for (conn, req) in ws {
-                    reply(&conn, req, Err(self.not_leader()), applied);
+            self.txns.publishing.clear();
+            if !leading {
+                let applied = self.applied();
+                for (_, ws) in std::mem::take(&mut self.txns.committers) {
+                    for (conn, req) in ws {
+                        reply(&conn, req, Err(self.not_leader()), applied);
+                    }
                 }
+                return;
             }
-            return;
+            self.txns.since = self.term_start;
         }
         let now = self.now();
         if !self.txns.lessor.is_leading() || self.txns.changed {
