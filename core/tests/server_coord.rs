@@ -171,6 +171,32 @@ async fn concurrent_id_ranges_never_overlap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_lock_wait_leaves_the_queue() {
+    let c = Cluster::start(3).await;
+    let client = Arc::new(client_of(&c.addrs).await);
+    let coord = client.coord();
+    let holder = coord.grant(Duration::from_secs(30)).await.unwrap();
+    coord.lock("res", holder).await.unwrap();
+    // A waiter that gives up after 300 ms by dropping its wait (its lease lives on).
+    let quitter = coord.grant(Duration::from_secs(30)).await.unwrap();
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(300), coord.lock("res", quitter)).await;
+    assert!(
+        gave_up.is_err(),
+        "the lock is held: the wait cannot end by itself"
+    );
+    let last = coord.grant(Duration::from_secs(30)).await.unwrap();
+    assert!(coord.unlock("res", holder).await.unwrap());
+    // Had the quitter stayed queued it would hold the lock now, and `last` would wait 30 s.
+    let token = coord
+        .try_lock("res", last, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(token.is_some(), "the abandoned waiter kept its place");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_election_has_one_leader_at_a_time_and_observers_follow_it() {
     let c = Cluster::start(3).await;
     let client = client_of(&c.addrs).await;

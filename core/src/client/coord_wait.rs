@@ -104,8 +104,8 @@ impl MembersWatch {
 impl Coord<'_> {
     /// Waits until `lease` holds lock `name` (waiters are served in the order they asked) and
     /// returns its fencing token. `LeaseExpired` when the lease ends first. A caller that stops
-    /// waiting (drops the future) stays queued until its lease ends or it calls
-    /// [`unlock`](Self::unlock); [`try_lock`](Self::try_lock) leaves the queue itself.
+    /// waiting (drops the future, e.g. a cancelled task) leaves the queue in the background —
+    /// and releases the lock if it was granted in the meantime.
     pub async fn lock(&self, name: &str, lease: u64) -> Result<u64, Error> {
         self.acquire(QueueKind::Lock, name, lease, Vec::new(), None)
             .await
@@ -199,10 +199,29 @@ impl Coord<'_> {
             lease,
             value,
         };
-        let index = match self.write(command).await? {
-            CoordOutcome::Acquired { token } => return Ok(Some(token)),
-            CoordOutcome::Queued { index, .. } => index,
-            other => return Err(unexpected_outcome("Acquire", &other)),
+        // A caller that stops waiting (drops this future) leaves the queue, or gives up what
+        // was granted meanwhile: it will never learn its token, so it must not hold it.
+        let mut withdraw = Withdraw {
+            cluster: Some(self.client.inner.clone()),
+            kind,
+            name: name.to_string(),
+            lease,
+        };
+        let index = match self.write(command).await {
+            Ok(CoordOutcome::Acquired { token }) => {
+                withdraw.disarm();
+                return Ok(Some(token));
+            }
+            Ok(CoordOutcome::Queued { index, .. }) => index,
+            Ok(other) => return Err(unexpected_outcome("Acquire", &other)),
+            Err(e) => {
+                // Refused outright: nothing was queued. Any other failure (a timeout, a lost
+                // reply) may have queued it: the drop withdraws it.
+                if matches!(e.kind, ErrorKind::LeaseExpired | ErrorKind::InvalidArgument) {
+                    withdraw.disarm();
+                }
+                return Err(e);
+            }
         };
         let waited = match wait {
             None => self
@@ -222,9 +241,19 @@ impl Coord<'_> {
             Ok(None) => {
                 // Leave the queue (a grant that raced the timeout is given up with it).
                 self.release(kind, name, lease).await?;
+                withdraw.disarm();
                 Ok(None)
             }
-            other => other,
+            Ok(Some(token)) => {
+                withdraw.disarm();
+                Ok(Some(token))
+            }
+            Err(e) => {
+                if e.kind == ErrorKind::LeaseExpired {
+                    withdraw.disarm();
+                }
+                Err(e)
+            }
         }
     }
 
@@ -268,4 +297,39 @@ fn decode_holder(value: Option<&[u8]>) -> Result<Option<Holder>, Error> {
                 .map_err(|e| Error::new(ErrorKind::Corruption, format!("holder record: {e}")))
         })
         .transpose()
+}
+
+/// Leaves a queue in the background when the wait that joined it is dropped unfinished.
+struct Withdraw {
+    cluster: Option<std::sync::Arc<super::cluster::Cluster>>,
+    kind: QueueKind,
+    name: String,
+    lease: u64,
+}
+
+impl Withdraw {
+    fn disarm(&mut self) {
+        self.cluster = None;
+    }
+}
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let command = CoordCommand::Release {
+            kind: self.kind,
+            name: std::mem::take(&mut self.name),
+            lease: self.lease,
+        };
+        runtime.spawn(async move {
+            if let Err(e) = super::coord::coord_write(&cluster, command).await {
+                tracing::debug!(reason = %e, "withdrawing an abandoned wait failed");
+            }
+        });
+    }
 }
