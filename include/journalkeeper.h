@@ -309,6 +309,12 @@ typedef enum {
 typedef struct jk_client jk_client;
 
 /*
+ The leaders of one election as they change. Opaque. Made by `jk_coord_observe`, read with
+ `jk_election_observer_next`, released by `jk_election_observer_close`. Thread-safe.
+ */
+typedef struct jk_election_observer jk_election_observer;
+
+/*
  Details of a failed call. Opaque; read it with the `jk_error_*` accessors and free it with
  `jk_error_free`. Immutable: the accessors may be called from any thread.
  */
@@ -319,6 +325,26 @@ typedef struct jk_error jk_error;
  released by `jk_events_close`.
  */
 typedef struct jk_events jk_events;
+
+/*
+ A lease kept alive in the background (a renewal every third of its TTL). Opaque. Made by
+ `jk_coord_keep_alive_start`; released by `jk_keep_alive_revoke` (ends the lease) or
+ `jk_keep_alive_free` (stops renewing: the lease runs out after its TTL). Thread-safe.
+ */
+typedef struct jk_keep_alive jk_keep_alive;
+
+/*
+ The joins and leaves of one liveness group. Opaque. Made by `jk_coord_watch_members`, read
+ with `jk_members_watch_next`, released by `jk_members_watch_close`. Thread-safe.
+ */
+typedef struct jk_members_watch jk_members_watch;
+
+/*
+ A member of a liveness group under its own lease, kept alive in the background. Opaque.
+ Made by `jk_coord_register`; released by `jk_registration_close` (the member leaves at once)
+ or `jk_registration_free` (stops renewing: it leaves when the lease runs out). Thread-safe.
+ */
+typedef struct jk_registration jk_registration;
 
 /*
  A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
@@ -552,6 +578,91 @@ typedef struct {
 } jk_client_config;
 
 /*
+ A lease as the leader sees it (`jk_coord_time_to_live`). Owned by the caller; free with
+ `jk_lease_status_free`.
+ */
+typedef struct {
+  uint64_t lease;
+  /*
+   The TTL it was granted with.
+   */
+  uint64_t ttl_ms;
+  /*
+   Time left before the leader ends it.
+   */
+  uint64_t remaining_ms;
+  /*
+   The KV keys attached to it (NUL-terminated strings).
+   */
+  const char *const *keys;
+  size_t keys_len;
+} jk_lease_status;
+
+/*
+ A byte range passed *to* the library. Borrowed: the library copies what it keeps before the
+ call returns. `data` may be NULL only when `len` is 0.
+ */
+typedef struct {
+  const uint8_t *data;
+  size_t len;
+} jk_bytes;
+
+/*
+ The leader of an election. Owned by the caller; free with `jk_election_leader_free`.
+ */
+typedef struct {
+  /*
+   The value it campaigned with.
+   */
+  jk_buffer value;
+  /*
+   The lease it leads under.
+   */
+  uint64_t lease;
+  /*
+   Its fencing token: increases with every new leader of the election.
+   */
+  uint64_t token;
+} jk_election_leader;
+
+/*
+ A live member of a liveness group (an element of `jk_group_members`).
+ */
+typedef struct {
+  /*
+   NUL-terminated.
+   */
+  const char *member;
+  jk_buffer info;
+  /*
+   The lease it lives under.
+   */
+  uint64_t lease;
+} jk_group_member;
+
+/*
+ The live members of a group (`jk_coord_members`), by member name. Owned by the caller; free
+ with `jk_group_members_free`.
+ */
+typedef struct {
+  const jk_group_member *members;
+  size_t len;
+} jk_group_members;
+
+/*
+ One change of a liveness group (`jk_members_watch_next`). Owned by the caller; free with
+ `jk_member_event_free`.
+ */
+typedef struct {
+  /*
+   true: `member` joined (or re-registered with new `info`); false: it left (unregistered,
+   or its lease ended), and `info` is empty, `lease` 0.
+   */
+  bool joined;
+  jk_group_member member;
+} jk_member_event;
+
+/*
  One cluster event, passed to a `jk_events_callback`. Borrowed: it and everything it points to
  are valid during the callback only. Only the fields of its `kind` are set; the others are 0
  or NULL. A subscription starts with the node's whole current state (one event of each kind,
@@ -600,15 +711,6 @@ typedef struct {
 typedef void (*jk_events_callback)(void *user_data,
                                    const jk_cluster_event *event,
                                    const jk_error *error);
-
-/*
- A byte range passed *to* the library. Borrowed: the library copies what it keeps before the
- call returns. `data` may be NULL only when `len` is 0.
- */
-typedef struct {
-  const uint8_t *data;
-  size_t len;
-} jk_bytes;
 
 /*
  Called once when a `jk_journal_append_async` completes, on the library's callback thread:
@@ -1050,6 +1152,306 @@ jk_status jk_client_leader(const jk_client *client, char **out, jk_error **err_o
  call. `applied_index_out` may be NULL. Blocking. Thread-safe.
  */
 jk_status jk_client_sync(const jk_client *client, uint64_t *applied_index_out, jk_error **err_out);
+
+/*
+ Grants a lease of `ttl_ms` milliseconds (100 ms ..= 7 days): `*lease_out` is its id. Keep it
+ alive within its TTL (`jk_coord_keep_alive`, or `jk_coord_keep_alive_start`), or everything
+ attached to it ends when the leader sees it run out. Blocking. Thread-safe.
+ */
+jk_status jk_coord_grant(const jk_client *client,
+                         uint64_t ttl_ms,
+                         uint64_t *lease_out,
+                         jk_error **err_out);
+
+/*
+ Ends `lease` now: its keys are removed, its locks released, its campaigns and registrations
+ withdrawn. `existed_out` may be NULL; else it says whether the lease still existed.
+ Blocking. Thread-safe.
+ */
+jk_status jk_coord_revoke(const jk_client *client,
+                          uint64_t lease,
+                          bool *existed_out,
+                          jk_error **err_out);
+
+/*
+ Renews `lease` once for its full TTL from now (`JK_STATUS_LEASE_EXPIRED` when it is gone).
+ `remaining_ms_out` may be NULL; else it receives the time the leader now gives it. Blocking.
+ Thread-safe.
+ */
+jk_status jk_coord_keep_alive(const jk_client *client,
+                              uint64_t lease,
+                              uint64_t *remaining_ms_out,
+                              jk_error **err_out);
+
+/*
+ What `lease` has left and which keys are attached to it (`JK_STATUS_LEASE_EXPIRED` when it
+ is gone). On success `*out` is a new `jk_lease_status` for `jk_lease_status_free`.
+ Blocking. Thread-safe.
+ */
+jk_status jk_coord_time_to_live(const jk_client *client,
+                                uint64_t lease,
+                                jk_lease_status **out,
+                                jk_error **err_out);
+
+/*
+ Frees a status returned by `jk_coord_time_to_live`. NULL is allowed.
+ */
+void jk_lease_status_free(jk_lease_status *status);
+
+/*
+ Sets KV `key` to `value` (bounds as `jk_kv_set`), attached to `lease`: the key is removed
+ when the lease ends (watchers see the removal); a later plain KV write detaches it.
+ `JK_STATUS_LEASE_EXPIRED` when the lease is gone. Blocking. Thread-safe.
+ */
+jk_status jk_coord_put(const jk_client *client,
+                       const char *key,
+                       jk_bytes value,
+                       uint64_t lease,
+                       jk_error **err_out);
+
+/*
+ Waits until `lease` holds lock `name` (waiters are served in the order they asked) and
+ stores its fencing token (strictly increasing with every acquisition of the lock) in
+ `*token_out`. `JK_STATUS_LEASE_EXPIRED` when the lease ends first. Blocking, without bound:
+ use `jk_coord_try_lock` to give up. Thread-safe.
+ */
+jk_status jk_coord_lock(const jk_client *client,
+                        const char *name,
+                        uint64_t lease,
+                        uint64_t *token_out,
+                        jk_error **err_out);
+
+/*
+ Like `jk_coord_lock`, waiting at most `wait_ms` (0: not at all). `*acquired_out` says
+ whether `lease` holds the lock; if so `*token_out` is its token (else 0, and the lease has
+ left the queue again). Blocking. Thread-safe.
+ */
+jk_status jk_coord_try_lock(const jk_client *client,
+                            const char *name,
+                            uint64_t lease,
+                            uint64_t wait_ms,
+                            bool *acquired_out,
+                            uint64_t *token_out,
+                            jk_error **err_out);
+
+/*
+ Releases lock `name` held by `lease` (the next waiter holds it), or withdraws a waiting
+ `lease`. `held_out` may be NULL; else it says whether `lease` held the lock. Blocking.
+ Thread-safe.
+ */
+jk_status jk_coord_unlock(const jk_client *client,
+                          const char *name,
+                          uint64_t lease,
+                          bool *held_out,
+                          jk_error **err_out);
+
+/*
+ Campaigns in election `name` with `value` (copied): waits until `lease` leads (candidates
+ lead in the order they campaigned) and stores its token in `*token_out`.
+ `JK_STATUS_LEASE_EXPIRED` when the lease ends first. Blocking, without bound. Thread-safe.
+ */
+jk_status jk_coord_campaign(const jk_client *client,
+                            const char *name,
+                            jk_bytes value,
+                            uint64_t lease,
+                            uint64_t *token_out,
+                            jk_error **err_out);
+
+/*
+ Gives up leading (or campaigning in) election `name`; the next candidate leads.
+ `led_out` may be NULL; else it says whether `lease` was the leader. Blocking. Thread-safe.
+ */
+jk_status jk_coord_resign(const jk_client *client,
+                          const char *name,
+                          uint64_t lease,
+                          bool *led_out,
+                          jk_error **err_out);
+
+/*
+ The current leader of election `name` (a STRICT read). On success `*out` is a new
+ `jk_election_leader` for `jk_election_leader_free`, or NULL when nobody leads. Blocking.
+ Thread-safe.
+ */
+jk_status jk_coord_leader(const jk_client *client,
+                          const char *name,
+                          jk_election_leader **out,
+                          jk_error **err_out);
+
+/*
+ Frees a leader returned by `jk_coord_leader` or `jk_election_observer_next`. NULL is
+ allowed.
+ */
+void jk_election_leader_free(jk_election_leader *leader);
+
+/*
+ The next value of sequence `name` (1, 2, 3, …; unique and increasing across leader changes
+ and restarts) in `*id_out`. Blocking. Thread-safe.
+ */
+jk_status jk_coord_next_id(const jk_client *client,
+                           const char *name,
+                           uint64_t *id_out,
+                           jk_error **err_out);
+
+/*
+ The next `count` values (1 ..= 1 000 000) of sequence `name`, as one contiguous range:
+ `*first_out` ..= `*first_out + count - 1`. Blocking. Thread-safe.
+ */
+jk_status jk_coord_next_ids(const jk_client *client,
+                            const char *name,
+                            uint64_t count,
+                            uint64_t *first_out,
+                            jk_error **err_out);
+
+/*
+ Removes `member` from `group` when it is registered under `lease`. `existed_out` may be
+ NULL; else it says whether it was. Blocking. Thread-safe.
+ */
+jk_status jk_coord_unregister(const jk_client *client,
+                              const char *group,
+                              const char *member,
+                              uint64_t lease,
+                              bool *existed_out,
+                              jk_error **err_out);
+
+/*
+ The live members of `group`, by member name (a STRICT read). On success `*out` is a new
+ `jk_group_members` for `jk_group_members_free`. Blocking. Thread-safe.
+ */
+jk_status jk_coord_members(const jk_client *client,
+                           const char *group,
+                           jk_group_members **out,
+                           jk_error **err_out);
+
+/*
+ Frees members returned by `jk_coord_members`. NULL is allowed.
+ */
+void jk_group_members_free(jk_group_members *members);
+
+/*
+ Keeps `lease` alive in the background until the handle is released or the lease is lost:
+ renews it once now (`JK_STATUS_LEASE_EXPIRED` when it is gone), then every third of its TTL.
+ On success `*out` is a new handle. Blocking. Thread-safe.
+ */
+jk_status jk_coord_keep_alive_start(const jk_client *client,
+                                    uint64_t lease,
+                                    jk_keep_alive **out,
+                                    jk_error **err_out);
+
+/*
+ Whether the lease is still kept: `JK_STATUS_OK` with `remaining_ms_out` (may be NULL) the
+ time the leader gave it at the last renewal; once it is lost, the reason
+ (`JK_STATUS_LEASE_EXPIRED` when it ended, `JK_STATUS_CLOSED` when the client was closed).
+ Does not block. Thread-safe.
+ */
+jk_status jk_keep_alive_state(const jk_keep_alive *keep_alive,
+                              uint64_t *remaining_ms_out,
+                              jk_error **err_out);
+
+/*
+ The lease a keep-alive renews (0 for NULL).
+ */
+uint64_t jk_keep_alive_lease(const jk_keep_alive *keep_alive);
+
+/*
+ Stops the renewals, ends the lease now (as `jk_coord_revoke`) and frees the handle — also
+ when the revoke fails (its status is returned). NULL is allowed (nothing happens).
+ Blocking. Must be the last call on `keep_alive`.
+ */
+jk_status jk_keep_alive_revoke(jk_keep_alive *keep_alive, jk_error **err_out);
+
+/*
+ Stops the renewals and frees the handle; the lease runs out after its TTL. NULL is allowed.
+ Must be the last call on `keep_alive`.
+ */
+void jk_keep_alive_free(jk_keep_alive *keep_alive);
+
+/*
+ Registers `member` of `group` (no '/') with `info` (copied) under a new lease of `ttl_ms`
+ kept alive in the background: `jk_coord_members` lists it while the handle lives (and the
+ process does). On success `*out` is a new handle. Blocking. Thread-safe.
+ */
+jk_status jk_coord_register(const jk_client *client,
+                            const char *group,
+                            const char *member,
+                            jk_bytes info,
+                            uint64_t ttl_ms,
+                            jk_registration **out,
+                            jk_error **err_out);
+
+/*
+ The lease a registration lives under (0 for NULL).
+ */
+uint64_t jk_registration_lease(const jk_registration *registration);
+
+/*
+ Ends the registration now (revokes its lease: the member leaves every group at once) and
+ frees the handle — also when the revoke fails (its status is returned). NULL is allowed.
+ Blocking. Must be the last call on `registration`.
+ */
+jk_status jk_registration_close(jk_registration *registration, jk_error **err_out);
+
+/*
+ Stops renewing the registration's lease and frees the handle; the member leaves when the
+ lease runs out. NULL is allowed. Must be the last call on `registration`.
+ */
+void jk_registration_free(jk_registration *registration);
+
+/*
+ Follows the leader of election `name`: the first `jk_election_observer_next` returns the
+ current one, each later one the next change. On success `*out` is a new handle for
+ `jk_election_observer_close`. Blocking until the watch is registered. Thread-safe.
+ */
+jk_status jk_coord_observe(const jk_client *client,
+                           const char *name,
+                           jk_election_observer **out,
+                           jk_error **err_out);
+
+/*
+ Waits at most `timeout_ms` (0: only a change already received) for the next leader:
+ `*leader_out` is a new `jk_election_leader` for `jk_election_leader_free`, or NULL when
+ nobody leads now. `JK_STATUS_TIMEOUT` when the leader did not change in time (the observer
+ stays usable); `JK_STATUS_CLOSED` once the client is closed. Blocking. Thread-safe.
+ */
+jk_status jk_election_observer_next(const jk_election_observer *observer,
+                                    uint64_t timeout_ms,
+                                    jk_election_leader **leader_out,
+                                    jk_error **err_out);
+
+/*
+ Stops observing and frees the handle. NULL is allowed. Must be the last call on `observer`.
+ */
+void jk_election_observer_close(jk_election_observer *observer);
+
+/*
+ Follows the members of `group` joining and leaving from now on (list the current ones with
+ `jk_coord_members`). On success `*out` is a new handle for `jk_members_watch_close`.
+ Blocking until the watch is registered. Thread-safe.
+ */
+jk_status jk_coord_watch_members(const jk_client *client,
+                                 const char *group,
+                                 jk_members_watch **out,
+                                 jk_error **err_out);
+
+/*
+ Waits at most `timeout_ms` (0: only a change already received) for the next join or leave:
+ `*event_out` is a new `jk_member_event` for `jk_member_event_free`. `JK_STATUS_TIMEOUT` when
+ none came in time (the watch stays usable); `JK_STATUS_CLOSED` once the client is closed.
+ Blocking. Thread-safe.
+ */
+jk_status jk_members_watch_next(const jk_members_watch *watch,
+                                uint64_t timeout_ms,
+                                jk_member_event **event_out,
+                                jk_error **err_out);
+
+/*
+ Frees an event returned by `jk_members_watch_next`. NULL is allowed.
+ */
+void jk_member_event_free(jk_member_event *event);
+
+/*
+ Stops the watch and frees the handle. NULL is allowed. Must be the last call on `watch`.
+ */
+void jk_members_watch_close(jk_members_watch *watch);
 
 /*
  The status of a failed call. `JK_STATUS_NULL_ARGUMENT` for a NULL `error`.

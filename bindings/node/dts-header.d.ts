@@ -57,3 +57,20 @@ export interface Server {
   events(callback: ClusterEventCallback): ClusterEvents
   events(): ClusterEventIterator
 }
+
+export interface ElectionObserver {
+  /**
+   * `for await (const leader of observer)`: the current leader (null: nobody), then each
+   * change; ends when the observer or its client is closed, leaving the loop closes it.
+   * Defined in `journalkeeper.js`.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ElectionLeader | null>
+}
+
+export interface MembersWatch {
+  /**
+   * `for await (const change of watch)`: each join and leave; ends when the watch or its
+   * client is closed, leaving the loop closes it. Defined in `journalkeeper.js`.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<MemberEvent>
+}

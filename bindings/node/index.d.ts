@@ -58,6 +58,23 @@ export interface Server {
   events(): ClusterEventIterator
 }
 
+export interface ElectionObserver {
+  /**
+   * `for await (const leader of observer)`: the current leader (null: nobody), then each
+   * change; ends when the observer or its client is closed, leaving the loop closes it.
+   * Defined in `journalkeeper.js`.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ElectionLeader | null>
+}
+
+export interface MembersWatch {
+  /**
+   * `for await (const change of watch)`: each join and leave; ends when the watch or its
+   * client is closed, leaving the loop closes it. Defined in `journalkeeper.js`.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<MemberEvent>
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -139,6 +156,8 @@ export declare class Client {
   get journal(): Journal
   /** The coordination KV. */
   get kv(): Kv
+  /** The coordination recipes (leases, locks, elections, IDs, liveness groups). */
+  get coord(): Coord
   /** Cluster administration. */
   get admin(): Admin
   /**
@@ -180,6 +199,82 @@ export declare class ClusterEvents {
   close(): void
 }
 
+/**
+ * The coordination recipes of a client. Anything asked under a lease that ended rejects with
+ * `LEASE_EXPIRED`.
+ */
+export declare class Coord {
+  /** Grants a lease of `ttlMs` (100 ms to 7 days); resolves to its id. */
+  grant(ttlMs: number): Promise<number>
+  /**
+   * Ends `lease` now (its keys, locks, campaigns, registrations go); false when it had
+   * already ended.
+   */
+  revoke(lease: number): Promise<boolean>
+  /** Renews `lease` once for its full TTL from now. */
+  keepAlive(lease: number): Promise<LeaseStatus>
+  /** What `lease` has left and which keys are attached to it. */
+  timeToLive(lease: number): Promise<LeaseStatus>
+  /**
+   * Renews `lease` in the background (every third of its TTL) until `revoke()` /
+   * `close()`.
+   */
+  keepAliveForever(lease: number): Promise<KeepAlive>
+  /**
+   * Sets KV `key` to `value` under `lease`: removed when the lease ends (a later plain KV
+   * write detaches it).
+   */
+  put(key: string, value: Buffer, lease: number): Promise<void>
+  /** Waits until `lease` holds lock `name` (FIFO); resolves to its fencing token. */
+  lock(name: string, lease: number): Promise<number>
+  /**
+   * `lock()` waiting at most `waitMs` (default 0); null when not held by then (the lease
+   * left the queue again).
+   */
+  tryLock(name: string, lease: number, waitMs?: number | undefined | null): Promise<number | undefined | null>
+  /** Releases (or stops waiting for) lock `name`; true when `lease` held it. */
+  unlock(name: string, lease: number): Promise<boolean>
+  /** Waits until `lease` leads election `name` (in campaign order); resolves to its token. */
+  campaign(name: string, value: Buffer, lease: number): Promise<number>
+  /** Stops leading (or campaigning in) election `name`; true when `lease` led. */
+  resign(name: string, lease: number): Promise<boolean>
+  /** The current leader of election `name` (null: nobody leads). */
+  leader(name: string): Promise<ElectionLeader | undefined | null>
+  /**
+   * Follows the leader of election `name`: the first `next()` resolves to the current one,
+   * each later one to the next change.
+   */
+  observe(name: string): Promise<ElectionObserver>
+  /** The next value of sequence `name` (1, 2, 3, …). */
+  nextId(name: string): Promise<number>
+  /** The next `count` values of sequence `name`, as one contiguous range. */
+  nextIds(name: string, count: number): Promise<IdRange>
+  /**
+   * Registers `member` of `group` with `info` under a new lease of `ttlMs` kept alive in
+   * the background until the registration is closed (or the process ends).
+   */
+  register(group: string, member: string, info: Buffer, ttlMs: number): Promise<Registration>
+  /** Removes `member` from `group` when it is registered under `lease`. */
+  unregister(group: string, member: string, lease: number): Promise<boolean>
+  /** The live members of `group`, by member name. */
+  members(group: string): Promise<Array<GroupMember>>
+  /** Follows `group`'s joins and leaves from now on. */
+  watchMembers(group: string): Promise<MembersWatch>
+}
+
+/** The leaders of one election as they change (`coord.observe()`); an async iterator too. */
+export declare class ElectionObserver {
+  /**
+   * The next leader (null: nobody leads); the first call resolves to the current one.
+   * Rejects with `TIMEOUT` after `timeoutMs` (the observer stays usable), `CLOSED` once
+   * closed.
+   */
+  next(timeoutMs?: number | undefined | null): Promise<ElectionLeader | undefined | null>
+  /** Ends the observer (a pending `next()` rejects with `CLOSED`). Idempotent. */
+  close(): void
+  get isClosed(): boolean
+}
+
 /** The journal store (partitioned, append-only). */
 export declare class Journal {
   /**
@@ -215,6 +310,25 @@ export declare class Journal {
   scalePartitions(partitions: Array<number>): Promise<void>
 }
 
+/**
+ * A lease renewed in the background. `revoke()` ends the lease now; `close()` only stops
+ * renewing (the lease runs out after its TTL).
+ */
+export declare class KeepAlive {
+  get lease(): number
+  /**
+   * The time (ms) the leader gave the lease at the last renewal; throws why it was lost
+   * (`LEASE_EXPIRED`, `CLOSED`).
+   */
+  check(): number
+  /** Still renewed (not lost, revoked or closed). */
+  get alive(): boolean
+  /** Stops renewing and ends the lease now. Idempotent. */
+  revoke(): Promise<void>
+  /** Stops renewing; the lease runs out after its TTL. Idempotent. */
+  close(): void
+}
+
 /** The coordination KV. Writes are acknowledged at `REPLICATION`. */
 export declare class Kv {
   /**
@@ -245,6 +359,27 @@ export declare class Kv {
    * after any error but `TIMEOUT` / `UNAVAILABLE` (which are retried) the watch has ended.
    */
   watch(filter: WatchFilter, fromIndex: number, callback: (err: Error | null, event: KvEvent | null) => void): Promise<Watch>
+}
+
+/** The joins and leaves of one liveness group (`coord.watchMembers()`); an async iterator too. */
+export declare class MembersWatch {
+  /** The next join or leave; `TIMEOUT` / `CLOSED` as `ElectionObserver.next()`. */
+  next(timeoutMs?: number | undefined | null): Promise<MemberEvent>
+  /** Ends the watch (a pending `next()` rejects with `CLOSED`). Idempotent. */
+  close(): void
+  get isClosed(): boolean
+}
+
+/**
+ * A member of a liveness group under its own lease, kept alive in the background.
+ * `close()` ends it now; `release()` only stops renewing (it leaves when the lease runs out).
+ */
+export declare class Registration {
+  get lease(): number
+  /** Revokes the lease: the member leaves every group at once. Idempotent. */
+  close(): Promise<void>
+  /** Stops renewing; the member leaves when the lease runs out. Idempotent. */
+  release(): void
 }
 
 /** An embedded JournalKeeper node. */
@@ -363,6 +498,16 @@ export interface DiskUsage {
   freeBytes: number
 }
 
+/** The leader of an election. */
+export interface ElectionLeader {
+  /** The value it campaigned with. */
+  value: Buffer
+  /** The lease it leads under. */
+  lease: number
+  /** Its fencing token: increases with every new leader of the election. */
+  token: number
+}
+
 /**
  * The `code` of every error this package throws or rejects with: the core's
  * `ErrorKind::code()`, the same in every language.
@@ -380,6 +525,20 @@ export interface FollowerStatus {
   lag: number
   /** How long ago the leader last heard from it. */
   lastHeardMs: number
+}
+
+/** A live member of a liveness group. */
+export interface GroupMember {
+  member: string
+  info: Buffer
+  /** The lease it lives under. */
+  lease: number
+}
+
+/** IDs `start` (inclusive) to `end` (exclusive) of `coord.nextIds()`. */
+export interface IdRange {
+  start: number
+  end: number
 }
 
 /** One journal entry. */
@@ -411,6 +570,17 @@ export interface KvEvent {
   oldValue?: Buffer
   /** null: the change removed the key. */
   newValue?: Buffer
+}
+
+/** A lease as the leader sees it (`coord.timeToLive()`, `coord.keepAlive()`). */
+export interface LeaseStatus {
+  lease: number
+  /** The TTL it was granted with. */
+  ttlMs: number
+  /** Time left before the leader ends it. */
+  remainingMs: number
+  /** The KV keys attached to it. */
+  keys: Array<string>
 }
 
 /** The bounds a caller can hit. */
@@ -446,6 +616,14 @@ export interface Member {
   nodeId: number
   /** The member's client address (`"host:port"`). */
   addr: string
+}
+
+/** A join (`joined`, with `info` and `lease`) or a leave (`info` empty, `lease` 0). */
+export interface MemberEvent {
+  joined: boolean
+  member: string
+  info: Buffer
+  lease: number
 }
 
 /** What a node reports for monitoring. Times are milliseconds ago on that node's clock. */

@@ -1,7 +1,8 @@
 // The package entry: the generated native loader (`index.js`) plus the only JS-side additions
-// (types in `dts-header.d.ts`): `kv.events()`, an async iterator over a KV watch, and
+// (types in `dts-header.d.ts`): `kv.events()`, an async iterator over a KV watch,
 // `client.events()` / `server.events()`, cluster events as a callback subscription or an async
-// iterator.
+// iterator, and `for await` over the coordination change streams (`ElectionObserver`,
+// `MembersWatch`).
 'use strict';
 const native = require('./index.js');
 
@@ -138,5 +139,35 @@ native.Server.prototype.events = function events(callback) {
   if (callback !== undefined) return this.subscribeEvents(callback);
   return iterate((cb) => this.subscribeEvents(cb), { closedEnds: true });
 };
+
+/**
+ * `for await (const change of stream)` over an `ElectionObserver` / `MembersWatch`: each
+ * `next()` of the stream in turn; the iteration ends at `CLOSED` (the stream or its client was
+ * closed), any other error rejects and ends it. Leaving the loop closes the stream. A pending
+ * `next()` keeps the process alive, like any pending I/O.
+ */
+function changes() {
+  const stream = this;
+  return {
+    async next() {
+      try {
+        return { value: await stream.next(), done: false };
+      } catch (error) {
+        stream.close();
+        if (error.code === 'CLOSED') return { value: undefined, done: true };
+        throw error;
+      }
+    },
+    return() {
+      stream.close();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+native.ElectionObserver.prototype[Symbol.asyncIterator] = changes;
+native.MembersWatch.prototype[Symbol.asyncIterator] = changes;
 
 module.exports = native;

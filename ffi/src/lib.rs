@@ -10,7 +10,8 @@
 //! `runtime` (the shared tokio runtime), `version`, `buffer` (bytes, buffers, strings),
 //! `names` (`jk_role` and the canonical names), `limits` (`JK_MAX_*`), `subscription` (the
 //! thread behind every callback subscription), `server`, `client`, `journal`, `kv`, `watch`,
-//! `admin`, `events` (cluster events), `snapshots`.
+//! `admin`, `events` (cluster events), `snapshots`, `coord` (the coordination recipes' calls)
+//! and `coord_handles` (keep-alives, registrations, election observers, members watches).
 
 // C names (`jk_client`, …) are the public API.
 #![allow(non_camel_case_types)]
@@ -30,6 +31,8 @@ mod subscription;
 pub mod admin;
 pub mod buffer;
 pub mod client;
+pub mod coord;
+pub mod coord_handles;
 pub mod error;
 pub mod events;
 pub mod journal;

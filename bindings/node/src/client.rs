@@ -405,6 +405,12 @@ impl Client {
         }
     }
 
+    /// The coordination recipes (leases, locks, elections, IDs, liveness groups).
+    #[napi(getter)]
+    pub fn coord(&self) -> crate::coord::Coord {
+        crate::coord::Coord::new(self.inner.clone())
+    }
+
     /// Cluster administration.
     #[napi(getter)]
     pub fn admin(&self) -> Admin {

@@ -17,6 +17,7 @@
 
 mod args;
 mod client;
+mod coord;
 mod events;
 mod server;
 mod status_detail;
@@ -31,6 +32,7 @@ use napi::{Env, JsValue};
 use napi_derive::napi;
 
 pub use client::{Admin, Client, Journal, Kv};
+pub use coord::{Coord, ElectionObserver, KeepAlive, MembersWatch, Registration};
 pub use events::ClusterEvents;
 pub use server::Server;
 pub use watch::Watch;

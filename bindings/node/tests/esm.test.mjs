@@ -36,6 +36,11 @@ test('the admin API is there from both entries', () => {
   assert.strictEqual(typeof named.ClusterEvents.prototype.close, 'function');
   assert.deepStrictEqual(Object.values(named.Standing), ['JOINING', 'MEMBER', 'REMOVED']);
   assert.strictEqual(named.limits().maxAdminTimeoutMs, 600000);
+  // journalkeeper.js ran: the coordination streams are async-iterable from both entries.
+  for (const cls of ['ElectionObserver', 'MembersWatch']) {
+    assert.strictEqual(typeof named[cls].prototype[Symbol.asyncIterator], 'function', cls);
+    assert.strictEqual(named[cls].prototype[Symbol.asyncIterator], cjs[cls].prototype[Symbol.asyncIterator], cls);
+  }
 });
 
 test('a cluster from ESM', async () => {
@@ -60,6 +65,18 @@ test('a cluster from ESM', async () => {
     const index = await client.admin.takeSnapshot();
     const [node] = await client.admin.snapshots();
     assert.ok(node.snapshots.some((s) => s.index === index));
+    // Coordination from ESM: a lock's token, an observer as an async iterator.
+    const lease = await client.coord.grant(60000);
+    const token = await client.coord.lock('esm-lock', lease);
+    assert.ok(token > 0);
+    const observer = await client.coord.observe('esm-election');
+    const campaigned = await client.coord.campaign('esm-election', Buffer.from('esm'), lease);
+    for await (const leader of observer) {
+      if (leader === null) continue; // observed before the campaign took effect
+      assert.deepStrictEqual([leader.value.toString(), leader.token], ['esm', campaigned]);
+      break;
+    }
+    assert.strictEqual(await client.coord.revoke(lease), true);
     await client.close();
   } finally {
     await cluster.close();

@@ -551,6 +551,11 @@ impl PyClient {
         })
     }
 
+    /// The coordination recipes (`Client::coord`), sharing this client's connections.
+    fn coord(&self) -> PyResult<crate::coord::PyCoord> {
+        Ok(crate::coord::PyCoord::new(self.core()?))
+    }
+
     /// `Client::sync`: the leader's applied index, after which SEQUENTIAL reads see every
     /// write acknowledged before the call.
     #[pyo3(signature = (aio=false))]
@@ -635,7 +640,7 @@ impl PyClient {
 }
 
 /// Bytes that convert to Python `bytes`.
-struct Bytes(Vec<u8>);
+pub(crate) struct Bytes(pub(crate) Vec<u8>);
 
 impl Bytes {
     fn option(v: Option<Vec<u8>>) -> Option<Bytes> {

@@ -7,11 +7,13 @@
 //! (core errors → the Python hierarchy of `journalkeeper/errors.py`), `convert.rs` (arguments
 //! and status records), `client.rs` (`Client`, `Watch`, `JournalEntry`, `WatchEvent`),
 //! `events.rs` (`Events`: cluster events of a client or an embedded server, as the event
-//! classes of `journalkeeper/types.py`), `server.rs` (`Server`). The public Python API is the
+//! classes of `journalkeeper/types.py`), `coord.rs` (`Coord`: the coordination recipes, with
+//! `KeepAlive`, `Registration`, `ElectionObserver`, `MembersWatch`), `server.rs` (`Server`). The public Python API is the
 //! pure-Python package in `python/`.
 
 mod client;
 mod convert;
+mod coord;
 mod errors;
 mod events;
 mod process_bound;
@@ -31,6 +33,8 @@ mod _native {
 
     #[pymodule_export]
     use crate::client::{PyClient, PyJournalEntry, PyWatch, PyWatchEvent, connect};
+    #[pymodule_export]
+    use crate::coord::{PyCoord, PyElectionObserver, PyKeepAlive, PyMembersWatch, PyRegistration};
     #[pymodule_export]
     use crate::events::PyEvents;
     #[pymodule_export]

@@ -1,7 +1,9 @@
 """JournalKeeper-rs for Python: a thin layer over the Rust core (see the project README).
 
 * :class:`Server` — an embedded node; :class:`Client` / :class:`AsyncClient` — cluster clients
-  with ``journal``, ``kv`` and ``admin`` namespaces; :class:`Watch` — KV change events;
+  with ``journal``, ``kv``, ``admin`` and ``coord`` namespaces; :class:`KeepAlive`,
+  :class:`Registration`, :class:`ElectionObserver`, :class:`MembersWatch` — the coordination
+  recipes' handles and change streams; :class:`Watch` — KV change events;
   :class:`Events` — cluster events (:class:`LeaderChanged`, :class:`VotersChanged`,
   :class:`RoleChanged`, :class:`JournalChanged`).
 * :class:`ResponseConfig`, :class:`QueryConsistency` — write acknowledgement / read levels.
@@ -27,6 +29,7 @@ from .client import (
     Kv,
     Watch,
 )
+from .coord import AsyncCoord, Coord, ElectionObserver, KeepAlive, MembersWatch, Registration
 from .errors import (
     ClosedError,
     CorruptionError,
@@ -61,6 +64,10 @@ from .types import (
     ClusterConfiguration,
     ClusterEvent,
     DiskUsage,
+    ElectionLeader,
+    GroupMember,
+    LeaseStatus,
+    MemberEvent,
     FollowerStatus,
     JournalChanged,
     JournalEntry,
@@ -100,6 +107,16 @@ __all__ = [
     "AsyncAdmin",
     "Watch",
     "Events",
+    "Coord",
+    "AsyncCoord",
+    "KeepAlive",
+    "Registration",
+    "ElectionObserver",
+    "MembersWatch",
+    "LeaseStatus",
+    "ElectionLeader",
+    "GroupMember",
+    "MemberEvent",
     "ResponseConfig",
     "QueryConsistency",
     "MAX_APPEND_ENTRIES",

@@ -1,6 +1,7 @@
 """Cluster clients: :class:`Client` (blocking; the GIL is released while waiting) and
-:class:`AsyncClient` (every call returns an awaitable), with their ``journal``, ``kv`` and
-``admin`` namespaces, :class:`Watch` (KV changes) and :class:`Events` (cluster events).
+:class:`AsyncClient` (every call returns an awaitable), with their ``journal``, ``kv``,
+``admin`` and ``coord`` (``journalkeeper.coord``) namespaces, :class:`Watch` (KV changes) and
+:class:`Events` (cluster events).
 
 These classes only name and type the calls of ``journalkeeper._native``; the Rust core does
 the work (validation, routing, retries, sessions).
@@ -15,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from . import _native
+from .coord import AsyncCoord, Coord
 from .errors import ClosedError
 from .types import (
     BytesLike,
@@ -410,6 +412,7 @@ class Client:
     journal: Journal
     kv: Kv
     admin: Admin
+    coord: Coord
 
     def __init__(
         self,
@@ -430,6 +433,7 @@ class Client:
         self.journal = Journal(native)
         self.kv = Kv(native)
         self.admin = Admin(native)
+        self.coord = Coord(native)
 
     @classmethod
     def _from_native(cls, native: _native.Client) -> Client:
@@ -619,6 +623,7 @@ class AsyncClient:
     journal: AsyncJournal
     kv: AsyncKv
     admin: AsyncAdmin
+    coord: AsyncCoord
 
     def __init__(self, native: _native.Client) -> None:
         """Wraps a connected native client; use :meth:`connect` or ``Client.aio``."""
@@ -626,6 +631,7 @@ class AsyncClient:
         self.journal = AsyncJournal(native)
         self.kv = AsyncKv(native)
         self.admin = AsyncAdmin(native)
+        self.coord = AsyncCoord(native)
 
     @classmethod
     async def connect(

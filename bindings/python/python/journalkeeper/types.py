@@ -88,6 +88,49 @@ class Member(TypedDict):
     addr: str
 
 
+class LeaseStatus(TypedDict):
+    """``coord.time_to_live(lease)`` / ``coord.keep_alive(lease)``: a lease as the leader sees it."""
+
+    lease: int
+    #: The TTL it was granted with.
+    ttl_ms: int
+    #: Time left before the leader ends it.
+    remaining_ms: int
+    #: The KV keys attached to it.
+    keys: list[str]
+
+
+class ElectionLeader(TypedDict):
+    """The leader of an election (``coord.leader(name)``, an observer's items)."""
+
+    #: The value it campaigned with.
+    value: bytes
+    #: The lease it leads under.
+    lease: int
+    #: Its fencing token: increases with every new leader of the election.
+    token: int
+
+
+class GroupMember(TypedDict):
+    """A live member of a liveness group (``coord.members(group)``)."""
+
+    member: str
+    info: bytes
+    #: The lease it lives under.
+    lease: int
+
+
+class MemberEvent(TypedDict):
+    """A change of a liveness group (``coord.watch_members(group)``): ``joined`` true for a
+    join (or a re-registration with new ``info``), false for a leave (``info`` is ``b""``,
+    ``lease`` 0)."""
+
+    joined: bool
+    member: str
+    info: bytes
+    lease: int
+
+
 class ClusterConfiguration(TypedDict):
     """``admin.cluster_configuration()``: voters, observers and leader, as the leader knows them."""
 
@@ -303,6 +346,10 @@ __all__ = [
     "JournalEntry",
     "WatchEvent",
     "Member",
+    "LeaseStatus",
+    "ElectionLeader",
+    "GroupMember",
+    "MemberEvent",
     "ClusterConfiguration",
     "NodeResources",
     "PartitionBounds",
