@@ -84,6 +84,12 @@
 #define JK_MAX_ADMIN_TIMEOUT_MS 600000
 
 /*
+ The idle timeout of a transaction created with `timeout_ms` = 0 (60 s): one that sees no
+ append for that long is ended (aborted) by the leader.
+ */
+#define JK_DEFAULT_TXN_TIMEOUT_MS 60000
+
+/*
  Major version of the library this header describes (Cargo.toml `version`).
  */
 #define JK_VERSION_MAJOR 0
@@ -245,6 +251,21 @@ typedef enum {
    */
   JK_STANDING_REMOVED = 2,
 } jk_standing;
+
+/*
+ Where a transaction not yet ended stands (`jk_txn_info.phase`).
+ */
+typedef enum {
+  /*
+   Taking appends.
+   */
+  JK_TXN_PHASE_OPEN = 0,
+  /*
+   Its commit is decided and its entries are being published: it takes no more appends
+   and cannot be aborted.
+   */
+  JK_TXN_PHASE_COMMITTING = 1,
+} jk_txn_phase;
 
 /*
  When a write is acknowledged. Functions take it as `uint32_t` (any other value:
@@ -947,6 +968,50 @@ typedef struct {
   const jk_node_snapshots *nodes;
   size_t nodes_len;
 } jk_snapshot_list;
+
+/*
+ One context pair of a transaction (NUL-terminated strings; an interior NUL, which C cannot
+ see, reads as `?`).
+ */
+typedef struct {
+  const char *key;
+  const char *value;
+} jk_txn_context_pair;
+
+/*
+ A transaction not yet ended (an element of `jk_txn_infos`).
+ */
+typedef struct {
+  /*
+   Its id (the log index of its creation: ids increase).
+   */
+  uint64_t tx;
+  jk_txn_phase phase;
+  /*
+   Entries and payload bytes it holds.
+   */
+  uint64_t entries;
+  uint64_t bytes;
+  /*
+   The partitions it appended to, ascending.
+   */
+  const uint16_t *partitions;
+  size_t partitions_len;
+  /*
+   Its context, by key.
+   */
+  const jk_txn_context_pair *context;
+  size_t context_len;
+} jk_txn_info;
+
+/*
+ The transactions not yet ended (`jk_txn_opening`), oldest first. Owned by the caller; free
+ with `jk_txn_infos_free`. Immutable: may be read from any thread.
+ */
+typedef struct {
+  const jk_txn_info *items;
+  size_t len;
+} jk_txn_infos;
 
 /*
  One KV change, passed to a `jk_watch_callback`. Borrowed: valid during the callback only.
@@ -1868,6 +1933,72 @@ jk_status jk_admin_recover_snapshot(const jk_client *client,
                                     uint64_t index,
                                     uint64_t timeout_ms,
                                     jk_error **err_out);
+
+/*
+ Opens a transaction carrying the context `context_keys[i]` = `context_values[i]` for `i` <
+ `context_len` (NUL-terminated UTF-8 strings, each key once; both arrays may be NULL when
+ `context_len` is 0; at most 64 pairs of 16 KiB together), which `jk_txn_opening` reports.
+ `*tx_out` receives its id (ids increase). It is aborted by the leader when it sees no
+ append for `timeout_ms` (100 ..= 86 400 000; 0: `JK_DEFAULT_TXN_TIMEOUT_MS`). At most 128
+ are open at once (`JK_STATUS_INVALID_ARGUMENT` beyond). Blocking. Thread-safe.
+ */
+jk_status jk_txn_create(const jk_client *client,
+                        const char *const *context_keys,
+                        const char *const *context_values,
+                        size_t context_len,
+                        uint64_t timeout_ms,
+                        uint64_t *tx_out,
+                        jk_error **err_out);
+
+/*
+ Adds the `n` entries as one batch for `partition` to transaction `tx` (copied before the
+ call returns; the bounds of `jk_journal_append`, and at most 3 MiB and 65 536 entries per
+ transaction). Nothing of it is readable until the transaction commits; it then keeps its
+ batch size and its place in the order of the transaction's appends. `entries_out` may be
+ NULL; else it receives the number of entries the transaction holds now.
+ `JK_STATUS_INVALID_ARGUMENT` when `tx` is not open (ended, or its commit decided) or
+ `partition` does not exist. A retry after a lost reply is applied once. Blocking.
+ Thread-safe.
+ */
+jk_status jk_txn_append(const jk_client *client,
+                        uint64_t tx,
+                        uint16_t partition,
+                        const jk_bytes *entries,
+                        size_t n,
+                        uint64_t *entries_out,
+                        jk_error **err_out);
+
+/*
+ Commits transaction `tx`: returns once every entry is visible to readers at every level —
+ in each partition in the order appended, all at once (no reader sees part of it). A retry
+ after a lost reply or a leader change applies once and waits for the same publication.
+ `JK_STATUS_INVALID_ARGUMENT` ("not open") when `tx` has already ended (committed, aborted,
+ expired). Blocking. Thread-safe.
+ */
+jk_status jk_txn_commit(const jk_client *client, uint64_t tx, jk_error **err_out);
+
+/*
+ Aborts transaction `tx`: nothing of it will ever be visible. `existed_out` may be NULL;
+ else it receives false when `tx` had already ended (aborted or expired). A transaction
+ whose commit is decided cannot be aborted (`JK_STATUS_INVALID_ARGUMENT`). Blocking.
+ Thread-safe.
+ */
+jk_status jk_txn_abort(const jk_client *client, uint64_t tx, bool *existed_out, jk_error **err_out);
+
+/*
+ Every transaction not yet ended (open, or committing), oldest first, read at
+ `consistency` (a `jk_query_consistency`). On success `*out` is a new `jk_txn_infos` for
+ `jk_txn_infos_free`. Blocking. Thread-safe.
+ */
+jk_status jk_txn_opening(const jk_client *client,
+                         uint32_t consistency,
+                         jk_txn_infos **out,
+                         jk_error **err_out);
+
+/*
+ Frees a list returned by `jk_txn_opening`. NULL is allowed.
+ */
+void jk_txn_infos_free(jk_txn_infos *infos);
 
 /*
  The version of the loaded library as a static NUL-terminated string (e.g. "0.1.0"); equals

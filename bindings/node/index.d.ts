@@ -158,6 +158,8 @@ export declare class Client {
   get kv(): Kv
   /** The coordination recipes (leases, locks, elections, IDs, liveness groups). */
   get coord(): Coord
+  /** Journal transactions: entries to any partitions, visible together or never. */
+  get transactions(): Transactions
   /** Cluster administration. */
   get admin(): Admin
   /**
@@ -415,6 +417,33 @@ export declare class Server {
    * the port is released). Idempotent.
    */
   close(): Promise<void>
+}
+
+/**
+ * The journal transactions of a client. A call for a transaction that has ended (committed,
+ * aborted, expired) rejects with `INVALID_ARGUMENT` ("not open").
+ */
+export declare class Transactions {
+  /** Opens a transaction; resolves to its id (ids increase). At most 128 are open at once. */
+  create(options?: TxnCreateOptions | undefined | null): Promise<number>
+  /**
+   * Adds `entries` as one batch for `partition` to transaction `tx` (the bounds of
+   * `journal.append`; at most 3 MiB and 65 536 entries per transaction); nothing of it is
+   * readable before the commit. Resolves to the number of entries the transaction holds.
+   */
+  append(tx: number, partition: number, entries: Array<Buffer>): Promise<number>
+  /**
+   * Commits `tx`: resolves once every entry is visible to readers at every level, all at
+   * once, in each partition in the order appended. A retry after a lost reply applies once.
+   */
+  commit(tx: number): Promise<void>
+  /**
+   * Aborts `tx`: nothing of it will ever be visible. False when it had already ended
+   * (aborted or expired); a transaction whose commit is decided cannot be aborted.
+   */
+  abort(tx: number): Promise<boolean>
+  /** The transactions not yet ended (open, or committing), oldest first. */
+  opening(options?: ReadOptions | undefined | null): Promise<Array<TxnInfo>>
 }
 
 /**
@@ -800,6 +829,34 @@ export interface SnapshotInfo {
  * C's `jk_standing_name` and Python's `Standing`).
  */
 export type Standing = 'JOINING' | 'MEMBER' | 'REMOVED'
+
+/** Options of `transactions.create()`. */
+export interface TxnCreateOptions {
+  /**
+   * String pairs kept with the transaction (at most 64 of 16 KiB together), reported by
+   * `opening()`.
+   */
+  context?: Record<string, string>
+  /** Idle time after which the leader aborts it (100 ms to 24 h; default 60 000). */
+  timeoutMs?: number
+}
+
+/** A transaction not yet ended (`transactions.opening()`). */
+export interface TxnInfo {
+  /** Its id (the log index of its creation: ids increase). */
+  tx: number
+  /** The context it was created with. */
+  context: Record<string, string>
+  phase: TxnPhase
+  /** Entries and payload bytes it holds. */
+  entries: number
+  bytes: number
+  /** The partitions it appended to, ascending. */
+  partitions: Array<number>
+}
+
+/** Where a transaction not yet ended stands. */
+export type TxnPhase = 'OPEN' | 'COMMITTING'
 
 /** The library version, e.g. "0.1.0". */
 export declare function version(): string

@@ -86,7 +86,8 @@ pub type jk_append_callback = Option<
     ),
 >;
 
-fn copy_entries(entries: *const jk_bytes, n: usize) -> Result<Vec<Vec<u8>>, Failure> {
+/// The entries of an append (`jk_journal_append`, `jk_txn_append`), copied.
+pub(crate) fn copy_entries(entries: *const jk_bytes, n: usize) -> Result<Vec<Vec<u8>>, Failure> {
     slice_arg(entries, n, "entries")?
         .iter()
         .enumerate()

@@ -10,8 +10,9 @@
 //! `runtime` (the shared tokio runtime), `version`, `buffer` (bytes, buffers, strings),
 //! `names` (`jk_role` and the canonical names), `limits` (`JK_MAX_*`), `subscription` (the
 //! thread behind every callback subscription), `server`, `client`, `journal`, `kv`, `watch`,
-//! `admin`, `events` (cluster events), `snapshots`, `coord` (the coordination recipes' calls)
-//! and `coord_handles` (keep-alives, registrations, election observers, members watches).
+//! `admin`, `events` (cluster events), `snapshots`, `coord` (the coordination recipes' calls),
+//! `coord_handles` (keep-alives, registrations, election observers, members watches) and
+//! `transactions` (journal transactions).
 
 // C names (`jk_client`, …) are the public API.
 #![allow(non_camel_case_types)]
@@ -42,5 +43,6 @@ pub mod names;
 pub mod server;
 pub mod snapshots;
 pub mod status_detail;
+pub mod transactions;
 pub mod version;
 pub mod watch;

@@ -248,7 +248,7 @@ pub(crate) fn events_callback(callback: Unknown) -> napi::Result<R<EventsCallbac
 }
 
 /// The read level of an optional `options` argument (`ReadOptions`).
-fn consistency(options: Unknown) -> R<api::QueryConsistency> {
+pub(crate) fn consistency(options: Unknown) -> R<api::QueryConsistency> {
     Ok(args::options::<ReadOptions>("options", options)?
         .and_then(|o| o.consistency)
         .map(Into::into)
@@ -409,6 +409,12 @@ impl Client {
     #[napi(getter)]
     pub fn coord(&self) -> crate::coord::Coord {
         crate::coord::Coord::new(self.inner.clone())
+    }
+
+    /// Journal transactions: entries to any partitions, visible together or never.
+    #[napi(getter)]
+    pub fn transactions(&self) -> crate::transactions::Transactions {
+        crate::transactions::Transactions::new(self.inner.clone())
     }
 
     /// Cluster administration.

@@ -21,6 +21,7 @@ mod coord;
 mod events;
 mod server;
 mod status_detail;
+mod transactions;
 mod watch;
 
 use std::future::Future;
@@ -35,6 +36,7 @@ pub use client::{Admin, Client, Journal, Kv};
 pub use coord::{Coord, ElectionObserver, KeepAlive, MembersWatch, Registration};
 pub use events::ClusterEvents;
 pub use server::Server;
+pub use transactions::Transactions;
 pub use watch::Watch;
 
 /// The version the Node package reports; it is the core's.

@@ -77,6 +77,14 @@ test('a cluster from ESM', async () => {
       break;
     }
     assert.strictEqual(await client.coord.revoke(lease), true);
+    // A journal transaction from ESM: invisible until its commit, then there.
+    const end = (await client.journal.maxIndices())['0'];
+    const tx = await client.transactions.create({ context: { from: 'esm' } });
+    assert.strictEqual(await client.transactions.append(tx, 0, [Buffer.from('esm-tx')]), 1);
+    await assert.rejects(client.journal.get(0, end, 1), { code: 'INDEX_OVERFLOW' });
+    await client.transactions.commit(tx);
+    const [txEntry] = await client.journal.get(0, end, 1);
+    assert.strictEqual(txEntry.payload.toString(), 'esm-tx');
     await client.close();
   } finally {
     await cluster.close();

@@ -556,6 +556,11 @@ impl PyClient {
         Ok(crate::coord::PyCoord::new(self.core()?))
     }
 
+    /// Journal transactions (`Client::transactions`), sharing this client's connections.
+    fn transactions(&self) -> PyResult<crate::transactions::PyTransactions> {
+        Ok(crate::transactions::PyTransactions::new(self.core()?))
+    }
+
     /// `Client::sync`: the leader's applied index, after which SEQUENTIAL reads see every
     /// write acknowledged before the call.
     #[pyo3(signature = (aio=false))]

@@ -8,8 +8,9 @@
 //! and status records), `client.rs` (`Client`, `Watch`, `JournalEntry`, `WatchEvent`),
 //! `events.rs` (`Events`: cluster events of a client or an embedded server, as the event
 //! classes of `journalkeeper/types.py`), `coord.rs` (`Coord`: the coordination recipes, with
-//! `KeepAlive`, `Registration`, `ElectionObserver`, `MembersWatch`), `server.rs` (`Server`). The public Python API is the
-//! pure-Python package in `python/`.
+//! `KeepAlive`, `Registration`, `ElectionObserver`, `MembersWatch`), `transactions.rs`
+//! (`Transactions`: journal transactions), `server.rs` (`Server`). The public Python API is
+//! the pure-Python package in `python/`.
 
 mod client;
 mod convert;
@@ -20,6 +21,7 @@ mod process_bound;
 mod runtime;
 mod server;
 mod status_detail;
+mod transactions;
 
 /// The version the Python package reports; it is the core's.
 pub fn version() -> &'static str {
@@ -39,6 +41,8 @@ mod _native {
     use crate::events::PyEvents;
     #[pymodule_export]
     use crate::server::PyServer;
+    #[pymodule_export]
+    use crate::transactions::PyTransactions;
 
     /// The library version, e.g. "0.1.0".
     #[pyfunction]

@@ -1,7 +1,7 @@
 """JournalKeeper-rs for Python: a thin layer over the Rust core (see the project README).
 
 * :class:`Server` — an embedded node; :class:`Client` / :class:`AsyncClient` — cluster clients
-  with ``journal``, ``kv``, ``admin`` and ``coord`` namespaces; :class:`KeepAlive`,
+  with ``journal``, ``kv``, ``admin``, ``coord`` and ``transactions`` namespaces; :class:`KeepAlive`,
   :class:`Registration`, :class:`ElectionObserver`, :class:`MembersWatch` — the coordination
   recipes' handles and change streams; :class:`Watch` — KV change events;
   :class:`Events` — cluster events (:class:`LeaderChanged`, :class:`VotersChanged`,
@@ -30,6 +30,7 @@ from .client import (
     Watch,
 )
 from .coord import AsyncCoord, Coord, ElectionObserver, KeepAlive, MembersWatch, Registration
+from .transactions import AsyncTransactions, Transactions
 from .errors import (
     ClosedError,
     CorruptionError,
@@ -68,6 +69,7 @@ from .types import (
     GroupMember,
     LeaseStatus,
     MemberEvent,
+    TxnInfo,
     FollowerStatus,
     JournalChanged,
     JournalEntry,
@@ -117,6 +119,9 @@ __all__ = [
     "ElectionLeader",
     "GroupMember",
     "MemberEvent",
+    "Transactions",
+    "AsyncTransactions",
+    "TxnInfo",
     "ResponseConfig",
     "QueryConsistency",
     "MAX_APPEND_ENTRIES",

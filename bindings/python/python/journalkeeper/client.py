@@ -1,7 +1,8 @@
 """Cluster clients: :class:`Client` (blocking; the GIL is released while waiting) and
 :class:`AsyncClient` (every call returns an awaitable), with their ``journal``, ``kv``,
-``admin`` and ``coord`` (``journalkeeper.coord``) namespaces, :class:`Watch` (KV changes) and
-:class:`Events` (cluster events).
+``admin``, ``coord`` (``journalkeeper.coord``) and ``transactions``
+(``journalkeeper.transactions``) namespaces, :class:`Watch` (KV changes) and :class:`Events`
+(cluster events).
 
 These classes only name and type the calls of ``journalkeeper._native``; the Rust core does
 the work (validation, routing, retries, sessions).
@@ -18,6 +19,7 @@ from typing import Any
 from . import _native
 from .coord import AsyncCoord, Coord
 from .errors import ClosedError
+from .transactions import AsyncTransactions, Transactions
 from .types import (
     BytesLike,
     CasResult,
@@ -413,6 +415,7 @@ class Client:
     kv: Kv
     admin: Admin
     coord: Coord
+    transactions: Transactions
 
     def __init__(
         self,
@@ -434,6 +437,7 @@ class Client:
         self.kv = Kv(native)
         self.admin = Admin(native)
         self.coord = Coord(native)
+        self.transactions = Transactions(native)
 
     @classmethod
     def _from_native(cls, native: _native.Client) -> Client:
@@ -624,6 +628,7 @@ class AsyncClient:
     kv: AsyncKv
     admin: AsyncAdmin
     coord: AsyncCoord
+    transactions: AsyncTransactions
 
     def __init__(self, native: _native.Client) -> None:
         """Wraps a connected native client; use :meth:`connect` or ``Client.aio``."""
@@ -632,6 +637,7 @@ class AsyncClient:
         self.kv = AsyncKv(native)
         self.admin = AsyncAdmin(native)
         self.coord = AsyncCoord(native)
+        self.transactions = AsyncTransactions(native)
 
     @classmethod
     async def connect(

@@ -131,6 +131,23 @@ class MemberEvent(TypedDict):
     lease: int
 
 
+class TxnInfo(TypedDict):
+    """A journal transaction not yet ended (``transactions.opening()``)."""
+
+    #: Its id (the log index of its creation: ids increase).
+    tx: int
+    #: The context it was created with.
+    context: dict[str, str]
+    #: ``"OPEN"`` (taking appends) or ``"COMMITTING"`` (its commit is decided and its entries
+    #: are being published: no more appends, no abort).
+    phase: Literal["OPEN", "COMMITTING"]
+    #: Entries and payload bytes it holds.
+    entries: int
+    bytes: int
+    #: The partitions it appended to, ascending.
+    partitions: list[int]
+
+
 class ClusterConfiguration(TypedDict):
     """``admin.cluster_configuration()``: voters, observers and leader, as the leader knows them."""
 
@@ -350,6 +367,7 @@ __all__ = [
     "ElectionLeader",
     "GroupMember",
     "MemberEvent",
+    "TxnInfo",
     "ClusterConfiguration",
     "NodeResources",
     "PartitionBounds",
