@@ -105,7 +105,7 @@ impl Driver {
         // a quorum within an election timeout): a deposed leader that has not noticed yet —
         // paused, partitioned — must not tell a client its lease was renewed. Without lease
         // reads there is no such promise to lean on, and the answer is the lessor's alone.
-        if self.cfg.lease_reads && !self.raft.lease_expiry().is_some_and(|until| now < until) {
+        if self.cfg.lease_reads && self.raft.lease_expiry().is_none_or(|until| now >= until) {
             let e = Error::new(
                 ErrorKind::Unavailable,
                 "this leader has not confirmed its leadership within an election timeout; retry",
