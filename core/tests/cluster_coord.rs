@@ -2,7 +2,8 @@
 //! leader kill -9 and a SIGSTOPped leader: a fenced resource (it refuses any token lower than
 //! the highest it has seen) accepts no stale write — including the write of a holder that
 //! stalled past its lease while a contender took the lock — every acquisition gets a token no
-//! other acquisition had, a kept-alive lease survives the failovers, and a lease whose holder
+//! other acquisition had, IDs taken by concurrent callers through both faults are unique and
+//! increasing per caller, a kept-alive lease survives the failovers, and a lease whose holder
 //! stopped renewing expires within its TTL plus the election slack.
 
 mod support {
@@ -73,6 +74,23 @@ async fn fencing_tokens_reject_every_stale_holder_across_a_leader_kill_and_a_pau
         }));
     }
 
+    // ID callers through both faults: every range unique, each caller's strictly increasing.
+    let mut id_callers = Vec::new();
+    for _ in 0..3 {
+        let client = c.client().await.unwrap();
+        let stop = stop.clone();
+        id_callers.push(tokio::spawn(async move {
+            let mut got: Vec<std::ops::Range<u64>> = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(r) = client.coord().next_ids("ids", 10).await {
+                    got.push(r);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            got
+        }));
+    }
+
     // A long-lived lease kept alive through both faults.
     let observer = c.client().await.unwrap();
     let kept = observer
@@ -129,6 +147,17 @@ async fn fencing_tokens_reject_every_stale_holder_across_a_leader_kill_and_a_pau
         assert!(rounds > 0, "each contender held the lock");
         total_rounds += rounds;
     }
+    let mut all_ids = Vec::new();
+    for t in id_callers {
+        let ranges = tokio::time::timeout(WAIT, t).await.unwrap().unwrap();
+        assert!(ranges.len() > 10, "{} ranges", ranges.len());
+        for w in ranges.windows(2) {
+            assert!(w[0].end <= w[1].start, "a caller's ranges go back: {w:?}");
+        }
+        all_ids.extend(ranges.into_iter().flatten());
+    }
+    let unique: std::collections::BTreeSet<u64> = all_ids.iter().copied().collect();
+    assert_eq!(unique.len(), all_ids.len(), "an ID was handed out twice");
     {
         let r = resource.lock().unwrap();
         assert_eq!(r.rejected, 1, "only the stale write was refused");
