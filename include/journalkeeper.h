@@ -168,6 +168,11 @@ typedef enum {
    */
   JK_STATUS_LEASE_EXPIRED = 13,
   /*
+   A state machine applied the command and refused it (a deterministic result, the same on
+   every node); the message is the machine's.
+   */
+  JK_STATUS_REJECTED = 14,
+  /*
    A required pointer argument was NULL (the message names it).
    */
   JK_STATUS_NULL_ARGUMENT = 100,

@@ -202,11 +202,14 @@ pub enum ErrorKind {
     /// The lease does not exist: it expired, was revoked or was never granted (a lock, an
     /// election or a registration made under it is gone too).
     LeaseExpired,
+    /// A state machine applied the command and refused it: a deterministic result, the same
+    /// on every node (e.g. a transfer refused for lack of funds). The message is the machine's.
+    Rejected,
 }
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::NotLeader,
         ErrorKind::Timeout,
         ErrorKind::IndexOverflow,
@@ -220,6 +223,7 @@ impl ErrorKind {
         ErrorKind::Internal,
         ErrorKind::WrongCluster,
         ErrorKind::LeaseExpired,
+        ErrorKind::Rejected,
     ];
 
     /// A stable identifier (`NOT_LEADER`, …) for the C enum, Python exception names and Node's
@@ -239,6 +243,7 @@ impl ErrorKind {
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::WrongCluster => "WRONG_CLUSTER",
             ErrorKind::LeaseExpired => "LEASE_EXPIRED",
+            ErrorKind::Rejected => "REJECTED",
         }
     }
 }

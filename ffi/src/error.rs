@@ -43,6 +43,9 @@ pub enum jk_status {
     /// The lease does not exist: it expired, was revoked or was never granted (what was held
     /// under it is gone too).
     LeaseExpired = 13,
+    /// A state machine applied the command and refused it (a deterministic result, the same on
+    /// every node); the message is the machine's.
+    Rejected = 14,
     /// A required pointer argument was NULL (the message names it).
     NullArgument = 100,
     /// The library panicked (a bug); the call had no effect or an unknown one. The library is
@@ -68,13 +71,14 @@ impl jk_status {
             jk_status::Internal => c"INTERNAL",
             jk_status::WrongCluster => c"WRONG_CLUSTER",
             jk_status::LeaseExpired => c"LEASE_EXPIRED",
+            jk_status::Rejected => c"REJECTED",
             jk_status::NullArgument => c"NULL_ARGUMENT",
             jk_status::Panic => c"PANIC",
         }
     }
 
     fn from_raw(raw: u32) -> Option<jk_status> {
-        const ALL: [jk_status; 16] = [
+        const ALL: [jk_status; 17] = [
             jk_status::Ok,
             jk_status::NotLeader,
             jk_status::Timeout,
@@ -89,6 +93,7 @@ impl jk_status {
             jk_status::Internal,
             jk_status::WrongCluster,
             jk_status::LeaseExpired,
+            jk_status::Rejected,
             jk_status::NullArgument,
             jk_status::Panic,
         ];
@@ -113,6 +118,7 @@ impl From<ErrorKind> for jk_status {
             ErrorKind::Internal => jk_status::Internal,
             ErrorKind::WrongCluster => jk_status::WrongCluster,
             ErrorKind::LeaseExpired => jk_status::LeaseExpired,
+            ErrorKind::Rejected => jk_status::Rejected,
         }
     }
 }

@@ -234,6 +234,8 @@ pub enum ErrorCode {
     WrongCluster,
     /// The lease expired, was revoked or never existed.
     LeaseExpired,
+    /// A state machine applied the command and refused it (deterministic; the machine's message).
+    Rejected,
 }
 
 /// The largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).

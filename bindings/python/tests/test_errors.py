@@ -25,6 +25,7 @@ KINDS = {
     "INTERNAL": jk.InternalError,
     "WRONG_CLUSTER": jk.WrongClusterError,
     "LEASE_EXPIRED": jk.LeaseExpiredError,
+    "REJECTED": jk.RejectedError,
 }
 
 

@@ -19,7 +19,7 @@ use crate::state::journal_store::JournalStore;
 use crate::state::kv::{KvLimits, KvOutcome, KvStore};
 use crate::state::txn::{Transactions, TxnOutcome};
 use crate::state::watch::KvEvent;
-use crate::state::{ApplyContext, StateError, StateMachine};
+use crate::state::{ApplyContext, StateError};
 use crate::storage::{Journal, PartitionIndex, SnapshotStore};
 
 /// The node's state machines.
@@ -231,7 +231,7 @@ impl Machines {
             .filter_map(|p| self.pidx.bounds(p).map(|(_, next)| (p, next)))
             .collect();
         let data = SnapshotData {
-            kv: self.kv.snapshot().map_err(|e| e.to_string())?,
+            kv: self.kv.snapshot_bytes().map_err(|e| e.to_string())?,
             journal_store: self.journal_store.clone(),
             partitions,
             meta: self.meta.clone(),
@@ -250,7 +250,7 @@ impl Machines {
     ) -> Result<Vec<(u16, u64)>, String> {
         let snap =
             SnapshotData::decode(data).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
-        self.kv.restore(&snap.kv).map_err(|e| e.to_string())?;
+        self.kv.restore_bytes(&snap.kv).map_err(|e| e.to_string())?;
         self.journal_store = snap.journal_store;
         self.meta = snap.meta;
         self.coord = snap.coord;

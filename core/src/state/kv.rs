@@ -287,7 +287,7 @@ impl KvStore {
     }
 
     /// The seed's `recoverSnapshot` for the KV, applied at log index `index`: the keys and
-    /// values become those of `snapshot` (taken by [`StateMachine::snapshot`]), each difference
+    /// values become those of `snapshot` (taken by [`KvStore::snapshot_bytes`]), each difference
     /// recorded as an event at `index` so watchers see it. The client sessions stay as they are:
     /// a retried write that was applied after the snapshot must still not apply twice.
     pub fn roll_back_to(&mut self, index: u64, snapshot: &[u8]) -> Result<(), StateError> {
@@ -390,6 +390,35 @@ impl KvStore {
     }
 }
 
+impl KvStore {
+    /// The index of the last applied entry (0 before any).
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// The whole state (data, sessions, applied index) in its encoded form.
+    pub fn snapshot_bytes(&self) -> Result<Vec<u8>, StateError> {
+        encode(
+            "kv snapshot",
+            &KvSnapshot {
+                applied_index: self.applied_index,
+                data: self.data.clone(),
+                sessions: self.sessions.clone(),
+            },
+        )
+    }
+
+    /// Replaces the state with one produced by [`KvStore::snapshot_bytes`].
+    pub fn restore_bytes(&mut self, snapshot: &[u8]) -> Result<(), StateError> {
+        let snap: KvSnapshot = decode("kv snapshot", snapshot)?;
+        self.applied_index = snap.applied_index;
+        self.data = snap.data;
+        self.sessions = snap.sessions;
+        self.events = EventLog::new(self.limits.event_history, snap.applied_index + 1);
+        Ok(())
+    }
+}
+
 impl StateMachine for KvStore {
     fn apply(&mut self, ctx: &ApplyContext, command: &[u8]) -> Result<Vec<u8>, StateError> {
         let request: KvRequest = decode("kv request", command)?;
@@ -402,28 +431,17 @@ impl StateMachine for KvStore {
         encode("kv query result", &self.read(&query)?)
     }
 
-    fn applied_index(&self) -> u64 {
-        self.applied_index
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError> {
+        let bytes = self.snapshot_bytes()?;
+        out.write_all(&bytes).map_err(|e| super::io_error("kv snapshot", &e))
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
-        encode(
-            "kv snapshot",
-            &KvSnapshot {
-                applied_index: self.applied_index,
-                data: self.data.clone(),
-                sessions: self.sessions.clone(),
-            },
-        )
-    }
-
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StateError> {
-        let snap: KvSnapshot = decode("kv snapshot", snapshot)?;
-        self.applied_index = snap.applied_index;
-        self.data = snap.data;
-        self.sessions = snap.sessions;
-        self.events = EventLog::new(self.limits.event_history, snap.applied_index + 1);
-        Ok(())
+    fn restore(&mut self, input: &mut dyn std::io::Read) -> Result<(), StateError> {
+        let mut bytes = Vec::new();
+        input
+            .read_to_end(&mut bytes)
+            .map_err(|e| super::io_error("kv snapshot", &e))?;
+        self.restore_bytes(&bytes)
     }
 }
 
@@ -631,7 +649,7 @@ mod tests {
         for garbage in [&[][..], &[0xff; 7][..], &[3, 200, 1][..]] {
             assert!(kv.apply(&ctx(1), garbage).is_err());
             assert!(kv.query(garbage).is_err());
-            assert!(kv.restore(garbage).is_err());
+            assert!(kv.restore_bytes(garbage).is_err());
         }
     }
 
@@ -646,9 +664,10 @@ mod tests {
         });
         kv.apply(&ctx(1), &postcard::to_allocvec(&req).unwrap())
             .unwrap();
-        let snap = kv.snapshot().unwrap();
+        let mut snap = Vec::new();
+        kv.snapshot(&mut snap).unwrap();
         let mut restored = KvStore::new(KvLimits::default());
-        restored.restore(&snap).unwrap();
+        restored.restore(&mut &snap[..]).unwrap();
         assert_eq!(restored.applied_index(), 1);
         assert_eq!(get(&restored, "k"), Some(b"v".to_vec()));
         // The session came along: the retry is still recognised after restore.
@@ -669,7 +688,7 @@ mod tests {
         };
         kv.apply_request(&ctx(1), &set("a", "1")).unwrap();
         kv.apply_request(&ctx(2), &set("b", "1")).unwrap();
-        let snap = kv.snapshot().unwrap();
+        let snap = kv.snapshot_bytes().unwrap();
         let session = RequestId {
             client_id: 7,
             seq: 1,

@@ -50,19 +50,41 @@ pub enum StateError {
     LeaseExpired(u64),
 }
 
-/// A deterministic state machine. Applied strictly in log order; `apply` must be a pure function
-/// of the current state and the entry (the seed calls this "atomic and idempotent").
+/// A deterministic, replicated state machine: the contract of the built-in machines and of the
+/// ones a user hosts on a server (`Server::builder(..).state_machine(name, machine)`).
+///
+/// Every node applies the same committed commands in the same log order, so `apply` must be a
+/// pure function of the current state and its inputs (the seed calls this "atomic and
+/// idempotent"): no clock, no randomness, no I/O whose result differs between nodes. The host
+/// keeps the applied index and the client sessions (a retried command applies once); the machine
+/// keeps only its own state.
+///
+/// Failure rules:
+/// - An `Err` *returned* by `apply` is a deterministic result: every node returns the same one,
+///   the state must be unchanged by it, and the caller receives it (`Rejected` arrives as
+///   `ErrorKind::Rejected` with the machine's message).
+/// - A panic inside `apply` (or `restore`) is a crash: the node stops applying (fail-stop: its
+///   status says `failed`, with a log line naming the machine and the index) rather than skip
+///   the entry and diverge. The other nodes go on serving.
 pub trait StateMachine: Send + 'static {
-    /// Applies one committed command and returns its encoded result.
+    /// Applies one committed command and returns its result.
     fn apply(&mut self, ctx: &ApplyContext, command: &[u8]) -> Result<Vec<u8>, StateError>;
     /// Answers a read-only query against the current state.
     fn query(&self, query: &[u8]) -> Result<Vec<u8>, StateError>;
-    /// The index of the last applied entry (0 before any).
-    fn applied_index(&self) -> u64;
-    /// Serializes the whole state, including the applied index.
-    fn snapshot(&self) -> Result<Vec<u8>, StateError>;
-    /// Replaces the state with a snapshot produced by [`StateMachine::snapshot`].
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StateError>;
+    /// Writes the whole state to `out`, as a stream (the host writes it to disk as it comes,
+    /// never holding it in memory).
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError>;
+    /// Replaces the whole state with one written by [`StateMachine::snapshot`], read from
+    /// `input` as a stream.
+    fn restore(&mut self, input: &mut dyn std::io::Read) -> Result<(), StateError>;
+}
+
+/// A snapshot stream failed.
+pub fn io_error(what: &str, e: &std::io::Error) -> StateError {
+    StateError::Codec {
+        what: what.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(

@@ -47,6 +47,7 @@ from .errors import (
     UnavailableError,
     WrongClusterError,
     LeaseExpiredError,
+    RejectedError,
 )
 from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
 from .server import Server
@@ -168,5 +169,6 @@ __all__ = [
     "UnavailableError",
     "WrongClusterError",
     "LeaseExpiredError",
+    "RejectedError",
     "InternalError",
 ]

@@ -37,6 +37,7 @@ class ErrorKind(enum.Enum):
     INTERNAL = "INTERNAL"
     WRONG_CLUSTER = "WRONG_CLUSTER"
     LEASE_EXPIRED = "LEASE_EXPIRED"
+    REJECTED = "REJECTED"
 
 
 class JournalKeeperError(Exception):
@@ -141,6 +142,14 @@ class LeaseExpiredError(JournalKeeperError):
     code = "LEASE_EXPIRED"
 
 
+class RejectedError(JournalKeeperError):
+    """A state machine applied the command and refused it: a deterministic result, the same on
+    every node (the message is the machine's). Raise it from a Python state machine's ``apply``
+    to refuse a command; any other exception stops that node's apply (fail-stop)."""
+
+    code = "REJECTED"
+
+
 _BY_CODE: dict[str, type[JournalKeeperError]] = {
     cls.code: cls
     for cls in (
@@ -157,6 +166,7 @@ _BY_CODE: dict[str, type[JournalKeeperError]] = {
         InternalError,
         WrongClusterError,
         LeaseExpiredError,
+        RejectedError,
     )
 }
 
@@ -183,4 +193,5 @@ __all__ = [
     "InternalError",
     "WrongClusterError",
     "LeaseExpiredError",
+    "RejectedError",
 ]
