@@ -541,7 +541,7 @@ export interface ElectionLeader {
  * The `code` of every error this package throws or rejects with: the core's
  * `ErrorKind::code()`, the same in every language.
  */
-export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL' | 'WRONG_CLUSTER' | 'LEASE_EXPIRED'
+export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL' | 'WRONG_CLUSTER' | 'LEASE_EXPIRED' | 'REJECTED'
 
 /** A follower's replication as the leader tracks it. */
 export interface FollowerStatus {

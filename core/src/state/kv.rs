@@ -433,7 +433,8 @@ impl StateMachine for KvStore {
 
     fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError> {
         let bytes = self.snapshot_bytes()?;
-        out.write_all(&bytes).map_err(|e| super::io_error("kv snapshot", &e))
+        out.write_all(&bytes)
+            .map_err(|e| super::io_error("kv snapshot", &e))
     }
 
     fn restore(&mut self, input: &mut dyn std::io::Read) -> Result<(), StateError> {
