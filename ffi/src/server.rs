@@ -81,7 +81,7 @@ pub struct jk_server_info {
     pub durable_index: u64,
     pub first_index: u64,
     pub last_index: u64,
-    /// The node stopped serving after a storage failure.
+    /// The node stopped serving after a storage failure or a state machine's crash (fail-stop).
     pub failed: bool,
 }
 

@@ -63,7 +63,7 @@ pub struct ServerStatus {
     pub first_index: f64,
     pub last_index: f64,
     pub voters: Vec<f64>,
-    /// The node stopped serving after a storage failure.
+    /// The node stopped serving after a storage failure or a state machine's crash (fail-stop).
     pub failed: bool,
     /// Joining (not yet added), member, or removed.
     pub standing: Standing,

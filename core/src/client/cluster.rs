@@ -637,6 +637,11 @@ impl Cluster {
             {
                 Ok(lacks(addr, &conn, "journal transactions (1.6)"))
             }
+            Op::Request(RequestBody::SmUpdate { .. } | RequestBody::SmQuery { .. })
+                if conn.version.minor < 7 =>
+            {
+                Ok(lacks(addr, &conn, "user state machines (1.7)"))
+            }
             Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
                 // A node before 1.4 has no detail (and before 1.2 no resource counts either).
                 let body = if conn.version.minor < 2 {

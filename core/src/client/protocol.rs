@@ -36,6 +36,8 @@
 //!   older node, which could not decode them.
 //! - `TxnWrite` and `OpenTransactions` (protocol 1.6) carry journal transactions; a client
 //!   refuses to send them to an older node.
+//! - `SmUpdate` and `SmQuery` (protocol 1.7) update and query the user state machines a
+//!   server hosts by name; a client refuses to send them to an older node.
 //! - The server may push [`ServerMessage::WatchEvents`] and [`ServerMessage::WatchEnded`] for
 //!   watches opened on that connection. A watch's reply is sent before its first push.
 //! - Every reply carries `applied_index`: the serving node's applied log index when it
@@ -278,6 +280,28 @@ pub enum RequestBody {
     TxnWrite { request: TxnRequest },
     /// A read (protocol 1.6): every transaction not yet ended ([`ReplyBody::Transactions`]).
     OpenTransactions { read: ReadAt },
+    /// Leader only (protocol 1.7). Applies `commands`, in order, to the user state machine
+    /// `machine`, as one log entry (`session` makes a retry apply once). Reply:
+    /// [`ReplyBody::SmUpdated`] with one result per command for `Replication` / `All`, `None`
+    /// for `Receive` / `Persistence`; no reply for an accepted `OneWay`. A command the machine
+    /// refuses is an `Err` in its slot (`Rejected` with the machine's message); the others
+    /// still apply. Errors: `InvalidArgument` (unknown machine, bounds:
+    /// [`crate::server::user_machines::check_update`]).
+    SmUpdate {
+        machine: String,
+        #[serde(with = "crate::bytes_serde::vec")]
+        commands: Vec<Vec<u8>>,
+        response: ResponseConfig,
+        session: RequestId,
+    },
+    /// A read (protocol 1.7): `query` answered by the user state machine `machine`
+    /// ([`ReplyBody::SmAnswer`]).
+    SmQuery {
+        machine: String,
+        #[serde(with = "serde_bytes")]
+        query: Vec<u8>,
+        read: ReadAt,
+    },
 }
 
 impl RequestBody {
@@ -290,7 +314,8 @@ impl RequestBody {
             | RequestBody::ListPartitions { read }
             | RequestBody::QueryIndex { read, .. }
             | RequestBody::KvRead { read, .. }
-            | RequestBody::OpenTransactions { read } => Some(*read),
+            | RequestBody::OpenTransactions { read }
+            | RequestBody::SmQuery { read, .. } => Some(*read),
             _ => None,
         }
     }
@@ -318,6 +343,9 @@ impl RequestBody {
                 response: ResponseConfig::OneWay,
                 ..
             } | RequestBody::KvWrite {
+                response: ResponseConfig::OneWay,
+                ..
+            } | RequestBody::SmUpdate {
                 response: ResponseConfig::OneWay,
                 ..
             }
@@ -411,6 +439,27 @@ pub enum ReplyBody {
     TxnWritten(TxnOutcome),
     /// The answer to `OpenTransactions` (protocol 1.6), oldest first.
     Transactions(Vec<TxnInfo>),
+    /// The results of an `SmUpdate` (protocol 1.7), one per command; `None` below
+    /// `Replication`.
+    SmUpdated(Option<Vec<SmResult>>),
+    /// The answer of a user state machine to an `SmQuery` (protocol 1.7).
+    SmAnswer(#[serde(with = "serde_bytes")] Vec<u8>),
+}
+
+/// One command's result in [`ReplyBody::SmUpdated`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SmResult {
+    Ok(#[serde(with = "serde_bytes")] Vec<u8>),
+    Err(api::Error),
+}
+
+impl From<SmResult> for Result<Vec<u8>, api::Error> {
+    fn from(r: SmResult) -> Self {
+        match r {
+            SmResult::Ok(bytes) => Ok(bytes),
+            SmResult::Err(e) => Err(e),
+        }
+    }
 }
 
 /// A transaction not yet ended, as `OpenTransactions` reports it.

@@ -39,6 +39,9 @@ pub struct NetConfig {
     pub backoff_initial: Duration,
     /// Reconnect delay cap.
     pub backoff_max: Duration,
+    /// The user state machines this node hosts (set by the server). A peer that hosts other
+    /// names is refused when this node connects to it (protocol 1.7 on both sides).
+    pub state_machines: Vec<String>,
 }
 
 /// Smallest `max_frame_size` accepted: room for a handshake and a small message.
@@ -66,6 +69,7 @@ impl NetConfig {
             keepalive_interval: Duration::from_secs(1),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
+            state_machines: Vec::new(),
         }
     }
 

@@ -28,8 +28,10 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 /// 1.2 added `StatusWithResources` (clients ask older nodes plain `Status`); 1.3 live
 /// administration: `UpdateVoters`, `TransferLeader`, `SetPreferredLeader`, event subscriptions
 /// and the snapshot requests (refused by the client for older nodes); 1.4 `StatusDetail`, the status with its monitoring detail (clients ask
-/// older nodes `StatusWithResources` or `Status`).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 6 };
+/// older nodes `StatusWithResources` or `Status`); 1.5 the coordination recipes; 1.6 journal
+/// transactions; 1.7 user state machines (`SmUpdate`, `SmQuery`) and
+/// [`HelloReply::WelcomePeer`], which a node sends only to a 1.7 peer.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 7 };
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;
@@ -119,6 +121,15 @@ pub enum RejectReason {
     InvalidBounds(String),
     #[error("{0}")]
     Other(String),
+    /// Found by the connecting node in [`HelloReply::WelcomePeer`]; never sent.
+    #[error(
+        "this node hosts the state machines {local:?} but the peer hosts {remote:?}; every node \
+         of a cluster must host the same state machines"
+    )]
+    StateMachinesMismatch {
+        local: Vec<String>,
+        remote: Vec<String>,
+    },
 }
 
 /// The accepting side's answer to a `Hello`.
@@ -126,6 +137,12 @@ pub enum RejectReason {
 pub enum HelloReply {
     Welcome(Welcome),
     Reject(RejectReason),
+    /// `Welcome` to a peer of protocol 1.7 or later, with the user state machines this node
+    /// hosts: the connecting node refuses a peer that hosts other names.
+    WelcomePeer {
+        welcome: Welcome,
+        state_machines: Vec<String>,
+    },
 }
 
 /// Checks a received `Hello` against this node's identity. Pure.
@@ -194,19 +211,32 @@ where
         let hello: Hello = decode_value(&payload, "hello")
             .map_err(|e| NetError::BadHandshake(format!("first frame is not a Hello: {e}")))?;
         let reply = match check_hello(&hello, config.cluster_id) {
-            Ok(()) => HelloReply::Welcome(Welcome {
-                version: PROTOCOL_VERSION,
-                node_id: local_node,
-                max_frame_size: config.max_frame_size,
-                max_batch_messages: config.max_batch_messages,
-            }),
+            Ok(()) => {
+                let welcome = Welcome {
+                    version: PROTOCOL_VERSION,
+                    node_id: local_node,
+                    max_frame_size: config.max_frame_size,
+                    max_batch_messages: config.max_batch_messages,
+                };
+                let peer_1_7 = matches!(hello.role, Role::Peer { .. })
+                    && hello.version.major == 1
+                    && hello.version.minor >= 7;
+                if peer_1_7 {
+                    HelloReply::WelcomePeer {
+                        welcome,
+                        state_machines: config.state_machines.clone(),
+                    }
+                } else {
+                    HelloReply::Welcome(welcome)
+                }
+            }
             Err(reason) => HelloReply::Reject(reason),
         };
         let mut out = Vec::new();
         encode_value_frame(&reply, "hello reply", HANDSHAKE_MAX_FRAME, &mut out)?;
         write_within(w, &out, config.write_timeout).await?;
         match reply {
-            HelloReply::Welcome(_) => Ok(hello),
+            HelloReply::Welcome(_) | HelloReply::WelcomePeer { .. } => Ok(hello),
             HelloReply::Reject(reason) => Err(NetError::Rejected(reason)),
         }
     })
@@ -235,26 +265,39 @@ where
             .set_max_frame_size(HANDSHAKE_MAX_FRAME.min(bound));
         let payload = reader.read_frame(r).await?;
         reader.decoder.set_max_frame_size(bound);
-        match decode_value::<HelloReply>(&payload, "hello reply")? {
-            HelloReply::Welcome(welcome) => {
-                if welcome.max_frame_size < crate::net::config::MIN_FRAME_SIZE
-                    || welcome.max_batch_messages == 0
+        let welcome = match decode_value::<HelloReply>(&payload, "hello reply")? {
+            HelloReply::Welcome(welcome) => welcome,
+            HelloReply::WelcomePeer {
+                welcome,
+                state_machines,
+            } => {
+                if matches!(hello.role, Role::Peer { .. })
+                    && state_machines != config.state_machines
                 {
-                    return Err(NetError::BadHandshake(format!(
-                        "unusable bounds in Welcome: max_frame_size {}, max_batch_messages {}",
-                        welcome.max_frame_size, welcome.max_batch_messages
-                    )));
+                    return Err(NetError::Rejected(RejectReason::StateMachinesMismatch {
+                        local: config.state_machines.clone(),
+                        remote: state_machines,
+                    }));
                 }
-                if !PROTOCOL_VERSION.is_compatible(welcome.version) {
-                    return Err(NetError::VersionMismatch {
-                        local: PROTOCOL_VERSION,
-                        remote: welcome.version,
-                    });
-                }
-                Ok(welcome)
+                welcome
             }
-            HelloReply::Reject(reason) => Err(NetError::Rejected(reason)),
+            HelloReply::Reject(reason) => return Err(NetError::Rejected(reason)),
+        };
+        if welcome.max_frame_size < crate::net::config::MIN_FRAME_SIZE
+            || welcome.max_batch_messages == 0
+        {
+            return Err(NetError::BadHandshake(format!(
+                "unusable bounds in Welcome: max_frame_size {}, max_batch_messages {}",
+                welcome.max_frame_size, welcome.max_batch_messages
+            )));
         }
+        if !PROTOCOL_VERSION.is_compatible(welcome.version) {
+            return Err(NetError::VersionMismatch {
+                local: PROTOCOL_VERSION,
+                remote: welcome.version,
+            });
+        }
+        Ok(welcome)
     })
     .await
 }

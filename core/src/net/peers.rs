@@ -27,10 +27,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::net::codec::{encode_batch_frame, encode_message};
-use crate::net::handshake::{self, HANDSHAKE_MAX_FRAME, Hello, Role};
+use crate::net::handshake::{self, HANDSHAKE_MAX_FRAME, Hello, RejectReason, Role};
 use crate::net::stream::{Batcher, FrameReader, write_within};
 use crate::net::{Message, NetConfig, NetError, NodeId};
 
@@ -301,7 +301,13 @@ impl Writer {
             failures += 1;
             let delay = backoff.next_delay();
             // Warn on the first failure and every tenth while the peer stays unreachable.
-            if failures % 10 == 1 {
+            if matches!(
+                err,
+                NetError::Rejected(RejectReason::StateMachinesMismatch { .. })
+            ) && failures % 10 == 1
+            {
+                error!(node = self.local, peer = self.peer, addr = %self.addr, reason = %err, "refusing a peer that hosts other state machines");
+            } else if failures % 10 == 1 {
                 warn!(node = self.local, peer = self.peer, addr = %self.addr, reason = %err, failures, retry_in = ?delay, "peer connection down");
             } else {
                 debug!(node = self.local, peer = self.peer, addr = %self.addr, reason = %err, failures, retry_in = ?delay, "peer still unreachable");

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::command::{self, Command, SYSTEM_PARTITION, SnapshotCommand, entry_to_record};
 use super::compactor::Compactor;
+use super::snapshot_file;
+use super::user_machines::{CommandResult, UserMachines};
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
 use crate::state::cluster_meta::ClusterMeta;
@@ -38,6 +40,8 @@ pub(crate) struct Machines {
     pub txns: Transactions,
     /// This node's snapshots (read to roll the state back to one).
     pub snapshots: Arc<SnapshotStore>,
+    /// The user state machines, by name.
+    pub user: UserMachines,
 }
 
 /// The serialized state of a snapshot's `data` file.
@@ -133,6 +137,8 @@ pub(crate) enum Outcome {
     TxnPublished {
         tx: u64,
     },
+    /// The results of a user state machine update, one per command.
+    User(Result<Vec<CommandResult>, api::Error>),
 }
 
 /// Outcomes, KV events and (when it changed) the cluster metadata of one applied batch.
@@ -158,10 +164,11 @@ pub(crate) enum ApplyDone {
         /// The cluster metadata, when this batch (or a restored snapshot) changed it.
         meta: Option<ClusterMeta>,
     },
-    /// State machine snapshot data at `index`, for the driver to register and save.
+    /// A snapshot of the state at `index`, written to the staging file `staged`, for the
+    /// driver to register and save.
     Snapshot {
         index: Index,
-        data: Vec<u8>,
+        staged: std::path::PathBuf,
     },
     Failed(String),
 }
@@ -177,6 +184,16 @@ pub(crate) fn state_error(e: StateError) -> api::Error {
     api::Error::new(kind, e.to_string())
 }
 
+/// A user state machine's result as a reply carries it: its refusal is `Rejected`.
+pub(crate) fn user_result(r: CommandResult) -> crate::client::protocol::SmResult {
+    use crate::client::protocol::SmResult;
+    match r {
+        Ok(bytes) => SmResult::Ok(bytes),
+        Err(StateError::Rejected(msg)) => SmResult::Err(api::Error::new(ErrorKind::Rejected, msg)),
+        Err(e) => SmResult::Err(state_error(e)),
+    }
+}
+
 impl Machines {
     pub fn new(
         journal: Arc<Journal>,
@@ -184,6 +201,7 @@ impl Machines {
         limits: KvLimits,
         partitions: std::collections::BTreeSet<u16>,
         snapshots: Arc<SnapshotStore>,
+        user: UserMachines,
     ) -> Self {
         let mut journal_store = JournalStore::new(limits.sessions);
         journal_store.declared = partitions;
@@ -198,6 +216,7 @@ impl Machines {
             coord: Coordination::default(),
             txns: Transactions::default(),
             snapshots,
+            user,
         }
     }
 
@@ -210,8 +229,10 @@ impl Machines {
             .open_snapshot(snapshot)
             .map_err(|e| format!("cannot recover snapshot {snapshot} at {index}: {e}"))?
             .join("data");
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file = std::fs::File::open(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut input = std::io::BufReader::new(file);
+        let (bytes, has_user) = snapshot_file::read_builtin(&mut input)?;
         let snap = SnapshotData::decode(&bytes)
             .map_err(|e| format!("undecodable snapshot {snapshot}: {e}"))?;
         self.kv
@@ -219,11 +240,15 @@ impl Machines {
             .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))?;
         // The recipes' state goes back with the keys that mirror it.
         self.coord = snap.coord;
+        if has_user {
+            // Sessions stay, as the journal store's do: a retry never applies twice.
+            self.user.read_section(&mut input, true)?;
+        }
         Ok(())
     }
 
-    /// Serializes the state at `applied`.
-    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+    /// Serializes the built-in state at `applied`.
+    fn builtin_snapshot(&self) -> Result<Vec<u8>, String> {
         let partitions = self
             .pidx
             .partitions()
@@ -241,15 +266,42 @@ impl Machines {
         postcard::to_allocvec(&data).map_err(|e| e.to_string())
     }
 
-    /// Restores the state machines (not the partition index) from snapshot data.
+    /// Writes the state at `applied` to the staging file of its index (durable when this
+    /// returns `Ok`); returns its path.
+    pub fn write_snapshot(&self) -> Result<std::path::PathBuf, String> {
+        let path = self.snapshots.staging_file(self.applied);
+        let io = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+        let file = std::fs::File::create(&path).map_err(io)?;
+        let mut out = std::io::BufWriter::new(file);
+        let written = snapshot_file::write(&mut out, &self.builtin_snapshot()?, &self.user)
+            .and_then(|()| {
+                let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+                file.sync_all().map_err(io)
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        written.map(|()| path)
+    }
+
+    /// Restores the state machines (not the partition index) from a snapshot's data file.
     pub fn restore_state(
         &mut self,
         index: Index,
         term: Term,
-        data: &[u8],
+        input: &mut dyn std::io::Read,
     ) -> Result<Vec<(u16, u64)>, String> {
-        let snap =
-            SnapshotData::decode(data).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
+        let (bytes, has_user) = snapshot_file::read_builtin(input)?;
+        let snap = SnapshotData::decode(&bytes)
+            .map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
+        if has_user {
+            self.user.read_section(input, false)?;
+        } else if !self.user.names().is_empty() {
+            tracing::warn!(
+                index,
+                "snapshot from before user state machines: they keep their current state"
+            );
+        }
         self.kv.restore_bytes(&snap.kv).map_err(|e| e.to_string())?;
         self.journal_store = snap.journal_store;
         self.meta = snap.meta;
@@ -366,6 +418,10 @@ impl Machines {
                             .map_err(state_error);
                         results.push((e.index, e.term, Outcome::Scaled(r)));
                     }
+                    Ok(Command::User(cmd)) => {
+                        let r = self.user.apply(e.index, e.term, &cmd)?;
+                        results.push((e.index, e.term, Outcome::User(r.map_err(state_error))));
+                    }
                     Ok(Command::Meta(cmd)) => {
                         let r = self.meta.apply(&cmd).map_err(state_error);
                         meta_changed |= r.is_ok();
@@ -446,7 +502,7 @@ pub(crate) fn run(
                     let due = snapshot_interval > 0 && upto >= last_snapshot + snapshot_interval;
                     let snap = (forced || due).then(|| {
                         last_snapshot = upto;
-                        m.snapshot()
+                        m.write_snapshot()
                     });
                     drop(m);
                     if !done(ApplyDone::Applied {
@@ -458,8 +514,11 @@ pub(crate) fn run(
                         return;
                     }
                     match snap {
-                        Some(Ok(data)) => {
-                            let _ = done(ApplyDone::Snapshot { index: upto, data });
+                        Some(Ok(staged)) => {
+                            let _ = done(ApplyDone::Snapshot {
+                                index: upto,
+                                staged,
+                            });
                         }
                         Some(Err(e)) => tracing::warn!(node, reason = %e, "cannot snapshot"),
                         None => {}
@@ -471,7 +530,11 @@ pub(crate) fn run(
                 compactor.wait_idle();
                 let mut m = lock();
                 let r = m
-                    .restore_state(snap.meta.index, snap.meta.term, &snap.data)
+                    .restore_state(
+                        snap.meta.index,
+                        snap.meta.term,
+                        &mut std::io::Cursor::new(&snap.data),
+                    )
                     .and_then(|parts| {
                         m.pidx
                             .reset_to_snapshot(snap.meta.index, snap.meta.term, &parts)

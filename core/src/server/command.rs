@@ -8,7 +8,8 @@
 //!   ([`SnapshotCommand`]: every node snapshots at this entry, or rolls its state back), `7`
 //!   coordination writes ([`CoordRequest`]: leases, locks, elections, IDs, liveness), `8`
 //!   journal transaction writes ([`TxnRequest`]), `9` a committed transaction's publish record
-//!   (`server::txn_record`; it places its entries in their partitions): raft `EntryKind::Normal(data)`
+//!   (`server::txn_record`; it places its entries in their partitions), `10` a user state
+//!   machine update ([`UserCommand`]): raft `EntryKind::Normal(data)`
 //!   with the record payload = `data` verbatim (the server only proposes data it encoded, so a
 //!   Normal entry never starts with `0` or `1`).
 //!
@@ -40,6 +41,8 @@ use crate::state::session::RequestId;
 use crate::state::txn::TxnRequest;
 use crate::storage::Record;
 
+use super::user_machines::UserCommand;
+
 /// First partition number reserved for the system; clients use `0..RESERVED_PARTITION_START`.
 pub const RESERVED_PARTITION_START: u16 = 30_000;
 /// The partition of every record that is not a journal entry.
@@ -55,6 +58,7 @@ pub const TAG_SNAPSHOT: u8 = 6;
 pub const TAG_COORD: u8 = 7;
 pub const TAG_TXN: u8 = 8;
 pub const TAG_TXN_PUBLISH: u8 = 9;
+pub const TAG_USER: u8 = 10;
 
 /// Length of the journal entry header.
 pub const JOURNAL_HEADER_LEN: usize = 39;
@@ -169,6 +173,8 @@ pub enum Command<'a> {
     TxnPublish {
         tx: u64,
     },
+    /// An update of a user state machine.
+    User(UserCommand),
 }
 
 /// What a snapshot entry asks of every node when it applies it.
@@ -223,6 +229,13 @@ pub fn encode_txn(request: &TxnRequest) -> Vec<u8> {
     out
 }
 
+/// Encodes a user state machine update.
+pub fn encode_user(command: &UserCommand) -> Vec<u8> {
+    let mut out = vec![TAG_USER];
+    out.extend(postcard::to_allocvec(command).unwrap_or_default());
+    out
+}
+
 pub fn encode_scale(partitions: &BTreeSet<u16>, session: RequestId) -> Vec<u8> {
     let mut out = vec![TAG_SCALE];
     out.extend(postcard::to_allocvec(&(partitions, session)).unwrap_or_default());
@@ -256,6 +269,9 @@ pub fn decode(data: &[u8]) -> Result<Command<'_>, String> {
         Some(&TAG_TXN) => postcard::from_bytes(&data[1..])
             .map(Command::Txn)
             .map_err(|e| format!("undecodable transaction write: {e}")),
+        Some(&TAG_USER) => postcard::from_bytes(&data[1..])
+            .map(Command::User)
+            .map_err(|e| format!("undecodable state machine update: {e}")),
         Some(&TAG_TXN_PUBLISH) => super::txn_record::publish_tx(data)
             .map(|tx| Command::TxnPublish { tx })
             .ok_or_else(|| "transaction publish record shorter than its header".to_string()),

@@ -211,7 +211,9 @@ pub(crate) fn health(s: &ServerStatus) -> Result<String, String> {
         return Err("not running".into());
     };
     if s.failed {
-        return Err("stopped serving after a storage failure".into());
+        return Err(
+            "stopped serving after a storage failure or a state machine crash (see the log)".into(),
+        );
     }
     match s.standing {
         Standing::Joining => return Err("not a member yet (joining)".into()),

@@ -30,8 +30,10 @@ mod lessor;
 mod metrics;
 mod proposal_batch;
 mod read;
+mod snapshot_file;
 mod storage;
 mod txn_record;
+pub mod user_machines;
 mod watches;
 
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ pub use config::ServerConfig;
 pub use driver::{ServerStatus, Standing};
 
 use crate::api::{Error, ErrorKind};
+use crate::state::StateMachine;
 
 /// The message type on a node's port: client protocol plus raft peer messages.
 pub type PeerWire = crate::client::protocol::Wire<crate::raft::Message>;
@@ -66,13 +69,61 @@ impl std::fmt::Debug for Server {
     }
 }
 
-impl Server {
-    /// Validates `config`, opens (or recovers) the node's storage under `data_dir`, binds the
+/// A server to start, with the user state machines it hosts ([`Server::builder`]).
+pub struct ServerBuilder {
+    config: ServerConfig,
+    machines: Vec<(String, Box<dyn StateMachine>)>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("node_id", &self.config.node_id)
+            .field(
+                "state_machines",
+                &self.machines.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Hosts `machine` under `name` (`[A-Za-z0-9_.-]{1,64}`, not starting with `jk.`). Every
+    /// node of the cluster must host the same names: a node refuses to connect to a peer that
+    /// hosts others, and a node that meets an update for a name it does not host stops.
+    pub fn state_machine(self, name: impl Into<String>, machine: impl StateMachine) -> Self {
+        self.state_machine_boxed(name, Box::new(machine))
+    }
+
+    /// [`ServerBuilder::state_machine`] for a machine already boxed (e.g. from a binding).
+    pub fn state_machine_boxed(
+        mut self,
+        name: impl Into<String>,
+        machine: Box<dyn StateMachine>,
+    ) -> Self {
+        self.machines.push((name.into(), machine));
+        self
+    }
+
+    /// Validates the configuration and the names, opens (or recovers) the node's storage
+    /// under `data_dir` — restoring every state machine from the latest snapshot — binds the
     /// listen address and starts the node. Must be called inside a tokio runtime.
-    pub async fn start(config: ServerConfig) -> Result<Server, Error> {
+    pub async fn start(self) -> Result<Server, Error> {
+        let ServerBuilder { config, machines } = self;
         config.validate()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, _) in &machines {
+            user_machines::check_name(name)?;
+            if !seen.insert(name.clone()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("state machine {name:?} is hosted twice"),
+                ));
+            }
+        }
+        let user = user_machines::UserMachines::new(machines, config.kv_limits.sessions);
         let node_id = config.node_id;
-        let started = driver::start(config).await?;
+        let started = driver::start(config, user).await?;
         Ok(Server {
             node_id,
             local_addr: started.local_addr,
@@ -82,6 +133,22 @@ impl Server {
             task: Some(started.task),
             events: started.events,
         })
+    }
+}
+
+impl Server {
+    /// A node hosting no user state machines: [`Server::builder`]`(config).start()`.
+    pub async fn start(config: ServerConfig) -> Result<Server, Error> {
+        Server::builder(config).start().await
+    }
+
+    /// A server to start with [`ServerBuilder::start`], after adding the user state machines
+    /// it hosts.
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            machines: Vec::new(),
+        }
     }
 
     pub fn node_id(&self) -> u64 {

@@ -36,6 +36,8 @@ pub(super) enum WriteKind {
     Snapshot,
     /// A coordination write (always answered with its outcome).
     Coord,
+    /// A user state machine update.
+    User,
 }
 
 impl WriteKind {
@@ -46,6 +48,7 @@ impl WriteKind {
             WriteKind::Kv => ReplyBody::KvWritten(None),
             WriteKind::Scale | WriteKind::Meta | WriteKind::Coord => ReplyBody::Done,
             WriteKind::Snapshot => ReplyBody::Index(None),
+            WriteKind::User => ReplyBody::SmUpdated(None),
         }
     }
 }

@@ -221,6 +221,16 @@ pub(crate) fn read_machines(
                 .map(ReplyBody::KvRead)
                 .map_err(apply::state_error)
         }
+        RequestBody::SmQuery { machine, query, .. } => {
+            if query.len() > super::user_machines::MAX_QUERY_BYTES {
+                return Err(invalid(format!(
+                    "a query of {} bytes exceeds the limit of {} bytes",
+                    query.len(),
+                    super::user_machines::MAX_QUERY_BYTES
+                )));
+            }
+            m.user.query(machine, query).map(ReplyBody::SmAnswer)
+        }
         other => Err(Error::new(
             ErrorKind::Internal,
             format!("not a read: {other:?}"),

@@ -125,17 +125,31 @@ impl Storage for LogStore {
 pub(crate) fn save_snapshot(
     store: &SnapshotStore,
     meta: &SnapshotMeta,
-    data: &[u8],
+    data: SnapshotSource<'_>,
 ) -> Result<PathBuf, StorageError> {
     if let Ok(p) = store.open_snapshot(meta.index) {
+        if let SnapshotSource::Staged(staged) = data {
+            let _ = std::fs::remove_file(staged);
+        }
         return Ok(p);
     }
     let meta_bytes = postcard::to_allocvec(meta)
         .map_err(|e| StorageError::InvalidArgument(format!("snapshot meta: {e}")))?;
     store.create(meta.index, |dir| {
         std::fs::write(dir.join("meta"), &meta_bytes)?;
-        std::fs::write(dir.join("data"), data)
+        match data {
+            SnapshotSource::Bytes(bytes) => std::fs::write(dir.join("data"), bytes),
+            SnapshotSource::Staged(staged) => std::fs::rename(staged, dir.join("data")),
+        }
     })
+}
+
+/// Where a snapshot's data file comes from.
+pub(crate) enum SnapshotSource<'a> {
+    /// Received whole (an installed snapshot).
+    Bytes(&'a [u8]),
+    /// Written by the apply thread to a staging file of the snapshot store.
+    Staged(&'a std::path::Path),
 }
 
 /// Loads the newest snapshot's metadata and directory, if any.
@@ -166,7 +180,8 @@ pub(crate) enum WriteJob {
     /// A snapshot the node took; then compact the log up to `compact_upto`.
     SaveSnapshot {
         meta: SnapshotMeta,
-        data: Vec<u8>,
+        /// The staging file the apply thread wrote.
+        staged: PathBuf,
         compact_upto: Index,
     },
     /// Committed entries to hand to the apply thread once every entry queued before them is
@@ -281,7 +296,11 @@ impl Writer {
     }
 
     fn install(&mut self, snap: &Snapshot) -> Result<(), StorageError> {
-        let dir = save_snapshot(&self.snapshots, &snap.meta, &snap.data)?;
+        let dir = save_snapshot(
+            &self.snapshots,
+            &snap.meta,
+            SnapshotSource::Bytes(&snap.data),
+        )?;
         self.journal
             .reset_to_snapshot(snap.meta.index, snap.meta.term)?;
         let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
@@ -372,27 +391,30 @@ impl Writer {
                     }
                     WriteJob::SaveSnapshot {
                         meta,
-                        data,
+                        staged,
                         compact_upto,
-                    } => match save_snapshot(&self.snapshots, &meta, &data) {
-                        Ok(dir) => {
-                            let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-                            if meta.index > s.meta.index {
-                                s.meta = meta.clone();
-                                s.dir = Some(dir);
+                    } => {
+                        match save_snapshot(&self.snapshots, &meta, SnapshotSource::Staged(&staged))
+                        {
+                            Ok(dir) => {
+                                let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+                                if meta.index > s.meta.index {
+                                    s.meta = meta.clone();
+                                    s.dir = Some(dir);
+                                }
+                                drop(s);
+                                self.drop_old_snapshots(meta.index);
+                                let _ = done(WriteDone::SnapshotSaved {
+                                    index: meta.index,
+                                    compact_upto,
+                                });
+                                let _ = to_apply(ApplyJob::Compact(compact_upto));
                             }
-                            drop(s);
-                            self.drop_old_snapshots(meta.index);
-                            let _ = done(WriteDone::SnapshotSaved {
-                                index: meta.index,
-                                compact_upto,
-                            });
-                            let _ = to_apply(ApplyJob::Compact(compact_upto));
+                            Err(e) => {
+                                tracing::warn!(node = self.node, index = meta.index, reason = %e, "cannot save snapshot")
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(node = self.node, index = meta.index, reason = %e, "cannot save snapshot")
-                        }
-                    },
+                    }
                     WriteJob::Apply(entries) => {
                         if !to_apply(ApplyJob::Entries(entries)) {
                             done(WriteDone::Failed("apply thread is gone".into()));

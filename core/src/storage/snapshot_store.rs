@@ -10,6 +10,7 @@ use super::error::{IoContext, Result, StorageError};
 use super::fsutil;
 
 const TMP_PREFIX: &str = "tmp-";
+const STAGING_PREFIX: &str = "staging-";
 
 /// The snapshot directories under one parent directory.
 #[derive(Debug)]
@@ -24,21 +25,24 @@ fn parse_index(name: &str) -> Option<u64> {
 }
 
 impl SnapshotStore {
-    /// Opens (creating) the store and removes temp dirs left by an interrupted `create`.
+    /// Opens (creating) the store and removes temp dirs left by an interrupted `create` and
+    /// staging files of snapshots that were never saved.
     pub fn open(dir: impl AsRef<Path>) -> Result<SnapshotStore> {
         let dir = dir.as_ref().to_path_buf();
         fsutil::ensure_dir(&dir)?;
         let mut removed = false;
         for entry in fs::read_dir(&dir).at(&dir)? {
             let entry = entry.at(&dir)?;
-            if entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(TMP_PREFIX))
-            {
-                let p = entry.path();
+            let name = entry.file_name();
+            let name = name.to_str().unwrap_or_default();
+            let p = entry.path();
+            if name.starts_with(TMP_PREFIX) {
                 tracing::warn!(dir = %p.display(), "removing incomplete snapshot");
                 fs::remove_dir_all(&p).at(&p)?;
+                removed = true;
+            } else if name.starts_with(STAGING_PREFIX) {
+                tracing::info!(file = %p.display(), "removing a snapshot file never saved");
+                fs::remove_file(&p).at(&p)?;
                 removed = true;
             }
         }
@@ -46,6 +50,12 @@ impl SnapshotStore {
             fsutil::sync_dir(&dir)?;
         }
         Ok(SnapshotStore { dir })
+    }
+
+    /// Where a snapshot of `index` is written before [`SnapshotStore::create`] takes it in
+    /// (same file system, so taking it in is a rename); removed on open if never taken.
+    pub fn staging_file(&self, index: u64) -> PathBuf {
+        self.dir.join(format!("{STAGING_PREFIX}{index:020}.data"))
     }
 
     fn path_of(&self, index: u64) -> PathBuf {

@@ -466,9 +466,12 @@ impl Node {
             | RequestBody::LeaseKeepAlive { .. }
             | RequestBody::LeaseTimeToLive { .. }
             | RequestBody::TxnWrite { .. }
-            | RequestBody::OpenTransactions { .. } => Err(Error::new(
+            | RequestBody::OpenTransactions { .. }
+            | RequestBody::SmUpdate { .. }
+            | RequestBody::SmQuery { .. } => Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "the fake server does no administration, coordination, transactions or events",
+                "the fake server does no administration, coordination, transactions, events or \
+                 user state machines",
             )),
         };
         let applied = behaviour.applied_override.unwrap_or(store.applied);

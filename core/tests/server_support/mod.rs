@@ -11,6 +11,7 @@ use journalkeeper::client::protocol::{
 };
 use journalkeeper::net::{Connection, Hello, NetConfig, Role};
 use journalkeeper::server::{Server, ServerConfig, ServerStatus};
+use journalkeeper::state::StateMachine;
 use journalkeeper::state::session::RequestId;
 
 pub const CLUSTER_ID: u64 = 42;
@@ -41,6 +42,9 @@ fn free_ports(n: usize) -> Vec<SocketAddr> {
     ls.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
+/// The user state machines node `i` hosts: `(name, machine)` pairs.
+pub type Hosting = fn(usize) -> Vec<(String, Box<dyn StateMachine>)>;
+
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub addrs: Vec<SocketAddr>,
@@ -50,6 +54,8 @@ pub struct Cluster {
     pub tweak: fn(&mut ServerConfig),
     /// Nodes `0..initial` formed the cluster; later ones joined it.
     pub initial: usize,
+    /// The user state machines node `i` hosts (called at each start).
+    pub machines: Hosting,
 }
 
 impl Cluster {
@@ -66,7 +72,18 @@ impl Cluster {
         snapshot_interval: u64,
         tweak: fn(&mut ServerConfig),
     ) -> Cluster {
+        Self::start_hosting(n, snapshot_interval, tweak, |_| Vec::new()).await
+    }
+
+    /// A cluster whose node `i` hosts `machines(i)`.
+    pub async fn start_hosting(
+        n: usize,
+        snapshot_interval: u64,
+        tweak: fn(&mut ServerConfig),
+        machines: Hosting,
+    ) -> Cluster {
         let mut c = Cluster {
+            machines,
             tweak,
             dir: tempfile::tempdir().unwrap(),
             addrs: free_ports(n),
@@ -117,8 +134,17 @@ impl Cluster {
     }
 
     pub async fn start_node(&mut self, i: usize) {
-        let s = Server::start(self.config(i)).await.expect("server starts");
+        let s = self.try_start_node(i).await.expect("server starts");
         self.servers[i] = Some(s);
+    }
+
+    /// Starts node `i` with its configuration and machines; `Err` when it refuses to start.
+    pub async fn try_start_node(&self, i: usize) -> Result<Server, Error> {
+        let mut b = Server::builder(self.config(i));
+        for (name, machine) in (self.machines)(i) {
+            b = b.state_machine_boxed(name, machine);
+        }
+        b.start().await
     }
 
     pub async fn stop_node(&mut self, i: usize) {

@@ -337,7 +337,7 @@ class ServerStatus(TypedDict):
     first_index: int
     last_index: int
     voters: list[int]
-    #: The node stopped serving after a storage failure.
+    #: The node stopped serving after a storage failure or a state machine's crash (fail-stop).
     failed: bool
     #: Joining, member or removed (see :data:`Standing`).
     standing: Standing

@@ -111,11 +111,13 @@ struct Driver {
     /// Last store time assigned to a journal entry.
     last_ts: u64,
     /// Snapshot data from the apply thread, oldest first, waiting until durable to be saved.
-    pending_snapshots: std::collections::VecDeque<(Index, Vec<u8>)>,
+    pending_snapshots: std::collections::VecDeque<(Index, std::path::PathBuf)>,
     /// Index of the newest snapshot saved on this node.
     snapshot_saved: Index,
     snapshot_store: Arc<crate::storage::SnapshotStore>,
     failed: bool,
+    /// Why the node stopped serving (when `failed`).
+    fail_reason: String,
     pending_count: usize,
     /// Writes accepted in this pass, proposed together before `Ready` is handled.
     batch: ProposalBatch,
@@ -364,6 +366,7 @@ impl Driver {
     fn fail(&mut self, reason: String) {
         tracing::error!(node = self.cfg.node_id, %reason, "node stops serving");
         self.failed = true;
+        self.fail_reason = reason;
     }
 }
 

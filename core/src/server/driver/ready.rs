@@ -195,8 +195,8 @@ impl Driver {
                     }
                 }
             }
-            ApplyDone::Snapshot { index, data } => {
-                self.pending_snapshots.push_back((index, data));
+            ApplyDone::Snapshot { index, staged } => {
+                self.pending_snapshots.push_back((index, staged));
                 self.try_snapshot();
             }
             ApplyDone::Failed(reason) => self.fail(reason),
@@ -208,24 +208,27 @@ impl Driver {
             if self.raft.status().persisted_index < index {
                 return;
             }
-            let Some((_, data)) = self.pending_snapshots.pop_front() else {
+            let Some((_, staged)) = self.pending_snapshots.pop_front() else {
                 return;
             };
-            self.save_snapshot(index, data);
+            self.save_snapshot(index, staged);
         }
     }
 
-    fn save_snapshot(&mut self, index: crate::raft::Index, data: Vec<u8>) {
+    fn save_snapshot(&mut self, index: crate::raft::Index, staged: std::path::PathBuf) {
         match self.raft.on_snapshot_taken(index) {
             Ok(meta) => {
                 let compact_upto = index.saturating_sub(self.cfg.snapshot_retained_entries);
                 let _ = self.write_tx.send(WriteJob::SaveSnapshot {
                     meta,
-                    data,
+                    staged,
                     compact_upto,
                 });
             }
-            Err(e) => tracing::debug!(node = self.cfg.node_id, reason = %e, "snapshot skipped"),
+            Err(e) => {
+                tracing::debug!(node = self.cfg.node_id, reason = %e, "snapshot skipped");
+                let _ = std::fs::remove_file(&staged);
+            }
         }
     }
 }

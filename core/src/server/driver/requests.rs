@@ -7,16 +7,21 @@ use crate::client::protocol::{ClientRequest, ReplyBody, RequestBody};
 
 impl Driver {
     pub(super) fn handle_request(&mut self, conn: Conn, req: ClientRequest) {
-        if self.failed {
-            let e = Error::new(ErrorKind::Io, "this node stopped after a storage failure");
+        let status_request = matches!(
+            req.body,
+            RequestBody::Status | RequestBody::StatusWithResources | RequestBody::StatusDetail
+        );
+        if self.failed && !status_request {
+            // `Unavailable`: the client goes on at another node.
+            let e = Error::new(
+                ErrorKind::Unavailable,
+                format!("this node stopped serving: {}", self.fail_reason),
+            );
             reply(&conn, req.id, Err(e), self.applied());
             return;
         }
         if let Some(e) = self.standing_error()
-            && !matches!(
-                req.body,
-                RequestBody::Status | RequestBody::StatusWithResources | RequestBody::StatusDetail
-            )
+            && !status_request
         {
             reply(&conn, req.id, Err(e), self.applied());
             return;
@@ -35,7 +40,8 @@ impl Driver {
             | RequestBody::TakeSnapshot
             | RequestBody::RecoverSnapshot { .. }
             | RequestBody::CoordWrite { .. }
-            | RequestBody::TxnWrite { .. } => self.handle_write(conn, req),
+            | RequestBody::TxnWrite { .. }
+            | RequestBody::SmUpdate { .. } => self.handle_write(conn, req),
             RequestBody::LeaseKeepAlive { lease } => self.handle_lease(conn, req.id, *lease, true),
             RequestBody::LeaseTimeToLive { lease } => {
                 self.handle_lease(conn, req.id, *lease, false)

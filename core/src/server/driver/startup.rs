@@ -22,6 +22,7 @@ use crate::server::http::{HttpContext, HttpEndpoint, STATUS_QUERY_DEPTH};
 use crate::server::metrics::{CommitTimer, LatencyHistogram, Metrics};
 use crate::server::proposal_batch::ProposalBatch;
 use crate::server::storage::{self, LogStore, SnapshotState, WriteQueue, Writer};
+use crate::server::user_machines::UserMachines;
 use crate::server::watches::WatchRegistry;
 use crate::storage::{Journal, JournalOptions, PartitionIndex, SnapshotStore, StorageError};
 
@@ -37,16 +38,18 @@ pub(crate) struct Started {
 }
 
 /// Opens storage, recovers the state machines, binds the port and spawns the node.
-pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
+pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Started, Error> {
     let node = cfg.node_id;
     let data = cfg.data_dir.clone();
     let cfg2 = cfg.clone();
     let metrics = Arc::new(Metrics::new());
     let fsync_latency = metrics.fsync_latency.clone();
+    let machine_names = user.names();
     // Opening and recovery do blocking file I/O.
-    let opened = tokio::task::spawn_blocking(move || open_storage(&cfg2, &data, fsync_latency))
-        .await
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("storage open task: {e}")))??;
+    let opened =
+        tokio::task::spawn_blocking(move || open_storage(&cfg2, &data, fsync_latency, user))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("storage open task: {e}")))??;
     let Opened {
         journal,
         machines,
@@ -70,6 +73,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
     }
     let mut net = cfg.net.clone();
     net.cluster_id = cfg.cluster_id;
+    net.state_machines = machine_names;
     let (mut transport, inbound) = Transport::<PeerWire>::start(node, cfg.listen, net)
         .await
         .map_err(|e| {
@@ -203,6 +207,7 @@ pub(crate) async fn start(cfg: ServerConfig) -> Result<Started, Error> {
         snapshot_saved: snapshot_applied,
         snapshot_store,
         failed: false,
+        fail_reason: String::new(),
         pending_count: 0,
         batch: ProposalBatch::default(),
         peer_addrs: cfg_peers,
@@ -268,6 +273,7 @@ fn open_storage(
     cfg: &ServerConfig,
     data: &std::path::Path,
     fsync_latency: Arc<LatencyHistogram>,
+    user: UserMachines,
 ) -> Result<Opened, Error> {
     let se = storage_error;
     std::fs::create_dir_all(data).map_err(|e| {
@@ -300,6 +306,7 @@ fn open_storage(
         cfg.kv_limits,
         cfg.partitions.clone(),
         snapshots.clone(),
+        user,
     );
     let latest = storage::load_latest_snapshot(&snapshots).map_err(se)?;
     let mut snap_state = SnapshotState {
@@ -319,10 +326,17 @@ fn open_storage(
     };
     if let Some((meta, dir)) = latest {
         let path = dir.join("data");
-        let bytes = std::fs::read(&path).map_err(|e| se(StorageError::io(&path, e)))?;
+        let file = std::fs::File::open(&path).map_err(|e| se(StorageError::io(&path, e)))?;
         let parts = machines
-            .restore_state(meta.index, meta.term, &bytes)
-            .map_err(|e| Error::new(ErrorKind::Corruption, e))?;
+            .restore_state(meta.index, meta.term, &mut std::io::BufReader::new(file))
+            .map_err(|e| {
+                let kind = if e.contains("must host the same") {
+                    ErrorKind::InvalidArgument
+                } else {
+                    ErrorKind::Corruption
+                };
+                Error::new(kind, format!("{}: {e}", path.display()))
+            })?;
         if journal.term_at(meta.index).ok() != Some(meta.term) {
             // Crashed between saving an installed snapshot and resetting the log.
             journal

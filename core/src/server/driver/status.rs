@@ -20,7 +20,8 @@ pub struct ServerStatus {
     pub first_index: Index,
     pub last_index: Index,
     pub membership: Membership,
-    /// The node stopped serving after a storage failure (the reason is logged).
+    /// The node stopped serving after a storage failure or a state machine's crash (fail-stop;
+    /// the reason is logged and answered to every request but the status ones).
     pub failed: bool,
     /// Joining (not yet added), member, or removed (serves nothing; a standalone server exits).
     pub standing: super::Standing,

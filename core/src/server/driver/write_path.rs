@@ -11,9 +11,10 @@ use crate::raft::Role;
 use crate::server::apply::{self, Outcome};
 use crate::server::command::{
     RESERVED_PARTITION_START, SnapshotCommand, encode_coord, encode_kv, encode_meta, encode_scale,
-    encode_snapshot_command, encode_txn, journal_datas,
+    encode_snapshot_command, encode_txn, encode_user, journal_datas,
 };
 use crate::server::proposal_batch::{StagedWrite, WriteKind};
+use crate::server::user_machines::{self, UserCommand};
 use crate::state::cluster_meta::MetaCommand;
 use crate::state::session::RequestId;
 use crate::state::txn::{TxnCommand, TxnOutcome, TxnRequest};
@@ -86,6 +87,11 @@ impl Driver {
                                 continue;
                             }
                             Some(Outcome::Txn(r)) => r.map(ReplyBody::TxnWritten),
+                            Some(Outcome::User(r)) => r.map(|results| {
+                                ReplyBody::SmUpdated(Some(
+                                    results.into_iter().map(apply::user_result).collect(),
+                                ))
+                            }),
                             Some(Outcome::TxnPublished { .. }) | None => {
                                 Err(Error::new(ErrorKind::Internal, "no outcome recorded"))
                             }
@@ -223,6 +229,31 @@ impl Driver {
                     None,
                 )
             }
+            RequestBody::SmUpdate {
+                machine,
+                commands,
+                response,
+                session,
+            } => {
+                if let Err(e) = self.check_sm_update(machine, commands) {
+                    fail(&conn, e, applied);
+                    return;
+                }
+                let ts = wall_ms().max(self.last_ts);
+                self.last_ts = ts;
+                let command = UserCommand {
+                    machine: machine.clone(),
+                    timestamp_ms: ts,
+                    session: Some(*session),
+                    commands: commands.clone(),
+                };
+                (
+                    vec![encode_user(&command)],
+                    *response,
+                    WriteKind::User,
+                    None,
+                )
+            }
             RequestBody::ScalePartitions {
                 partitions,
                 session,
@@ -289,6 +320,17 @@ impl Driver {
         if self.batch.is_full() {
             self.propose_batch();
         }
+    }
+
+    fn check_sm_update(&self, machine: &str, commands: &[Vec<u8>]) -> Result<(), Error> {
+        user_machines::check_update(commands)?;
+        if !self.lock().user.hosts(machine) {
+            return Err(invalid(format!(
+                "no state machine named {machine:?} (this cluster hosts {:?})",
+                self.lock().user.names()
+            )));
+        }
+        Ok(())
     }
 
     /// Proposes the writes staged in this pass as one batch and registers what each waits for.
