@@ -32,6 +32,7 @@ clippy:
 
 rust-test:
 	$(CARGO) test --workspace
+	$(CARGO) run -q -p journalkeeper-bank-example
 
 ## The simulator's self-test: the raft core built with deliberately planted bugs, each of which
 ## the random fault schedule must catch (prints the catching seed and the number of runs).
