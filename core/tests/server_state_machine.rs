@@ -454,3 +454,59 @@ async fn nodes_that_host_other_names_are_refused() {
     assert!(e.message.contains("hosted twice"), "{e}");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_updates_and_queries_a_hosted_machine() {
+    init_tracing();
+    let c = Cluster::start_hosting(3, 0, |_| {}, bank).await;
+    let servers: Vec<String> = c.addrs.iter().map(|a| a.to_string()).collect();
+    let jk = |args: &[&str]| {
+        let servers = servers.join(",");
+        let cluster_id = CLUSTER_ID.to_string();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_journalkeeper"))
+                    .args(["sm", "--servers", &servers, "--cluster-id", &cluster_id])
+                    .args(&args)
+                    .output()
+                    .expect("run journalkeeper")
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let out = jk(&["update", "bank", "deposit a 10", "transfer a b 3"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "10\n7\n");
+
+    let out = jk(&["update", "bank", "transfer b a 4"]).await;
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("error REJECTED: b has 3, short of 4"),
+        "{text}"
+    );
+
+    let out = jk(&[
+        "--json",
+        "query",
+        "bank",
+        "balances",
+        "--consistency",
+        "sequential",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["answer"], "a=7\nb=3\n");
+    c.shutdown().await;
+}

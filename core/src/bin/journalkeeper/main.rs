@@ -2,7 +2,7 @@
 //! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`, `bench coord`), client commands (`append`, `get`, `kv …`,
 //! `status`), the coordination recipes (`coord …`) and cluster administration (`admin …`).
 //!
-//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
+//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `sm_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
 //! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
@@ -18,6 +18,7 @@ mod client_cmds;
 mod coord_cmds;
 mod demo;
 mod server_cmd;
+mod sm_cmds;
 mod txn_cmds;
 
 use std::error::Error;
@@ -103,6 +104,13 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[command(subcommand)]
         op: txn_cmds::TxOp,
+    },
+    /// User state machines hosted by the servers: update, query.
+    Sm {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[command(subcommand)]
+        op: sm_cmds::SmOp,
     },
     /// Change a running cluster: members, add-voter, remove-voter, transfer-leader,
     /// preferred-leader, snapshot, snapshots, recover-snapshot, events.
@@ -223,6 +231,7 @@ fn main() {
             runtime().and_then(|rt| rt.block_on(coord_cmds::run(conn, op)))
         }
         Command::Tx { conn, op } => runtime().and_then(|rt| rt.block_on(txn_cmds::run(conn, op))),
+        Command::Sm { conn, op } => runtime().and_then(|rt| rt.block_on(sm_cmds::run(conn, op))),
         Command::Admin { conn, op } => {
             runtime().and_then(|rt| rt.block_on(admin_cmds::run(conn, op)))
         }
