@@ -510,3 +510,103 @@ async fn the_cli_updates_and_queries_a_hosted_machine() {
     assert_eq!(v["answer"], "a=7\nb=3\n");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_sql_machine_executes_batches_and_answers_at_every_level() {
+    use journalkeeper::state::sql::{SqlStatement, SqlValue};
+    init_tracing();
+    let mut c = Cluster::start_hosting(3, 0, |_| {}, bank).await;
+    let cl = client(&c).await;
+    let sql = cl.sql();
+    sql.execute(vec![
+        SqlStatement::new(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL, qty INTEGER, at INTEGER)",
+            vec![],
+        ),
+        SqlStatement::new(
+            "INSERT INTO orders (item, qty, at) VALUES (?1, ?2, :jk_timestamp_ms)",
+            vec![SqlValue::Text("apple".into()), SqlValue::Integer(3)],
+        ),
+    ])
+    .await
+    .unwrap();
+    let r = sql
+        .execute(vec![
+            SqlStatement::new("INSERT INTO orders (item, qty) VALUES ('pear', 1)", vec![]),
+            SqlStatement::new("UPDATE orders SET qty = qty * 10", vec![]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((r.rows_affected, r.last_insert_id), (3, 2));
+    // A failing batch changes nothing.
+    let e = sql
+        .execute(vec![
+            SqlStatement::new("INSERT INTO orders (item) VALUES ('plum')", vec![]),
+            SqlStatement::new("INSERT INTO orders (item) VALUES (NULL)", vec![]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        e.kind == ErrorKind::Rejected && e.message.contains("statement 2"),
+        "{e}"
+    );
+    let e = sql
+        .execute_one("INSERT INTO orders (item) VALUES (random())", vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        e.kind == ErrorKind::Rejected && e.message.contains("random()"),
+        "{e}"
+    );
+
+    let applied = cl.sync().await.unwrap();
+    for level in QueryConsistency::ALL {
+        let q = sql
+            .query("SELECT item, qty FROM orders ORDER BY id", vec![], level)
+            .await
+            .unwrap();
+        if level != QueryConsistency::None {
+            assert_eq!(q.columns, ["item", "qty"]);
+            assert_eq!(
+                q.rows,
+                vec![
+                    vec![SqlValue::Text("apple".into()), SqlValue::Integer(30)],
+                    vec![SqlValue::Text("pear".into()), SqlValue::Integer(10)],
+                ],
+                "{level:?}"
+            );
+        }
+    }
+    let at = sql
+        .query(
+            "SELECT at FROM orders WHERE id = 1",
+            vec![],
+            QueryConsistency::Strict,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(at.rows[0][0], SqlValue::Integer(t) if t > 1_600_000_000_000),
+        "the leader's time: {at:?}"
+    );
+    // Every node restores the database from its snapshot after a restart.
+    cl.admin().take_snapshot().await.unwrap();
+    let _ = applied;
+    for i in 0..3 {
+        c.stop_node(i).await;
+        c.start_node(i).await;
+    }
+    let q = sql
+        .query(
+            "SELECT count(*), sum(qty) FROM orders",
+            vec![],
+            QueryConsistency::Strict,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        q.rows,
+        vec![vec![SqlValue::Integer(2), SqlValue::Integer(40)]]
+    );
+    c.shutdown().await;
+}

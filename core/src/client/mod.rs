@@ -11,7 +11,7 @@
 //!   batching, no linger).
 //! - `one_way`: the bounded queue and per-partition senders of `OneWay` appends (routed to
 //!   the leader and retried like any write; flushed by [`Client::flush`] / [`Client::shutdown`]).
-//! - [`journal`], [`kv`], [`admin`], [`watch`], [`state_machine`]: thin typed facades; they validate arguments
+//! - [`journal`], [`kv`], [`admin`], [`watch`], [`state_machine`], [`sql`]: thin typed facades; they validate arguments
 //!   (bounds → `InvalidArgument`, before any network traffic) and interpret replies.
 //!
 //! Never does: server logic, blocking calls, or FFI concerns (bindings wrap this API).
@@ -51,6 +51,7 @@ mod keep_alive;
 pub mod kv;
 mod one_way;
 pub mod protocol;
+pub mod sql;
 pub mod state_machine;
 pub mod status_detail;
 pub mod transactions;
@@ -197,6 +198,11 @@ impl Client {
     /// Journal transactions: entries to any partitions, visible together or never.
     pub fn transactions(&self) -> Transactions<'_> {
         Transactions::new(self)
+    }
+
+    /// The cluster's built-in SQL database (`execute`, `query`).
+    pub fn sql(&self) -> sql::Sql<'_> {
+        sql::Sql::new(self)
     }
 
     /// The user state machine the servers host as `name` (`update`, `query`).

@@ -106,7 +106,8 @@ impl ServerBuilder {
     }
 
     /// Validates the configuration and the names, opens (or recovers) the node's storage
-    /// under `data_dir` — restoring every state machine from the latest snapshot — binds the
+    /// under `data_dir` — restoring every state machine, and the built-in SQL database
+    /// (`jk.sql`, [`crate::client::Client::sql`]), from the latest snapshot — binds the
     /// listen address and starts the node. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Server, Error> {
         let ServerBuilder { config, machines } = self;
@@ -121,6 +122,10 @@ impl ServerBuilder {
                 ));
             }
         }
+        let mut machines = machines;
+        let sql = crate::state::sql::SqlMachine::new()
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("the SQL machine: {e}")))?;
+        machines.push((crate::state::sql::SQL_MACHINE.to_string(), Box::new(sql)));
         let user = user_machines::UserMachines::new(machines, config.kv_limits.sessions);
         let node_id = config.node_id;
         let started = driver::start(config, user).await?;

@@ -1,8 +1,8 @@
 //! State machines applied in log order on every node.
 //!
 //! Owns: the [`StateMachine`] contract (deterministic apply, query, snapshot, restore), the
-//! coordination KV ([`kv`]) with its watch events ([`watch`]), and client sessions that make
-//! retried writes idempotent ([`session`]).
+//! coordination KV ([`kv`]) with its watch events ([`watch`]), client sessions that make
+//! retried writes idempotent ([`session`]), and the built-in SQL database ([`sql`]).
 //!
 //! Never does: I/O, clock reads or randomness. Everything that influences a result comes from
 //! the log entry being applied (its index, term and timestamp are in [`ApplyContext`]), so every
@@ -13,6 +13,7 @@ pub mod coord;
 pub mod journal_store;
 pub mod kv;
 pub mod session;
+pub mod sql;
 pub mod txn;
 pub mod watch;
 

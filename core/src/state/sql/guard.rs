@@ -1,0 +1,196 @@
+//! What SQL the replicated database accepts: an authorizer that SQLite consults while it
+//! prepares each statement.
+//!
+//! Why an allow-list: every replica must compute the same state from the same statements, so a
+//! function is allowed only when its result depends on its arguments alone. Clock, randomness,
+//! connection state (`changes()`, `last_insert_rowid()`) and build details (`sqlite_version()`)
+//! are refused at prepare time, with the function named; so are the date and time functions
+//! (they read the wall clock for `'now'`): the leader's time is the parameter
+//! `:jk_timestamp_ms`. `ATTACH`, `DETACH`, `PRAGMA` and the caller's own `BEGIN` / `COMMIT` /
+//! `SAVEPOINT` are refused too; the machine runs each batch in its own savepoint.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+
+/// Functions whose result is a pure function of their arguments (lower case).
+const DETERMINISTIC: &[&str] = &[
+    "abs",
+    "char",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "format",
+    "glob",
+    "hex",
+    "ifnull",
+    "iif",
+    "if",
+    "instr",
+    "length",
+    "like",
+    "likelihood",
+    "likely",
+    "lower",
+    "ltrim",
+    "max",
+    "min",
+    "nullif",
+    "octet_length",
+    "printf",
+    "quote",
+    "replace",
+    "round",
+    "rtrim",
+    "sign",
+    "soundex",
+    "substr",
+    "substring",
+    "trim",
+    "typeof",
+    "unhex",
+    "unicode",
+    "unlikely",
+    "upper",
+    "zeroblob",
+    "avg",
+    "count",
+    "group_concat",
+    "string_agg",
+    "sum",
+    "total",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atan2",
+    "atanh",
+    "ceil",
+    "ceiling",
+    "cos",
+    "cosh",
+    "degrees",
+    "exp",
+    "floor",
+    "ln",
+    "log",
+    "log10",
+    "log2",
+    "mod",
+    "pi",
+    "pow",
+    "power",
+    "radians",
+    "sin",
+    "sinh",
+    "sqrt",
+    "tan",
+    "tanh",
+    "trunc",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "json",
+    "jsonb",
+    "json_array",
+    "json_array_length",
+    "json_error_position",
+    "json_extract",
+    "json_insert",
+    "json_object",
+    "json_patch",
+    "json_pretty",
+    "json_quote",
+    "json_remove",
+    "json_replace",
+    "json_set",
+    "json_type",
+    "json_valid",
+    "json_group_array",
+    "json_group_object",
+    "->",
+    "->>",
+];
+
+const DATE_TIME: &[&str] = &[
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+];
+
+/// The authorizer's state, shared with the machine.
+#[derive(Debug, Default)]
+pub(super) struct Guard {
+    /// The machine's own statements (its savepoints) pass.
+    pub internal: bool,
+    /// Why the last statement was refused, for the error the caller gets.
+    pub refused: Option<String>,
+}
+
+pub(super) type SharedGuard = Arc<Mutex<Guard>>;
+
+/// Installs the authorizer on `conn`.
+pub(super) fn install(conn: &mut rusqlite::Connection, guard: SharedGuard) -> rusqlite::Result<()> {
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        let mut g = guard.lock().unwrap_or_else(|p| p.into_inner());
+        if g.internal {
+            return Authorization::Allow;
+        }
+        match refusal(&ctx.action) {
+            None => Authorization::Allow,
+            Some(reason) => {
+                g.refused = Some(reason);
+                Authorization::Deny
+            }
+        }
+    }))
+}
+
+fn refusal(action: &AuthAction<'_>) -> Option<String> {
+    match action {
+        AuthAction::Function { function_name } => {
+            let name = function_name.to_ascii_lowercase();
+            if DETERMINISTIC.contains(&name.as_str()) {
+                None
+            } else if DATE_TIME.contains(&name.as_str()) {
+                Some(format!(
+                    "{name}() is refused: it can read the wall clock, which differs between \
+                     replicas; use the leader's time, the parameter :jk_timestamp_ms \
+                     (milliseconds since the epoch)"
+                ))
+            } else {
+                Some(format!(
+                    "{name}() is refused: its result is not a function of its arguments alone \
+                     (it would differ between replicas)"
+                ))
+            }
+        }
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
+            Some("ATTACH and DETACH are refused: the database is the replicated one".into())
+        }
+        AuthAction::Pragma { pragma_name, .. } => Some(format!(
+            "PRAGMA {pragma_name} is refused: it could change how replicas behave"
+        )),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
+            "transaction control is refused: each execute runs in one transaction of its own"
+                .into(),
+        ),
+        _ => None,
+    }
+}
