@@ -261,3 +261,49 @@ async fn tx_commands_create_append_list_commit_and_abort() {
     assert!(!late.status.success());
     assert!(String::from_utf8_lossy(&late.stderr).contains("not open"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_command_executes_in_one_transaction_and_queries() {
+    let (c, _) = started(1).await;
+    let out = stdout_ok(
+        &c,
+        &[
+            "sql",
+            "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)",
+            "INSERT INTO kv VALUES ('a', 1), ('b', 2)",
+        ],
+    );
+    assert_eq!(out.trim(), "rows affected: 2, last insert id: 2");
+    let out = stdout_ok(
+        &c,
+        &[
+            "sql",
+            "--param",
+            "b",
+            "--param",
+            "40",
+            "UPDATE kv SET v = ?2 WHERE k = ?1",
+        ],
+    );
+    assert!(out.contains("rows affected: 1"), "{out}");
+    let refused = jk(&c, &["sql", "INSERT INTO kv VALUES ('c', abs(random()))"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("random()"), "{err}");
+    let out = stdout_ok(
+        &c,
+        &[
+            "sql",
+            "--query",
+            "--consistency",
+            "sequential",
+            "SELECT k, v FROM kv ORDER BY k",
+        ],
+    );
+    assert_eq!(out, "k\tv\na\t1\nb\t40\n");
+    let out = stdout_ok(
+        &c,
+        &["sql", "--json", "--query", "SELECT count(*) AS n FROM kv"],
+    );
+    assert_eq!(out.trim(), r#"{"n":2}"#);
+}

@@ -2,7 +2,7 @@
 //! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`, `bench coord`), client commands (`append`, `get`, `kv …`,
 //! `status`), the coordination recipes (`coord …`) and cluster administration (`admin …`).
 //!
-//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `sm_cmds.rs`, `admin_cmds.rs`, `demo.rs`,
+//! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `sm_cmds.rs`, `sql_cmd.rs`, `admin_cmds.rs`, `demo.rs`,
 //! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
@@ -19,6 +19,7 @@ mod coord_cmds;
 mod demo;
 mod server_cmd;
 mod sm_cmds;
+mod sql_cmd;
 mod txn_cmds;
 
 use std::error::Error;
@@ -104,6 +105,13 @@ enum Command {
         conn: client_cmds::ConnArgs,
         #[command(subcommand)]
         op: txn_cmds::TxOp,
+    },
+    /// Statements against the cluster's built-in SQL database (`--query` to read).
+    Sql {
+        #[command(flatten)]
+        conn: client_cmds::ConnArgs,
+        #[command(flatten)]
+        args: sql_cmd::SqlArgs,
     },
     /// User state machines hosted by the servers: update, query.
     Sm {
@@ -231,6 +239,9 @@ fn main() {
             runtime().and_then(|rt| rt.block_on(coord_cmds::run(conn, op)))
         }
         Command::Tx { conn, op } => runtime().and_then(|rt| rt.block_on(txn_cmds::run(conn, op))),
+        Command::Sql { conn, args } => {
+            runtime().and_then(|rt| rt.block_on(sql_cmd::run(conn, args)))
+        }
         Command::Sm { conn, op } => runtime().and_then(|rt| rt.block_on(sm_cmds::run(conn, op))),
         Command::Admin { conn, op } => {
             runtime().and_then(|rt| rt.block_on(admin_cmds::run(conn, op)))
