@@ -459,7 +459,10 @@ export declare class Registration {
 export declare class Server {
   /**
    * Validates the configuration (an object, or the core's TOML text), opens or recovers the
-   * node's storage, binds `listen` and starts the node.
+   * node's storage, binds `listen` and starts the node, hosting `options.stateMachines`
+   * (name → `StateMachine`; every node must host the same names). A machine's methods run
+   * on the JS thread while the node's threads wait for them: keep the event loop free (see
+   * `StateMachine`). A machine without the four methods is `INVALID_ARGUMENT`.
    */
   static start(config: string | ServerOptions, options?: ServerStartOptions | undefined | null): Promise<Server>
   get nodeId(): number
