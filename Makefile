@@ -145,6 +145,7 @@ node-test:
 	! readelf -S bindings/node/journalkeeper.*.node | grep -q '\.debug_'
 	cd bindings/node && node --test tests/
 	node examples/node/example.js
+	node examples/node/bank.js
 
 ## `napi build` regenerates the checked-in bindings/node/index.{js,d.ts}; fails when that
 ## changed them (they are then up to date in the work tree, to be committed).

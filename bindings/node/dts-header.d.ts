@@ -74,3 +74,68 @@ export interface MembersWatch {
    */
   [Symbol.asyncIterator](): AsyncIterator<MemberEvent>
 }
+
+/** Where in the log the command being applied sits (deterministic inputs only). */
+export interface ApplyContext {
+  /** The log index of the entry. */
+  index: number
+  /** The term in which it was proposed. */
+  term: number
+  /** The store time the leader chose for it (milliseconds since the epoch; not the local clock). */
+  timestampMs: number
+}
+
+/**
+ * A user state machine hosted by an embedded server (`Server.start(config,
+ * { stateMachines: { bank: new Bank() } })`); every node of the cluster must host the same
+ * names (`[A-Za-z0-9_.-]{1,64}`, not starting with `jk.`). Clients reach it with
+ * `client.stateMachine(name)`.
+ *
+ * Every node applies the same committed commands in the same order, so `apply` must be
+ * deterministic: a function of the state, `ctx` and `command` only (no clock, randomness or
+ * I/O that differs between nodes). All methods are synchronous and run on the JS thread.
+ *
+ * Threading: the node's apply thread (and, for `query`, a blocking thread) queues each call
+ * for the JS thread and waits for its result, so **the event loop must stay free for applies
+ * to progress**. While JS is busy, the apply thread waits; the leader's bounded pending
+ * requests (`maxPendingRequests`) fill up and proposers get `UNAVAILABLE`; memory stays
+ * bounded (the queue of calls is bounded too). The machine never keeps the process alive,
+ * and awaiting `server.close()` cannot deadlock with an apply in progress (the close runs off
+ * the JS thread).
+ *
+ * Failures:
+ * - throw an `Error` whose `code` is `'REJECTED'` from `apply` to refuse a command
+ *   deterministically: the state must be unchanged, and the caller's Promise rejects with
+ *   `code` `'REJECTED'` and your message (from `query`: the query rejects with your message);
+ * - any other throw, or a result that is not a `Buffer` (a Promise included), from `apply` or
+ *   `restore` is a crash (fail-stop): that node stops applying, `server.status().failed` is
+ *   true and the reason is logged; the other nodes go on serving. From `query` it fails that
+ *   query only.
+ */
+export interface StateMachine {
+  /** Applies one committed command; returns its result. */
+  apply(ctx: ApplyContext, command: Buffer): Buffer
+  /** Answers a read-only query against the current state. */
+  query(query: Buffer): Buffer
+  /**
+   * The whole state as chunks: one `Buffer`, an array, or any iterable (e.g. a generator) of
+   * `Buffer`s, each at most 64 MiB. Chunks are pulled one at a time and streamed to disk, so a
+   * generator never holds the whole state in memory. A throw fails this snapshot only.
+   */
+  snapshot(): Buffer | Iterable<Buffer>
+  /** Clears the state before the chunks of a snapshot arrive (optional). */
+  restoreBegin?(): void
+  /**
+   * One chunk of a snapshot, in order, with the boundaries `snapshot()` gave them; called
+   * between `restoreBegin()` and `restoreEnd()` (zero times for an empty snapshot).
+   */
+  restore(chunk: Buffer): void
+  /** After the last chunk (optional). */
+  restoreEnd?(): void
+}
+
+/** The second argument of `Server.start`. */
+export interface ServerStartOptions {
+  /** The user state machines this node hosts, by name. */
+  stateMachines?: Record<string, StateMachine>
+}

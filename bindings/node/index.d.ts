@@ -75,6 +75,71 @@ export interface MembersWatch {
   [Symbol.asyncIterator](): AsyncIterator<MemberEvent>
 }
 
+/** Where in the log the command being applied sits (deterministic inputs only). */
+export interface ApplyContext {
+  /** The log index of the entry. */
+  index: number
+  /** The term in which it was proposed. */
+  term: number
+  /** The store time the leader chose for it (milliseconds since the epoch; not the local clock). */
+  timestampMs: number
+}
+
+/**
+ * A user state machine hosted by an embedded server (`Server.start(config,
+ * { stateMachines: { bank: new Bank() } })`); every node of the cluster must host the same
+ * names (`[A-Za-z0-9_.-]{1,64}`, not starting with `jk.`). Clients reach it with
+ * `client.stateMachine(name)`.
+ *
+ * Every node applies the same committed commands in the same order, so `apply` must be
+ * deterministic: a function of the state, `ctx` and `command` only (no clock, randomness or
+ * I/O that differs between nodes). All methods are synchronous and run on the JS thread.
+ *
+ * Threading: the node's apply thread (and, for `query`, a blocking thread) queues each call
+ * for the JS thread and waits for its result, so **the event loop must stay free for applies
+ * to progress**. While JS is busy, the apply thread waits; the leader's bounded pending
+ * requests (`maxPendingRequests`) fill up and proposers get `UNAVAILABLE`; memory stays
+ * bounded (the queue of calls is bounded too). The machine never keeps the process alive,
+ * and awaiting `server.close()` cannot deadlock with an apply in progress (the close runs off
+ * the JS thread).
+ *
+ * Failures:
+ * - throw an `Error` whose `code` is `'REJECTED'` from `apply` to refuse a command
+ *   deterministically: the state must be unchanged, and the caller's Promise rejects with
+ *   `code` `'REJECTED'` and your message (from `query`: the query rejects with your message);
+ * - any other throw, or a result that is not a `Buffer` (a Promise included), from `apply` or
+ *   `restore` is a crash (fail-stop): that node stops applying, `server.status().failed` is
+ *   true and the reason is logged; the other nodes go on serving. From `query` it fails that
+ *   query only.
+ */
+export interface StateMachine {
+  /** Applies one committed command; returns its result. */
+  apply(ctx: ApplyContext, command: Buffer): Buffer
+  /** Answers a read-only query against the current state. */
+  query(query: Buffer): Buffer
+  /**
+   * The whole state as chunks: one `Buffer`, an array, or any iterable (e.g. a generator) of
+   * `Buffer`s, each at most 64 MiB. Chunks are pulled one at a time and streamed to disk, so a
+   * generator never holds the whole state in memory. A throw fails this snapshot only.
+   */
+  snapshot(): Buffer | Iterable<Buffer>
+  /** Clears the state before the chunks of a snapshot arrive (optional). */
+  restoreBegin?(): void
+  /**
+   * One chunk of a snapshot, in order, with the boundaries `snapshot()` gave them; called
+   * between `restoreBegin()` and `restoreEnd()` (zero times for an empty snapshot).
+   */
+  restore(chunk: Buffer): void
+  /** After the last chunk (optional). */
+  restoreEnd?(): void
+}
+
+/** The second argument of `Server.start`. */
+export interface ServerStartOptions {
+  /** The user state machines this node hosts, by name. */
+  stateMachines?: Record<string, StateMachine>
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -160,6 +225,12 @@ export declare class Client {
   get coord(): Coord
   /** Journal transactions: entries to any partitions, visible together or never. */
   get transactions(): Transactions
+  /**
+   * The user state machine the servers host as `name` (`Server.start(config,
+   * { stateMachines: { [name]: machine } })`). Checks nothing yet: a bad or unhosted name
+   * fails the first call (`INVALID_ARGUMENT`).
+   */
+  stateMachine(name: string): StateMachineClient
   /** Cluster administration. */
   get admin(): Admin
   /**
@@ -388,9 +459,12 @@ export declare class Registration {
 export declare class Server {
   /**
    * Validates the configuration (an object, or the core's TOML text), opens or recovers the
-   * node's storage, binds `listen` and starts the node.
+   * node's storage, binds `listen` and starts the node, hosting `options.stateMachines`
+   * (name → `StateMachine`; every node must host the same names). A machine's methods run
+   * on the JS thread while the node's threads wait for them: keep the event loop free (see
+   * `StateMachine`). A machine without the four methods is `INVALID_ARGUMENT`.
    */
-  static start(config: string | ServerOptions): Promise<Server>
+  static start(config: string | ServerOptions, options?: ServerStartOptions | undefined | null): Promise<Server>
   get nodeId(): number
   /** The `"ip:port"` peers and clients reach this node at. */
   get address(): string
@@ -417,6 +491,33 @@ export declare class Server {
    * the port is released). Idempotent.
    */
   close(): Promise<void>
+}
+
+/** One user state machine of the cluster, by name (`client.stateMachine('bank')`). */
+export declare class StateMachineClient {
+  /** The machine's name. */
+  get name(): string
+  /**
+   * Applies `command` once committed and resolves to what the machine's `apply` returned,
+   * for `REPLICATION` (the default) and `ALL`; null for `RECEIVE` and `PERSISTENCE` (the
+   * result is not known yet) and for `ONE_WAY`, which is sent as `RECEIVE` so a refusal is
+   * never silent. A refused command rejects with `code` `'REJECTED'` and the machine's
+   * message (it changed nothing). A retried call applies once (session ids).
+   */
+  update(command: Buffer, options?: AppendOptions | undefined | null): Promise<Buffer | null>
+  /**
+   * Applies `commands` in order as one log entry (durable together, each applied on its
+   * own): one entry per command — its result `Buffer`, or an `Error` with `code`
+   * `'REJECTED'` when the machine refused it — for `REPLICATION` / `ALL`; null below.
+   * Rejects when the whole call failed (nothing or everything applied; a retry applies
+   * once).
+   */
+  updateBatch(commands: Array<Buffer>, options?: AppendOptions | undefined | null): Promise<Array<Buffer | JournalKeeperError> | null>
+  /**
+   * What the machine's `query` answers for `query`, read at `options.consistency`
+   * (default `STRICT`). A query the machine refuses rejects with its message.
+   */
+  query(query: Buffer, options?: ReadOptions | undefined | null): Promise<Buffer>
 }
 
 /**
@@ -640,6 +741,28 @@ export interface Limits {
   maxAdminTimeoutMs: number
 }
 
+/** One call of the dispatcher (internal: the shape `machine_dispatcher.js` reads). */
+export interface MachineCall {
+  /** `apply`, `query`, `snapshot`, `snapshotNext`, `restoreBegin`, `restore`, `restoreEnd`. */
+  op: string
+  /** The command, query or chunk. */
+  data?: Buffer
+  index?: number
+  term?: number
+  timestampMs?: number
+}
+
+/**
+ * What the dispatcher answers (internal): `ok` (a result or chunk), `done` (no more chunks),
+ * `rejected` (the machine's message) or `failed` (why the call failed).
+ */
+export interface MachineReply {
+  ok?: Buffer
+  done?: boolean
+  rejected?: string
+  failed?: string
+}
+
 /** A cluster member. */
 export interface Member {
   nodeId: number
@@ -802,7 +925,7 @@ export interface ServerStatus {
   firstIndex: number
   lastIndex: number
   voters: Array<number>
-  /** The node stopped serving after a storage failure. */
+  /** The node stopped serving after a storage failure or a state machine's crash (fail-stop). */
   failed: boolean
   /** Joining (not yet added), member, or removed. */
   standing: Standing

@@ -226,3 +226,44 @@ pub(crate) fn text_or_object<T: FromNapiValue>(what: &str, v: Unknown) -> R<Text
 pub(crate) fn checked<T>(convert: impl FnOnce() -> R<T>) -> R<T> {
     convert()
 }
+
+/// The entries (own enumerable keys, in key order) of the object `options[prop]`, where
+/// `options` may be null / undefined and `options[prop]` may be absent: `None` then.
+pub(crate) fn nullable_object_property<'env>(
+    what: &str,
+    options: Unknown<'env>,
+    prop: &str,
+) -> R<Option<Vec<(String, Unknown<'env>)>>> {
+    use napi::bindgen_prelude::{JsObjectValue, Object};
+    if is_nullish(what, &options)? {
+        return Ok(None);
+    }
+    if value_type(what, &options)? != ValueType::Object
+        || options.is_array().map_err(|e| internal(what, e))?
+    {
+        return expected(what, "an object", &options);
+    }
+    let o: Object = convert(what, options)?;
+    let name = format!("{what}.{prop}");
+    let v: Unknown = o.get_named_property(prop).map_err(|e| internal(&name, e))?;
+    if is_nullish(&name, &v)? {
+        return Ok(None);
+    }
+    if value_type(&name, &v)? != ValueType::Object
+        || v.is_array().map_err(|e| internal(&name, e))?
+    {
+        return expected(&name, "an object", &v);
+    }
+    let m: Object = convert(&name, v)?;
+    let mut keys = Object::keys(&m).map_err(|e| internal(&name, e))?;
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let item: Unknown = m
+                .get_named_property(&k)
+                .map_err(|e| internal(&format!("{name}.{k}"), e))?;
+            Ok((k, item))
+        })
+        .collect::<R<Vec<_>>>()
+        .map(Some)
+}

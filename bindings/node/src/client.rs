@@ -23,7 +23,7 @@ use napi_derive::napi;
 use crate::args;
 use crate::events::{ClusterEvent, ClusterEvents, EventsCallback, Source};
 use crate::watch::{KvEvent, Watch, WatchCallback};
-use crate::{QueryConsistency, ResponseConfig, promise, to_bounded, to_number, to_u64};
+use crate::{QueryConsistency, ResponseConfig, js_error, promise, to_bounded, to_number, to_u64};
 
 /// How a client talks to the cluster; every option has a default.
 #[napi(object)]
@@ -415,6 +415,22 @@ impl Client {
     #[napi(getter)]
     pub fn transactions(&self) -> crate::transactions::Transactions {
         crate::transactions::Transactions::new(self.inner.clone())
+    }
+
+    /// The user state machine the servers host as `name` (`Server.start(config,
+    /// { stateMachines: { [name]: machine } })`). Checks nothing yet: a bad or unhosted name
+    /// fails the first call (`INVALID_ARGUMENT`).
+    #[napi(ts_args_type = "name: string")]
+    pub fn state_machine(
+        &self,
+        env: &Env,
+        name: Unknown,
+    ) -> napi::Result<crate::state_machine_client::StateMachineClient> {
+        let name = args::string("name", name).map_err(|e| js_error(env, &e))?;
+        Ok(crate::state_machine_client::StateMachineClient::new(
+            self.inner.clone(),
+            name,
+        ))
     }
 
     /// Cluster administration.

@@ -20,8 +20,10 @@ mod client;
 mod coord;
 mod events;
 mod server;
+mod state_machine_client;
 mod status_detail;
 mod transactions;
+mod user_machine;
 mod watch;
 
 use std::future::Future;
@@ -36,6 +38,7 @@ pub use client::{Admin, Client, Journal, Kv};
 pub use coord::{Coord, ElectionObserver, KeepAlive, MembersWatch, Registration};
 pub use events::ClusterEvents;
 pub use server::Server;
+pub use state_machine_client::StateMachineClient;
 pub use transactions::Transactions;
 pub use watch::Watch;
 
@@ -281,15 +284,22 @@ pub fn to_number(what: &str, v: u64) -> Result<f64, api::Error> {
 /// The JS `Error` for a core error: `message`, `code` (the kind's stable code) and, when known,
 /// `leaderHint`. Must run on the JS thread.
 pub(crate) fn js_error(env: &Env, e: &api::Error) -> napi::Error {
-    let build = || -> napi::Result<napi::Error> {
-        let mut obj = env.create_error(napi::Error::from_reason(e.message.clone()))?;
-        obj.set_named_property("code", e.kind.code())?;
-        if let Some(hint) = &e.leader_hint {
-            obj.set_named_property("leaderHint", hint.as_str())?;
-        }
-        Ok(napi::Error::from(obj.to_unknown()))
-    };
-    build().unwrap_or_else(|fallback| fallback)
+    js_error_object(env, e)
+        .map(|obj| napi::Error::from(obj.to_unknown()))
+        .unwrap_or_else(|fallback| fallback)
+}
+
+/// The `Error` object of [`js_error`], as a value (e.g. an entry of a batch's results).
+pub(crate) fn js_error_object<'env>(
+    env: &'env Env,
+    e: &api::Error,
+) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
+    let mut obj = env.create_error(napi::Error::from_reason(e.message.clone()))?;
+    obj.set_named_property("code", e.kind.code())?;
+    if let Some(hint) = &e.leader_hint {
+        obj.set_named_property("leaderHint", hint.as_str())?;
+    }
+    Ok(obj)
 }
 
 /// Runs `fut` on the core's tokio runtime and returns a Promise of its result, converted on

@@ -2,6 +2,9 @@
 //! or the core's TOML text; `status()` is a snapshot; `waitRemoved()` waits for its removal
 //! from the cluster; `close()` shuts the node down.
 //!
+//! `Server.start(config, { stateMachines: { bank: new Bank() } })` hosts user state machines
+//! (see `user_machine`).
+//!
 //! The embedded node does not keep the Node.js process alive on its own (its sockets are the
 //! core's, not libuv's): a program that only serves must keep something pending.
 
@@ -20,6 +23,7 @@ use napi_derive::napi;
 
 use crate::args::{self, TextOr};
 use crate::events::{ClusterEvents, Source};
+use crate::user_machine::{self, JsMachine};
 use crate::{Standing, js_error, promise, to_bounded, to_number, to_u64};
 
 /// A server configuration; the keys are those of the core's TOML format in camelCase.
@@ -177,6 +181,23 @@ fn current_status(inner: &Mutex<Option<CoreServer>>) -> Option<CoreStatus> {
         .map(CoreServer::status)
 }
 
+/// The machines of `Server.start`'s `options.stateMachines`, in name order.
+fn state_machines(env: &Env, options: Unknown) -> napi::Result<args::R<Vec<(String, JsMachine)>>> {
+    let machines = match args::nullable_object_property("options", options, "stateMachines") {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(Ok(Vec::new())),
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut out = Vec::with_capacity(machines.len());
+    for (name, dispatcher) in machines {
+        match user_machine::js_machine(env, &name, dispatcher)? {
+            Ok(m) => out.push((name, m)),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(out))
+}
+
 fn closed() -> api::Error {
     api::Error::new(ErrorKind::Closed, "the server was closed")
 }
@@ -194,22 +215,31 @@ pub struct Server {
 #[napi]
 impl Server {
     /// Validates the configuration (an object, or the core's TOML text), opens or recovers the
-    /// node's storage, binds `listen` and starts the node.
+    /// node's storage, binds `listen` and starts the node, hosting `options.stateMachines`
+    /// (name → `StateMachine`; every node must host the same names). A machine's methods run
+    /// on the JS thread while the node's threads wait for them: keep the event loop free (see
+    /// `StateMachine`). A machine without the four methods is `INVALID_ARGUMENT`.
     #[napi(
-        ts_args_type = "config: string | ServerOptions",
+        ts_args_type = "config: string | ServerOptions, options?: ServerStartOptions | undefined | null",
         ts_return_type = "Promise<Server>"
     )]
     pub fn start<'env>(
         env: &'env Env,
         config: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Server>> {
         let config = args::text_or_object::<ServerOptions>("config", config);
+        let machines = state_machines(env, options)?;
         promise(env, async move {
             let cfg = match config? {
                 TextOr::Text(toml) => ServerConfig::from_toml_str(&toml)?,
                 TextOr::Object(options) => config_from_options(options)?,
             };
-            let server = CoreServer::start(cfg).await?;
+            let mut builder = CoreServer::builder(cfg);
+            for (name, machine) in machines? {
+                builder = builder.state_machine(name, machine);
+            }
+            let server = builder.start().await?;
             Ok(Server {
                 node_id: server.node_id(),
                 address: server.local_addr().to_string(),

@@ -90,3 +90,33 @@ test('a cluster from ESM', async () => {
     await cluster.close();
   }
 });
+
+test('a user state machine from ESM: hosted, updated, queried, snapshotted', async () => {
+  let count = 0n;
+  const counter = {
+    apply(ctx, command) {
+      count += BigInt(command.toString());
+      return Buffer.from(String(count));
+    },
+    query() {
+      return Buffer.from(String(count));
+    },
+    snapshot() {
+      return Buffer.from(String(count));
+    },
+    restore(chunk) {
+      count = BigInt(chunk.toString());
+    },
+  };
+  const cluster = await startCluster(1, () => ({ counter }));
+  try {
+    const client = await Client.connect(cluster.addrs);
+    const sm = client.stateMachine('counter');
+    assert.strictEqual((await sm.update(Buffer.from('5'))).toString(), '5');
+    assert.strictEqual((await sm.query(Buffer.from(''))).toString(), '5');
+    await client.admin.takeSnapshot();
+    await client.close();
+  } finally {
+    await cluster.close();
+  }
+});

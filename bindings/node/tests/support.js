@@ -23,8 +23,11 @@ async function freePorts(n) {
   return ports;
 }
 
-/** Starts an `n`-node cluster with fast timeouts; returns { servers, addrs, dir, close }. */
-async function startCluster(n = 3) {
+/**
+ * Starts an `n`-node cluster with fast timeouts; returns { servers, addrs, dir, close }.
+ * `machines(i)`, when given, is the `stateMachines` of node `i` (0-based).
+ */
+async function startCluster(n = 3, machines = null) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jk-node-'));
   const addrs = (await freePorts(n)).map((p) => `127.0.0.1:${p}`);
   const peers = Object.fromEntries(addrs.map((a, i) => [String(i + 1), a]));
@@ -38,7 +41,7 @@ async function startCluster(n = 3) {
     heartbeatIntervalMs: 30,
     tickMs: 5,
     partitions: [0, 1],
-  })));
+  }, machines ? { stateMachines: machines(i) } : undefined)));
   return {
     servers,
     addrs,
