@@ -184,13 +184,20 @@ pub(crate) fn state_error(e: StateError) -> api::Error {
     api::Error::new(kind, e.to_string())
 }
 
-/// A user state machine's result as a reply carries it: its refusal is `Rejected`.
+/// A user state machine's error as a caller gets it: its refusal is `Rejected`.
+pub(crate) fn user_error(e: StateError) -> api::Error {
+    match e {
+        StateError::Rejected(msg) => api::Error::new(ErrorKind::Rejected, msg),
+        e => state_error(e),
+    }
+}
+
+/// A user state machine's result as a reply carries it.
 pub(crate) fn user_result(r: CommandResult) -> crate::client::protocol::SmResult {
     use crate::client::protocol::SmResult;
     match r {
         Ok(bytes) => SmResult::Ok(bytes),
-        Err(StateError::Rejected(msg)) => SmResult::Err(api::Error::new(ErrorKind::Rejected, msg)),
-        Err(e) => SmResult::Err(state_error(e)),
+        Err(e) => SmResult::Err(user_error(e)),
     }
 }
 

@@ -23,7 +23,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::state_error;
+use super::apply::user_error;
 use crate::api::{Error, ErrorKind};
 use crate::state::session::{Admission, ClientSessions, RequestId, SessionLimits};
 use crate::state::{ApplyContext, StateError, StateMachine};
@@ -195,7 +195,7 @@ impl UserMachines {
             ))
         })?;
         match catch_unwind(AssertUnwindSafe(|| machine.query(query))) {
-            Ok(r) => r.map_err(state_error),
+            Ok(r) => r.map_err(user_error),
             Err(panic) => Err(Error::new(
                 ErrorKind::Internal,
                 format!(
