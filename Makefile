@@ -122,6 +122,7 @@ python-test: $(VENV)/.ready-2
 	! readelf -S $(VENV)/lib/python3*/site-packages/journalkeeper/_native*.so | grep -q '\.debug_'
 	$(VENV)/bin/python -m pytest -q --durations=5 bindings/python/tests
 	$(VENV)/bin/python examples/python/cluster_demo.py
+	$(VENV)/bin/python examples/python/bank.py
 	cd bindings/python && $(abspath $(VENV))/bin/python -m mypy --strict --cache-dir $(abspath build/mypy-cache) \
 		python/journalkeeper tests $(abspath examples/python)
 

@@ -256,6 +256,75 @@ impl PyClient {
         })
     }
 
+    /// `client.state_machine(name).update_batch(commands, response)`: a list (one per command)
+    /// of bytes or the exception instance for a refused one; `None` below REPLICATION.
+    #[pyo3(signature = (name, commands, response, aio=false))]
+    fn sm_update_batch(
+        &self,
+        py: Python<'_>,
+        name: String,
+        commands: &Bound<'_, PyAny>,
+        response: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let response = response_config(response)?;
+        let commands = commands
+            .try_iter()?
+            .enumerate()
+            .map(|(i, e)| bytes_arg(&format!("commands[{i}]"), &e?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            let results = c
+                .state_machine(&name)
+                .update_batch(commands, response)
+                .await?;
+            Ok(results.map(|rs| rs.into_iter().map(BatchResult).collect::<Vec<_>>()))
+        })
+    }
+
+    /// `client.state_machine(name).update(command, response)`: the result, `None` below
+    /// REPLICATION; a refusal raises `RejectedError`.
+    #[pyo3(signature = (name, command, response, aio=false))]
+    fn sm_update(
+        &self,
+        py: Python<'_>,
+        name: String,
+        command: &Bound<'_, PyAny>,
+        response: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let response = response_config(response)?;
+        let command = bytes_arg("command", command)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.state_machine(&name)
+                .update_with(command, response)
+                .await
+                .map(Bytes::option)
+        })
+    }
+
+    #[pyo3(signature = (name, query, consistency, aio=false))]
+    fn sm_query(
+        &self,
+        py: Python<'_>,
+        name: String,
+        query: &Bound<'_, PyAny>,
+        consistency: &str,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let consistency = crate::convert::consistency(consistency)?;
+        let query = bytes_arg("query", query)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.state_machine(&name)
+                .query(query, consistency)
+                .await
+                .map(Bytes)
+        })
+    }
+
     #[pyo3(signature = (key, value, aio=false))]
     fn kv_set(
         &self,
@@ -660,6 +729,25 @@ impl<'py> IntoPyObject<'py> for Bytes {
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
         Ok(PyBytes::new(py, &self.0))
+    }
+}
+
+/// One result of a state machine batch: `bytes`, or the exception (not raised) for a refusal.
+pub(crate) struct BatchResult(Result<Vec<u8>, Error>);
+
+impl<'py> IntoPyObject<'py> for BatchResult {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(match self.0 {
+            Ok(b) => PyBytes::new(py, &b).into_any(),
+            Err(e) => crate::errors::to_py_err(e)
+                .into_value(py)
+                .into_bound(py)
+                .into_any(),
+        })
     }
 }
 

@@ -20,6 +20,7 @@ mod events;
 mod process_bound;
 mod runtime;
 mod server;
+mod state_machine;
 mod status_detail;
 mod transactions;
 
@@ -41,6 +42,8 @@ mod _native {
     use crate::events::PyEvents;
     #[pymodule_export]
     use crate::server::PyServer;
+    #[pymodule_export]
+    use crate::state_machine::{PyApplyContext, PySnapshotReader, PySnapshotWriter};
     #[pymodule_export]
     use crate::transactions::PyTransactions;
 

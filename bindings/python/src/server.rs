@@ -2,7 +2,7 @@
 //! the TOML keys or from TOML text / a TOML file.
 //!
 //! Owns: reading the dict into a `ServerConfig` (the same keys as the TOML format; unknown keys
-//! are an `InvalidArgumentError`). Never does: validation — `Server::start` validates.
+//! are an `InvalidArgumentError`), and the Python state machines it hosts (`state_machine.rs`). Never does: validation — `Server::start` validates.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use crate::errors::{invalid, to_py_err};
 use crate::events::{PyEvents, Source};
 use crate::process_bound::ProcessBound;
 use crate::runtime::block_on;
+use crate::state_machine::PyStateMachine;
 
 /// A running node. `close()` shuts it down cleanly (idempotent).
 #[pyclass(frozen, name = "Server", module = "journalkeeper._native")]
@@ -29,8 +30,28 @@ pub struct PyServer {
     address: String,
 }
 
-fn start(py: Python<'_>, config: ServerConfig) -> PyResult<PyServer> {
-    let server = block_on(py, Server::start(config))?.map_err(to_py_err)?;
+/// Starts the node hosting `machines` (name → Python object, see `state_machine.rs`).
+fn start(
+    py: Python<'_>,
+    config: ServerConfig,
+    machines: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyServer> {
+    let mut builder = Server::builder(config);
+    if let Some(machines) = machines {
+        for (name, object) in machines.iter() {
+            let name: String = name.extract()?;
+            for method in ["apply", "query", "snapshot", "restore"] {
+                if !object.hasattr(method)? {
+                    return Err(invalid(format!(
+                        "state machine {name:?} has no {method}() method"
+                    )));
+                }
+            }
+            let machine = PyStateMachine::new(name.clone(), object.unbind());
+            builder = builder.state_machine_boxed(name, Box::new(machine));
+        }
+    }
+    let server = block_on(py, builder.start())?.map_err(to_py_err)?;
     Ok(PyServer {
         node_id: server.node_id(),
         address: server.local_addr().to_string(),
@@ -112,22 +133,40 @@ impl PyServer {
 
 #[pymethods]
 impl PyServer {
-    /// Starts a node from a dict of the TOML keys (blocks until it listens).
+    /// Starts a node from a dict of the TOML keys (blocks until it listens), hosting
+    /// `state_machines` (name → object with apply/query/snapshot/restore).
     #[staticmethod]
-    fn start(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<PyServer> {
-        start(py, config_from_dict(config)?)
+    #[pyo3(signature = (config, state_machines=None))]
+    fn start(
+        py: Python<'_>,
+        config: &Bound<'_, PyDict>,
+        state_machines: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyServer> {
+        start(py, config_from_dict(config)?, state_machines)
     }
 
     /// Starts a node from TOML text.
     #[staticmethod]
-    fn from_toml(py: Python<'_>, text: &str) -> PyResult<PyServer> {
-        start(py, ServerConfig::from_toml_str(text).map_err(to_py_err)?)
+    #[pyo3(signature = (text, state_machines=None))]
+    fn from_toml(
+        py: Python<'_>,
+        text: &str,
+        state_machines: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyServer> {
+        let config = ServerConfig::from_toml_str(text).map_err(to_py_err)?;
+        start(py, config, state_machines)
     }
 
     /// Starts a node from a TOML file.
     #[staticmethod]
-    fn from_toml_file(py: Python<'_>, path: PathBuf) -> PyResult<PyServer> {
-        start(py, ServerConfig::from_toml_file(path).map_err(to_py_err)?)
+    #[pyo3(signature = (path, state_machines=None))]
+    fn from_toml_file(
+        py: Python<'_>,
+        path: PathBuf,
+        state_machines: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyServer> {
+        let config = ServerConfig::from_toml_file(path).map_err(to_py_err)?;
+        start(py, config, state_machines)
     }
 
     #[getter]

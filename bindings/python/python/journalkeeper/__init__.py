@@ -51,6 +51,14 @@ from .errors import (
 )
 from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
 from .server import Server
+from .state_machine import (
+    ApplyContext,
+    AsyncStateMachineClient,
+    SnapshotReader,
+    SnapshotWriter,
+    StateMachine,
+    StateMachineClient,
+)
 from .types import (
     MAX_APPEND_BYTES,
     MAX_APPEND_ENTRIES,
@@ -121,6 +129,12 @@ __all__ = [
     "GroupMember",
     "MemberEvent",
     "Transactions",
+    "StateMachine",
+    "ApplyContext",
+    "SnapshotWriter",
+    "SnapshotReader",
+    "StateMachineClient",
+    "AsyncStateMachineClient",
     "AsyncTransactions",
     "TxnInfo",
     "ResponseConfig",

@@ -19,6 +19,7 @@ from typing import Any
 from . import _native
 from .coord import AsyncCoord, Coord
 from .errors import ClosedError
+from .state_machine import AsyncStateMachineClient, StateMachineClient
 from .transactions import AsyncTransactions, Transactions
 from .types import (
     BytesLike,
@@ -445,6 +446,11 @@ class Client:
         client._setup(native)
         return client
 
+    def state_machine(self, name: str) -> StateMachineClient:
+        """The user state machine ``name`` the servers host (see
+        :mod:`journalkeeper.state_machine`)."""
+        return StateMachineClient(self._native, name)
+
     @property
     def aio(self) -> AsyncClient:
         """An :class:`AsyncClient` sharing this client's connections."""
@@ -654,6 +660,10 @@ class AsyncClient:
             _addrs(addrs), cluster_id, request_timeout, attempt_timeout, max_attempts, True
         )
         return cls(native)
+
+    def state_machine(self, name: str) -> AsyncStateMachineClient:
+        """See :meth:`Client.state_machine`; its calls are awaitable."""
+        return AsyncStateMachineClient(self._native, name)
 
     @property
     def blocking(self) -> Client:

@@ -9,7 +9,12 @@ from typing import Any
 
 from . import _native
 from .client import Events
+from .state_machine import StateMachine
 from .types import ServerStatus
+
+
+def _machines(machines: Mapping[str, StateMachine] | None) -> dict[str, StateMachine] | None:
+    return None if machines is None else dict(machines)
 
 
 class Server:
@@ -30,14 +35,25 @@ class Server:
     ``journal.scale_partitions``; default ``[0]``; the same on every node) and the tuning keys (``election_timeout_ms``,
     ``heartbeat_interval_ms``, ``tick_ms``, ``lease_reads``, ``snapshot_interval``,
     ``snapshot_retained_entries``, ``max_segment_bytes``, ``max_pending_requests``) are
-    optional. The constructor returns once the node listens. ``close()`` (or leaving a
+    optional. ``state_machines`` (keyword-only, also on :meth:`from_toml` /
+    :meth:`from_toml_file`) maps names (``[A-Za-z0-9_.-]{1,64}``, not starting ``jk.``) to
+    :class:`~journalkeeper.StateMachine` objects this node hosts — the same names on every
+    node; see :mod:`journalkeeper.state_machine` for the threading and failure rules. The
+    constructor returns once the node listens. ``close()`` (or leaving a
     ``with`` block) stops it cleanly.
     """
 
-    def __init__(self, config: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        /,
+        *,
+        state_machines: Mapping[str, StateMachine] | None = None,
+        **kwargs: Any,
+    ) -> None:
         merged = dict(config or {})
         merged.update(kwargs)
-        self._native = _native.Server.start(merged)
+        self._native = _native.Server.start(merged, _machines(state_machines))
 
     @classmethod
     def _wrap(cls, native: _native.Server) -> Server:
@@ -46,14 +62,23 @@ class Server:
         return server
 
     @classmethod
-    def from_toml(cls, text: str) -> Server:
+    def from_toml(
+        cls, text: str, *, state_machines: Mapping[str, StateMachine] | None = None
+    ) -> Server:
         """Starts a node from TOML text."""
-        return cls._wrap(_native.Server.from_toml(text))
+        return cls._wrap(_native.Server.from_toml(text, _machines(state_machines)))
 
     @classmethod
-    def from_toml_file(cls, path: str | os.PathLike[str]) -> Server:
+    def from_toml_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        state_machines: Mapping[str, StateMachine] | None = None,
+    ) -> Server:
         """Starts a node from a TOML file."""
-        return cls._wrap(_native.Server.from_toml_file(os.fspath(path)))
+        return cls._wrap(
+            _native.Server.from_toml_file(os.fspath(path), _machines(state_machines))
+        )
 
     @property
     def node_id(self) -> int:
