@@ -72,8 +72,8 @@ def test_bank_updates_batches_queries_failover_and_restore(tmp_path: Path) -> No
             eventually("a NONE read to catch up",
                        lambda: True if bank.query(b"balances", "NONE") == expected.encode() else None)
             assert bank.query(b"balance nobody") == b"0"
-            # The core answers a query's refusal as an invalid argument.
-            with pytest.raises(jk.InvalidArgumentError, match="unknown query"):
+            # A query's refusal reaches the caller as the machine raised it.
+            with pytest.raises(jk.RejectedError, match="unknown query"):
                 bank.query(b"no such query")
             total = 74 + 80 + 6 + 2
 
