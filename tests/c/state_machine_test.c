@@ -142,6 +142,13 @@ int main(void) {
         jk_client_free(one);
     }
 
+    /* A snapshot (snapshot_write on every node) and a recovery to it (restore_read). */
+    uint64_t snap = 0;
+    CHECK(jk_admin_take_snapshot(client, 0, &snap, ERR));
+    update(client, "deposit alice 1000", "1070");
+    CHECK(jk_admin_recover_snapshot(client, snap, 0, ERR));
+    query(client, "balances", JK_QUERY_CONSISTENCY_STRICT, all);
+
     /* A follower's apply crashes: that node fails, the others go on. */
     CHECK(jk_server_wait_for_leader(c.servers[0], TC_WAIT_MS, &leader, ERR));
     int victim = leader == 3 ? 1 : 2; /* an index, not the leader's */
