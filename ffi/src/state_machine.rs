@@ -415,3 +415,105 @@ pub extern "C" fn jk_sm_reader_read(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::AssertUnwindSafe;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Echoes the command; "no" is refused with "refused"; "crash" returns JK_STATUS_IO.
+    extern "C" fn apply(
+        _: *mut c_void,
+        _: *const jk_apply_context,
+        cmd: *const u8,
+        len: usize,
+        out: *mut jk_sm_output,
+    ) -> u32 {
+        // SAFETY: the library passes `len` readable bytes at `cmd`.
+        let cmd = unsafe { std::slice::from_raw_parts(cmd, len) };
+        match cmd {
+            b"no" => {
+                jk_sm_output_set(out, b"refused".as_ptr(), 7);
+                jk_status::Rejected as u32
+            }
+            b"crash" => jk_status::Io as u32,
+            _ => {
+                jk_sm_output_set(out, cmd.as_ptr(), cmd.len());
+                jk_status::Ok as u32
+            }
+        }
+    }
+    extern "C" fn query(_: *mut c_void, _: *const u8, _: usize, _: *mut jk_sm_output) -> u32 {
+        jk_status::Ok as u32
+    }
+    extern "C" fn snapshot(_: *mut c_void, w: *mut jk_sm_writer) -> u32 {
+        jk_sm_writer_write(w, b"state".as_ptr(), 5) as u32
+    }
+    extern "C" fn restore(_: *mut c_void, r: *mut jk_sm_reader) -> u32 {
+        let mut buf = [0u8; 16];
+        let mut n = 0;
+        let st = jk_sm_reader_read(r, buf.as_mut_ptr(), buf.len(), &mut n);
+        if st != jk_status::Ok || &buf[..n] != b"state" {
+            return jk_status::Corruption as u32;
+        }
+        jk_status::Ok as u32
+    }
+    /// `user_data` is the test's free counter.
+    extern "C" fn free(data: *mut c_void) {
+        // SAFETY: every table here points `user_data` at a counter that outlives the machine.
+        unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn table(frees: &AtomicUsize) -> jk_state_machine {
+        jk_state_machine {
+            name: c"echo".as_ptr(),
+            user_data: std::ptr::from_ref(frees).cast_mut().cast::<c_void>(),
+            apply: Some(apply),
+            query: Some(query),
+            snapshot_write: Some(snapshot),
+            restore_read: Some(restore),
+            free: Some(free),
+        }
+    }
+
+    const CTX: ApplyContext = ApplyContext {
+        index: 1,
+        term: 1,
+        timestamp_ms: 0,
+    };
+
+    #[test]
+    fn statuses_map_to_results_refusals_and_crashes_and_free_runs_once() {
+        let frees = AtomicUsize::new(0);
+        let (name, mut m) = ForeignMachine::new(&table(&frees), "m").unwrap();
+        assert_eq!(name, "echo");
+        assert_eq!(m.apply(&CTX, b"hi").unwrap(), b"hi");
+        assert_eq!(
+            m.apply(&CTX, b"no"),
+            Err(StateError::Rejected("refused".into()))
+        );
+        let crash = std::panic::catch_unwind(AssertUnwindSafe(|| m.apply(&CTX, b"crash")));
+        let msg = crate::panic::panic_message(&*crash.unwrap_err());
+        assert!(msg.contains("returned status 7 (IO)"), "{msg}");
+        let mut snap = Vec::new();
+        m.snapshot(&mut snap).unwrap();
+        assert_eq!(snap, b"state");
+        m.restore(&mut &snap[..]).unwrap();
+        let bad = std::panic::catch_unwind(AssertUnwindSafe(|| m.restore(&mut &b"other"[..])));
+        assert!(bad.is_err(), "a failed restore is a crash");
+        drop(m);
+        assert_eq!(frees.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_table_missing_a_callback_is_refused_and_its_data_freed() {
+        let frees = AtomicUsize::new(0);
+        let mut t = table(&frees);
+        t.apply = None;
+        let e = ForeignMachine::new(&t, "machines[0]").err().unwrap();
+        assert_eq!(e.status, jk_status::NullArgument);
+        assert!(e.message.contains("machines[0].apply"));
+        assert_eq!(frees.load(Ordering::SeqCst), 1);
+    }
+}

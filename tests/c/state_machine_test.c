@@ -147,7 +147,7 @@ int main(void) {
     CHECK(jk_admin_take_snapshot(client, 0, &snap, ERR));
     update(client, "deposit alice 1000", "1070");
     CHECK(jk_admin_recover_snapshot(client, snap, 0, ERR));
-    query(client, "balances", JK_QUERY_CONSISTENCY_STRICT, all);
+    EVENTUALLY(answers(client, "balances", JK_QUERY_CONSISTENCY_STRICT, all));
 
     /* A follower's apply crashes: that node fails, the others go on. */
     CHECK(jk_server_wait_for_leader(c.servers[0], TC_WAIT_MS, &leader, ERR));
