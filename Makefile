@@ -62,7 +62,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
 C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test tests/c/admin_test \
-	tests/c/events_test tests/c/coord_test tests/c/txn_test examples/c/cluster
+	tests/c/events_test tests/c/coord_test tests/c/txn_test tests/c/state_machine_test examples/c/cluster examples/c/bank
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 
@@ -113,6 +113,8 @@ c-test: c-tools c-lib
 	echo "== valgrind events_test (static)"; $(VALGRIND) build/c/events_test_static
 	echo "== valgrind coord_test (shared)"; $(VALGRIND) build/c/coord_test_shared
 	echo "== valgrind txn_test (shared)"; $(VALGRIND) build/c/txn_test_shared
+	echo "== valgrind state_machine_test (shared)"; $(VALGRIND) build/c/state_machine_test_shared
+	echo "== valgrind bank (shared)"; $(VALGRIND) build/c/bank_shared
 
 ## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite and the
 ## example (both start embedded 3-node clusters on loopback ephemeral ports), then mypy --strict

@@ -381,6 +381,24 @@ typedef struct jk_registration jk_registration;
 typedef struct jk_server jk_server;
 
 /*
+ Where a callback puts its result bytes (or, with `JK_STATUS_REJECTED`, its message):
+ `jk_sm_output_set`. Opaque; valid only during the callback it was passed to.
+ */
+typedef struct jk_sm_output jk_sm_output;
+
+/*
+ Where `restore_read` reads a state written by `snapshot_write`: `jk_sm_reader_read`.
+ Opaque; valid only during that callback.
+ */
+typedef struct jk_sm_reader jk_sm_reader;
+
+/*
+ Where `snapshot_write` writes the machine's state: `jk_sm_writer_write`. Opaque; valid only
+ during that callback.
+ */
+typedef struct jk_sm_writer jk_sm_writer;
+
+/*
  A running watch. Opaque. Made by `jk_kv_watch`, released by `jk_watch_close`.
  */
 typedef struct jk_watch jk_watch;
@@ -883,6 +901,120 @@ typedef struct {
 } jk_server_config;
 
 /*
+ Where in the log the command being applied sits (deterministic inputs only: the same on
+ every node). Borrowed for the `apply` call.
+ */
+typedef struct {
+  /*
+   Global log index of the entry.
+   */
+  uint64_t index;
+  /*
+   Term in which the entry was proposed.
+   */
+  uint64_t term;
+  /*
+   The leader's clock when it accepted the entry (milliseconds since the epoch).
+   */
+  uint64_t timestamp_ms;
+} jk_apply_context;
+
+/*
+ Applies one committed command. Returns a `jk_status` value as `uint32_t`:
+ `JK_STATUS_OK` (the bytes given to `jk_sm_output_set` are the result; none: empty), or
+ `JK_STATUS_REJECTED` (a deterministic refusal: the state must be unchanged, and the bytes
+ given to `jk_sm_output_set` are the message, UTF-8). Any other value is a crash: the node
+ stops applying (fail-stop; its `jk_server_info.failed` becomes true) and never applies
+ another entry, while the other nodes go on serving. Must be deterministic: no clock,
+ randomness or I/O whose outcome differs between nodes.
+ */
+typedef uint32_t (*jk_sm_apply_fn)(void *user_data,
+                                   const jk_apply_context *ctx,
+                                   const uint8_t *command,
+                                   size_t command_len,
+                                   jk_sm_output *out);
+
+/*
+ Answers a read-only query (must not change the state). Returns `JK_STATUS_OK` (the answer
+ is what was given to `jk_sm_output_set`), `JK_STATUS_REJECTED` (a refusal: the caller gets
+ an error with that message, `JK_STATUS_INVALID_ARGUMENT` as the core reports a refused
+ query), or any other value (the caller gets `JK_STATUS_INTERNAL`; the node goes on serving).
+ */
+typedef uint32_t (*jk_sm_query_fn)(void *user_data,
+                                   const uint8_t *query,
+                                   size_t query_len,
+                                   jk_sm_output *out);
+
+/*
+ Writes the whole state with `jk_sm_writer_write` (any format `restore_read` reads back).
+ Returns `JK_STATUS_OK`, or any other value when it failed (the snapshot is abandoned; the
+ node goes on and tries again later).
+ */
+typedef uint32_t (*jk_sm_snapshot_write_fn)(void *user_data, jk_sm_writer *writer);
+
+/*
+ Replaces the whole state with one written by `snapshot_write`, read with
+ `jk_sm_reader_read`. Returns `JK_STATUS_OK`; any other value is a crash (fail-stop, as
+ for `apply`).
+ */
+typedef uint32_t (*jk_sm_restore_read_fn)(void *user_data, jk_sm_reader *reader);
+
+/*
+ Releases `user_data`.
+ */
+typedef void (*jk_sm_free_fn)(void *user_data);
+
+/*
+ A state machine written in C, hosted under `name` by `jk_server_start_with_machines`.
+
+ Threads: `apply`, `snapshot_write` and `restore_read` run on the node's apply thread;
+ `query` runs on one of the library runtime's blocking threads. Never two at once for one
+ node (they run under the node's state lock), so `user_data` needs no lock of its own unless
+ the program touches it elsewhere; but successive calls may come from different threads.
+
+ Callbacks must not call blocking `jk_*` functions of a client or server that wait for this
+ node to apply (a `jk_sm_update`, a write acknowledged at `JK_RESPONSE_CONFIG_REPLICATION`, a
+ `JK_QUERY_CONSISTENCY_SEQUENTIAL` / `STRICT` read served by this node, `jk_server_stop`):
+ the apply thread would wait for itself (deadlock). They may call `jk_sm_output_set`,
+ `jk_sm_writer_write` and `jk_sm_reader_read` on the handle they were given.
+
+ `free` (may be NULL) is called with `user_data` exactly once, after the last callback
+ returned: when the node stops (`jk_server_stop` / `jk_server_free`), or before
+ `jk_server_start_with_machines` returns when the start fails.
+ */
+typedef struct {
+  /*
+   `[A-Za-z0-9_.-]{1,64}`, not starting with `jk.`; every node of the cluster must host the
+   same names. Copied by `jk_server_start_with_machines`.
+   */
+  const char *name;
+  /*
+   Passed to every callback; owned by the library from the start call on (see `free`).
+   */
+  void *user_data;
+  /*
+   Required.
+   */
+  jk_sm_apply_fn apply;
+  /*
+   Required.
+   */
+  jk_sm_query_fn query;
+  /*
+   Required.
+   */
+  jk_sm_snapshot_write_fn snapshot_write;
+  /*
+   Required.
+   */
+  jk_sm_restore_read_fn restore_read;
+  /*
+   Optional (NULL: nothing to release).
+   */
+  jk_sm_free_fn free;
+} jk_state_machine;
+
+/*
  A snapshot of a node's status, filled in by `jk_server_status` (plain values, nothing to
  free).
  */
@@ -903,7 +1035,7 @@ typedef struct {
   uint64_t first_index;
   uint64_t last_index;
   /*
-   The node stopped serving after a storage failure.
+   The node stopped serving after a storage failure or a state machine's crash (fail-stop).
    */
   bool failed;
 } jk_server_info;
@@ -924,6 +1056,34 @@ typedef struct {
    */
   uint64_t preferred_leader_id;
 } jk_server_standing_info;
+
+/*
+ The outcome of one command of a `jk_sm_update_batch` (an element of `jk_sm_results`).
+ */
+typedef struct {
+  /*
+   `JK_STATUS_OK`, or why this command failed (`JK_STATUS_REJECTED`: the machine refused it
+   and it changed nothing).
+   */
+  jk_status status;
+  /*
+   What `apply` returned (empty when `status` is not OK).
+   */
+  jk_buffer value;
+  /*
+   The error message; NULL when `status` is OK.
+   */
+  const char *message;
+} jk_sm_result;
+
+/*
+ The per-command outcomes of `jk_sm_update_batch`, in command order. Owned by the caller;
+ free with `jk_sm_results_free`. Immutable: may be read from any thread.
+ */
+typedef struct {
+  const jk_sm_result *results;
+  size_t len;
+} jk_sm_results;
 
 /*
  One snapshot a node retains.
@@ -1843,6 +2003,29 @@ jk_status jk_server_start_joining(const jk_server_config *config,
 jk_status jk_server_start_toml(const char *toml, jk_server **out, jk_error **err_out);
 
 /*
+ Like `jk_server_start`, hosting the `n` state machines of `machines` (see
+ `jk_state_machine`; every node of the cluster must host the same names). The array is
+ borrowed for the call; each machine's `user_data` is the library's from this call on, and
+ its `free` is called exactly once — before this returns when the start fails (whatever the
+ reason, a NULL `config` included), else when the node stops.
+ */
+jk_status jk_server_start_with_machines(const jk_server_config *config,
+                                        const jk_state_machine *machines,
+                                        size_t n,
+                                        jk_server **out,
+                                        jk_error **err_out);
+
+/*
+ Like `jk_server_start_with_machines`, with the configuration as TOML text (as
+ `jk_server_start_toml`).
+ */
+jk_status jk_server_start_toml_with_machines(const char *toml,
+                                             const jk_state_machine *machines,
+                                             size_t n,
+                                             jk_server **out,
+                                             jk_error **err_out);
+
+/*
  Fills `*out` with the node's latest status (does not block on the network).
  `JK_STATUS_CLOSED` after `jk_server_stop`. Thread-safe.
  */
@@ -1897,6 +2080,56 @@ jk_status jk_server_stop(jk_server *server, jk_error **err_out);
 void jk_server_free(jk_server *server);
 
 /*
+ Applies `command` (copied) to the state machine `name` once committed, acknowledged at
+ `response` (a `jk_response_config`; `JK_RESPONSE_CONFIG_ONE_WAY` is sent as `RECEIVE` so a
+ refusal is never silent). On success `*result_out` is a new `jk_buffer` for
+ `jk_buffer_free` with what the machine's `apply` returned for `REPLICATION` and `ALL`, or
+ NULL below (the result is not known yet). A refused command gives `JK_STATUS_REJECTED` with
+ the machine's message (it changed nothing). A retried call applies once. Blocking.
+ Thread-safe.
+ */
+jk_status jk_sm_update(const jk_client *client,
+                       const char *name,
+                       jk_bytes command,
+                       uint32_t response,
+                       jk_buffer **result_out,
+                       jk_error **err_out);
+
+/*
+ Applies the `n` commands of `commands` (copied) in order as one log entry (durable
+ together, each applied on its own), acknowledged at `response` as `jk_sm_update`. On
+ success `*results_out` is a new `jk_sm_results` (one per command, each with its own status)
+ for `jk_sm_results_free` for `REPLICATION` and `ALL`, or NULL below. A failed call (its own
+ status) applied nothing or everything (a retry applies once). Blocking. Thread-safe.
+ */
+jk_status jk_sm_update_batch(const jk_client *client,
+                             const char *name,
+                             const jk_bytes *commands,
+                             size_t n,
+                             uint32_t response,
+                             jk_sm_results **results_out,
+                             jk_error **err_out);
+
+/*
+ Frees results returned by `jk_sm_update_batch`. NULL is allowed.
+ */
+void jk_sm_results_free(jk_sm_results *results);
+
+/*
+ What the state machine `name`'s `query` answers for `query` (copied), read at
+ `consistency` (a `jk_query_consistency`). On success `*answer_out` is a new `jk_buffer` for
+ `jk_buffer_free`. A query the machine refuses gives `JK_STATUS_INVALID_ARGUMENT` with its
+ message.
+ Blocking. Thread-safe.
+ */
+jk_status jk_sm_query(const jk_client *client,
+                      const char *name,
+                      jk_bytes query,
+                      uint32_t consistency,
+                      jk_buffer **answer_out,
+                      jk_error **err_out);
+
+/*
  Makes every node snapshot at one log index (a log entry) and returns that index in
  `*index_out` once a majority of the voters have saved it (the others save theirs as they
  apply the entry), so `jk_admin_recover_snapshot` can use it at once. `timeout_ms` bounds the
@@ -1938,6 +2171,29 @@ jk_status jk_admin_recover_snapshot(const jk_client *client,
                                     uint64_t index,
                                     uint64_t timeout_ms,
                                     jk_error **err_out);
+
+/*
+ Sets the result (or refusal message) of the callback that was given `out` to a copy of
+ `len` bytes at `data` (`data` may be NULL when `len` is 0); a second call replaces the
+ first. `JK_STATUS_NULL_ARGUMENT` for a NULL `out` or `data`. Call only from that callback.
+ */
+jk_status jk_sm_output_set(jk_sm_output *out, const uint8_t *data, size_t len);
+
+/*
+ Appends `len` bytes at `data` to the snapshot being written (`data` may be NULL when `len`
+ is 0). `JK_STATUS_IO` when the snapshot cannot be written (the callback should then return
+ that status); `JK_STATUS_NULL_ARGUMENT` for a NULL `writer` or `data`. Call only from the
+ `snapshot_write` callback that was given `writer`.
+ */
+jk_status jk_sm_writer_write(jk_sm_writer *writer, const uint8_t *data, size_t len);
+
+/*
+ Reads up to `cap` bytes of the snapshot being restored into `buf` and stores how many into
+ `*read_out`: 0 only at the end of the state `snapshot_write` wrote. `JK_STATUS_IO` when it
+ cannot be read; `JK_STATUS_NULL_ARGUMENT` for a NULL `reader`, `read_out` or (with `cap` >
+ 0) `buf`. Call only from the `restore_read` callback that was given `reader`.
+ */
+jk_status jk_sm_reader_read(jk_sm_reader *reader, uint8_t *buf, size_t cap, size_t *read_out);
 
 /*
  Opens a transaction carrying the context `context_keys[i]` = `context_values[i]` for `i` <

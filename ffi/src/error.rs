@@ -55,7 +55,7 @@ pub enum jk_status {
 
 impl jk_status {
     /// The stable identifier (`"INDEX_OVERFLOW"`, …); for core kinds, `ErrorKind::code()`.
-    fn code(self) -> &'static CStr {
+    pub(crate) fn code(self) -> &'static CStr {
         match self {
             jk_status::Ok => c"OK",
             jk_status::NotLeader => c"NOT_LEADER",
@@ -77,7 +77,7 @@ impl jk_status {
         }
     }
 
-    fn from_raw(raw: u32) -> Option<jk_status> {
+    pub(crate) fn from_raw(raw: u32) -> Option<jk_status> {
         const ALL: [jk_status; 17] = [
             jk_status::Ok,
             jk_status::NotLeader,

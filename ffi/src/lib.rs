@@ -11,8 +11,9 @@
 //! `names` (`jk_role` and the canonical names), `limits` (`JK_MAX_*`), `subscription` (the
 //! thread behind every callback subscription), `server`, `client`, `journal`, `kv`, `watch`,
 //! `admin`, `events` (cluster events), `snapshots`, `coord` (the coordination recipes' calls),
-//! `coord_handles` (keep-alives, registrations, election observers, members watches) and
-//! `transactions` (journal transactions).
+//! `coord_handles` (keep-alives, registrations, election observers, members watches),
+//! `transactions` (journal transactions), `state_machine` (hosting user state machines written
+//! in C) and `sm_client` (their updates and queries).
 
 // C names (`jk_client`, …) are the public API.
 #![allow(non_camel_case_types)]
@@ -41,7 +42,9 @@ pub mod kv;
 pub mod limits;
 pub mod names;
 pub mod server;
+pub mod sm_client;
 pub mod snapshots;
+pub mod state_machine;
 pub mod status_detail;
 pub mod transactions;
 pub mod version;

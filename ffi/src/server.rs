@@ -17,6 +17,7 @@ use crate::castable::{Castable, OwnershipBox, free_box, to_boxed_mut_ptr, try_re
 use crate::error::{Failure, jk_error, jk_status};
 use crate::names::{jk_role, jk_standing};
 use crate::runtime::block_on;
+use crate::state_machine::{ForeignMachine, jk_state_machine};
 
 /// A running (or stopped) embedded node. Opaque. Made by `jk_server_start*`, released by
 /// `jk_server_free`. Thread-safe: any function may be called from any thread, concurrently,
@@ -132,9 +133,15 @@ fn config_from_c(c: &jk_server_config, join: bool) -> Result<ServerConfig, Failu
     Ok(cfg)
 }
 
-fn start(cfg: ServerConfig, out: *mut *mut jk_server) -> Result<(), Failure> {
+type Machines = Vec<(String, ForeignMachine)>;
+
+fn start(cfg: ServerConfig, machines: Machines, out: *mut *mut jk_server) -> Result<(), Failure> {
     let out = out_arg(out, "out")?;
-    let server = block_on(Server::start(cfg))??;
+    let mut builder = Server::builder(cfg);
+    for (name, machine) in machines {
+        builder = builder.state_machine(name, machine);
+    }
+    let server = block_on(builder.start())??;
     out.set(to_boxed_mut_ptr::<jk_server>(ServerHandle {
         server: Mutex::new(Some(server)),
     }));
@@ -153,7 +160,7 @@ pub extern "C" fn jk_server_start(
 ) -> jk_status {
     ffi_boundary! { err_out = err_out;
         let cfg = config_from_c(ref_arg(config, "config")?, false)?;
-        start(cfg, out)
+        start(cfg, Vec::new(), out)
     }
 }
 
@@ -171,7 +178,7 @@ pub extern "C" fn jk_server_start_joining(
 ) -> jk_status {
     ffi_boundary! { err_out = err_out;
         let cfg = config_from_c(ref_arg(config, "config")?, true)?;
-        start(cfg, out)
+        start(cfg, Vec::new(), out)
     }
 }
 
@@ -185,7 +192,56 @@ pub extern "C" fn jk_server_start_toml(
 ) -> jk_status {
     ffi_boundary! { err_out = err_out;
         let cfg = ServerConfig::from_toml_str(str_arg(toml, "toml")?)?;
-        start(cfg, out)
+        start(cfg, Vec::new(), out)
+    }
+}
+
+/// Takes ownership of every machine of `machines` at once (each `free` then runs exactly once,
+/// whatever fails later), then checks them. A NULL `machines` with `n` > 0 owns nothing.
+fn machines_arg(machines: *const jk_state_machine, n: usize) -> Result<Machines, Failure> {
+    let list = slice_arg(machines, n, "machines")?;
+    let owned: Vec<Result<(String, ForeignMachine), Failure>> = list
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ForeignMachine::new(m, &format!("machines[{i}]")))
+        .collect();
+    owned.into_iter().collect()
+}
+
+/// Like `jk_server_start`, hosting the `n` state machines of `machines` (see
+/// `jk_state_machine`; every node of the cluster must host the same names). The array is
+/// borrowed for the call; each machine's `user_data` is the library's from this call on, and
+/// its `free` is called exactly once — before this returns when the start fails (whatever the
+/// reason, a NULL `config` included), else when the node stops.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_start_with_machines(
+    config: *const jk_server_config,
+    machines: *const jk_state_machine,
+    n: usize,
+    out: *mut *mut jk_server,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let machines = machines_arg(machines, n)?;
+        let cfg = config_from_c(ref_arg(config, "config")?, false)?;
+        start(cfg, machines, out)
+    }
+}
+
+/// Like `jk_server_start_with_machines`, with the configuration as TOML text (as
+/// `jk_server_start_toml`).
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_start_toml_with_machines(
+    toml: *const c_char,
+    machines: *const jk_state_machine,
+    n: usize,
+    out: *mut *mut jk_server,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let machines = machines_arg(machines, n)?;
+        let cfg = ServerConfig::from_toml_str(str_arg(toml, "toml")?)?;
+        start(cfg, machines, out)
     }
 }
 
