@@ -937,8 +937,7 @@ typedef uint32_t (*jk_sm_apply_fn)(void *user_data,
 /*
  Answers a read-only query (must not change the state). Returns `JK_STATUS_OK` (the answer
  is what was given to `jk_sm_output_set`), `JK_STATUS_REJECTED` (a refusal: the caller gets
- an error with that message, `JK_STATUS_INVALID_ARGUMENT` as the core reports a refused
- query), or any other value (the caller gets `JK_STATUS_INTERNAL`; the node goes on serving).
+ `JK_STATUS_REJECTED` with that message), or any other value (the caller gets `JK_STATUS_INTERNAL`; the node goes on serving).
  */
 typedef uint32_t (*jk_sm_query_fn)(void *user_data,
                                    const uint8_t *query,
@@ -2118,8 +2117,7 @@ void jk_sm_results_free(jk_sm_results *results);
 /*
  What the state machine `name`'s `query` answers for `query` (copied), read at
  `consistency` (a `jk_query_consistency`). On success `*answer_out` is a new `jk_buffer` for
- `jk_buffer_free`. A query the machine refuses gives `JK_STATUS_INVALID_ARGUMENT` with its
- message.
+ `jk_buffer_free`. A query the machine refuses gives `JK_STATUS_REJECTED` with its message.
  Blocking. Thread-safe.
  */
 jk_status jk_sm_query(const jk_client *client,

@@ -135,8 +135,7 @@ pub extern "C" fn jk_sm_results_free(results: *mut jk_sm_results) {
 
 /// What the state machine `name`'s `query` answers for `query` (copied), read at
 /// `consistency` (a `jk_query_consistency`). On success `*answer_out` is a new `jk_buffer` for
-/// `jk_buffer_free`. A query the machine refuses gives `JK_STATUS_INVALID_ARGUMENT` with its
-/// message.
+/// `jk_buffer_free`. A query the machine refuses gives `JK_STATUS_REJECTED` with its message.
 /// Blocking. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn jk_sm_query(

@@ -69,8 +69,7 @@ pub type jk_sm_apply_fn = Option<
 
 /// Answers a read-only query (must not change the state). Returns `JK_STATUS_OK` (the answer
 /// is what was given to `jk_sm_output_set`), `JK_STATUS_REJECTED` (a refusal: the caller gets
-/// an error with that message, `JK_STATUS_INVALID_ARGUMENT` as the core reports a refused
-/// query), or any other value (the caller gets `JK_STATUS_INTERNAL`; the node goes on serving).
+/// `JK_STATUS_REJECTED` with that message), or any other value (the caller gets `JK_STATUS_INTERNAL`; the node goes on serving).
 pub type jk_sm_query_fn = Option<
     extern "C" fn(
         user_data: *mut c_void,

@@ -128,7 +128,7 @@ int main(void) {
     query(client, "balances", JK_QUERY_CONSISTENCY_STRICT, all);
     query(client, "balance alice", JK_QUERY_CONSISTENCY_SEQUENTIAL, "70");
     query(client, "balance nobody", JK_QUERY_CONSISTENCY_SEQUENTIAL, "0");
-    EXPECT_ERROR(JK_STATUS_INVALID_ARGUMENT, "unknown query",
+    EXPECT_ERROR(JK_STATUS_REJECTED, "unknown query",
                  jk_sm_query(client, "bank", text("what"), JK_QUERY_CONSISTENCY_STRICT, &r, ERR));
     EXPECT_ERROR(JK_STATUS_INVALID_ARGUMENT, "consistency", jk_sm_query(client, "bank", text("balances"), 99, &r, ERR));
     /* Each node, read locally: it catches up with everything committed. */
