@@ -4,7 +4,9 @@
 //! Why an allow-list: every replica must compute the same state from the same statements, so a
 //! function is allowed only when its result depends on its arguments alone. Clock, randomness,
 //! connection state (`changes()`, `last_insert_rowid()`) and build details (`sqlite_version()`)
-//! are refused at prepare time, with the function named; so are the date and time functions
+//! are refused at prepare time, with the function named, and so are the transcendental math
+//! functions (`exp`, `ln`, `pow`, `sin`, …: the C library's results may differ in the last bit
+//! between machines; `sqrt` is exact by IEEE 754 and stays); so are the date and time functions
 //! (they read the wall clock for `'now'`): the leader's time is the parameter
 //! `:jk_timestamp_ms`. `ATTACH`, `DETACH`, `PRAGMA` and the caller's own `BEGIN` / `COMMIT` /
 //! `SAVEPOINT` are refused too; the machine runs each batch in its own savepoint.
@@ -59,34 +61,11 @@ const DETERMINISTIC: &[&str] = &[
     "string_agg",
     "sum",
     "total",
-    "acos",
-    "acosh",
-    "asin",
-    "asinh",
-    "atan",
-    "atan2",
-    "atanh",
     "ceil",
     "ceiling",
-    "cos",
-    "cosh",
-    "degrees",
-    "exp",
     "floor",
-    "ln",
-    "log",
-    "log10",
-    "log2",
     "mod",
-    "pi",
-    "pow",
-    "power",
-    "radians",
-    "sin",
-    "sinh",
     "sqrt",
-    "tan",
-    "tanh",
     "trunc",
     "row_number",
     "rank",
