@@ -133,10 +133,6 @@ impl UserMachines {
         self.machines.keys().cloned().collect()
     }
 
-    pub fn hosts(&self, name: &str) -> bool {
-        self.machines.contains_key(name)
-    }
-
     /// Applies `cmd` at log `index` / `term`. `Ok`: one result per command (or the original
     /// results of a retry). `Err`: the node must stop applying (an unhosted machine, a panic).
     pub fn apply(

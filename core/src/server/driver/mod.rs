@@ -118,6 +118,9 @@ struct Driver {
     failed: bool,
     /// Why the node stopped serving (when `failed`).
     fail_reason: String,
+    /// The state machines this node hosts (fixed at start), checked before an update is
+    /// proposed without taking the state mutex.
+    machine_names: Vec<String>,
     pending_count: usize,
     /// Writes accepted in this pass, proposed together before `Ready` is handled.
     batch: ProposalBatch,

@@ -73,7 +73,7 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
     }
     let mut net = cfg.net.clone();
     net.cluster_id = cfg.cluster_id;
-    net.state_machines = machine_names;
+    net.state_machines = machine_names.clone();
     let (mut transport, inbound) = Transport::<PeerWire>::start(node, cfg.listen, net)
         .await
         .map_err(|e| {
@@ -208,6 +208,7 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
         snapshot_store,
         failed: false,
         fail_reason: String::new(),
+        machine_names,
         pending_count: 0,
         batch: ProposalBatch::default(),
         peer_addrs: cfg_peers,

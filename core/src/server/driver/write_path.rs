@@ -324,10 +324,10 @@ impl Driver {
 
     fn check_sm_update(&self, machine: &str, commands: &[Vec<u8>]) -> Result<(), Error> {
         user_machines::check_update(commands)?;
-        if !self.lock().user.hosts(machine) {
+        if !self.machine_names.iter().any(|n| n == machine) {
             return Err(invalid(format!(
                 "no state machine named {machine:?} (this cluster hosts {:?})",
-                self.lock().user.names()
+                self.machine_names
             )));
         }
         Ok(())
