@@ -124,8 +124,9 @@ int main(void) {
     CHECK(jk_sm_update_batch(client, "bank", batch, 1, JK_RESPONSE_CONFIG_PERSISTENCE, &results, ERR));
     REQUIRE(results == NULL);
 
+    /* A PERSISTENCE answer comes before the commit: wait until a strict read sees it. */
     const char *all = "alice=70\nbob=50\ncarol=5\ndave=16\nerin=4\n";
-    query(client, "balances", JK_QUERY_CONSISTENCY_STRICT, all);
+    EVENTUALLY(answers(client, "balances", JK_QUERY_CONSISTENCY_STRICT, all));
     query(client, "balance alice", JK_QUERY_CONSISTENCY_SEQUENTIAL, "70");
     query(client, "balance nobody", JK_QUERY_CONSISTENCY_SEQUENTIAL, "0");
     EXPECT_ERROR(JK_STATUS_REJECTED, "unknown query",

@@ -64,8 +64,10 @@ def test_bank_updates_batches_queries_failover_and_restore(tmp_path: Path) -> No
             assert bank.update_batch([b"deposit dave 1"], response="RECEIVE") is None
             assert bank.update(b"deposit dave 1", response=jk.ResponseConfig.PERSISTENCE) is None
 
+            # RECEIVE and PERSISTENCE answer before the commit: wait until a read sees both.
             expected = "alice=74\nbob=80\ncarol=6\ndave=2\n"
-            assert bank.query(b"balances") == expected.encode()
+            eventually("both dave deposits applied",
+                       lambda: True if bank.query(b"balances") == expected.encode() else None)
             assert bank.query(b"balance alice", jk.QueryConsistency.STRICT) == b"74"
             c.sync()
             assert bank.query(b"balance bob", "SEQUENTIAL") == b"80"
