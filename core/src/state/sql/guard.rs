@@ -9,8 +9,13 @@
 //! between machines; `sqrt` is exact by IEEE 754 and stays); so are the date and time functions
 //! (they read the wall clock for `'now'`): the leader's time is the parameter
 //! `:jk_timestamp_ms`. `ATTACH`, `DETACH`, `PRAGMA` and the caller's own `BEGIN` / `COMMIT` /
-//! `SAVEPOINT` are refused too; the machine runs each batch in its own savepoint.
+//! `SAVEPOINT` are refused too; the machine runs each batch in its own savepoint. So are
+//! temporary objects and the `temp` schema (a snapshot holds only `main`) and virtual tables.
+//!
+//! The guard also records which `main` tables a statement may write (directly or through its
+//! triggers), so the machine can check their rowids after it ran.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -120,6 +125,8 @@ pub(super) struct Guard {
     pub internal: bool,
     /// Why the last statement was refused, for the error the caller gets.
     pub refused: Option<String>,
+    /// The `main` tables the statements prepared since the last `take_written` may write.
+    pub written: BTreeSet<String>,
 }
 
 pub(super) type SharedGuard = Arc<Mutex<Guard>>;
@@ -131,8 +138,21 @@ pub(super) fn install(conn: &mut rusqlite::Connection, guard: SharedGuard) -> ru
         if g.internal {
             return Authorization::Allow;
         }
-        match refusal(&ctx.action) {
-            None => Authorization::Allow,
+        let temp = ctx.database_name == Some("temp") && !temp_schema_table(&ctx.action);
+        let refused = if temp {
+            Some("the temp schema is refused: a snapshot holds only the main database".into())
+        } else {
+            refusal(&ctx.action)
+        };
+        match refused {
+            None => {
+                if let AuthAction::Insert { table_name } | AuthAction::Update { table_name, .. } =
+                    ctx.action
+                {
+                    g.written.insert(table_name.to_string());
+                }
+                Authorization::Allow
+            }
             Some(reason) => {
                 g.refused = Some(reason);
                 Authorization::Deny
@@ -166,10 +186,40 @@ fn refusal(action: &AuthAction<'_>) -> Option<String> {
         AuthAction::Pragma { pragma_name, .. } => Some(format!(
             "PRAGMA {pragma_name} is refused: it could change how replicas behave"
         )),
+        AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::DropTempIndex { .. }
+        | AuthAction::DropTempTable { .. }
+        | AuthAction::DropTempTrigger { .. }
+        | AuthAction::DropTempView { .. } => {
+            Some("temporary objects are refused: a snapshot holds only the main database".into())
+        }
+        AuthAction::CreateVtable { .. } | AuthAction::DropVtable { .. } => {
+            Some("virtual tables are refused: their modules keep state outside the database".into())
+        }
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
             "transaction control is refused: each execute runs in one transaction of its own"
                 .into(),
         ),
         _ => None,
     }
+}
+
+/// SQLite's own look at the `temp` schema table (ALTER TABLE searches it for temp triggers):
+/// it holds only the machine's scratch table, the same on every replica.
+fn temp_schema_table(action: &AuthAction<'_>) -> bool {
+    let (AuthAction::Read { table_name, .. } | AuthAction::Update { table_name, .. }) = action
+    else {
+        return false;
+    };
+    [
+        "sqlite_master",
+        "sqlite_temp_master",
+        "sqlite_schema",
+        "sqlite_temp_schema",
+    ]
+    .iter()
+    .any(|t| table_name.eq_ignore_ascii_case(t))
 }

@@ -274,3 +274,209 @@ proptest::proptest! {
         let _ = m.query(&data);
     }
 }
+
+fn refused(r: Result<ExecuteResult, StateError>, needle: &str) {
+    match r {
+        Err(StateError::Rejected(m)) => assert!(m.contains(needle), "{needle:?} not in {m:?}"),
+        other => panic!("expected a refusal naming {needle:?}, got {other:?}"),
+    }
+}
+
+fn one(m: &mut SqlMachine, index: u64, sql: &str) -> Result<ExecuteResult, StateError> {
+    exec(m, index, &[st(sql, vec![])])
+}
+
+#[test]
+fn state_outside_the_snapshot_and_schema_smuggling_are_refused() {
+    let mut m = SqlMachine::new().unwrap();
+    refused(one(&mut m, 1, "CREATE TEMP TABLE tt (x)"), "temp");
+    refused(one(&mut m, 2, "CREATE TABLE temp.tt (x)"), "temp");
+    refused(
+        one(&mut m, 3, "SELECT * FROM temp.jk_last_insert_reset"),
+        "temp schema",
+    );
+    refused(
+        one(&mut m, 4, "INSERT INTO jk_last_insert_reset VALUES (1)"),
+        "",
+    );
+    refused(one(&mut m, 5, "CREATE VIRTUAL TABLE v USING fts5(x)"), "");
+    refused(
+        one(&mut m, 6, "CREATE TABLE d (x DEFAULT (random()))"),
+        "random()",
+    );
+    refused(
+        one(&mut m, 7, "CREATE TABLE d (x DEFAULT CURRENT_TIMESTAMP)"),
+        "current_timestamp()",
+    );
+    refused(one(&mut m, 8, "VACUUM"), "");
+    // A view or trigger may be created; using it compiles its body under the same guard.
+    one(&mut m, 9, "CREATE VIEW v AS SELECT random() AS r").unwrap();
+    refused(
+        one(&mut m, 10, "CREATE TABLE vv AS SELECT * FROM v"),
+        "random()",
+    );
+    one(&mut m, 11, "CREATE TABLE tr (x)").unwrap();
+    one(
+        &mut m,
+        12,
+        "CREATE TRIGGER g AFTER INSERT ON tr BEGIN UPDATE tr SET x = random(); END",
+    )
+    .unwrap();
+    refused(one(&mut m, 13, "INSERT INTO tr VALUES (1)"), "random()");
+    assert!(
+        select(&m, "SELECT * FROM tr", vec![])
+            .unwrap()
+            .rows
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_runaway_statement_is_refused_by_the_instruction_budget_and_changes_nothing() {
+    let mut m = SqlMachine::with_budget(2_000_000).unwrap();
+    one(&mut m, 1, "CREATE TABLE e (x)").unwrap();
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) ";
+    refused(
+        one(
+            &mut m,
+            2,
+            &format!("{endless} INSERT INTO e SELECT x FROM c"),
+        ),
+        "MAX_VM_INSTRUCTIONS",
+    );
+    assert_eq!(
+        select(&m, "SELECT count(*) FROM e", vec![]).unwrap().rows,
+        vec![vec![SqlValue::Integer(0)]]
+    );
+    match select(&m, &format!("{endless} SELECT count(*) FROM c"), vec![]) {
+        Err(StateError::Rejected(e)) => assert!(e.contains("MAX_VM_INSTRUCTIONS"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // The budget is per execute: bounded work of the same shape passes, and keeps passing.
+    for i in 0..3 {
+        let r = one(
+            &mut m,
+            3 + i,
+            &format!("{endless} INSERT INTO e SELECT x FROM c LIMIT 100"),
+        );
+        assert_eq!(r.unwrap().rows_affected, 100);
+    }
+}
+
+#[test]
+fn last_insert_id_counts_only_the_batch_so_a_restored_replica_answers_the_same() {
+    let mut m = SqlMachine::new().unwrap();
+    one(&mut m, 1, "CREATE TABLE t (id INTEGER PRIMARY KEY, n)").unwrap();
+    assert_eq!(
+        one(&mut m, 2, "INSERT INTO t (n) VALUES (1)")
+            .unwrap()
+            .last_insert_id,
+        1
+    );
+    let mut snap = Vec::new();
+    m.snapshot(&mut snap).unwrap();
+    let mut restored = SqlMachine::new().unwrap();
+    restored.restore(&mut snap.as_slice()).unwrap();
+    for machine in [&mut m, &mut restored] {
+        let r = one(machine, 3, "UPDATE t SET n = n + 1").unwrap();
+        assert_eq!(
+            r,
+            ExecuteResult {
+                rows_affected: 1,
+                last_insert_id: 0
+            }
+        );
+        // A DDL statement after a DML one does not count the DML twice.
+        let r = exec(
+            machine,
+            4,
+            &[
+                st("INSERT INTO t (n) VALUES (5)", vec![]),
+                st("CREATE INDEX i ON t (n)", vec![]),
+            ],
+        );
+        assert_eq!(
+            r.unwrap(),
+            ExecuteResult {
+                rows_affected: 1,
+                last_insert_id: 2
+            }
+        );
+    }
+}
+
+#[test]
+fn no_table_may_reach_the_rowid_after_which_sqlite_picks_at_random() {
+    let mut m = SqlMachine::new().unwrap();
+    one(&mut m, 1, "CREATE TABLE r (a)").unwrap();
+    one(&mut m, 2, "CREATE TABLE k (id INTEGER PRIMARY KEY, a)").unwrap();
+    one(
+        &mut m,
+        3,
+        "CREATE TABLE w (id INTEGER PRIMARY KEY, a) WITHOUT ROWID",
+    )
+    .unwrap();
+    let max = i64::MAX;
+    refused(
+        one(
+            &mut m,
+            4,
+            &format!("INSERT INTO r (rowid, a) VALUES ({max}, 1)"),
+        ),
+        "rowid",
+    );
+    refused(
+        one(&mut m, 5, &format!("INSERT INTO k VALUES ({max}, 1)")),
+        "rowid",
+    );
+    one(&mut m, 6, &format!("INSERT INTO k VALUES ({}, 1)", max - 1)).unwrap();
+    refused(one(&mut m, 7, "UPDATE k SET id = id + 1"), "rowid");
+    one(&mut m, 8, &format!("INSERT INTO w VALUES ({max}, 1)")).unwrap();
+    assert_eq!(
+        select(&m, "SELECT id FROM k", vec![]).unwrap().rows,
+        vec![vec![SqlValue::Integer(max - 1)]]
+    );
+}
+
+#[test]
+fn foreign_keys_are_enforced_and_a_failed_deferred_check_rolls_back() {
+    let mut m = SqlMachine::new().unwrap();
+    exec(
+        &mut m,
+        1,
+        &[
+            st("CREATE TABLE p (id INTEGER PRIMARY KEY)", vec![]),
+            st("CREATE TABLE c (p INTEGER REFERENCES p (id))", vec![]),
+            st(
+                "CREATE TABLE d (p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)",
+                vec![],
+            ),
+        ],
+    )
+    .unwrap();
+    refused(one(&mut m, 2, "INSERT INTO c VALUES (7)"), "FOREIGN KEY");
+    // RETURNING rows are stepped through; the result is what changed.
+    let r = one(&mut m, 2, "INSERT INTO p VALUES (3) RETURNING id").unwrap();
+    assert_eq!(
+        r,
+        ExecuteResult {
+            rows_affected: 1,
+            last_insert_id: 3
+        }
+    );
+    refused(one(&mut m, 3, "INSERT INTO d VALUES (7)"), "commit");
+    // The deferred violation is fixed inside the batch: it commits.
+    let ok = exec(
+        &mut m,
+        4,
+        &[
+            st("INSERT INTO d VALUES (7)", vec![]),
+            st("INSERT INTO p VALUES (7)", vec![]),
+        ],
+    );
+    assert_eq!(ok.unwrap().rows_affected, 2);
+    assert_eq!(
+        select(&m, "SELECT count(*) FROM d", vec![]).unwrap().rows,
+        vec![vec![SqlValue::Integer(1)]]
+    );
+}
