@@ -22,6 +22,11 @@ pub struct LocalClusterOptions {
     pub tick_ms: u64,
     /// Snapshot every this many applied entries (0: never).
     pub snapshot_interval: u64,
+    /// Log entries kept behind a snapshot (fewer: a lagging node sooner needs the snapshot).
+    pub snapshot_retained_entries: u64,
+    /// Largest journal segment file; compaction drops whole segments, so a small one lets a
+    /// test compact a short log.
+    pub max_segment_bytes: u64,
     /// The journal partitions declared at start (`partitions` in the TOML).
     pub partitions: Vec<u16>,
     /// `RUST_LOG` of the children (their stdout and stderr go to `node<i>.log`).
@@ -38,6 +43,8 @@ impl Default for LocalClusterOptions {
             heartbeat_interval_ms: 30,
             tick_ms: 5,
             snapshot_interval: 100_000,
+            snapshot_retained_entries: 1000,
+            max_segment_bytes: 64 << 20,
             partitions: (0..8).collect(),
             rust_log: "info".into(),
         }
@@ -523,7 +530,8 @@ fn node_toml(
     let mut text = format!(
         "node_id = {id}\nlisten = \"{}\"\ncluster_id = {}\ndata_dir = {}\n\
          election_timeout_ms = {}\nheartbeat_interval_ms = {}\ntick_ms = {}\n\
-         snapshot_interval = {}\npartitions = {:?}\njoin = {join}\n\n[peers]\n",
+         snapshot_interval = {}\nsnapshot_retained_entries = {}\nmax_segment_bytes = {}\n\
+         partitions = {:?}\njoin = {join}\n\n[peers]\n",
         addrs[own],
         o.cluster_id,
         toml_string(&data_dir.to_string_lossy()),
@@ -531,6 +539,8 @@ fn node_toml(
         o.heartbeat_interval_ms,
         o.tick_ms,
         o.snapshot_interval,
+        o.snapshot_retained_entries,
+        o.max_segment_bytes,
         o.partitions,
     );
     for (j, a) in addrs.iter().enumerate() {
