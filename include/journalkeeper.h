@@ -32,6 +32,13 @@
 
 
 /*
+ A `flags` bit of `jk_client_events_with` / `jk_server_events_with`: also deliver
+ `JK_CLUSTER_EVENT_KIND_STATE_CHANGED` events, one per hosted user state machine as the node
+ applies to it (needs nodes of protocol 1.8).
+ */
+#define JK_EVENTS_STATE_MACHINES 1
+
+/*
  "No index": returned for the first index of a write whose response level does not return it
  (`ONE_WAY`, `RECEIVE`, `PERSISTENCE`) and by `jk_journal_query_index` for an empty partition.
  */
@@ -235,6 +242,11 @@ typedef enum {
    A journal partition's readable range changed (`partition`, `min_index`, `max_index`).
    */
   JK_CLUSTER_EVENT_KIND_JOURNAL_CHANGED = 3,
+  /*
+   A user state machine changed on the reporting node (`machine`, `applied_index`). Only
+   for subscriptions opened with `JK_EVENTS_STATE_MACHINES`.
+   */
+  JK_CLUSTER_EVENT_KIND_STATE_CHANGED = 4,
 } jk_cluster_event_kind;
 
 /*
@@ -741,6 +753,13 @@ typedef struct {
   uint16_t partition;
   uint64_t min_index;
   uint64_t max_index;
+  /*
+   `STATE_CHANGED`: the user state machine's name (NUL-terminated) and the log index of
+   the last entry that ran its commands, or that replaced its state from a snapshot (0
+   before any). Coalesced: the latest index, not every one.
+   */
+  const char *machine;
+  uint64_t applied_index;
 } jk_cluster_event;
 
 /*
@@ -1736,6 +1755,17 @@ jk_status jk_client_events(const jk_client *client,
                            jk_error **err_out);
 
 /*
+ `jk_client_events` with `flags`: `JK_EVENTS_STATE_MACHINES` adds the user state machines'
+ `STATE_CHANGED` events. `JK_STATUS_INVALID_ARGUMENT` for an unknown bit. Thread-safe.
+ */
+jk_status jk_client_events_with(const jk_client *client,
+                                uint32_t flags,
+                                jk_events_callback callback,
+                                void *user_data,
+                                jk_events **out,
+                                jk_error **err_out);
+
+/*
  Subscribes to an embedded node's own events, as a client subscribed to it would get them:
  first its whole current state, then each change (a slow callback skips intermediate states
  and gets the difference to the latest). Does not block on the network. `callback` runs with
@@ -1750,6 +1780,18 @@ jk_status jk_server_events(const jk_server *server,
                            void *user_data,
                            jk_events **out,
                            jk_error **err_out);
+
+/*
+ `jk_server_events` with `flags`: `JK_EVENTS_STATE_MACHINES` adds the hosted user state
+ machines' `STATE_CHANGED` events. `JK_STATUS_INVALID_ARGUMENT` for an unknown bit.
+ Thread-safe.
+ */
+jk_status jk_server_events_with(const jk_server *server,
+                                uint32_t flags,
+                                jk_events_callback callback,
+                                void *user_data,
+                                jk_events **out,
+                                jk_error **err_out);
 
 /*
  Stops the subscription and frees the handle. After it returns, the callback is never called

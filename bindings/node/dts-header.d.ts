@@ -35,15 +35,16 @@ export type ClusterEventCallback = (err: JournalKeeperError | null, event: Clust
 
 export interface Client {
   /**
-   * Cluster events (leader, voters, the node's role, journal bounds) as the node the client
-   * is subscribed to sees them, starting with its current state. With a callback: a Promise
+   * Cluster events (leader, voters, the node's role, journal bounds; with
+   * `{ stateMachines: true }` also `stateChanged` for each user state machine) as the node
+   * the client is subscribed to sees them, starting with its current state. With a callback: a Promise
    * of the subscription (the callback never keeps the process alive; after an error other
    * than the retried `TIMEOUT` / `UNAVAILABLE` it has ended). Without: an async iterator
    * (`for await`) that ends when closed or when the client is closed; a pending `next()`
    * keeps the process alive. Defined in `journalkeeper.js`.
    */
-  events(callback: ClusterEventCallback): Promise<ClusterEvents>
-  events(): ClusterEventIterator
+  events(callback: ClusterEventCallback, options?: EventOptions): Promise<ClusterEvents>
+  events(options?: EventOptions): ClusterEventIterator
 }
 
 export interface Server {
@@ -54,8 +55,8 @@ export interface Server {
    * (`for await`) that ends when closed or when the server stops. Defined in
    * `journalkeeper.js`.
    */
-  events(callback: ClusterEventCallback): ClusterEvents
-  events(): ClusterEventIterator
+  events(callback: ClusterEventCallback, options?: EventOptions): ClusterEvents
+  events(options?: EventOptions): ClusterEventIterator
 }
 
 export interface ElectionObserver {

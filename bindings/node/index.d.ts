@@ -35,15 +35,16 @@ export type ClusterEventCallback = (err: JournalKeeperError | null, event: Clust
 
 export interface Client {
   /**
-   * Cluster events (leader, voters, the node's role, journal bounds) as the node the client
-   * is subscribed to sees them, starting with its current state. With a callback: a Promise
+   * Cluster events (leader, voters, the node's role, journal bounds; with
+   * `{ stateMachines: true }` also `stateChanged` for each user state machine) as the node
+   * the client is subscribed to sees them, starting with its current state. With a callback: a Promise
    * of the subscription (the callback never keeps the process alive; after an error other
    * than the retried `TIMEOUT` / `UNAVAILABLE` it has ended). Without: an async iterator
    * (`for await`) that ends when closed or when the client is closed; a pending `next()`
    * keeps the process alive. Defined in `journalkeeper.js`.
    */
-  events(callback: ClusterEventCallback): Promise<ClusterEvents>
-  events(): ClusterEventIterator
+  events(callback: ClusterEventCallback, options?: EventOptions): Promise<ClusterEvents>
+  events(options?: EventOptions): ClusterEventIterator
 }
 
 export interface Server {
@@ -54,8 +55,8 @@ export interface Server {
    * (`for await`) that ends when closed or when the server stops. Defined in
    * `journalkeeper.js`.
    */
-  events(callback: ClusterEventCallback): ClusterEvents
-  events(): ClusterEventIterator
+  events(callback: ClusterEventCallback, options?: EventOptions): ClusterEvents
+  events(options?: EventOptions): ClusterEventIterator
 }
 
 export interface ElectionObserver {
@@ -242,7 +243,7 @@ export declare class Client {
    * but `TIMEOUT` / `UNAVAILABLE` (retried) the subscription has ended (`CLOSED`: the
    * client was closed).
    */
-  subscribeEvents(callback: (err: Error | null, event: ClusterEvent | null) => void): Promise<ClusterEvents>
+  subscribeEvents(callback: (err: Error | null, event: ClusterEvent | null) => void, options?: EventOptions | undefined | null): Promise<ClusterEvents>
   /**
    * Raises the client's read floor to the leader's applied index, so later `SEQUENTIAL`
    * reads see every write acknowledged before; returns that index.
@@ -477,7 +478,7 @@ export declare class Server {
    * the callback gets a `CLOSED` error and the subscription ends. The callback never keeps
    * the process alive. Throws `CLOSED` when the server is already closed.
    */
-  subscribeEvents(callback: (err: Error | null, event: ClusterEvent | null) => void): ClusterEvents
+  subscribeEvents(callback: (err: Error | null, event: ClusterEvent | null) => void, options?: EventOptions | undefined | null): ClusterEvents
   /**
    * Resolves once a committed configuration no longer holds this node
    * (`admin.removeVoter()`; its standing is then `'REMOVED'` and it serves nothing); at
@@ -617,6 +618,7 @@ export type ClusterEvent =
   | { kind: 'votersChanged'; configuration: ClusterConfiguration }
   | { kind: 'roleChanged'; nodeId: number; role: string }
   | { kind: 'journalChanged'; partition: number; minIndex: number; maxIndex: number }
+  | { kind: 'stateChanged'; machine: string; appliedIndex: number }
 
 /** The filesystem holding the node's data directory. */
 export interface DiskUsage {
@@ -643,6 +645,15 @@ export interface ElectionLeader {
  * `ErrorKind::code()`, the same in every language.
  */
 export type ErrorCode = 'NOT_LEADER' | 'TIMEOUT' | 'INDEX_OVERFLOW' | 'INDEX_UNDERFLOW' | 'INVALID_ARGUMENT' | 'CLOSED' | 'IO' | 'CORRUPTION' | 'TRANSACTION' | 'UNAVAILABLE' | 'INTERNAL' | 'WRONG_CLUSTER' | 'LEASE_EXPIRED' | 'REJECTED'
+
+/** What an event subscription includes beyond the cluster's state. */
+export interface EventOptions {
+  /**
+   * Also `stateChanged` events for each user state machine (default false; needs nodes of
+   * protocol 1.8).
+   */
+  stateMachines?: boolean
+}
 
 /** A follower's replication as the leader tracks it. */
 export interface FollowerStatus {

@@ -117,16 +117,23 @@ native.Kv.prototype.events = function events(filter, fromIndex = 0) {
   return iterate((callback) => this.watch(filter, fromIndex, callback));
 };
 
+/** Whether the first argument of `events()` is its options (a plain object), not a callback. */
+function isOptions(arg) {
+  return arg !== null && typeof arg === 'object' && !Array.isArray(arg);
+}
+
 /**
- * Cluster events (leader, voters, the node's role, journal bounds), starting with the node's
- * current state. `client.events(callback)`: a Promise of the subscription (`close()` ends it;
+ * Cluster events (leader, voters, the node's role, journal bounds; with
+ * `{ stateMachines: true }` also each user state machine's `stateChanged`), starting with the
+ * node's current state. Options go last: `events(callback, options)` or `events(options)`. `client.events(callback)`: a Promise of the subscription (`close()` ends it;
  * the callback never keeps the process alive). `client.events()`: an async iterator
  * (`for await`) that ends when it or the client is closed; any other error than the retried
  * `TIMEOUT` / `UNAVAILABLE` rejects `next()`.
  */
-native.Client.prototype.events = function events(callback) {
-  if (callback !== undefined) return this.subscribeEvents(callback);
-  return iterate((cb) => this.subscribeEvents(cb), { closedEnds: true });
+native.Client.prototype.events = function events(callback, options) {
+  if (isOptions(callback)) [callback, options] = [undefined, callback];
+  if (callback !== undefined) return this.subscribeEvents(callback, options);
+  return iterate((cb) => this.subscribeEvents(cb, options), { closedEnds: true });
 };
 
 /**
@@ -135,9 +142,10 @@ native.Client.prototype.events = function events(callback) {
  * never keeps the process alive). `server.events()`: an async iterator (`for await`) that
  * ends when closed or when the server stops.
  */
-native.Server.prototype.events = function events(callback) {
-  if (callback !== undefined) return this.subscribeEvents(callback);
-  return iterate((cb) => this.subscribeEvents(cb), { closedEnds: true });
+native.Server.prototype.events = function events(callback, options) {
+  if (isOptions(callback)) [callback, options] = [undefined, callback];
+  if (callback !== undefined) return this.subscribeEvents(callback, options);
+  return iterate((cb) => this.subscribeEvents(cb, options), { closedEnds: true });
 };
 
 /**

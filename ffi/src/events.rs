@@ -4,9 +4,9 @@
 //! `jk_events_close` stops it. Each event is a `jk_cluster_event` built for the call only, with
 //! the configuration and member structs of `admin`.
 
-use std::ffi::c_void;
+use std::ffi::{CString, c_char, c_void};
 
-use journalkeeper::client::{ClusterEvent, EventStream};
+use journalkeeper::client::{ClusterEvent, EventOptions, EventStream};
 use journalkeeper::server::events::LocalEvents;
 
 use crate::admin::{ConfigStorage, jk_cluster_configuration, jk_member, member};
@@ -42,7 +42,15 @@ pub enum jk_cluster_event_kind {
     RoleChanged = 2,
     /// A journal partition's readable range changed (`partition`, `min_index`, `max_index`).
     JournalChanged = 3,
+    /// A user state machine changed on the reporting node (`machine`, `applied_index`). Only
+    /// for subscriptions opened with `JK_EVENTS_STATE_MACHINES`.
+    StateChanged = 4,
 }
+
+/// A `flags` bit of `jk_client_events_with` / `jk_server_events_with`: also deliver
+/// `JK_CLUSTER_EVENT_KIND_STATE_CHANGED` events, one per hosted user state machine as the node
+/// applies to it (needs nodes of protocol 1.8).
+pub const JK_EVENTS_STATE_MACHINES: u32 = 1;
 
 /// One cluster event, passed to a `jk_events_callback`. Borrowed: it and everything it points to
 /// are valid during the callback only. Only the fields of its `kind` are set; the others are 0
@@ -68,6 +76,11 @@ pub struct jk_cluster_event {
     pub partition: u16,
     pub min_index: u64,
     pub max_index: u64,
+    /// `STATE_CHANGED`: the user state machine's name (NUL-terminated) and the log index of
+    /// the last entry that ran its commands, or that replaced its state from a snapshot (0
+    /// before any). Coalesced: the latest index, not every one.
+    pub machine: *const c_char,
+    pub applied_index: u64,
 }
 
 /// Called on the subscription's own library thread, once per event (`event` non-NULL, `error`
@@ -116,6 +129,8 @@ fn empty(kind: jk_cluster_event_kind) -> jk_cluster_event {
         partition: 0,
         min_index: 0,
         max_index: 0,
+        machine: std::ptr::null(),
+        applied_index: 0,
     }
 }
 
@@ -160,7 +175,32 @@ fn deliver(callback: &Callback<jk_cluster_event>, e: &ClusterEvent) {
                 ..empty(jk_cluster_event_kind::JournalChanged)
             });
         }
+        ClusterEvent::StateChanged {
+            machine,
+            applied_index,
+        } => {
+            // Machine names are `[A-Za-z0-9_.-]`: never an inner NUL.
+            let name = CString::new(machine.as_str()).unwrap_or_default();
+            callback.event(&jk_cluster_event {
+                machine: name.as_ptr(),
+                applied_index: *applied_index,
+                ..empty(jk_cluster_event_kind::StateChanged)
+            });
+        }
     }
+}
+
+/// The core's options from `flags` (`JK_EVENTS_*` bits).
+fn event_options(flags: u32) -> Result<EventOptions, Failure> {
+    if flags & !JK_EVENTS_STATE_MACHINES != 0 {
+        return Err(Failure::new(
+            jk_status::InvalidArgument,
+            format!("unknown event flags {flags:#x} (known: JK_EVENTS_STATE_MACHINES = 1)"),
+        ));
+    }
+    Ok(EventOptions {
+        state_machines: flags & JK_EVENTS_STATE_MACHINES != 0,
+    })
 }
 
 fn start<S: Source<Item = ClusterEvent>>(
@@ -186,11 +226,26 @@ pub extern "C" fn jk_client_events(
     out: *mut *mut jk_events,
     err_out: *mut *mut jk_error,
 ) -> jk_status {
+    jk_client_events_with(client, 0, callback, user_data, out, err_out)
+}
+
+/// `jk_client_events` with `flags`: `JK_EVENTS_STATE_MACHINES` adds the user state machines'
+/// `STATE_CHANGED` events. `JK_STATUS_INVALID_ARGUMENT` for an unknown bit. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_client_events_with(
+    client: *const jk_client,
+    flags: u32,
+    callback: jk_events_callback,
+    user_data: *mut c_void,
+    out: *mut *mut jk_events,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
     ffi_boundary! { err_out = err_out;
         let out = out_arg(out, "out")?;
         let client = client_arg(client)?;
+        let options = event_options(flags)?;
         let callback = Callback::new(callback, user_data)?;
-        let stream = block_on(client.events())??;
+        let stream = block_on(client.events_with(options))??;
         out.set(start(stream, callback)?);
         Ok(())
     }
@@ -212,10 +267,26 @@ pub extern "C" fn jk_server_events(
     out: *mut *mut jk_events,
     err_out: *mut *mut jk_error,
 ) -> jk_status {
+    jk_server_events_with(server, 0, callback, user_data, out, err_out)
+}
+
+/// `jk_server_events` with `flags`: `JK_EVENTS_STATE_MACHINES` adds the hosted user state
+/// machines' `STATE_CHANGED` events. `JK_STATUS_INVALID_ARGUMENT` for an unknown bit.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_events_with(
+    server: *const jk_server,
+    flags: u32,
+    callback: jk_events_callback,
+    user_data: *mut c_void,
+    out: *mut *mut jk_events,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
     ffi_boundary! { err_out = err_out;
         let out = out_arg(out, "out")?;
+        let options = event_options(flags)?;
         let callback = Callback::new(callback, user_data)?;
-        let events = with_server(server, |s| Ok(s.events()))?;
+        let events = with_server(server, |s| Ok(s.events_with(options)))?;
         out.set(start(events, callback)?);
         Ok(())
     }
@@ -280,6 +351,11 @@ mod tests {
             jk_cluster_event_kind::JournalChanged => {
                 format!("journal {} {}..{}", e.partition, e.min_index, e.max_index)
             }
+            jk_cluster_event_kind::StateChanged => {
+                // SAFETY: STATE_CHANGED carries a live NUL-terminated name.
+                let name = unsafe { CStr::from_ptr(e.machine) };
+                format!("state {} {}", name.to_str().unwrap(), e.applied_index)
+            }
         });
     }
 
@@ -315,6 +391,10 @@ mod tests {
                 min_index: 5,
                 max_index: 9,
             },
+            ClusterEvent::StateChanged {
+                machine: "bank".into(),
+                applied_index: 12,
+            },
         ] {
             deliver(&callback, &e);
         }
@@ -326,10 +406,17 @@ mod tests {
                 "voters [\"1@127.0.0.1:1\", \"2@127.0.0.1:2\"] leader None",
                 "role 3 Leader",
                 "journal 4 5..9",
+                "state bank 12",
             ]
         );
         let empty = empty(jk_cluster_event_kind::RoleChanged);
-        assert!(empty.leader.is_null() && empty.configuration.is_null());
+        assert!(empty.leader.is_null() && empty.configuration.is_null() && empty.machine.is_null());
+        assert!(event_options(2).is_err());
+        assert!(
+            event_options(JK_EVENTS_STATE_MACHINES)
+                .unwrap()
+                .state_machines
+        );
         assert_eq!(
             (empty.term, empty.node_id, empty.role),
             (0, 0, jk_role::None)

@@ -61,6 +61,20 @@ static uint64_t commit_index(jk_server *s) {
     return info.commit_index;
 }
 
+/* STATE_CHANGED events: the latest index reported for "bank" per subscription (user_data). */
+typedef struct {
+    atomic_ullong bank_index;
+    atomic_int state_events;
+} state_seen;
+
+static void on_state(void *user_data, const jk_cluster_event *event, const jk_error *error) {
+    state_seen *seen = user_data;
+    (void)error;
+    if (event == NULL || event->kind != JK_CLUSTER_EVENT_KIND_STATE_CHANGED) return;
+    atomic_fetch_add(&seen->state_events, 1);
+    if (strcmp(event->machine, "bank") == 0) atomic_store(&seen->bank_index, event->applied_index);
+}
+
 int main(void) {
     /* A failed start frees the machines it was given, once. */
     jk_state_machine lost = bank_machine("bank", &frees);
@@ -142,6 +156,28 @@ int main(void) {
         query(one, "balances", JK_QUERY_CONSISTENCY_SEQUENTIAL, all);
         jk_client_free(one);
     }
+
+    /* STATE_CHANGED events, from a client's and an embedded server's subscriptions that ask
+     * for them; one without the flag never gets them. */
+    state_seen remote = {0}, local = {0}, plain = {0};
+    jk_events *remote_events = NULL, *local_events = NULL, *plain_events = NULL, *refused = NULL;
+    CHECK(jk_client_events_with(client, JK_EVENTS_STATE_MACHINES, on_state, &remote, &remote_events, ERR));
+    CHECK(jk_server_events_with(c.servers[0], JK_EVENTS_STATE_MACHINES, on_state, &local, &local_events, ERR));
+    CHECK(jk_client_events(client, on_state, &plain, &plain_events, ERR));
+    EXPECT_ERROR(JK_STATUS_INVALID_ARGUMENT, "flags",
+                 jk_client_events_with(client, 2, on_state, &plain, &refused, ERR));
+    EVENTUALLY(atomic_load(&remote.bank_index) > 0 && atomic_load(&local.bank_index) > 0);
+    uint64_t before = atomic_load(&remote.bank_index);
+    update(client, "deposit erin 1", "5");
+    uint64_t synced = 0;
+    CHECK(jk_client_sync(client, &synced, ERR));
+    EVENTUALLY(atomic_load(&remote.bank_index) > before && atomic_load(&local.bank_index) > before);
+    REQUIRE(atomic_load(&remote.bank_index) <= synced);
+    REQUIRE(atomic_load(&plain.state_events) == 0);
+    REQUIRE(jk_events_close(remote_events) == JK_STATUS_OK);
+    REQUIRE(jk_events_close(local_events) == JK_STATUS_OK);
+    REQUIRE(jk_events_close(plain_events) == JK_STATUS_OK);
+    all = "alice=70\nbob=50\ncarol=5\ndave=16\nerin=5\n";
 
     /* A snapshot (snapshot_write on every node) and a recovery to it (restore_read). */
     uint64_t snap = 0;

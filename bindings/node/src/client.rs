@@ -449,19 +449,21 @@ impl Client {
     /// but `TIMEOUT` / `UNAVAILABLE` (retried) the subscription has ended (`CLOSED`: the
     /// client was closed).
     #[napi(
-        ts_args_type = "callback: (err: Error | null, event: ClusterEvent | null) => void",
+        ts_args_type = "callback: (err: Error | null, event: ClusterEvent | null) => void, options?: EventOptions | undefined | null",
         ts_return_type = "Promise<ClusterEvents>"
     )]
     pub fn subscribe_events<'env>(
         &self,
         env: &'env Env,
         callback: Unknown<'env>,
+        options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, ClusterEvents>> {
         let c = self.inner.clone();
         let tsfn = events_callback(callback)?;
+        let options = crate::events::event_options(options);
         promise(env, async move {
             let tsfn = tsfn?;
-            let stream = c.events().await?;
+            let stream = c.events_with(options?).await?;
             Ok(ClusterEvents::spawn(Source::Client(stream), tsfn))
         })
     }

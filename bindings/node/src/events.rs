@@ -11,8 +11,9 @@
 #![allow(clippy::enum_variant_names)]
 
 use journalkeeper::api::{self, ErrorKind};
-use journalkeeper::client::{ClusterEvent as CoreEvent, EventStream};
+use journalkeeper::client::{ClusterEvent as CoreEvent, EventOptions as CoreOptions, EventStream};
 use journalkeeper::server::events::LocalEvents;
+use napi::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::oneshot;
@@ -44,6 +45,28 @@ pub enum ClusterEvent {
         min_index: f64,
         max_index: f64,
     },
+    /// The user state machine `machine` changed on the reporting node: `appliedIndex` is the
+    /// log index of the last entry that ran its commands (or replaced its state from a
+    /// snapshot). Coalesced: the latest index, not every one. Only with
+    /// `{ stateMachines: true }`.
+    StateChanged { machine: String, applied_index: f64 },
+}
+
+/// What an event subscription includes beyond the cluster's state.
+#[napi(object)]
+#[derive(Default)]
+pub struct EventOptions {
+    /// Also `stateChanged` events for each user state machine (default false; needs nodes of
+    /// protocol 1.8).
+    pub state_machines: Option<bool>,
+}
+
+/// The core's options from the optional JS `options` argument.
+pub(crate) fn event_options(options: Unknown) -> Result<CoreOptions, api::Error> {
+    let o = crate::args::options::<EventOptions>("options", options)?.unwrap_or_default();
+    Ok(CoreOptions {
+        state_machines: o.state_machines.unwrap_or(false),
+    })
 }
 
 fn event(e: CoreEvent) -> Result<ClusterEvent, api::Error> {
@@ -67,6 +90,13 @@ fn event(e: CoreEvent) -> Result<ClusterEvent, api::Error> {
             partition: partition.into(),
             min_index: to_number("minIndex", min_index)?,
             max_index: to_number("maxIndex", max_index)?,
+        },
+        CoreEvent::StateChanged {
+            machine,
+            applied_index,
+        } => ClusterEvent::StateChanged {
+            machine,
+            applied_index: to_number("appliedIndex", applied_index)?,
         },
     })
 }

@@ -275,15 +275,21 @@ impl Server {
     /// the callback gets a `CLOSED` error and the subscription ends. The callback never keeps
     /// the process alive. Throws `CLOSED` when the server is already closed.
     #[napi(
-        ts_args_type = "callback: (err: Error | null, event: ClusterEvent | null) => void",
+        ts_args_type = "callback: (err: Error | null, event: ClusterEvent | null) => void, options?: EventOptions | undefined | null",
         ts_return_type = "ClusterEvents"
     )]
-    pub fn subscribe_events(&self, env: &Env, callback: Unknown) -> napi::Result<ClusterEvents> {
+    pub fn subscribe_events(
+        &self,
+        env: &Env,
+        callback: Unknown,
+        options: Unknown,
+    ) -> napi::Result<ClusterEvents> {
         let tsfn = crate::client::events_callback(callback)?.map_err(|e| js_error(env, &e))?;
+        let options = crate::events::event_options(options).map_err(|e| js_error(env, &e))?;
         let events = {
             let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             match guard.as_ref() {
-                Some(s) => s.events(),
+                Some(s) => s.events_with(options),
                 None => return Err(js_error(env, &closed())),
             }
         };

@@ -134,6 +134,34 @@ test('a JS bank on 3 nodes: updates, refusals, batches, queries, a stopped leade
     await assert.rejects(client.stateMachine('nobank').query(Buffer.from('balances')));
   });
 
+  await t.test('stateChanged events reach the subscriptions that ask for them', async () => {
+    const seen = { remote: [], local: [], plain: [] };
+    const record = (into) => (err, e) => { if (!err) into.push(e); };
+    const remote = await client.events(record(seen.remote), { stateMachines: true });
+    const local = cluster.servers[0].events(record(seen.local), { stateMachines: true });
+    const plain = await client.events(record(seen.plain));
+    const bankAt = (list) => list.filter((e) => e.kind === 'stateChanged' && e.machine === 'bank').map((e) => e.appliedIndex);
+    try {
+      await eventually('the whole state', () => bankAt(seen.remote).length > 0 && bankAt(seen.local).length > 0);
+      const before = Math.max(...bankAt(seen.remote));
+      assert.ok(before > 0, 'the bank changed before the subscription');
+      await bank.update(Buffer.from('deposit erin 1'));
+      const applied = await client.sync();
+      await eventually('the update reported', () => Math.max(...bankAt(seen.remote)) > before &&
+        Math.max(...bankAt(seen.local)) > before);
+      assert.ok(Math.max(...bankAt(seen.remote)) <= applied);
+      await client.journal.append(0, [Buffer.from('x')]);
+      await eventually('the journal change', () => seen.plain.some((e) => e.kind === 'journalChanged' && e.partition === 0 && e.maxIndex > 0));
+      assert.ok(!seen.plain.some((e) => e.kind === 'stateChanged'), 'no stateChanged without the option');
+      const it = client.events({ stateMachines: true });
+      for await (const e of it) if (e.kind === 'stateChanged' && e.machine === 'bank') break;
+    } finally {
+      remote.close();
+      local.close();
+      plain.close();
+    }
+  });
+
   await t.test('stopping the leader mid-way: equal balances everywhere, total conserved', async () => {
     const before = total((await bank.query(Buffer.from('balances'))).toString());
     const names = ['alice', 'bob', 'carol', 'dave'];

@@ -610,12 +610,14 @@ impl PyClient {
         })
     }
 
-    /// `Client::events`: subscribes (on any node) and returns the stream.
-    #[pyo3(signature = (aio=false))]
-    fn events(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
+    /// `Client::events_with`: subscribes (on any node) and returns the stream; with
+    /// `state_machines`, the user state machines' `StateChanged` events too.
+    #[pyo3(signature = (state_machines=false, aio=false))]
+    fn events(&self, py: Python<'_>, state_machines: bool, aio: bool) -> PyResult<Py<PyAny>> {
         let c = self.core()?;
+        let options = journalkeeper::client::EventOptions { state_machines };
         call(py, aio, async move {
-            let stream = c.events().await?;
+            let stream = c.events_with(options).await?;
             Ok(PyEvents::new(Source::Client(stream)))
         })
     }

@@ -20,7 +20,7 @@ use crate::process_bound::ProcessBound;
 use crate::runtime::call;
 
 /// One event as an instance of `journalkeeper.types.LeaderChanged` / `VotersChanged` /
-/// `RoleChanged` / `JournalChanged`.
+/// `RoleChanged` / `JournalChanged` / `StateChanged`.
 pub struct Event(ClusterEvent);
 
 fn types_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -56,6 +56,12 @@ impl<'py> IntoPyObject<'py> for Event {
             } => types
                 .getattr("JournalChanged")?
                 .call1((partition, min_index, max_index)),
+            ClusterEvent::StateChanged {
+                machine,
+                applied_index,
+            } => types
+                .getattr("StateChanged")?
+                .call1((machine, applied_index)),
         }
     }
 }

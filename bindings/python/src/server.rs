@@ -191,12 +191,14 @@ impl PyServer {
 
     /// This node's events (`Server::events`): its current state first, then each change;
     /// the stream ends (`ClosedError`, and it is closed) when the server stops.
-    fn events(&self) -> PyResult<PyEvents> {
+    #[pyo3(signature = (state_machines=false))]
+    fn events(&self, state_machines: bool) -> PyResult<PyEvents> {
         let guard = self.node()?;
+        let options = journalkeeper::client::EventOptions { state_machines };
         match guard.as_ref() {
             Some(s) => Ok(PyEvents::new(Source::Server {
                 node_id: self.node_id,
-                events: s.events(),
+                events: s.events_with(options),
             })),
             None => Err(to_py_err(closed(self.node_id))),
         }

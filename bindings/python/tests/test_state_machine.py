@@ -111,6 +111,42 @@ def test_bank_updates_batches_queries_failover_and_restore(tmp_path: Path) -> No
             s.close()
 
 
+def test_state_changed_events_reach_the_streams_that_ask_for_them(tmp_path: Path) -> None:
+    addrs = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    servers = [start(i + 1, addrs, tmp_path, Bank()) for i in range(3)]
+    try:
+        with jk.Client(addrs, cluster_id=CLUSTER_ID) as c:
+            bank = c.state_machine("bank")
+            with c.events(state_machines=True) as remote, servers[0].events(
+                state_machines=True
+            ) as local, c.events() as plain:
+
+                def bank_index(events: jk.Events, above: int) -> int:
+                    while True:
+                        e = events.next(timeout=20)
+                        assert not isinstance(e, jk.StateChanged) or e.machine in ("bank", "jk.sql")
+                        if isinstance(e, jk.StateChanged) and e.machine == "bank":
+                            if e.applied_index > above:
+                                return e.applied_index
+
+                assert bank_index(remote, -1) == 0  # the whole state first: not changed yet
+                bank.update(b"deposit alice 3")
+                applied = c.sync()
+                changed = bank_index(remote, 0)
+                assert 0 < changed <= applied
+                assert bank_index(local, 0) == changed
+                # Without the option: the journal change after the update, no state change.
+                c.journal.append(0, [b"x"])
+                while True:
+                    e = plain.next(timeout=20)
+                    assert not isinstance(e, jk.StateChanged)
+                    if isinstance(e, jk.JournalChanged) and e.partition == 0 and e.max_index > 0:
+                        break
+    finally:
+        for s in servers:
+            s.close()
+
+
 def test_async_state_machine_client(tmp_path: Path) -> None:
     addrs = [f"127.0.0.1:{p}" for p in free_ports(3)]
     banks = [Bank() for _ in range(3)]

@@ -26,7 +26,7 @@ use tracing::debug;
 
 use super::ClientConfig;
 use super::conn::{Lost, NodeConn, Reply, WatchPush};
-use super::protocol::{ReadAt, ReplyBody, RequestBody, is_not_yet};
+use super::protocol::{EventOptions, ReadAt, ReplyBody, RequestBody, is_not_yet};
 use crate::api::{Error, ErrorKind, QueryConsistency};
 use crate::state::session::RequestId;
 use crate::state::watch::WatchFilter;
@@ -58,8 +58,8 @@ pub(crate) enum Op {
         filter: WatchFilter,
         from_index: u64,
     },
-    /// An event subscription (protocol 1.3).
-    Events,
+    /// An event subscription (protocol 1.3; with options 1.8).
+    Events(EventOptions),
 }
 
 /// A successful watch open.
@@ -386,8 +386,10 @@ impl Cluster {
     }
 
     /// Opens an event subscription on any node under the retry rules.
-    pub async fn open_events(&self) -> Result<WatchSub, Error> {
-        let (_, sub) = self.run(Target::Any, Op::Events, self.timeouts()).await?;
+    pub async fn open_events(&self, options: EventOptions) -> Result<WatchSub, Error> {
+        let (_, sub) = self
+            .run(Target::Any, Op::Events(options), self.timeouts())
+            .await?;
         sub.ok_or_else(|| Error::new(ErrorKind::Internal, "subscription opened without a queue"))
     }
 
@@ -433,7 +435,7 @@ impl Cluster {
         let deadline = Instant::now() + t.request;
         let min_applied = match &op {
             Op::Request(body) => body.read_at().map(|r| r.min_applied),
-            Op::Watch { .. } | Op::Events => None,
+            Op::Watch { .. } | Op::Events(_) => None,
         };
         let mut delay = cfg.backoff_initial;
         let mut reached_any = false;
@@ -665,14 +667,18 @@ impl Cluster {
                 .await
                 .map(|r| (r, None))
                 .map_err(AttemptError::Lost),
-            Op::Events if conn.version.minor < 3 => Ok(lacks(addr, &conn, "events (1.3)")),
-            Op::Watch { .. } | Op::Events => {
+            Op::Events(_) if conn.version.minor < 3 => Ok(lacks(addr, &conn, "events (1.3)")),
+            Op::Events(o) if o.state_machines && conn.version.minor < 8 => {
+                Ok(lacks(addr, &conn, "state machine events (1.8)"))
+            }
+            Op::Watch { .. } | Op::Events(_) => {
                 let depth = self.config.watch_queue_depth;
                 let (reply, watch_id, rx) = match op {
                     Op::Watch { filter, from_index } => {
                         conn.watch(filter.clone(), *from_index, depth).await
                     }
-                    _ => conn.subscribe_events(depth).await,
+                    Op::Events(options) => conn.subscribe_events(depth, *options).await,
+                    Op::Request(_) => conn.subscribe_events(depth, EventOptions::default()).await,
                 }
                 .map_err(AttemptError::Lost)?;
                 Ok((

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::protocol::{ClientRequest, RequestBody, ServerMessage, Wire};
+use super::protocol::{ClientRequest, EventOptions, RequestBody, ServerMessage, Wire};
 use crate::api::{self, Error, ErrorKind};
 use crate::net::{Connection, Hello, NetConfig, NetError, ProtocolVersion, RejectReason, Role};
 use crate::state::watch::{KvEvent, WatchFilter};
@@ -208,9 +208,16 @@ impl NodeConn {
     pub async fn subscribe_events(
         &self,
         depth: usize,
+        options: EventOptions,
     ) -> Result<(Reply, u64, mpsc::Receiver<WatchPush>), Lost> {
-        self.open_pushes(depth, |sub_id| RequestBody::SubscribeEvents { sub_id })
-            .await
+        self.open_pushes(depth, |sub_id| {
+            if options == EventOptions::default() {
+                RequestBody::SubscribeEvents { sub_id }
+            } else {
+                RequestBody::SubscribeEventsWith { sub_id, options }
+            }
+        })
+        .await
     }
 
     async fn open_pushes(

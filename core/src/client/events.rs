@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use super::cluster::{Cluster, WatchSub, closed_error};
 use super::conn::WatchPush;
-use super::protocol::ClusterEvent;
+use super::protocol::{ClusterEvent, EventOptions};
 use crate::api::{Error, ErrorKind};
 
 /// A stream of [`ClusterEvent`]s. Call [`next`](Self::next) in a loop; dropping it ends the
 /// subscription on the server.
 pub struct EventStream {
     cluster: Arc<Cluster>,
+    options: EventOptions,
     sub: Option<WatchSub>,
     buffered: VecDeque<ClusterEvent>,
 }
@@ -40,13 +41,14 @@ impl Drop for EventStream {
 }
 
 impl EventStream {
-    pub(crate) async fn open(cluster: Arc<Cluster>) -> Result<Self, Error> {
+    pub(crate) async fn open(cluster: Arc<Cluster>, options: EventOptions) -> Result<Self, Error> {
         let mut stream = EventStream {
             cluster,
+            options,
             sub: None,
             buffered: VecDeque::new(),
         };
-        stream.sub = Some(stream.cluster.open_events().await?);
+        stream.sub = Some(stream.cluster.open_events(options).await?);
         Ok(stream)
     }
 
@@ -63,7 +65,7 @@ impl EventStream {
                 return Err(closed_error());
             }
             let Some(sub) = self.sub.as_mut() else {
-                self.sub = Some(self.cluster.open_events().await?);
+                self.sub = Some(self.cluster.open_events(self.options).await?);
                 continue;
             };
             let push = tokio::select! {

@@ -68,8 +68,8 @@ pub use events::EventStream;
 pub use journal::Journal;
 pub use keep_alive::{KeepAlive, KeepAliveState};
 pub use kv::{CasResult, Kv};
-pub use protocol::ClusterEvent;
 pub use protocol::Member;
+pub use protocol::{ClusterEvent, EventOptions};
 pub use transactions::{DEFAULT_TRANSACTION_TIMEOUT, Transactions};
 pub use watch::WatchStream;
 
@@ -218,7 +218,14 @@ impl Client {
     /// The cluster's events (leader changed, voters changed, the node's role, journal bounds)
     /// as a node sees them, starting with its current state; see [`EventStream`].
     pub async fn events(&self) -> Result<EventStream, Error> {
-        EventStream::open(self.inner.clone()).await
+        EventStream::open(self.inner.clone(), EventOptions::default()).await
+    }
+
+    /// [`events`](Self::events) with `options`: with `state_machines`, also
+    /// [`ClusterEvent::StateChanged`](protocol::ClusterEvent::StateChanged) for each user state
+    /// machine as the node applies to it (needs nodes of protocol 1.8).
+    pub async fn events_with(&self, options: EventOptions) -> Result<EventStream, Error> {
+        EventStream::open(self.inner.clone(), options).await
     }
 
     /// This client's session id (random per `Client`, shared by its clones).

@@ -302,6 +302,17 @@ pub enum RequestBody {
         query: Vec<u8>,
         read: ReadAt,
     },
+    /// Any node (protocol 1.8): [`RequestBody::SubscribeEvents`] with options — with
+    /// `state_machines`, the pushes include [`ClusterEvent::StateChanged`] (which a
+    /// subscription without it never gets, so an older client never sees the variant).
+    SubscribeEventsWith { sub_id: u64, options: EventOptions },
+}
+
+/// What an event subscription includes beyond the cluster's state (protocol 1.8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventOptions {
+    /// [`ClusterEvent::StateChanged`] for each user state machine as this node applies to it.
+    pub state_machines: bool,
 }
 
 impl RequestBody {
@@ -393,6 +404,11 @@ pub enum ClusterEvent {
         min_index: u64,
         max_index: u64,
     },
+    /// The user state machine `machine` changed on the reporting node: `applied_index` is the
+    /// log index of the last entry that ran its commands, or that replaced its state (a
+    /// snapshot restored or recovered); 0 before any. Coalesced: a subscriber sees the latest
+    /// index, not every one. Only for subscriptions that asked ([`EventOptions`], 1.8).
+    StateChanged { machine: String, applied_index: u64 },
 }
 
 /// Successful answers.

@@ -30,8 +30,9 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 /// and the snapshot requests (refused by the client for older nodes); 1.4 `StatusDetail`, the status with its monitoring detail (clients ask
 /// older nodes `StatusWithResources` or `Status`); 1.5 the coordination recipes; 1.6 journal
 /// transactions; 1.7 user state machines (`SmUpdate`, `SmQuery`) and
-/// [`HelloReply::WelcomePeer`], which a node sends only to a 1.7 peer.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 7 };
+/// [`HelloReply::WelcomePeer`], which a node sends only to a 1.7 peer; 1.8 event
+/// subscriptions with options (`SubscribeEventsWith`: user state machine changes).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 8 };
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;

@@ -250,6 +250,7 @@ impl Machines {
         if has_user {
             // Sessions stay, as the journal store's do: a retry never applies twice.
             self.user.read_section(&mut input, true)?;
+            self.user.replaced_at(index);
         }
         Ok(())
     }
@@ -303,6 +304,7 @@ impl Machines {
             .map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
         if has_user {
             self.user.read_section(input, false)?;
+            self.user.replaced_at(index);
         } else if !self.user.names().is_empty() {
             tracing::warn!(
                 index,

@@ -1,4 +1,5 @@
-//! Cluster events as this node sees them (leader, voters, its role, journal bounds): the
+//! Cluster events as this node sees them (leader, voters, its role, journal bounds, and — for
+//! subscriptions that ask — where each user state machine last changed): the
 //! state they are derived from, the difference between two states as events, and the client
 //! subscriptions they are pushed to.
 //!
@@ -8,12 +9,12 @@
 //!
 //! [`Server::events`]: crate::server::Server::events
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use super::PeerWire;
 use crate::api::{Error, ErrorKind};
 use crate::client::protocol::{
-    ClusterConfiguration, ClusterEvent, Member, NodeRole, ServerMessage, Wire,
+    ClusterConfiguration, ClusterEvent, EventOptions, Member, NodeRole, ServerMessage, Wire,
 };
 use crate::net::{ConnHandle, ConnId};
 
@@ -32,10 +33,17 @@ pub struct EventState {
     pub role: Option<NodeRole>,
     /// `(min, max)` per partition, as `MinIndices` / `MaxIndices` report them.
     pub journal: BTreeMap<u16, (u64, u64)>,
+    /// Per user state machine, the index its state last changed at.
+    pub machines: BTreeMap<String, u64>,
 }
 
-/// The events that lead from `old` to `new` (`None`: from nothing, i.e. the whole state).
-pub fn diff(old: Option<&EventState>, new: &EventState) -> Vec<ClusterEvent> {
+/// The events that lead from `old` to `new` (`None`: from nothing, i.e. the whole state);
+/// `StateChanged` ones only when `options` ask for them.
+pub fn diff(
+    old: Option<&EventState>,
+    new: &EventState,
+    options: EventOptions,
+) -> Vec<ClusterEvent> {
     let mut out = Vec::new();
     let leader_id = |s: &EventState| s.leader.as_ref().map(|m| m.node_id);
     if old.is_none_or(|o| (leader_id(o), o.term) != (leader_id(new), new.term)) {
@@ -69,12 +77,23 @@ pub fn diff(old: Option<&EventState>, new: &EventState) -> Vec<ClusterEvent> {
             });
         }
     }
+    if options.state_machines {
+        for (machine, &applied_index) in &new.machines {
+            if old.is_none_or(|o| o.machines.get(machine) != Some(&applied_index)) {
+                out.push(ClusterEvent::StateChanged {
+                    machine: machine.clone(),
+                    applied_index,
+                });
+            }
+        }
+    }
     out
 }
 
 struct ConnSubs {
     conn: Conn,
-    ids: BTreeSet<u64>,
+    /// Each subscription's options.
+    ids: BTreeMap<u64, EventOptions>,
 }
 
 /// Every event subscription of this node, and the state last pushed to them.
@@ -91,15 +110,21 @@ impl EventRegistry {
     }
 
     /// Opens subscription `sub_id` of `conn` and pushes it `state` as its first events.
-    pub fn subscribe(&mut self, conn: Conn, sub_id: u64, state: &EventState) -> Result<(), Error> {
+    pub fn subscribe(
+        &mut self,
+        conn: Conn,
+        sub_id: u64,
+        options: EventOptions,
+        state: &EventState,
+    ) -> Result<(), Error> {
         if conn.is_closed() {
             return Err(Error::new(ErrorKind::Closed, "the connection ended"));
         }
         let entry = self.conns.entry(conn.id()).or_insert_with(|| ConnSubs {
             conn: conn.clone(),
-            ids: BTreeSet::new(),
+            ids: BTreeMap::new(),
         });
-        if !entry.ids.contains(&sub_id) && entry.ids.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
+        if !entry.ids.contains_key(&sub_id) && entry.ids.len() >= MAX_SUBSCRIPTIONS_PER_CONNECTION {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
@@ -108,10 +133,10 @@ impl EventRegistry {
                 ),
             ));
         }
-        if entry.ids.insert(sub_id) {
+        if entry.ids.insert(sub_id, options).is_none() {
             self.count += 1;
         }
-        let events = diff(None, state);
+        let events = diff(None, state, options);
         if conn.send(&push(sub_id, events)).is_err() {
             self.remove(conn.id(), sub_id);
         }
@@ -123,7 +148,7 @@ impl EventRegistry {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        let removed = c.ids.remove(&sub_id);
+        let removed = c.ids.remove(&sub_id).is_some();
         if removed {
             self.count -= 1;
         }
@@ -142,14 +167,30 @@ impl EventRegistry {
     /// Pushes what changed since the last call to every subscription; a subscription whose
     /// push cannot be queued is dropped (its client resubscribes and gets the whole state).
     pub fn publish(&mut self, state: EventState) {
-        let events = diff(self.last.as_ref(), &state);
+        let with = EventOptions {
+            state_machines: true,
+        };
+        let all = diff(self.last.as_ref(), &state, with);
         self.last = Some(state);
-        if events.is_empty() {
+        if all.is_empty() {
             return;
         }
+        let cluster_only: Vec<ClusterEvent> = all
+            .iter()
+            .filter(|e| !matches!(e, ClusterEvent::StateChanged { .. }))
+            .cloned()
+            .collect();
         let mut failed = Vec::new();
         for (&id, c) in &self.conns {
-            for &sub_id in &c.ids {
+            for (&sub_id, options) in &c.ids {
+                let events = if options.state_machines {
+                    &all
+                } else {
+                    &cluster_only
+                };
+                if events.is_empty() {
+                    continue;
+                }
                 if c.conn.is_closed() || c.conn.send(&push(sub_id, events.clone())).is_err() {
                     failed.push((id, sub_id));
                 }
@@ -163,7 +204,7 @@ impl EventRegistry {
     /// Ends every subscription with `error` (shutdown).
     pub fn end_all(&mut self, error: impl Fn() -> Error) {
         for (_, c) in std::mem::take(&mut self.conns) {
-            for watch_id in c.ids {
+            for watch_id in c.ids.into_keys() {
                 let _ = c.conn.send(&Wire::Server(ServerMessage::WatchEnded {
                     watch_id,
                     error: error(),
@@ -181,14 +222,16 @@ impl EventRegistry {
 /// [`Server::events`]: crate::server::Server::events
 pub struct LocalEvents {
     rx: tokio::sync::watch::Receiver<EventState>,
+    options: EventOptions,
     last: Option<EventState>,
     buffered: std::collections::VecDeque<ClusterEvent>,
 }
 
 impl LocalEvents {
-    pub(crate) fn new(rx: tokio::sync::watch::Receiver<EventState>) -> Self {
+    pub(crate) fn new(rx: tokio::sync::watch::Receiver<EventState>, options: EventOptions) -> Self {
         LocalEvents {
             rx,
+            options,
             last: None,
             buffered: Default::default(),
         }
@@ -207,7 +250,8 @@ impl LocalEvents {
                 self.rx.wait_for(|s| s.node_id != 0).await.ok()?;
             }
             let state = self.rx.borrow_and_update().clone();
-            self.buffered.extend(diff(self.last.as_ref(), &state));
+            self.buffered
+                .extend(diff(self.last.as_ref(), &state, self.options));
             self.last = Some(state);
         }
     }
@@ -240,12 +284,13 @@ mod tests {
             },
             role: Some(NodeRole::Follower),
             journal: [(0, (0, 5)), (1, (0, 0))].into(),
+            machines: [("bank".to_string(), 4)].into(),
         }
     }
 
     #[test]
     fn the_whole_state_is_one_event_of_each_kind_and_partition() {
-        let events = diff(None, &state());
+        let events = diff(None, &state(), EventOptions::default());
         assert_eq!(events.len(), 5, "{events:?}");
         assert!(matches!(
             &events[1],
@@ -256,14 +301,14 @@ mod tests {
     #[test]
     fn only_what_changed_is_reported() {
         let old = state();
-        assert!(diff(Some(&old), &old).is_empty());
+        assert!(diff(Some(&old), &old, EventOptions::default()).is_empty());
         let mut new = old.clone();
         new.journal.insert(0, (0, 6));
         new.term = 4;
         new.leader = None;
         new.configuration.leader = None;
         assert_eq!(
-            diff(Some(&old), &new),
+            diff(Some(&old), &new, EventOptions::default()),
             vec![
                 ClusterEvent::LeaderChanged {
                     leader: None,
@@ -280,6 +325,33 @@ mod tests {
         let mut new = old.clone();
         new.role = Some(NodeRole::Leader);
         new.configuration.voters.push(member(3));
-        assert_eq!(diff(Some(&old), &new).len(), 2);
+        assert_eq!(diff(Some(&old), &new, EventOptions::default()).len(), 2);
+    }
+
+    #[test]
+    fn state_machine_changes_are_reported_only_when_asked_for() {
+        let with = EventOptions {
+            state_machines: true,
+        };
+        let whole = diff(None, &state(), with);
+        assert_eq!(whole.len(), 6, "{whole:?}");
+        assert_eq!(
+            whole[5],
+            ClusterEvent::StateChanged {
+                machine: "bank".into(),
+                applied_index: 4
+            }
+        );
+        let old = state();
+        let mut new = old.clone();
+        new.machines.insert("bank".into(), 9);
+        assert!(diff(Some(&old), &new, EventOptions::default()).is_empty());
+        assert_eq!(
+            diff(Some(&old), &new, with),
+            vec![ClusterEvent::StateChanged {
+                machine: "bank".into(),
+                applied_index: 9
+            }]
+        );
     }
 }

@@ -38,6 +38,7 @@ mod watches;
 
 use std::net::SocketAddr;
 
+use crate::client::protocol::EventOptions;
 use tokio::sync::{oneshot, watch};
 
 pub use config::ServerConfig;
@@ -197,7 +198,14 @@ impl Server {
     /// state (leader, voters, its role, every partition's bounds), then each change. The
     /// stream ends (`None`) when the server stops.
     pub fn events(&self) -> events::LocalEvents {
-        events::LocalEvents::new(self.events.subscribe())
+        self.events_with(EventOptions::default())
+    }
+
+    /// [`events`](Self::events) with `options`: with `state_machines`, also a `StateChanged`
+    /// event for each hosted user state machine as this node applies to it (coalesced: the
+    /// latest index, not every one).
+    pub fn events_with(&self, options: EventOptions) -> events::LocalEvents {
+        events::LocalEvents::new(self.events.subscribe(), options)
     }
 
     /// Waits until a committed configuration no longer holds this node (it then serves

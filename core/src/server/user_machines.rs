@@ -118,14 +118,29 @@ struct SectionHeader {
 pub(crate) struct UserMachines {
     machines: BTreeMap<String, Box<dyn StateMachine>>,
     sessions: ClientSessions,
+    /// Per machine, the log index of the last entry that ran its commands (or replaced its
+    /// state: a snapshot restored or recovered) — what `StateChanged` events report.
+    changed: BTreeMap<String, u64>,
 }
 
 impl UserMachines {
     pub fn new(machines: Vec<(String, Box<dyn StateMachine>)>, limits: SessionLimits) -> Self {
+        let machines: BTreeMap<_, _> = machines.into_iter().collect();
         Self {
-            machines: machines.into_iter().collect(),
+            changed: machines.keys().map(|n| (n.clone(), 0)).collect(),
+            machines,
             sessions: ClientSessions::new(limits),
         }
+    }
+
+    /// Per machine, the index its state last changed at (0: never).
+    pub fn changed(&self) -> &BTreeMap<String, u64> {
+        &self.changed
+    }
+
+    /// Every machine's state was replaced at `index` (a snapshot restored or recovered).
+    pub fn replaced_at(&mut self, index: u64) {
+        self.changed.values_mut().for_each(|i| *i = index);
     }
 
     /// The hosted names, sorted.
@@ -174,6 +189,9 @@ impl UserMachines {
                 },
             )?;
             results.push(r);
+        }
+        if let Some(i) = self.changed.get_mut(&cmd.machine) {
+            *i = index;
         }
         if let Some(session) = &cmd.session {
             let encoded = crate::state::encode("update results", &results);

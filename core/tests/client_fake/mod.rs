@@ -459,6 +459,7 @@ impl Node {
             | RequestBody::TransferLeader { .. }
             | RequestBody::SetPreferredLeader { .. }
             | RequestBody::SubscribeEvents { .. }
+            | RequestBody::SubscribeEventsWith { .. }
             | RequestBody::TakeSnapshot
             | RequestBody::ListSnapshots
             | RequestBody::RecoverSnapshot { .. }

@@ -5,7 +5,7 @@
   :class:`Registration`, :class:`ElectionObserver`, :class:`MembersWatch` — the coordination
   recipes' handles and change streams; :class:`Watch` — KV change events;
   :class:`Events` — cluster events (:class:`LeaderChanged`, :class:`VotersChanged`,
-  :class:`RoleChanged`, :class:`JournalChanged`).
+  :class:`RoleChanged`, :class:`JournalChanged`, :class:`StateChanged`).
 * :class:`ResponseConfig`, :class:`QueryConsistency` — write acknowledgement / read levels.
 * :class:`JournalKeeperError` and one subclass per error kind (``journalkeeper.errors``).
 
@@ -81,6 +81,7 @@ from .types import (
     TxnInfo,
     FollowerStatus,
     JournalChanged,
+    StateChanged,
     JournalEntry,
     LeaderChanged,
     Member,
@@ -169,6 +170,7 @@ __all__ = [
     "VotersChanged",
     "RoleChanged",
     "JournalChanged",
+    "StateChanged",
     "ErrorKind",
     "JournalKeeperError",
     "NotLeaderError",

@@ -146,7 +146,8 @@ class Events:
     """Cluster events, from ``client.events()`` (as the node the client is subscribed to sees
     them; the core resubscribes elsewhere after a lost connection) or ``Server.events()`` (the
     embedded node's own view): :class:`LeaderChanged`, :class:`VotersChanged`,
-    :class:`RoleChanged`, :class:`JournalChanged` (the :data:`ClusterEvent` union).
+    :class:`RoleChanged`, :class:`JournalChanged` and, when asked for
+    (``events(state_machines=True)``), :class:`StateChanged` (the :data:`ClusterEvent` union).
 
     A stream starts with the node's whole current state, then reports each change. Iterate it
     (``for event in events``) or async-iterate it (``async for event in events``); iteration
@@ -461,10 +462,11 @@ class Client:
         returns the leader's applied index."""
         return self._native.sync()
 
-    def events(self) -> Events:
+    def events(self, state_machines: bool = False) -> Events:
         """Subscribes to the cluster's events (leader, voters, the node's role, journal
-        bounds) on any node; see :class:`Events`."""
-        return Events(self._native.events())
+        bounds; with ``state_machines=True`` also :class:`StateChanged` for each user state
+        machine) on any node; see :class:`Events`."""
+        return Events(self._native.events(state_machines))
 
     @property
     def client_id(self) -> int:
@@ -673,9 +675,9 @@ class AsyncClient:
     async def sync(self) -> int:
         return await self._native.sync(True)
 
-    async def events(self) -> Events:
+    async def events(self, state_machines: bool = False) -> Events:
         """See :meth:`Client.events`; iterate the result with ``async for``."""
-        return Events(await self._native.events(True))
+        return Events(await self._native.events(state_machines, True))
 
     @property
     def client_id(self) -> int:

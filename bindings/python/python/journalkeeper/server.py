@@ -98,10 +98,12 @@ class Server:
         leader)."""
         return self._native.status()
 
-    def events(self) -> Events:
-        """This node's own events (leader, voters, its role, journal bounds), starting with its
-        current state; iteration ends when the server stops. See :class:`Events`."""
-        return Events(self._native.events())
+    def events(self, state_machines: bool = False) -> Events:
+        """This node's own events (leader, voters, its role, journal bounds; with
+        ``state_machines=True`` also :class:`StateChanged` for each hosted user state machine),
+        starting with its current state; iteration ends when the server stops. See
+        :class:`Events`."""
+        return Events(self._native.events(state_machines))
 
     def wait_removed(self, timeout: float | None = None) -> None:
         """Waits (GIL released) until a committed configuration no longer holds this node

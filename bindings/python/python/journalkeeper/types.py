@@ -303,6 +303,17 @@ class JournalChanged:
     max_index: int
 
 
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The user state machine ``machine`` changed on the reporting node: ``applied_index`` is
+    the log index of the last entry that ran its commands (or replaced its state from a
+    snapshot); 0 before any. Coalesced: the latest index, not every one. Only in streams
+    opened with ``events(state_machines=True)``."""
+
+    machine: str
+    applied_index: int
+
+
 #: One event of ``client.events()`` / ``Server.events()``. A stream starts with the node's
 #: whole current state (one event of each kind, one ``JournalChanged`` per partition), then
 #: reports each change; after a reconnect it repeats the latest state, so treat events as
@@ -310,7 +321,9 @@ class JournalChanged:
 #:
 #:     match event:
 #:         case LeaderChanged(leader=leader, term=term): ...
-ClusterEvent: TypeAlias = LeaderChanged | VotersChanged | RoleChanged | JournalChanged
+ClusterEvent: TypeAlias = (
+    LeaderChanged | VotersChanged | RoleChanged | JournalChanged | StateChanged
+)
 
 
 #: An embedded node's standing: ``"JOINING"`` (started with ``join=True``, not a member until
@@ -383,5 +396,6 @@ __all__ = [
     "VotersChanged",
     "RoleChanged",
     "JournalChanged",
+    "StateChanged",
     "ClusterEvent",
 ]

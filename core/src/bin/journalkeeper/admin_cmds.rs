@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use journalkeeper::client::Client;
 use journalkeeper::client::protocol::{ClusterConfiguration, Member};
-use journalkeeper::client::{ClusterEvent, NodeSnapshots};
+use journalkeeper::client::{ClusterEvent, EventOptions, NodeSnapshots};
 use serde_json::json;
 
 use crate::AnyResult;
@@ -60,6 +60,10 @@ pub enum AdminOp {
         /// Stop after this many events (default: run until interrupted).
         #[arg(long)]
         count: Option<u64>,
+        /// Also each user state machine's changes (`state NAME INDEX`: the log index it last
+        /// changed at, coalesced); needs nodes of protocol 1.8.
+        #[arg(long)]
+        state_machines: bool,
     },
 }
 
@@ -130,8 +134,11 @@ async fn run_op(client: &Client, conn: &ConnArgs, op: AdminOp) -> AnyResult<()> 
                 t,
             );
         }
-        AdminOp::Events { count } => {
-            let mut events = client.events().await?;
+        AdminOp::Events {
+            count,
+            state_machines,
+        } => {
+            let mut events = client.events_with(EventOptions { state_machines }).await?;
             let mut seen = 0;
             while count.is_none_or(|c| seen < c) {
                 let e = events.next().await?;
@@ -227,6 +234,10 @@ fn event_line(e: &ClusterEvent) -> String {
             min_index,
             max_index,
         } => format!("journal\t{partition}\t{min_index}..{max_index}"),
+        ClusterEvent::StateChanged {
+            machine,
+            applied_index,
+        } => format!("state\t{machine}\t{applied_index}"),
     }
 }
 
@@ -253,6 +264,12 @@ fn event_json(e: &ClusterEvent) -> serde_json::Value {
         } => json!({
             "event": "journal_changed", "partition": partition,
             "min_index": min_index, "max_index": max_index,
+        }),
+        ClusterEvent::StateChanged {
+            machine,
+            applied_index,
+        } => json!({
+            "event": "state_changed", "machine": machine, "applied_index": applied_index,
         }),
     }
 }

@@ -137,6 +137,8 @@ struct Driver {
     event_tx: std::sync::Arc<watch::Sender<crate::server::events::EventState>>,
     /// Journal bounds for the event state, and the applied index they were read at.
     journal_bounds: (Index, BTreeMap<u16, (u64, u64)>),
+    /// Per user machine, the index its state last changed at, read with `journal_bounds`.
+    machine_changes: BTreeMap<String, u64>,
     metrics: Arc<Metrics>,
     /// The leader's proposals not yet applied, for the commit latency.
     commit_timer: CommitTimer,

@@ -3,7 +3,7 @@
 
 use super::{Conn, Driver, reply};
 use crate::api::{Error, ErrorKind, QueryConsistency};
-use crate::client::protocol::{ClientRequest, ReplyBody, RequestBody};
+use crate::client::protocol::{ClientRequest, EventOptions, ReplyBody, RequestBody};
 
 impl Driver {
     pub(super) fn handle_request(&mut self, conn: Conn, req: ClientRequest) {
@@ -58,7 +58,12 @@ impl Driver {
                 let (old, new, timeout_ms) = (old.clone(), new.clone(), *timeout_ms);
                 self.handle_update_voters(conn, req.id, &old, &new, timeout_ms);
             }
-            RequestBody::SubscribeEvents { sub_id } => self.subscribe_events(conn, req.id, *sub_id),
+            RequestBody::SubscribeEvents { sub_id } => {
+                self.subscribe_events(conn, req.id, *sub_id, EventOptions::default())
+            }
+            RequestBody::SubscribeEventsWith { sub_id, options } => {
+                self.subscribe_events(conn, req.id, *sub_id, *options)
+            }
             RequestBody::TransferLeader {
                 node_id,
                 timeout_ms,

@@ -219,6 +219,7 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
         events: EventRegistry::default(),
         event_tx: event_tx.clone(),
         journal_bounds: (0, BTreeMap::new()),
+        machine_changes: BTreeMap::new(),
         metrics,
         commit_timer: CommitTimer::default(),
         http,
