@@ -176,13 +176,23 @@ node-addon:
 ## One cluster, three languages: a 3-node cluster embedded in Python; a C program (writer.c,
 ## -Wall -Wextra -Werror against the header and the .so) writes partition 1 and a KV key, a Node
 ## script partition 2 and a KV key, Python partition 0; Python (and Node) read it all back.
+## State machines across languages (test_state_machines.py): the C bank hosted by a 3-node
+## cluster in a C process (sm_host.c) driven from Python and Node (sm_driver.js), and the Python
+## bank hosted in the pytest process driven by a C client (bank_client.c). Every C program is
+## built as writer.c is.
 XLANG_WRITER := build/cross_language/writer
+XLANG_SM_HOST := build/cross_language/sm_host
+XLANG_BANK_CLIENT := build/cross_language/bank_client
+XLANG_GCC = gcc $(C_FLAGS) -Iinclude -Iexamples/c $(1) -L$(C_LIBDIR) -ljournalkeeper \
+	-Wl,-rpath,$(abspath $(C_LIBDIR)) -o $(2)
 cross-language-test: c-lib python-wheel node-addon
 	mkdir -p build/cross_language
-	gcc $(C_FLAGS) -Iinclude tests/cross_language/writer.c -L$(C_LIBDIR) -ljournalkeeper \
-		-Wl,-rpath,$(abspath $(C_LIBDIR)) -o $(XLANG_WRITER)
-	JK_XLANG_WRITER=$(abspath $(XLANG_WRITER)) $(VENV)/bin/python -m pytest -q --durations=3 \
-		-p no:cacheprovider tests/cross_language
+	$(call XLANG_GCC,tests/cross_language/writer.c,$(XLANG_WRITER))
+	$(call XLANG_GCC,tests/cross_language/sm_host.c,$(XLANG_SM_HOST))
+	$(call XLANG_GCC,tests/cross_language/bank_client.c,$(XLANG_BANK_CLIENT))
+	JK_XLANG_WRITER=$(abspath $(XLANG_WRITER)) JK_XLANG_SM_HOST=$(abspath $(XLANG_SM_HOST)) \
+		JK_XLANG_BANK_CLIENT=$(abspath $(XLANG_BANK_CLIENT)) $(VENV)/bin/python -m pytest -q \
+		--durations=3 -p no:cacheprovider tests/cross_language
 
 ## Benchmarks (not tests): print one JSON object per case. `bench failover`: 20 leader kills -9
 ## (kill -> next acknowledged write) and a SIGSTOPped node first in the server list; `bench
