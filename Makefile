@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak mutants build
+.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings bench-machines python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak mutants build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -176,18 +176,28 @@ node-addon:
 ## One cluster, three languages: a 3-node cluster embedded in Python; a C program (writer.c,
 ## -Wall -Wextra -Werror against the header and the .so) writes partition 1 and a KV key, a Node
 ## script partition 2 and a KV key, Python partition 0; Python (and Node) read it all back.
+## State machines across languages (test_state_machines.py): the C bank hosted by a 3-node
+## cluster in a C process (sm_host.c) driven from Python and Node (sm_driver.js), and the Python
+## bank hosted in the pytest process driven by a C client (bank_client.c). Every C program is
+## built as writer.c is.
 XLANG_WRITER := build/cross_language/writer
+XLANG_SM_HOST := build/cross_language/sm_host
+XLANG_BANK_CLIENT := build/cross_language/bank_client
+XLANG_GCC = gcc $(C_FLAGS) -Iinclude -Iexamples/c $(1) -L$(C_LIBDIR) -ljournalkeeper \
+	-Wl,-rpath,$(abspath $(C_LIBDIR)) -o $(2)
 cross-language-test: c-lib python-wheel node-addon
 	mkdir -p build/cross_language
-	gcc $(C_FLAGS) -Iinclude tests/cross_language/writer.c -L$(C_LIBDIR) -ljournalkeeper \
-		-Wl,-rpath,$(abspath $(C_LIBDIR)) -o $(XLANG_WRITER)
-	JK_XLANG_WRITER=$(abspath $(XLANG_WRITER)) $(VENV)/bin/python -m pytest -q --durations=3 \
-		-p no:cacheprovider tests/cross_language
+	$(call XLANG_GCC,tests/cross_language/writer.c,$(XLANG_WRITER))
+	$(call XLANG_GCC,tests/cross_language/sm_host.c,$(XLANG_SM_HOST))
+	$(call XLANG_GCC,tests/cross_language/bank_client.c,$(XLANG_BANK_CLIENT))
+	JK_XLANG_WRITER=$(abspath $(XLANG_WRITER)) JK_XLANG_SM_HOST=$(abspath $(XLANG_SM_HOST)) \
+		JK_XLANG_BANK_CLIENT=$(abspath $(XLANG_BANK_CLIENT)) $(VENV)/bin/python -m pytest -q \
+		--durations=3 -p no:cacheprovider tests/cross_language
 
 ## Benchmarks (not tests): print one JSON object per case. `bench failover`: 20 leader kills -9
 ## (kill -> next acknowledged write) and a SIGSTOPped node first in the server list; `bench
 ## transfer`: the write pause of 10 leader transfers next to the same-run baseline.
-bench: bench-bindings
+bench: bench-bindings bench-machines
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench storage
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench failover
@@ -201,6 +211,20 @@ BENCH_BINDINGS_SECONDS ?= 5
 bench-bindings: python-wheel node-addon
 	$(CARGO) build --release --quiet --bin journalkeeper
 	$(VENV)/bin/python tests/cross_language/bench_bindings.py target/release/journalkeeper $(BENCH_BINDINGS_SECONDS)
+
+## The same trivial counter state machine written in Rust, C, Python and Node, one after another
+## in one run: each language's host (`journalkeeper bench sm-host`, tests/cross_language/sm_host.c,
+## sm_host.py, sm_host.js) starts a 3-node embedded cluster from the same TOML files, and the
+## same driver (`journalkeeper bench sm`: 32 concurrent callers, `add 1` at REPLICATION, 5 s
+## each) measures it; one JSON object per language, then updates/s as ratios of Rust's (targets
+## C >= 0.9, Python >= 0.5, Node >= 0.5) with each p99.
+BENCH_MACHINES_SECONDS ?= 5
+bench-machines: c-lib python-wheel node-addon
+	$(CARGO) build --release --quiet --bin journalkeeper
+	mkdir -p build/cross_language
+	$(call XLANG_GCC,tests/cross_language/sm_host.c,$(XLANG_SM_HOST))
+	$(VENV)/bin/python tests/cross_language/bench_machines.py target/release/journalkeeper \
+		$(XLANG_SM_HOST) $(BENCH_MACHINES_SECONDS)
 
 ## Long fault runs (not part of `make test`): 100 paused-leader probes (8 STRICT readers queued at
 ## a SIGSTOPped leader, each round checked for linearizability) and 20 000 simulator seeds.

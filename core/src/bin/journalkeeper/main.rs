@@ -1,9 +1,10 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
-//! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`, `bench coord`), client commands (`append`, `get`, `kv …`,
+//! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`, `bench coord`, `bench sm`,
+//! `bench sm-host`), client commands (`append`, `get`, `kv …`,
 //! `status`), the coordination recipes (`coord …`) and cluster administration (`admin …`).
 //!
 //! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `sm_cmds.rs`, `sql_cmd.rs`, `admin_cmds.rs`, `demo.rs`,
-//! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`. The process cluster the demo and the cluster bench
+//! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`, `bench_sm.rs`. The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
 mod admin_cmds;
@@ -12,6 +13,7 @@ mod bench_coord;
 mod bench_etcd;
 mod bench_failover;
 mod bench_json;
+mod bench_sm;
 mod bench_storage;
 mod bench_transfer;
 mod client_cmds;
@@ -166,6 +168,12 @@ enum BenchWhat {
     /// Leader transfers under a continuous writer: the longest gap between acknowledged
     /// appends during each transfer, next to the same-run baseline before it.
     Transfer(bench_transfer::Args),
+    /// Concurrent updates (REPLICATION) of a hosted counter machine on a running cluster:
+    /// updates/s, p50, p99 (`make bench-machines` runs it against hosts in four languages).
+    Sm(bench_sm::Args),
+    /// Host the Rust counter machine on one embedded node per TOML file; prints `ready`, serves
+    /// until stdin closes.
+    SmHost(bench_sm::HostArgs),
 }
 
 /// Logs to stderr; colours (ANSI escapes) only when stderr is a terminal, so log files and
@@ -218,6 +226,12 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Coord(args),
         } => runtime().and_then(|rt| rt.block_on(bench_coord::run(args))),
+        Command::Bench {
+            what: BenchWhat::Sm(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_sm::run(args))),
+        Command::Bench {
+            what: BenchWhat::SmHost(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_sm::host(args))),
         Command::Append {
             conn,
             partition,
