@@ -4,8 +4,11 @@ process of that language starts a 3-node embedded cluster from the same TOML fil
 a fresh temporary directory, the same timeouts; every node fsyncs as always) hosting its
 counter as "counter" — `journalkeeper bench sm-host`, sm_host.c, sm_host.py, sm_host.js — and
 the same driver (`journalkeeper bench sm`, release build) runs concurrent `add 1` updates
-acknowledged at REPLICATION for the same time. Prints one JSON object per language, then one
-with each language's updates/s as a ratio of Rust's and its p99.
+acknowledged at REPLICATION for the same time. Each language runs in two layouts: all three
+nodes in one host process ("one_process": the machines of three nodes share that process — for
+Node its one JS thread, for Python its GIL) and one host process per node ("process_per_node":
+how a service embeds its node). Prints one JSON object per language and layout, then one per
+layout with each language's updates/s as a ratio of Rust's and its p99.
 
   python bench_machines.py <journalkeeper binary> <sm_host (C) binary> [seconds=5] [clients=32]
 """
@@ -26,12 +29,17 @@ CLUSTER_ID = 13
 TARGETS = {"c": 0.9, "python": 0.5, "node": 0.5}
 
 
-def measure(cli: str, host_cmd: list[str], label: str, seconds: float, clients: int) -> Any:
+def measure(
+    cli: str, host_cmd: list[str], label: str, seconds: float, clients: int, per_node: bool
+) -> Any:
     with tempfile.TemporaryDirectory(prefix=f"jk-bench-sm-{label}-") as root:
         addrs, tomls = node_tomls(Path(root), CLUSTER_ID)
-        host = Host([*host_cmd, *map(str, tomls)])
+        groups = [[t] for t in tomls] if per_node else [tomls]
+        hosts = [Host([*host_cmd, *map(str, g)]) for g in groups]
         try:
-            host.wait_ready(120)
+            # Every host is started before any is waited for: a lone node knows no leader.
+            for host in hosts:
+                host.wait_ready(120)
             out = subprocess.run(
                 [cli, "bench", "sm", "--servers", ",".join(addrs), "--cluster-id", str(CLUSTER_ID),
                  "--name", "counter", "--clients", str(clients), "--seconds", str(seconds),
@@ -41,11 +49,14 @@ def measure(cli: str, host_cmd: list[str], label: str, seconds: float, clients: 
             if out.returncode != 0:
                 raise RuntimeError(f"bench sm against the {label} host failed:\n{out.stderr}")
             line = json.loads(out.stdout.strip().splitlines()[-1])
-            if host.stop() != 0:
-                raise RuntimeError(f"the {label} host failed:\n{host.stderr_text()}")
+            line["layout"] = "process_per_node" if per_node else "one_process"
+            for host in hosts:
+                if host.stop() != 0:
+                    raise RuntimeError(f"the {label} host failed:\n{host.stderr_text()}")
             return line
         finally:
-            host.stop(timeout_s=10)
+            for host in hosts:
+                host.stop(timeout_s=10)
 
 
 def main() -> None:
@@ -58,13 +69,19 @@ def main() -> None:
         "python": [sys.executable, str(HERE / "sm_host.py")],
         "node": ["node", str(HERE / "sm_host.js")],
     }
+    for per_node in (False, True):
+        report(cli, hosts, seconds, clients, per_node)
+
+
+def report(cli: str, hosts: dict[str, list[str]], seconds: float, clients: int, per_node: bool) -> None:
     lines = {}
     for lang, cmd in hosts.items():
-        lines[lang] = measure(cli, cmd, lang, seconds, clients)
+        lines[lang] = measure(cli, cmd, lang, seconds, clients, per_node)
         print(json.dumps(lines[lang]), flush=True)
     rust = lines["rust"]["updates_per_s"]
     print(json.dumps({
         "bench": "sm.update.languages",
+        "layout": "process_per_node" if per_node else "one_process",
         "machine": "counter",
         "ack": "REPLICATION",
         "clients": clients,
