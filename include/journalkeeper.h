@@ -1209,8 +1209,8 @@ typedef struct {
 /*
  One statement of a `jk_sql_execute`: NUL-terminated UTF-8 SQL and its positional
  parameters (`?1`, `?2`, … or `?`), borrowed for the call. `params` may be NULL when
- `params_len` is 0. The named parameter `:jk_timestamp_ms` is bound by the library to the
- leader's time (ms since the epoch) and is not counted in `params`.
+ `params_len` is 0. The named parameter `:jk_timestamp_ms` is not counted in `params`:
+ every node binds it to the leader's time of the log entry (ms since the epoch).
  */
 typedef struct {
   const char *sql;
