@@ -17,7 +17,8 @@ from conftest import CLUSTER_ID, Cluster, eventually
 def test_schema_inserts_and_the_leader_timestamp(client: jk.Client) -> None:
     sql = client.sql()
     r = sql.execute(
-        "CREATE TABLE py_item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, qty INTEGER, at INTEGER)"
+        "CREATE TABLE py_item"
+        " (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, qty INTEGER, at INTEGER)"
     )
     assert r == jk.ExecuteResult(rows_affected=0, last_insert_id=0)
     before = int(time.time() * 1000)
@@ -47,7 +48,8 @@ def test_a_batch_failing_at_statement_2_changes_nothing(client: jk.Client) -> No
     sql = client.sql()
     sql.execute(
         [
-            "CREATE TABLE py_acct (name TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0))",
+            "CREATE TABLE py_acct"
+            " (name TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0))",
             ("INSERT INTO py_acct VALUES (?1, ?2)", ("alice", 10)),
         ]
     )
@@ -93,8 +95,10 @@ def test_every_value_type_round_trips(client: jk.Client) -> None:
     assert [row[0] for row in got] == expected
     assert [type(row[0]) for row in got] == [type(v) for v in expected]
     # Straight back as query parameters, and typeof() agrees.
-    echo = sql.query("SELECT ?1, ?2, ?3, ?4, ?5, typeof(?1), typeof(?2), typeof(?3), typeof(?4), typeof(?5)",
-                     (None, 7, 2.25, "t", b"b"))
+    echo = sql.query(
+        "SELECT ?1, ?2, ?3, ?4, ?5, typeof(?1), typeof(?2), typeof(?3), typeof(?4), typeof(?5)",
+        (None, 7, 2.25, "t", b"b"),
+    )
     assert echo.rows == [(None, 7, 2.25, "t", b"b", "null", "integer", "real", "text", "blob")]
     assert len(echo.columns) == 10
 
@@ -103,11 +107,13 @@ def test_argument_errors_name_the_argument(client: jk.Client) -> None:
     sql = client.sql()
     with pytest.raises(jk.InvalidArgumentError, match="outside the 64-bit"):
         sql.query("SELECT ?1", (2**63,))
-    with pytest.raises(TypeError, match=r"params\[1\] must be None, int, float, str or bytes, not list"):
+    not_a_value = r"params\[1\] must be None, int, float, str or bytes, not list"
+    with pytest.raises(TypeError, match=not_a_value):
         sql.query("SELECT ?1, ?2", (1, [2]))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="sequence of values"):
         sql.query("SELECT ?1", "x")  # a str is a sequence, but not of values
-    with pytest.raises(TypeError, match=r"statements\[1\] must be a str or a \(sql, params\) tuple"):
+    not_a_statement = r"statements\[1\] must be a str or a \(sql, params\) tuple"
+    with pytest.raises(TypeError, match=not_a_statement):
         sql.execute(["SELECT 1", 42])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="params goes with one statement"):
         sql.execute(["SELECT 1"], (1,))
@@ -134,7 +140,12 @@ def test_non_deterministic_sql_is_refused_naming_the_function(client: jk.Client)
 
 def test_reads_at_each_consistency_level(cluster: Cluster, client: jk.Client) -> None:
     sql = client.sql()
-    sql.execute(["CREATE TABLE py_levels (k TEXT PRIMARY KEY, v INTEGER)", "INSERT INTO py_levels VALUES ('a', 1)"])
+    sql.execute(
+        [
+            "CREATE TABLE py_levels (k TEXT PRIMARY KEY, v INTEGER)",
+            "INSERT INTO py_levels VALUES ('a', 1)",
+        ]
+    )
     sql.execute("UPDATE py_levels SET v = ?1 WHERE k = 'a'", (2,))  # REPLICATION: committed
     select = "SELECT v FROM py_levels WHERE k = 'a'"
     assert sql.query(select, consistency=jk.QueryConsistency.STRICT).rows == [(2,)]
@@ -166,7 +177,10 @@ def test_async_client_executes_and_queries(cluster: Cluster) -> None:
             )
             assert r.last_insert_id == 1 and r.rows_affected == 1
             results = await asyncio.gather(
-                *(sql.execute("INSERT INTO py_async (name) VALUES (?1)", (f"n{i}",)) for i in range(5))
+                *(
+                    sql.execute("INSERT INTO py_async (name) VALUES (?1)", (f"n{i}",))
+                    for i in range(5)
+                )
             )
             assert sorted(r.last_insert_id for r in results) == [2, 3, 4, 5, 6]
             answer = await sql.query("SELECT count(*) FROM py_async WHERE name LIKE ?1", ("n%",))
