@@ -62,7 +62,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
 C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test tests/c/admin_test \
-	tests/c/events_test tests/c/coord_test tests/c/txn_test tests/c/state_machine_test examples/c/cluster examples/c/bank
+	tests/c/events_test tests/c/coord_test tests/c/txn_test tests/c/state_machine_test tests/c/sql_test examples/c/cluster examples/c/bank
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
 
@@ -82,7 +82,7 @@ c-lib:
 
 ## C tests and the C example: compiled with -Wall -Wextra -Werror against the header, each linked
 ## once to the .so (through pkg-config) and once to the .a; all run, then the example, the
-## error tests, the admin tests, the coordination tests and the transaction tests run again under valgrind (.so build), the events tests under
+## error tests, the admin tests, the coordination tests, the transaction tests, the state machine tests and the SQL tests run again under valgrind (.so build), the events tests under
 ## valgrind for both builds; the header must also compile as C++ (g++ -Werror).
 ## The system tools the C tests use; installed from Debian's packages when a machine lacks them.
 c-tools:
@@ -114,6 +114,7 @@ c-test: c-tools c-lib
 	echo "== valgrind coord_test (shared)"; $(VALGRIND) build/c/coord_test_shared
 	echo "== valgrind txn_test (shared)"; $(VALGRIND) build/c/txn_test_shared
 	echo "== valgrind state_machine_test (shared)"; $(VALGRIND) build/c/state_machine_test_shared
+	echo "== valgrind sql_test (shared)"; $(VALGRIND) build/c/sql_test_shared
 	echo "== valgrind bank (shared)"; $(VALGRIND) build/c/bank_shared
 
 ## The Python wheel (maturin, abi3), installed into our venv, then its pytest suite and the

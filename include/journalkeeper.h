@@ -91,6 +91,21 @@
 #define JK_MAX_ADMIN_TIMEOUT_MS 600000
 
 /*
+ Most statements in one `jk_sql_execute`.
+ */
+#define JK_SQL_MAX_STATEMENTS 1024
+
+/*
+ Longest SQL text of one statement, in bytes (64 KiB).
+ */
+#define JK_SQL_MAX_SQL_BYTES 65536
+
+/*
+ Most positional parameters of one SQL statement.
+ */
+#define JK_SQL_MAX_PARAMS 999
+
+/*
  The idle timeout of a transaction created with `timeout_ms` = 0 (60 s): one that sees no
  append for that long is ended (aborted) by the leader.
  */
@@ -338,6 +353,33 @@ typedef enum {
    */
   JK_QUERY_CONSISTENCY_NONE = 2,
 } jk_query_consistency;
+
+/*
+ The type of a `jk_sql_value` (its `kind`, a `uint32_t`; any other value:
+ `JK_STATUS_INVALID_ARGUMENT`).
+ */
+typedef enum {
+  /*
+   SQL NULL; no field is read.
+   */
+  JK_SQL_TYPE_NULL = 0,
+  /*
+   A 64-bit signed integer in `integer`.
+   */
+  JK_SQL_TYPE_INTEGER = 1,
+  /*
+   A double in `real`.
+   */
+  JK_SQL_TYPE_REAL = 2,
+  /*
+   UTF-8 text in `data` / `len` (`len` bytes; may hold NULs).
+   */
+  JK_SQL_TYPE_TEXT = 3,
+  /*
+   Bytes in `data` / `len`.
+   */
+  JK_SQL_TYPE_BLOB = 4,
+} jk_sql_type;
 
 /*
  A connection to a cluster. Opaque. Made by `jk_client_connect`, released by
@@ -1151,6 +1193,84 @@ typedef struct {
   const jk_node_snapshots *nodes;
   size_t nodes_len;
 } jk_snapshot_list;
+
+/*
+ One SQL value: a statement's parameter (passed in, borrowed for the call) or a value of a
+ `jk_sql_rows` row (owned by the rows). Only the fields of its `kind` mean anything; zero
+ the others, e.g. `(jk_sql_value){.kind = JK_SQL_TYPE_INTEGER, .integer = 7}`.
+ */
+typedef struct {
+  /*
+   A `jk_sql_type`.
+   */
+  uint32_t kind;
+  /*
+   `JK_SQL_TYPE_INTEGER`: the value.
+   */
+  int64_t integer;
+  /*
+   `JK_SQL_TYPE_REAL`: the value.
+   */
+  double real;
+  /*
+   `JK_SQL_TYPE_TEXT` / `JK_SQL_TYPE_BLOB`: the bytes. As a parameter it may be NULL only
+   when `len` is 0; in rows it is never NULL for these kinds, and a text is followed by a
+   NUL (not counted in `len`), so it can be printed as a C string when it holds no NUL.
+   NULL for the other kinds in rows.
+   */
+  const uint8_t *data;
+  /*
+   The number of bytes at `data`.
+   */
+  size_t len;
+} jk_sql_value;
+
+/*
+ One statement of a `jk_sql_execute`: NUL-terminated UTF-8 SQL and its positional
+ parameters (`?1`, `?2`, … or `?`), borrowed for the call. `params` may be NULL when
+ `params_len` is 0. The named parameter `:jk_timestamp_ms` is not counted in `params`:
+ every node binds it to the leader's time of the log entry (ms since the epoch).
+ */
+typedef struct {
+  const char *sql;
+  const jk_sql_value *params;
+  /*
+   At most `JK_SQL_MAX_PARAMS`.
+   */
+  size_t params_len;
+} jk_sql_statement;
+
+/*
+ What a `jk_sql_execute` changed.
+ */
+typedef struct {
+  /*
+   Rows inserted, updated or deleted by the statements (and their triggers).
+   */
+  uint64_t rows_affected;
+  /*
+   The rowid of the last row the statements inserted (0 when they inserted none).
+   */
+  int64_t last_insert_id;
+} jk_sql_outcome;
+
+/*
+ The answer of `jk_sql_query`: column names and rows of values. The value of row `r`,
+ column `c` is `values[r * columns_len + c]`. Owned by the caller; free with
+ `jk_sql_rows_free`. Immutable: may be read from any thread.
+ */
+typedef struct {
+  /*
+   `columns_len` NUL-terminated column names, in select order.
+   */
+  const char *const *columns;
+  size_t columns_len;
+  /*
+   `rows_len * columns_len` values, row after row (NULL when there are none).
+   */
+  const jk_sql_value *values;
+  size_t rows_len;
+} jk_sql_rows;
 
 /*
  One context pair of a transaction (NUL-terminated strings; an interior NUL, which C cannot
@@ -2211,6 +2331,43 @@ jk_status jk_admin_recover_snapshot(const jk_client *client,
                                     uint64_t index,
                                     uint64_t timeout_ms,
                                     jk_error **err_out);
+
+/*
+ Runs the `n` statements of `statements` (copied; 1 to `JK_SQL_MAX_STATEMENTS`) in order,
+ in one transaction, once committed on a majority (`REPLICATION`), and stores what they
+ changed into `*outcome_out`. All or nothing: a statement SQLite or the guard refuses gives
+ `JK_STATUS_REJECTED` with a message naming it (`statement 2 ("…"): …`) and nothing changes
+ — also for SQL whose result could differ between replicas (`random()`, `datetime('now')`,
+ …, the function named). Rows a statement returns (`RETURNING`) are dropped. A retried call
+ applies once. Blocking. Thread-safe.
+ */
+jk_status jk_sql_execute(const jk_client *client,
+                         const jk_sql_statement *statements,
+                         size_t n,
+                         jk_sql_outcome *outcome_out,
+                         jk_error **err_out);
+
+/*
+ Runs one read-only statement `sql` (NUL-terminated UTF-8) with the `n_params` positional
+ parameters of `params` (copied; NULL when 0), read at `consistency` (a
+ `jk_query_consistency`). On success `*rows_out` is a new `jk_sql_rows` for
+ `jk_sql_rows_free`. A statement that writes, fails or is refused by the guard gives
+ `JK_STATUS_REJECTED` with SQLite's or the guard's message; `:jk_timestamp_ms` is known only
+ in `jk_sql_execute`. An answer over 8 MiB gives `JK_STATUS_INVALID_ARGUMENT` (add a LIMIT).
+ Blocking. Thread-safe.
+ */
+jk_status jk_sql_query(const jk_client *client,
+                       const char *sql,
+                       const jk_sql_value *params,
+                       size_t n_params,
+                       uint32_t consistency,
+                       jk_sql_rows **rows_out,
+                       jk_error **err_out);
+
+/*
+ Frees rows returned by `jk_sql_query`. NULL is allowed. Do not use `rows` afterwards.
+ */
+void jk_sql_rows_free(jk_sql_rows *rows);
 
 /*
  Sets the result (or refusal message) of the callback that was given `out` to a copy of

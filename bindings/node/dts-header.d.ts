@@ -10,6 +10,26 @@ export interface JournalKeeperError extends Error {
   leaderHint?: string
 }
 
+/**
+ * A value of an SQL row: NULL is `null`; an INTEGER a `number` when it is a safe integer
+ * (`Number.isSafeInteger`), else a `bigint`; a REAL a `number`; TEXT a `string`; a BLOB a
+ * `Buffer`.
+ */
+export type SqlValue = null | number | bigint | string | Buffer
+
+/**
+ * An SQL parameter: a row's value types, and `boolean` (1 / 0). A `number` that is a safe
+ * integer binds as INTEGER, any other as REAL; a `bigint` must fit 64 signed bits.
+ */
+export type SqlParam = SqlValue | boolean
+
+/** One statement of an `sql().execute([...])` batch given as an object. */
+export interface SqlStatement {
+  sql: string
+  /** Its positional parameters (`?1`, `?2`, … or `?`). */
+  params?: Array<SqlParam> | null
+}
+
 /** The async iterator returned by `kv.events()`; `close()` (or leaving the loop) ends it. */
 export interface KvEvents extends AsyncIterableIterator<KvEvent> {
   close(): void

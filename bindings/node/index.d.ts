@@ -10,6 +10,26 @@ export interface JournalKeeperError extends Error {
   leaderHint?: string
 }
 
+/**
+ * A value of an SQL row: NULL is `null`; an INTEGER a `number` when it is a safe integer
+ * (`Number.isSafeInteger`), else a `bigint`; a REAL a `number`; TEXT a `string`; a BLOB a
+ * `Buffer`.
+ */
+export type SqlValue = null | number | bigint | string | Buffer
+
+/**
+ * An SQL parameter: a row's value types, and `boolean` (1 / 0). A `number` that is a safe
+ * integer binds as INTEGER, any other as REAL; a `bigint` must fit 64 signed bits.
+ */
+export type SqlParam = SqlValue | boolean
+
+/** One statement of an `sql().execute([...])` batch given as an object. */
+export interface SqlStatement {
+  sql: string
+  /** Its positional parameters (`?1`, `?2`, … or `?`). */
+  params?: Array<SqlParam> | null
+}
+
 /** The async iterator returned by `kv.events()`; `close()` (or leaving the loop) ends it. */
 export interface KvEvents extends AsyncIterableIterator<KvEvent> {
   close(): void
@@ -226,6 +246,8 @@ export declare class Client {
   get coord(): Coord
   /** Journal transactions: entries to any partitions, visible together or never. */
   get transactions(): Transactions
+  /** The cluster's built-in SQL database (SQLite, replicated through the log). */
+  sql(): Sql
   /**
    * The user state machine the servers host as `name` (`Server.start(config,
    * { stateMachines: { [name]: machine } })`). Checks nothing yet: a bad or unhosted name
@@ -492,6 +514,28 @@ export declare class Server {
    * the port is released). Idempotent.
    */
   close(): Promise<void>
+}
+
+/** The SQL database of the cluster (`client.sql()`). */
+export declare class Sql {
+  /**
+   * Runs one statement with `params` (`execute('INSERT … VALUES (?1, ?2)', [1, 'a'])`), or
+   * an array of statements — each a string or `{ sql, params }` — in order, in one
+   * transaction, once committed on a majority (at most 1024 statements of 64 KiB and 999
+   * parameters each). `:jk_timestamp_ms` in a statement is the leader's time (ms since the
+   * epoch). All or nothing: a statement SQLite or the guard refuses (also SQL whose result
+   * could differ between replicas: `random()`, `datetime('now')`, …, the function named)
+   * rejects with `code` `'REJECTED'` and a message naming it (`statement 2 ("…"): …`), and
+   * nothing changed. A retried call applies once.
+   */
+  execute(statements: string | Array<string | SqlStatement>, params?: Array<SqlParam> | undefined | null): Promise<SqlOutcome>
+  /**
+   * Runs one read-only statement with `params` at `options.consistency` (default
+   * `STRICT`; `NONE` reads whichever node answers, possibly behind). A statement that
+   * writes, fails or is refused rejects with `code` `'REJECTED'`; `:jk_timestamp_ms` is
+   * known only in `execute`; an answer over 8 MiB rejects with `'INVALID_ARGUMENT'`.
+   */
+  query(sql: string, params?: Array<SqlParam> | undefined | null, options?: ReadOptions | undefined | null): Promise<SqlRows>
 }
 
 /** One user state machine of the cluster, by name (`client.stateMachine('bank')`). */
@@ -956,6 +1000,23 @@ export interface SnapshotInfo {
   timeMs: number
   /** Bytes on disk. */
   sizeBytes: number
+}
+
+/** What an `execute` changed. */
+export interface SqlOutcome {
+  /** Rows inserted, updated or deleted by the statements (and their triggers). */
+  rowsAffected: number
+  /**
+   * The rowid of the last row the statements inserted (0 when they inserted none); a
+   * `bigint` outside the safe integers.
+   */
+  lastInsertId: number | bigint
+}
+
+/** The answer of a `query`: column names and rows (arrays in column order). */
+export interface SqlRows {
+  columns: Array<string>
+  rows: Array<Array<SqlValue>>
 }
 
 /**

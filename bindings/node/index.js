@@ -846,6 +846,7 @@ module.exports.Kv = nativeBinding.Kv
 module.exports.MembersWatch = nativeBinding.MembersWatch
 module.exports.Registration = nativeBinding.Registration
 module.exports.Server = nativeBinding.Server
+module.exports.Sql = nativeBinding.Sql
 module.exports.StateMachineClient = nativeBinding.StateMachineClient
 module.exports.Transactions = nativeBinding.Transactions
 module.exports.Watch = nativeBinding.Watch

@@ -13,7 +13,8 @@
 //! `admin`, `events` (cluster events), `snapshots`, `coord` (the coordination recipes' calls),
 //! `coord_handles` (keep-alives, registrations, election observers, members watches),
 //! `transactions` (journal transactions), `state_machine` (hosting user state machines written
-//! in C) and `sm_client` (their updates and queries).
+//! in C), `sm_client` (their updates and queries) and `sql_client` (the built-in SQL
+//! database: `jk_sql_execute`, `jk_sql_query`).
 
 // C names (`jk_client`, …) are the public API.
 #![allow(non_camel_case_types)]
@@ -44,6 +45,7 @@ pub mod names;
 pub mod server;
 pub mod sm_client;
 pub mod snapshots;
+pub mod sql_client;
 pub mod state_machine;
 pub mod status_detail;
 pub mod transactions;

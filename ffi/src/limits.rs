@@ -21,6 +21,12 @@ pub const JK_MAX_VOTERS: usize = 64;
 /// Longest `timeout_ms` of an admin change (`jk_admin_update_voters`, `jk_admin_add_voter`,
 /// `jk_admin_remove_voter`, `jk_admin_transfer_leader`): 10 minutes.
 pub const JK_MAX_ADMIN_TIMEOUT_MS: u64 = 600000;
+/// Most statements in one `jk_sql_execute`.
+pub const JK_SQL_MAX_STATEMENTS: usize = 1024;
+/// Longest SQL text of one statement, in bytes (64 KiB).
+pub const JK_SQL_MAX_SQL_BYTES: usize = 65536;
+/// Most positional parameters of one SQL statement.
+pub const JK_SQL_MAX_PARAMS: usize = 999;
 
 #[cfg(test)]
 mod tests {
@@ -37,5 +43,9 @@ mod tests {
         assert_eq!(super::JK_MAX_VALUE_BYTES, p::MAX_VALUE_BYTES);
         assert_eq!(super::JK_MAX_VOTERS, p::MAX_VOTERS);
         assert_eq!(super::JK_MAX_ADMIN_TIMEOUT_MS, p::MAX_ADMIN_TIMEOUT_MS);
+        use journalkeeper::state::sql;
+        assert_eq!(super::JK_SQL_MAX_STATEMENTS, sql::MAX_STATEMENTS);
+        assert_eq!(super::JK_SQL_MAX_SQL_BYTES, sql::MAX_SQL_BYTES);
+        assert_eq!(super::JK_SQL_MAX_PARAMS, sql::MAX_PARAMS);
     }
 }

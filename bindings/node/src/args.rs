@@ -17,11 +17,11 @@ fn invalid(message: String) -> api::Error {
     api::Error::new(ErrorKind::InvalidArgument, message)
 }
 
-fn internal(what: &str, e: napi::Error) -> api::Error {
+pub(crate) fn internal(what: &str, e: napi::Error) -> api::Error {
     api::Error::new(ErrorKind::Internal, format!("reading {what}: {}", e.reason))
 }
 
-fn value_type(what: &str, v: &Unknown) -> R<ValueType> {
+pub(crate) fn value_type(what: &str, v: &Unknown) -> R<ValueType> {
     v.get_type().map_err(|e| internal(what, e))
 }
 
@@ -43,14 +43,14 @@ fn describe(what: &str, v: &Unknown) -> R<&'static str> {
     })
 }
 
-fn expected<T>(what: &str, expected: &str, v: &Unknown) -> R<T> {
+pub(crate) fn expected<T>(what: &str, expected: &str, v: &Unknown) -> R<T> {
     Err(invalid(format!(
         "{what} must be {expected}, got {}",
         describe(what, v)?
     )))
 }
 
-fn is_nullish(what: &str, v: &Unknown) -> R<bool> {
+pub(crate) fn is_nullish(what: &str, v: &Unknown) -> R<bool> {
     Ok(matches!(
         value_type(what, v)?,
         ValueType::Undefined | ValueType::Null
@@ -59,7 +59,7 @@ fn is_nullish(what: &str, v: &Unknown) -> R<bool> {
 
 /// Converts with napi's own conversion once the JS type is known to fit; a failure (e.g. in
 /// a field of an options object) becomes `INVALID_ARGUMENT` prefixed with `what`.
-fn convert<T: FromNapiValue>(what: &str, v: Unknown) -> R<T> {
+pub(crate) fn convert<T: FromNapiValue>(what: &str, v: Unknown) -> R<T> {
     T::from_unknown(v).map_err(|e| invalid(format!("{what}: {}", e.reason)))
 }
 
@@ -132,7 +132,12 @@ pub(crate) fn buffers(what: &str, v: Unknown) -> R<Vec<Vec<u8>>> {
     array(what, "an array of Buffers", v, buffer)
 }
 
-fn array<T>(what: &str, kind: &str, v: Unknown, each: impl Fn(&str, Unknown) -> R<T>) -> R<Vec<T>> {
+pub(crate) fn array<T>(
+    what: &str,
+    kind: &str,
+    v: Unknown,
+    each: impl Fn(&str, Unknown) -> R<T>,
+) -> R<Vec<T>> {
     if !v.is_array().map_err(|e| internal(what, e))? {
         return expected(what, kind, &v);
     }

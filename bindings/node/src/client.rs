@@ -417,6 +417,12 @@ impl Client {
         crate::transactions::Transactions::new(self.inner.clone())
     }
 
+    /// The cluster's built-in SQL database (SQLite, replicated through the log).
+    #[napi]
+    pub fn sql(&self) -> crate::sql_client::Sql {
+        crate::sql_client::Sql::new(self.inner.clone())
+    }
+
     /// The user state machine the servers host as `name` (`Server.start(config,
     /// { stateMachines: { [name]: machine } })`). Checks nothing yet: a bad or unhosted name
     /// fails the first call (`INVALID_ARGUMENT`).

@@ -120,3 +120,26 @@ test('a user state machine from ESM: hosted, updated, queried, snapshotted', asy
     await cluster.close();
   }
 });
+
+test('the SQL database from ESM: execute, query, refusals', async () => {
+  const cjs = require('journalkeeper');
+  assert.strictEqual(named.Sql, cjs.Sql);
+  assert.strictEqual(typeof named.Client.prototype.sql, 'function');
+  const cluster = await startCluster(1);
+  try {
+    const client = await Client.connect(cluster.addrs);
+    const sql = client.sql();
+    assert.ok(sql instanceof named.Sql);
+    const r = await sql.execute(['CREATE TABLE esm (id INTEGER PRIMARY KEY, v)',
+      { sql: 'INSERT INTO esm (v) VALUES (?1), (?2)', params: ['esm', 2n ** 60n] }]);
+    assert.deepStrictEqual(r, { rowsAffected: 2, lastInsertId: 2 });
+    const answer = await sql.query('SELECT v FROM esm ORDER BY id', [], { consistency: 'SEQUENTIAL' });
+    assert.deepStrictEqual(answer, { columns: ['v'], rows: [['esm'], [2n ** 60n]] });
+    await assert.rejects(sql.execute(['DELETE FROM esm', 'SELECT random()']),
+      { code: 'REJECTED', message: /^statement 2 .*random\(\) is refused/ });
+    assert.deepStrictEqual((await sql.query('SELECT count(*) FROM esm')).rows, [[2]]);
+    await client.close();
+  } finally {
+    await cluster.close();
+  }
+});

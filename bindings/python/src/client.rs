@@ -632,6 +632,11 @@ impl PyClient {
         Ok(crate::transactions::PyTransactions::new(self.core()?))
     }
 
+    /// The built-in SQL database (`client.sql()`).
+    fn sql(&self) -> PyResult<crate::sql::PySql> {
+        Ok(crate::sql::PySql::new(self.core()?))
+    }
+
     /// `Client::sync`: the leader's applied index, after which SEQUENTIAL reads see every
     /// write acknowledged before the call.
     #[pyo3(signature = (aio=false))]

@@ -9,7 +9,8 @@
 //! `events.rs` (`Events`: cluster events of a client or an embedded server, as the event
 //! classes of `journalkeeper/types.py`), `coord.rs` (`Coord`: the coordination recipes, with
 //! `KeepAlive`, `Registration`, `ElectionObserver`, `MembersWatch`), `transactions.rs`
-//! (`Transactions`: journal transactions), `server.rs` (`Server`). The public Python API is
+//! (`Transactions`: journal transactions), `sql.rs` (`Sql`: the built-in SQL database),
+//! `server.rs` (`Server`). The public Python API is
 //! the pure-Python package in `python/`.
 
 mod client;
@@ -20,6 +21,7 @@ mod events;
 mod process_bound;
 mod runtime;
 mod server;
+mod sql;
 mod state_machine;
 mod status_detail;
 mod transactions;
@@ -42,6 +44,8 @@ mod _native {
     use crate::events::PyEvents;
     #[pymodule_export]
     use crate::server::PyServer;
+    #[pymodule_export]
+    use crate::sql::PySql;
     #[pymodule_export]
     use crate::state_machine::{PyApplyContext, PySnapshotReader, PySnapshotWriter};
     #[pymodule_export]

@@ -1,7 +1,8 @@
 """JournalKeeper-rs for Python: a thin layer over the Rust core (see the project README).
 
 * :class:`Server` — an embedded node; :class:`Client` / :class:`AsyncClient` — cluster clients
-  with ``journal``, ``kv``, ``admin``, ``coord`` and ``transactions`` namespaces; :class:`KeepAlive`,
+  with ``journal``, ``kv``, ``admin``, ``coord`` and ``transactions`` namespaces and the SQL
+  database ``sql()`` (:class:`Sql`, :class:`AsyncSql`, ``journalkeeper.sql``); :class:`KeepAlive`,
   :class:`Registration`, :class:`ElectionObserver`, :class:`MembersWatch` — the coordination
   recipes' handles and change streams; :class:`Watch` — KV change events;
   :class:`Events` — cluster events (:class:`LeaderChanged`, :class:`VotersChanged`,
@@ -51,6 +52,7 @@ from .errors import (
 )
 from .errors import TimeoutError as TimeoutError  # noqa: A004 - subclasses the builtin
 from .server import Server
+from .sql import AsyncSql, ExecuteResult, QueryResult, Sql, SqlParam, SqlValue
 from .state_machine import (
     ApplyContext,
     AsyncStateMachineClient,
@@ -109,6 +111,12 @@ __all__ = [
     "version",
     "__version__",
     "Server",
+    "Sql",
+    "AsyncSql",
+    "ExecuteResult",
+    "QueryResult",
+    "SqlValue",
+    "SqlParam",
     "Client",
     "AsyncClient",
     "Journal",

@@ -5,10 +5,11 @@ an ``asyncio.Future`` of the running event loop when it is true.
 """
 
 from asyncio import Future
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, final, overload
 
 from journalkeeper.errors import JournalKeeperError
+from journalkeeper.sql import SqlParam, SqlValue
 from journalkeeper.types import (
     ClusterConfiguration,
     ClusterEvent,
@@ -165,6 +166,7 @@ class Client:
     def admin_recover_snapshot(self, index: int, timeout: float | None, aio: Literal[True]) -> Future[None]: ...
     def coord(self) -> Coord: ...
     def transactions(self) -> Transactions: ...
+    def sql(self) -> Sql: ...
     @overload
     def events(self, state_machines: bool = False, aio: Literal[False] = False) -> Events: ...
     @overload
@@ -292,6 +294,25 @@ class Transactions:
     def opening(self, consistency_name: str, aio: Literal[False] = False) -> list[TxnInfo]: ...
     @overload
     def opening(self, consistency_name: str, aio: Literal[True]) -> Future[list[TxnInfo]]: ...
+
+@final
+class Sql:
+    @overload
+    def execute(
+        self, statements: Iterable[tuple[str, Sequence[SqlParam]]], aio: Literal[False] = False
+    ) -> tuple[int, int]: ...
+    @overload
+    def execute(
+        self, statements: Iterable[tuple[str, Sequence[SqlParam]]], aio: Literal[True]
+    ) -> Future[tuple[int, int]]: ...
+    @overload
+    def query(
+        self, sql: str, params: Sequence[SqlParam], consistency_name: str, aio: Literal[False] = False
+    ) -> tuple[list[str], list[tuple[SqlValue, ...]]]: ...
+    @overload
+    def query(
+        self, sql: str, params: Sequence[SqlParam], consistency_name: str, aio: Literal[True]
+    ) -> Future[tuple[list[str], list[tuple[SqlValue, ...]]]]: ...
 
 @final
 class KeepAlive:

@@ -1,7 +1,8 @@
 """Cluster clients: :class:`Client` (blocking; the GIL is released while waiting) and
 :class:`AsyncClient` (every call returns an awaitable), with their ``journal``, ``kv``,
 ``admin``, ``coord`` (``journalkeeper.coord``) and ``transactions``
-(``journalkeeper.transactions``) namespaces, :class:`Watch` (KV changes) and :class:`Events`
+(``journalkeeper.transactions``) namespaces, the SQL database (``sql()``,
+``journalkeeper.sql``), :class:`Watch` (KV changes) and :class:`Events`
 (cluster events).
 
 These classes only name and type the calls of ``journalkeeper._native``; the Rust core does
@@ -19,6 +20,7 @@ from typing import Any
 from . import _native
 from .coord import AsyncCoord, Coord
 from .errors import ClosedError
+from .sql import AsyncSql, Sql
 from .state_machine import AsyncStateMachineClient, StateMachineClient
 from .transactions import AsyncTransactions, Transactions
 from .types import (
@@ -452,6 +454,10 @@ class Client:
         :mod:`journalkeeper.state_machine`)."""
         return StateMachineClient(self._native, name)
 
+    def sql(self) -> Sql:
+        """The cluster's built-in SQL database (see :mod:`journalkeeper.sql`)."""
+        return Sql(self._native)
+
     @property
     def aio(self) -> AsyncClient:
         """An :class:`AsyncClient` sharing this client's connections."""
@@ -666,6 +672,10 @@ class AsyncClient:
     def state_machine(self, name: str) -> AsyncStateMachineClient:
         """See :meth:`Client.state_machine`; its calls are awaitable."""
         return AsyncStateMachineClient(self._native, name)
+
+    def sql(self) -> AsyncSql:
+        """See :meth:`Client.sql`; its calls are awaitable."""
+        return AsyncSql(self._native)
 
     @property
     def blocking(self) -> Client:
