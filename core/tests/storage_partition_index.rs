@@ -125,6 +125,20 @@ fn index_catches_up_when_behind_after_a_crash() {
 }
 
 #[test]
+fn index_reset_to_a_snapshot_the_journal_never_reached_is_rebuilt_from_the_journal() {
+    // The apply thread reset the index to an installed snapshot; the node stopped before the
+    // writer reset the log (which still holds 1..=32).
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path().join("journal"), opts()).unwrap();
+    let mut idx = PartitionIndex::open(dir.path().join("pidx"), &j).unwrap();
+    fill(&j, &mut idx, 32, 1);
+    idx.reset_to_snapshot(158, 2, &[(0, 50), (1, 60)]).unwrap();
+    drop(idx);
+    let idx = PartitionIndex::open(dir.path().join("pidx"), &j).unwrap();
+    assert_matches(&idx, &j, [0; 3]);
+}
+
+#[test]
 fn index_is_rebuilt_after_deleting_or_truncating_its_files() {
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("pidx");

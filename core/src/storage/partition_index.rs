@@ -162,7 +162,7 @@ impl PartitionIndex {
         let dir = dir.as_ref().to_path_buf();
         fsutil::ensure_dir(&dir)?;
         let state_path = dir.join(STATE_FILE);
-        let cp = match fsutil::read_optional(&state_path)? {
+        let mut cp = match fsutil::read_optional(&state_path)? {
             Some(bytes) => {
                 let body = fsutil::unframe(&state_path, STATE_MAGIC, &bytes)?;
                 postcard::from_bytes::<Checkpoint>(body).map_err(|e| {
@@ -182,6 +182,15 @@ impl PartitionIndex {
                 Checkpoint::default()
             }
         };
+        if cp.base > journal.last_index() && journal.compacted().0 == 0 {
+            // An installed snapshot reset the index (the apply thread) but the log reset (the
+            // writer) did not happen before the node stopped: the journal still starts at 1,
+            // so index it again from there. Startup then resets both to the saved snapshot, or
+            // the leader sends it again.
+            tracing::warn!(dir = %dir.display(), base = cp.base, last = journal.last_index(),
+                "partition index ahead of the journal; rebuilding from its start");
+            cp = Checkpoint::default();
+        }
         let mut idx = PartitionIndex {
             placer,
             dir,
