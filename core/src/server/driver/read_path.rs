@@ -35,28 +35,28 @@ impl Driver {
 
     pub(super) fn local_read(&mut self, conn: Conn, req: ClientRequest, read: ReadAt) {
         let applied = self.applied();
-        if read.consistency == QueryConsistency::Sequential && applied < read.min_applied {
-            let e = Error::new(
-                ErrorKind::IndexOverflow,
-                format!(
-                    "not yet: this node applied {applied} < {} requested",
-                    read.min_applied
-                ),
-            );
-            reply(&conn, req.id, Err(e), applied);
+        let min_applied = match read.consistency {
+            QueryConsistency::Sequential => read.min_applied,
+            _ => 0,
+        };
+        if applied < min_applied {
+            reply(&conn, req.id, Err(not_yet(applied, min_applied)), applied);
             return;
         }
-        self.serve_read(conn, req);
+        self.serve_read(conn, req, min_applied);
     }
 
-    /// Runs a read against the state machines on a blocking thread and replies.
-    pub(super) fn serve_read(&self, conn: Conn, req: ClientRequest) {
+    /// Runs a read against the state machines on a blocking thread and replies. The state
+    /// itself must have applied `min_applied`: raft counts an accepted snapshot as applied
+    /// before the apply thread has restored it, so its index alone is not enough.
+    pub(super) fn serve_read(&self, conn: Conn, req: ClientRequest, min_applied: u64) {
         let machines = self.machines.clone();
         let max_bytes = (self.cfg.net.max_frame_size as usize / 2).max(1024);
         tokio::task::spawn_blocking(move || {
             let m = machines.lock().unwrap_or_else(|p| p.into_inner());
             let applied = m.applied;
             let result = match &req.body {
+                _ if applied < min_applied => Err(not_yet(applied, min_applied)),
                 RequestBody::AppliedIndex => Ok(ReplyBody::AppliedIndex(m.applied)),
                 body => read_machines(&m, body, max_bytes),
             };
@@ -64,4 +64,11 @@ impl Driver {
             reply(&conn, req.id, result, applied);
         });
     }
+}
+
+fn not_yet(applied: u64, min_applied: u64) -> Error {
+    Error::new(
+        ErrorKind::IndexOverflow,
+        format!("not yet: this node applied {applied} < {min_applied} requested"),
+    )
 }

@@ -76,7 +76,7 @@ impl Driver {
                 let id = u64::from_le_bytes(rs.ctx.as_slice().try_into().unwrap_or([0; 8]));
                 if let Some(r) = self.reads.remove(&id) {
                     self.pending_count = self.pending_count.saturating_sub(1);
-                    self.serve_read(r.conn, r.req);
+                    self.serve_read(r.conn, r.req, 0);
                 }
             }
         }
