@@ -4,7 +4,9 @@
 'use strict';
 /**
  * The dispatcher of one hosted state machine: the native side calls
- * it on the JS thread with `{ op, data, index, term, timestampMs }` and waits for its reply.
+ * it on the JS thread with `{ op, data, index, term, timestampMs }` (or, for `applyBatch`,
+ * `{ op, batch: [{ data, index, term, timestampMs }, …] }`, answered `{ results: [reply, …] }`)
+ * and waits for its reply.
  * It never throws: `{ ok }` (a result or chunk), `{ done: true }` (no more chunks),
  * `{ rejected }` (the machine threw an error whose `code` is `'REJECTED'`) or `{ failed }`
  * (any other throw, or a result that is not a `Buffer`: the fail-stop path).
@@ -21,12 +23,36 @@
     const kind = v === null ? 'null' : (v && typeof v.then === 'function' ? 'a Promise' : typeof v);
     return { failed: `${what} returned ${kind}, not a Buffer` };
   };
+  const thrown = (op, error) => {
+    if (error !== null && typeof error === 'object' && error.code === 'REJECTED') {
+      return { rejected: String(error.message) };
+    }
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return { failed: `${op} threw ${what}` };
+  };
+  const applyOne = (c) => {
+    try {
+      return buffer('apply', machine.apply(
+        { index: c.index, term: c.term, timestampMs: c.timestampMs }, c.data));
+    } catch (error) {
+      return thrown('apply', error);
+    }
+  };
   return (call) => {
     try {
       switch (call.op) {
         case 'apply':
-          return buffer('apply', machine.apply(
-            { index: call.index, term: call.term, timestampMs: call.timestampMs }, call.data));
+          return applyOne(call);
+        case 'applyBatch': {
+          // One reply per command, in order; a failure ends the batch (fail-stop).
+          const results = [];
+          for (const c of call.batch) {
+            const r = applyOne(c);
+            results.push(r);
+            if (r.failed !== undefined) break;
+          }
+          return { results };
+        }
         case 'query':
           return buffer('query', machine.query(call.data));
         case 'snapshot': {
@@ -60,11 +86,7 @@
       }
     } catch (error) {
       if (call.op.startsWith('snapshot')) chunks = null;
-      if (error !== null && typeof error === 'object' && error.code === 'REJECTED') {
-        return { rejected: String(error.message) };
-      }
-      const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      return { failed: `${call.op} threw ${what}` };
+      return thrown(call.op, error);
     }
   };
 })

@@ -61,7 +61,22 @@ pub struct MachineCall {
     pub index: Option<f64>,
     pub term: Option<f64>,
     pub timestamp_ms: Option<f64>,
+    /// `applyBatch`: the commands, in log order.
+    pub batch: Option<Vec<BatchCommand>>,
 }
+
+/// One command of an `applyBatch` call (internal).
+#[napi(object, object_from_js = false)]
+pub struct BatchCommand {
+    pub data: Buffer,
+    pub index: f64,
+    pub term: f64,
+    pub timestamp_ms: f64,
+}
+
+/// Most commands in one `applyBatch` call: a longer run of committed commands crosses to the
+/// JS thread in several calls, so one call's arrays stay small.
+const MAX_BATCH: usize = 1024;
 
 /// What the dispatcher answers (internal): `ok` (a result or chunk), `done` (no more chunks),
 /// `rejected` (the machine's message) or `failed` (why the call failed).
@@ -71,6 +86,8 @@ pub struct MachineReply {
     pub done: Option<bool>,
     pub rejected: Option<String>,
     pub failed: Option<String>,
+    /// `applyBatch`: one reply per command, up to the first failure.
+    pub results: Option<Vec<MachineReply>>,
 }
 
 /// What the waiting thread receives: the reply's parts as owned data.
@@ -79,6 +96,21 @@ enum Outcome {
     Done,
     Rejected(String),
     Failed(String),
+    Batch(Vec<Outcome>),
+}
+
+impl From<MachineReply> for Outcome {
+    fn from(r: MachineReply) -> Self {
+        match (r.failed, r.rejected, r.done, r.results, r.ok) {
+            (Some(f), ..) => Outcome::Failed(f),
+            (None, Some(m), ..) => Outcome::Rejected(m),
+            (None, None, Some(true), ..) => Outcome::Done,
+            (None, None, _, Some(list), _) => {
+                Outcome::Batch(list.into_iter().map(Outcome::from).collect())
+            }
+            (None, None, _, None, ok) => Outcome::Ok(ok.map(|b| b.to_vec())),
+        }
+    }
 }
 
 type Dispatcher =
@@ -122,6 +154,7 @@ fn call(op: &str) -> MachineCall {
         index: None,
         term: None,
         timestamp_ms: None,
+        batch: None,
     }
 }
 
@@ -143,12 +176,7 @@ impl JsMachine {
             ThreadsafeFunctionCallMode::Blocking,
             move |reply: napi::Result<MachineReply>, _env| {
                 let outcome = match reply {
-                    Ok(r) => match (r.failed, r.rejected, r.done, r.ok) {
-                        (Some(f), ..) => Outcome::Failed(f),
-                        (None, Some(m), ..) => Outcome::Rejected(m),
-                        (None, None, Some(true), _) => Outcome::Done,
-                        (None, None, _, ok) => Outcome::Ok(ok.map(|b| b.to_vec())),
-                    },
+                    Ok(r) => Outcome::from(r),
                     Err(e) => Outcome::Failed(e.reason),
                 };
                 // The waiting thread is gone only if it panicked; nothing to tell it then.
@@ -176,7 +204,9 @@ impl JsMachine {
         match self.run(c) {
             Ok(Outcome::Ok(v)) => Ok(v),
             Ok(Outcome::Rejected(m)) => Err(StateError::Rejected(m)),
-            Ok(Outcome::Done) => panic!("state machine {:?}: {op} answered done", self.name),
+            Ok(Outcome::Done | Outcome::Batch(_)) => {
+                panic!("state machine {:?}: {op} answered done", self.name)
+            }
             Ok(Outcome::Failed(why)) => panic!("state machine {:?}: {op} failed: {why}", self.name),
             Err(why) => panic!("{why}"),
         }
@@ -205,6 +235,56 @@ impl StateMachine for JsMachine {
         Ok(self.result("apply", v))
     }
 
+    /// One crossing to the JS thread per [`MAX_BATCH`] commands instead of one per command.
+    fn apply_batch(&mut self, batch: &[(ApplyContext, &[u8])]) -> Vec<Result<Vec<u8>, StateError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for part in batch.chunks(MAX_BATCH) {
+            let mut c = call("applyBatch");
+            c.batch = Some(
+                part.iter()
+                    .map(|(ctx, command)| BatchCommand {
+                        data: command.to_vec().into(),
+                        index: js_number("index", ctx.index),
+                        term: js_number("term", ctx.term),
+                        timestamp_ms: js_number("timestampMs", ctx.timestamp_ms),
+                    })
+                    .collect(),
+            );
+            let replies = match self.run(c) {
+                Ok(Outcome::Batch(replies)) => replies,
+                Ok(Outcome::Failed(why)) => {
+                    panic!("state machine {:?}: apply failed: {why}", self.name)
+                }
+                Ok(_) => panic!(
+                    "state machine {:?}: applyBatch answered no results",
+                    self.name
+                ),
+                Err(why) => panic!("{why}"),
+            };
+            if replies.len() != part.len() && !matches!(replies.last(), Some(Outcome::Failed(_))) {
+                panic!(
+                    "state machine {:?}: applyBatch answered {} of {} commands",
+                    self.name,
+                    replies.len(),
+                    part.len()
+                );
+            }
+            for reply in replies {
+                out.push(match reply {
+                    Outcome::Ok(v) => Ok(self.result("apply", v)),
+                    Outcome::Rejected(m) => Err(StateError::Rejected(m)),
+                    Outcome::Failed(why) => {
+                        panic!("state machine {:?}: apply failed: {why}", self.name)
+                    }
+                    Outcome::Done | Outcome::Batch(_) => {
+                        panic!("state machine {:?}: apply answered no result", self.name)
+                    }
+                });
+            }
+        }
+        out
+    }
+
     fn query(&self, query: &[u8]) -> Result<Vec<u8>, StateError> {
         let mut c = call("query");
         c.data = Some(query.to_vec().into());
@@ -218,12 +298,15 @@ impl StateMachine for JsMachine {
         match self.run(call("snapshot")).map_err(fail)? {
             Outcome::Ok(_) | Outcome::Done => {}
             Outcome::Rejected(m) | Outcome::Failed(m) => return Err(fail(m)),
+            Outcome::Batch(_) => return Err(fail("snapshot answered a batch".into())),
         }
         loop {
             let chunk = match self.run(call("snapshotNext")).map_err(fail)? {
                 Outcome::Done => return Ok(()),
                 Outcome::Ok(Some(chunk)) => chunk,
-                Outcome::Ok(None) => return Err(fail("a chunk is not a Buffer".into())),
+                Outcome::Ok(None) | Outcome::Batch(_) => {
+                    return Err(fail("a chunk is not a Buffer".into()));
+                }
                 Outcome::Rejected(m) | Outcome::Failed(m) => return Err(fail(m)),
             };
             if chunk.len() > MAX_CHUNK_BYTES {

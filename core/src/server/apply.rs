@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::command::{self, Command, SYSTEM_PARTITION, SnapshotCommand, entry_to_record};
 use super::compactor::Compactor;
 use super::snapshot_file;
-use super::user_machines::{CommandResult, UserMachines};
+use super::user_machines::{CommandResult, RunEntry, UserCommand, UserMachines};
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
 use crate::state::cluster_meta::ClusterMeta;
@@ -326,6 +326,41 @@ impl Machines {
         self.kv.events_at(index)
     }
 
+    /// Applies the user-machine updates gathered in `run` (one machine, consecutive entries)
+    /// and pushes their results. On a fail-stop the applied index goes back to `base`, the
+    /// entry before the run: none of it counts as applied.
+    fn flush_user_run(
+        &mut self,
+        run: &mut Vec<(Index, Term, UserCommand)>,
+        base: (Index, Term),
+        results: &mut Vec<(Index, Term, Outcome)>,
+    ) -> Result<(), String> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<RunEntry<'_>> = run
+            .iter()
+            .map(|(index, term, cmd)| RunEntry {
+                index: *index,
+                term: *term,
+                cmd,
+            })
+            .collect();
+        let applied = self.user.apply_run(&entries);
+        drop(entries);
+        let applied = match applied {
+            Ok(r) => r,
+            Err(e) => {
+                (self.applied, self.applied_term) = base;
+                return Err(e);
+            }
+        };
+        for ((index, term, _), r) in run.drain(..).zip(applied) {
+            results.push((index, term, Outcome::User(r.map_err(state_error))));
+        }
+        Ok(())
+    }
+
     /// Applies `entries` (contiguous, starting at `applied + 1`; earlier ones are skipped).
     fn apply(&mut self, entries: &[Entry]) -> Result<Applied, String> {
         let entries: Vec<&Entry> = entries.iter().filter(|e| e.index > self.applied).collect();
@@ -334,6 +369,9 @@ impl Machines {
         let mut next: BTreeMap<u16, u64> = BTreeMap::new();
         let mut records = Vec::with_capacity(entries.len());
         let mut meta_changed = false;
+        // Consecutive updates of one user machine, applied as one batch.
+        let mut run: Vec<(Index, Term, UserCommand)> = Vec::new();
+        let mut run_base = (self.applied, self.applied_term);
         for e in entries {
             if e.index != self.applied + 1 {
                 return Err(format!(
@@ -356,7 +394,17 @@ impl Machines {
                     term: e.term,
                     timestamp_ms: 0,
                 };
-                match command::decode(data) {
+                let decoded = command::decode(data);
+                let joins_run = match &decoded {
+                    Ok(Command::User(cmd)) => {
+                        run.last().is_none_or(|(_, _, c)| c.machine == cmd.machine)
+                    }
+                    _ => false,
+                };
+                if !joins_run {
+                    self.flush_user_run(&mut run, run_base, &mut results)?;
+                }
+                match decoded {
                     Ok(Command::Journal(h, _)) if p != SYSTEM_PARTITION => {
                         if h.offset == 0 {
                             let r = self
@@ -428,8 +476,10 @@ impl Machines {
                         results.push((e.index, e.term, Outcome::Scaled(r)));
                     }
                     Ok(Command::User(cmd)) => {
-                        let r = self.user.apply(e.index, e.term, &cmd)?;
-                        results.push((e.index, e.term, Outcome::User(r.map_err(state_error))));
+                        if run.is_empty() {
+                            run_base = (self.applied, self.applied_term);
+                        }
+                        run.push((e.index, e.term, cmd));
                     }
                     Ok(Command::Meta(cmd)) => {
                         let r = self.meta.apply(&cmd).map_err(state_error);
@@ -444,6 +494,7 @@ impl Machines {
             self.applied = e.index;
             self.applied_term = e.term;
         }
+        self.flush_user_run(&mut run, run_base, &mut results)?;
         if !records.is_empty() {
             self.pidx
                 .index_records_deferred(&records)

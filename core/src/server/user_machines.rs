@@ -114,6 +114,23 @@ struct SectionHeader {
     sessions: ClientSessions,
 }
 
+/// One entry of a run given to [`UserMachines::apply_run`].
+pub(crate) struct RunEntry<'a> {
+    pub index: u64,
+    pub term: u64,
+    pub cmd: &'a UserCommand,
+}
+
+/// What becomes of one entry of a run.
+enum Plan {
+    /// Known without applying: a refused session, or a retry of an earlier entry.
+    Done(Result<Vec<CommandResult>, StateError>),
+    /// A retry of the run's entry at this position.
+    SameAs(usize),
+    /// Applied: its commands are `start..start + len` of the batch.
+    Run { start: usize, len: usize },
+}
+
 /// The user state machines of one node, by name.
 pub(crate) struct UserMachines {
     machines: BTreeMap<String, Box<dyn StateMachine>>,
@@ -148,56 +165,126 @@ impl UserMachines {
         self.machines.keys().cloned().collect()
     }
 
-    /// Applies `cmd` at log `index` / `term`. `Ok`: one result per command (or the original
-    /// results of a retry). `Err`: the node must stop applying (an unhosted machine, a panic).
+    /// Applies `cmd` at log `index` / `term`: a run of one entry.
+    #[cfg(test)]
     pub fn apply(
         &mut self,
         index: u64,
         term: u64,
         cmd: &UserCommand,
     ) -> Result<Result<Vec<CommandResult>, StateError>, String> {
-        let Some(machine) = self.machines.get_mut(&cmd.machine) else {
+        let mut r = self.apply_run(&[RunEntry { index, term, cmd }])?;
+        Ok(r.pop().unwrap_or(Ok(Vec::new())))
+    }
+
+    /// Applies consecutive log entries that all update one machine, with one
+    /// [`StateMachine::apply_batch`] call for every command they hold. `Ok`: per entry, one
+    /// result per command (or the original results of a retry). `Err`: the node must stop
+    /// applying (an unhosted machine, a panic).
+    ///
+    /// Sessions see what applying one entry after another would: each admitted entry is
+    /// recorded in log order before the batch runs (its result filled in after), so a retry
+    /// later in the same run is answered with the first one's results.
+    pub fn apply_run(
+        &mut self,
+        run: &[RunEntry<'_>],
+    ) -> Result<Vec<Result<Vec<CommandResult>, StateError>>, String> {
+        let Some(first) = run.first() else {
+            return Ok(Vec::new());
+        };
+        let name = first.cmd.machine.clone();
+        let last_index = run.last().map_or(first.index, |e| e.index);
+        if let Some(other) = run.iter().find(|e| e.cmd.machine != name) {
             return Err(format!(
-                "entry {index} updates state machine {:?}, which this node does not host \
+                "entries {}..={last_index} mix state machines {name:?} and {:?} in one run",
+                first.index, other.cmd.machine
+            ));
+        }
+        let Some(machine) = self.machines.get_mut(&name) else {
+            return Err(format!(
+                "entry {} updates state machine {name:?}, which this node does not host \
                  (it hosts {:?}); every node of a cluster must host the same state machines",
-                cmd.machine,
+                first.index,
                 self.machines.keys().collect::<Vec<_>>()
             ));
         };
-        if let Some(session) = &cmd.session {
-            match self.sessions.admit(session) {
-                Err(e) => return Ok(Err(e)),
-                Ok(Admission::Duplicate(r)) => return Ok(decode_results(r)),
-                Ok(Admission::Apply) => {}
+        let mut plans = Vec::with_capacity(run.len());
+        let mut items: Vec<(ApplyContext, &[u8])> = Vec::new();
+        let mut in_run: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+        for (i, e) in run.iter().enumerate() {
+            if let Some(session) = &e.cmd.session {
+                let key = (session.client_id, session.seq);
+                match self.sessions.admit(session) {
+                    Err(err) => {
+                        plans.push(Plan::Done(Err(err)));
+                        continue;
+                    }
+                    Ok(Admission::Duplicate(Ok(_))) if in_run.contains_key(&key) => {
+                        plans.push(Plan::SameAs(in_run[&key]));
+                        continue;
+                    }
+                    Ok(Admission::Duplicate(r)) => {
+                        plans.push(Plan::Done(decode_results(r)));
+                        continue;
+                    }
+                    Ok(Admission::Apply) => {
+                        self.sessions.record(session, e.index, Ok(Vec::new()));
+                        in_run.insert(key, i);
+                    }
+                }
             }
+            let ctx = ApplyContext {
+                index: e.index,
+                term: e.term,
+                timestamp_ms: e.cmd.timestamp_ms,
+            };
+            plans.push(Plan::Run {
+                start: items.len(),
+                len: e.cmd.commands.len(),
+            });
+            items.extend(e.cmd.commands.iter().map(|c| (ctx, c.as_slice())));
         }
-        let ctx = ApplyContext {
-            index,
-            term,
-            timestamp_ms: cmd.timestamp_ms,
+        let results = if items.is_empty() {
+            Vec::new()
+        } else {
+            catch_unwind(AssertUnwindSafe(|| machine.apply_batch(&items))).map_err(|panic| {
+                format!(
+                    "state machine {name:?} panicked applying entries {}..={last_index}: {}; \
+                     this node stops applying (fail-stop) so it never diverges from the others",
+                    first.index,
+                    panic_message(&*panic)
+                )
+            })?
         };
-        let mut results = Vec::with_capacity(cmd.commands.len());
-        for command in &cmd.commands {
-            let r = catch_unwind(AssertUnwindSafe(|| machine.apply(&ctx, command))).map_err(
-                |panic| {
-                    format!(
-                        "state machine {:?} panicked applying entry {index}: {}; this node stops \
-                         applying (fail-stop) so it never diverges from the others",
-                        cmd.machine,
-                        panic_message(&*panic)
-                    )
-                },
-            )?;
-            results.push(r);
+        if results.len() != items.len() {
+            return Err(format!(
+                "state machine {name:?} returned {} results for {} commands (entries \
+                 {}..={last_index}); this node stops applying (fail-stop)",
+                results.len(),
+                items.len(),
+                first.index
+            ));
         }
-        if let Some(i) = self.changed.get_mut(&cmd.machine) {
-            *i = index;
+        let mut out: Vec<Result<Vec<CommandResult>, StateError>> = Vec::with_capacity(run.len());
+        for (e, plan) in run.iter().zip(plans) {
+            let r = match plan {
+                Plan::Done(r) => r,
+                Plan::SameAs(j) => out[j].clone(),
+                Plan::Run { start, len } => {
+                    let r = results[start..start + len].to_vec();
+                    if let Some(session) = &e.cmd.session {
+                        let encoded = crate::state::encode("update results", &r);
+                        self.sessions.set_result(session, encoded);
+                    }
+                    if let Some(i) = self.changed.get_mut(&name) {
+                        *i = e.index;
+                    }
+                    Ok(r)
+                }
+            };
+            out.push(r);
         }
-        if let Some(session) = &cmd.session {
-            let encoded = crate::state::encode("update results", &results);
-            self.sessions.record(session, index, encoded);
-        }
-        Ok(Ok(results))
+        Ok(out)
     }
 
     /// Answers `query` against machine `name`'s current state.
@@ -511,6 +598,65 @@ mod tests {
             .unwrap();
         assert_eq!(again, r);
         assert_eq!(m.query("a", b"").unwrap(), 6u64.to_le_bytes());
+    }
+
+    #[test]
+    fn a_run_applies_as_entry_after_entry_would_and_a_retry_inside_it_applies_once() {
+        let mut m = host(&["a"]);
+        let s = RequestId {
+            client_id: 1,
+            seq: 1,
+            first_unacked: 1,
+        };
+        let (first, retry, plain) = (
+            cmd("a", Some(s), &[2, 4]),
+            cmd("a", Some(s), &[2, 4]),
+            cmd("a", None, &[3, 8]),
+        );
+        let run = [
+            RunEntry {
+                index: 1,
+                term: 1,
+                cmd: &first,
+            },
+            RunEntry {
+                index: 2,
+                term: 1,
+                cmd: &retry,
+            },
+            RunEntry {
+                index: 3,
+                term: 1,
+                cmd: &plain,
+            },
+        ];
+        let r = m.apply_run(&run).unwrap();
+        let first_results = r[0].as_ref().unwrap();
+        assert_eq!(first_results[1], Ok(6u64.to_le_bytes().to_vec()));
+        assert_eq!(r[1], r[0], "the retry gets the first one's results");
+        assert_eq!(
+            r[2].as_ref().unwrap()[1],
+            Ok(14u64.to_le_bytes().to_vec()),
+            "2 + 4 once, then 8 (3 is refused)"
+        );
+        assert_eq!(m.changed()["a"], 3);
+        // After the run, a retry is answered from the session with the real results.
+        let later = m.apply(4, 1, &cmd("a", Some(s), &[2, 4])).unwrap().unwrap();
+        assert_eq!(&later, first_results);
+        assert_eq!(m.query("a", b"").unwrap(), 14u64.to_le_bytes());
+        let mixed = [
+            RunEntry {
+                index: 5,
+                term: 1,
+                cmd: &plain,
+            },
+            RunEntry {
+                index: 6,
+                term: 1,
+                cmd: &cmd("b", None, &[2]),
+            },
+        ];
+        assert!(m.apply_run(&mixed).unwrap_err().contains("mix"));
     }
 
     #[test]

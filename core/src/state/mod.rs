@@ -78,6 +78,18 @@ pub trait StateMachine: Send + 'static {
     /// Replaces the whole state with one written by [`StateMachine::snapshot`], read from
     /// `input` as a stream.
     fn restore(&mut self, input: &mut dyn std::io::Read) -> Result<(), StateError>;
+
+    /// Applies several committed commands in log order, one result each — what the host calls
+    /// when consecutive entries update this machine. The default calls [`apply`](Self::apply)
+    /// for each; a machine whose every call crosses a boundary (another thread, a language
+    /// runtime) overrides it to cross once per batch. Returning fewer or more results than
+    /// commands is a crash (fail-stop), like a panic.
+    fn apply_batch(&mut self, batch: &[(ApplyContext, &[u8])]) -> Vec<Result<Vec<u8>, StateError>> {
+        batch
+            .iter()
+            .map(|(ctx, command)| self.apply(ctx, command))
+            .collect()
+    }
 }
 
 /// A snapshot stream failed.

@@ -139,6 +139,19 @@ impl ClientSessions {
             self.sessions.remove(&victim);
         }
     }
+
+    /// Replaces the result recorded for `id`, if it is still retained: a batch of entries
+    /// records each in log order first (so admission sees what sequential application would)
+    /// and fills in the results once the batch ran.
+    pub fn set_result(&mut self, id: &RequestId, result: Result<Vec<u8>, StateError>) {
+        if let Some(r) = self
+            .sessions
+            .get_mut(&id.client_id)
+            .and_then(|s| s.results.get_mut(&id.seq))
+        {
+            *r = result;
+        }
+    }
 }
 
 #[cfg(test)]
