@@ -230,6 +230,9 @@ fn outcome(py: Python<'_>, result: PyResult<Bound<'_, PyAny>>, what: &str) -> Ou
     }
 }
 
+/// Most commands applied under one hold of the GIL: other Python threads run between batches.
+const MAX_BATCH: usize = 1024;
+
 impl StateMachine for PyStateMachine {
     fn apply(&mut self, ctx: &ApplyContext, command: &[u8]) -> Result<Vec<u8>, StateError> {
         let outcome = Python::attach(|py| {
@@ -253,6 +256,43 @@ impl StateMachine for PyStateMachine {
                 self.name, ctx.index
             ),
         }
+    }
+
+    /// The GIL taken once per batch of up to [`MAX_BATCH`] commands, not once per command.
+    fn apply_batch(&mut self, batch: &[(ApplyContext, &[u8])]) -> Vec<Result<Vec<u8>, StateError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for part in batch.chunks(MAX_BATCH) {
+            let outcomes = Python::attach(|py| {
+                let object = self.object.bind(py);
+                let mut outcomes = Vec::with_capacity(part.len());
+                for (ctx, command) in part {
+                    let py_ctx = PyApplyContext {
+                        index: ctx.index,
+                        term: ctx.term,
+                        timestamp_ms: ctx.timestamp_ms,
+                    };
+                    let result = object.call_method1("apply", (py_ctx, PyBytes::new(py, command)));
+                    let o = outcome(py, result, "apply");
+                    let failed = matches!(o, Outcome::Failed(_));
+                    outcomes.push((ctx.index, o));
+                    if failed {
+                        break;
+                    }
+                }
+                outcomes
+            });
+            for (index, o) in outcomes {
+                out.push(match o {
+                    Outcome::Bytes(b) => Ok(b),
+                    Outcome::Rejected(message) => Err(StateError::Rejected(message)),
+                    Outcome::Failed(text) => panic!(
+                        "Python state machine {:?} failed applying index {index}: {text}",
+                        self.name
+                    ),
+                });
+            }
+        }
+        out
     }
 
     fn query(&self, query: &[u8]) -> Result<Vec<u8>, StateError> {
