@@ -619,6 +619,14 @@ export interface AppendOptions {
   response?: ResponseConfig
 }
 
+/** One command of an `applyBatch` call (internal). */
+export interface BatchCommand {
+  data: Buffer
+  index: number
+  term: number
+  timestampMs: number
+}
+
 /** The result of `kv.compareAndSet()`. */
 export interface CasResult {
   /** Whether the value was replaced. */
@@ -805,6 +813,8 @@ export interface MachineCall {
   index?: number
   term?: number
   timestampMs?: number
+  /** `applyBatch`: the commands, in log order. */
+  batch?: Array<BatchCommand>
 }
 
 /**
@@ -816,6 +826,8 @@ export interface MachineReply {
   done?: boolean
   rejected?: string
   failed?: string
+  /** `applyBatch`: one reply per command, up to the first failure. */
+  results?: Array<MachineReply>
 }
 
 /** A cluster member. */
