@@ -10,7 +10,6 @@ own process. Prints one JSON object with records/s per language and python/rust,
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,20 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import journalkeeper as jk
+from hosts import free_ports
 
 HERE = Path(__file__).resolve().parent
 CLUSTER_ID = 9
 BATCH, SIZE, PARTITION = 64, 1024, 0
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def run(cmd: list[str], seconds: float) -> Any:
