@@ -282,6 +282,11 @@ typedef enum {
    directory cannot start a node again.
    */
   JK_STANDING_REMOVED = 2,
+  /*
+   A read replica outside the configuration that pulls committed entries from parents
+   (started with `role = "observer"`, or converted with `jk_admin_convert_role`).
+   */
+  JK_STANDING_OBSERVER = 3,
 } jk_standing;
 
 /*

@@ -56,6 +56,9 @@ pub enum jk_standing {
     /// A committed configuration no longer holds this node: it serves nothing, and its data
     /// directory cannot start a node again.
     Removed = 2,
+    /// A read replica outside the configuration that pulls committed entries from parents
+    /// (started with `role = "observer"`, or converted with `jk_admin_convert_role`).
+    Observer = 3,
 }
 
 impl From<Standing> for jk_standing {
@@ -64,14 +67,16 @@ impl From<Standing> for jk_standing {
             Standing::Joining => jk_standing::Joining,
             Standing::Member => jk_standing::Member,
             Standing::Removed => jk_standing::Removed,
+            Standing::Observer => jk_standing::Observer,
         }
     }
 }
 
-const STANDINGS: [jk_standing; 3] = [
+const STANDINGS: [jk_standing; 4] = [
     jk_standing::Joining,
     jk_standing::Member,
     jk_standing::Removed,
+    jk_standing::Observer,
 ];
 
 fn standing_cstr(s: jk_standing) -> &'static CStr {
@@ -79,6 +84,7 @@ fn standing_cstr(s: jk_standing) -> &'static CStr {
         jk_standing::Joining => c"JOINING",
         jk_standing::Member => c"MEMBER",
         jk_standing::Removed => c"REMOVED",
+        jk_standing::Observer => c"OBSERVER",
     }
 }
 
@@ -181,12 +187,17 @@ mod tests {
         assert!(jk_role_name(999).is_null());
         assert!(jk_response_config_name(5).is_null());
         assert!(jk_query_consistency_name(3).is_null());
-        assert!(jk_standing_name(3).is_null());
+        assert!(jk_standing_name(4).is_null());
     }
 
     #[test]
     fn every_standing_has_a_distinct_value_and_name() {
-        for s in [Standing::Joining, Standing::Member, Standing::Removed] {
+        for s in [
+            Standing::Joining,
+            Standing::Member,
+            Standing::Removed,
+            Standing::Observer,
+        ] {
             let c = jk_standing::from(s);
             assert!(STANDINGS.contains(&c));
             let name = standing_cstr(c).to_str().unwrap();

@@ -42,7 +42,8 @@ int main(void) {
     expect_name("JK_STANDING_JOINING", jk_standing_name(JK_STANDING_JOINING), "JOINING");
     expect_name("JK_STANDING_MEMBER", jk_standing_name(JK_STANDING_MEMBER), "MEMBER");
     expect_name("JK_STANDING_REMOVED", jk_standing_name(JK_STANDING_REMOVED), "REMOVED");
-    expect_name("standing 3", jk_standing_name(3), NULL);
+    expect_name("JK_STANDING_OBSERVER", jk_standing_name(JK_STANDING_OBSERVER), "OBSERVER");
+    expect_name("standing 4", jk_standing_name(4), NULL);
 
     /* The bounds the header states. */
     expect_name("JK_MAX_* bounds",

@@ -198,6 +198,8 @@ pub enum Standing {
     /// A committed configuration no longer holds it: it serves nothing, and its data
     /// directory cannot start a node again.
     Removed,
+    /// A read replica outside the configuration, pulling committed entries from parents.
+    Observer,
 }
 
 impl From<journalkeeper::server::Standing> for Standing {
@@ -207,6 +209,7 @@ impl From<journalkeeper::server::Standing> for Standing {
             Core::Joining => Standing::Joining,
             Core::Member => Standing::Member,
             Core::Removed => Standing::Removed,
+            Core::Observer => Standing::Observer,
         }
     }
 }

@@ -269,13 +269,14 @@ pub struct ServerStatusDict {
     preferred_leader: Option<u64>,
 }
 
-/// The name of a standing (`"JOINING"`, `"MEMBER"`, `"REMOVED"`: as C's `jk_standing_name` and
+/// The name of a standing (`"JOINING"`, `"MEMBER"`, `"REMOVED"`, `"OBSERVER"`: as C's `jk_standing_name` and
 /// Node's `Standing`; the core has no `name()` for it).
 pub fn standing_name(s: Standing) -> &'static str {
     match s {
         Standing::Joining => "JOINING",
         Standing::Member => "MEMBER",
         Standing::Removed => "REMOVED",
+        Standing::Observer => "OBSERVER",
     }
 }
 

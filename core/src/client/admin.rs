@@ -22,7 +22,7 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Administration of the cluster.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin<'a> {
-    client: &'a Client,
+    pub(super) client: &'a Client,
     timeout: Duration,
 }
 
@@ -275,7 +275,7 @@ impl<'a> Admin<'a> {
         }
     }
 
-    async fn current_voters(&self) -> Result<Vec<u64>, Error> {
+    pub(super) async fn current_voters(&self) -> Result<Vec<u64>, Error> {
         let c = self.cluster_configuration().await?;
         if c.joint_old_voters.is_some() {
             return Err(Error::new(

@@ -644,6 +644,11 @@ impl Cluster {
             {
                 Ok(lacks(addr, &conn, "user state machines (1.7)"))
             }
+            Op::Request(
+                RequestBody::Pull { .. }
+                | RequestBody::PullSnapshot { .. }
+                | RequestBody::RegisterObserver { .. },
+            ) if conn.version.minor < 10 => Ok(lacks(addr, &conn, "observers (1.10)")),
             Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
                 // A node before 1.4 has no detail (and before 1.2 no resource counts either).
                 let body = if conn.version.minor < 2 {

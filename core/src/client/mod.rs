@@ -39,10 +39,11 @@
 //! ```
 
 pub mod admin;
+pub mod admin_roles;
 mod batcher;
 mod cluster;
 pub mod config;
-mod conn;
+pub(crate) mod conn;
 pub mod coord;
 mod coord_wait;
 pub mod events;
@@ -61,6 +62,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT, NodeSnapshots};
+pub use admin_roles::MemberRole;
 pub use config::{ClientConfig, DEFAULT_CLUSTER_ID};
 pub use coord::{Coord, GroupMember, Registration};
 pub use coord_wait::{ElectionLeader, ElectionObserver, MemberEvent, MembersWatch};

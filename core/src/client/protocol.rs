@@ -306,7 +306,32 @@ pub enum RequestBody {
     /// `state_machines`, the pushes include [`ClusterEvent::StateChanged`] (which a
     /// subscription without it never gets, so an older client never sees the variant).
     SubscribeEventsWith { sub_id: u64, options: EventOptions },
+    /// Any node (protocol 1.10), sent by an observer to its parent: the committed entries from
+    /// `from` (at most `max_bytes`, bounded by [`MAX_PULL_BYTES`]). When there are none yet the
+    /// parent holds the request up to `wait_ms` (at most [`MAX_PULL_WAIT_MS`]) for one to
+    /// commit. Reply: [`ReplyBody::Pulled`].
+    Pull {
+        from: u64,
+        max_bytes: u64,
+        wait_ms: u64,
+    },
+    /// Any node (protocol 1.10), sent by an observer fetching its parent's state: a chunk of the
+    /// parent's latest snapshot (`index` 0 or another than the latest: from its start). Reply:
+    /// [`ReplyBody::SnapshotPiece`].
+    PullSnapshot { index: u64, offset: u64 },
+    /// Leader only (protocol 1.10): records `node_id` as an observer reachable at `addr` in
+    /// the replicated cluster metadata (`None`: no longer an observer). An observer registers
+    /// itself when it starts; `convert_role` registers a voter before removing it from the
+    /// voters. Reply: [`ReplyBody::Done`] once applied.
+    RegisterObserver { node_id: u64, addr: Option<String> },
 }
+
+/// Largest batch of entries one [`RequestBody::Pull`] answer carries.
+pub const MAX_PULL_BYTES: u64 = 4 << 20;
+/// Longest a parent holds a [`RequestBody::Pull`] that has nothing to answer yet.
+pub const MAX_PULL_WAIT_MS: u64 = 10_000;
+/// Size of one chunk of a [`RequestBody::PullSnapshot`] answer.
+pub const PULL_SNAPSHOT_CHUNK: usize = 1 << 20;
 
 /// What an event subscription includes beyond the cluster's state (protocol 1.8).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,6 +485,13 @@ pub enum ReplyBody {
     SmUpdated(Option<Vec<SmResult>>),
     /// The answer of a user state machine to an `SmQuery` (protocol 1.7).
     SmAnswer(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The answer to [`RequestBody::Pull`], with the leader the parent knows (its address).
+    Pulled {
+        answer: crate::raft::observer::PullAnswer,
+        leader: Option<String>,
+    },
+    /// The answer to [`RequestBody::PullSnapshot`].
+    SnapshotPiece(crate::raft::observer::SnapshotPiece),
 }
 
 /// One command's result in [`ReplyBody::SmUpdated`].

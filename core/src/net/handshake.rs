@@ -32,7 +32,10 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 /// transactions; 1.7 user state machines (`SmUpdate`, `SmQuery`) and
 /// [`HelloReply::WelcomePeer`], which a node sends only to a 1.7 peer; 1.8 event
 /// subscriptions with options (`SubscribeEventsWith`: user state machine changes).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 8 };
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion {
+    major: 1,
+    minor: 10,
+};
 
 /// Largest handshake frame payload accepted.
 pub const HANDSHAKE_MAX_FRAME: u32 = 4096;

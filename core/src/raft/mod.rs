@@ -50,6 +50,7 @@ mod log;
 mod membership;
 mod message;
 mod node;
+pub mod observer;
 #[doc(hidden)]
 pub mod planted;
 mod progress;
@@ -62,7 +63,7 @@ pub use membership::Membership;
 pub use message::{
     Entry, EntryKind, HardState, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term,
 };
-pub use node::{FollowerProgress, RaftNode, Status};
+pub use node::{FollowerProgress, RaftNode, SnapshotAck, Status};
 pub use progress::{Progress, ProgressState};
 pub use ready::{Event, ReadMode, ReadState, Ready, Role};
 pub use storage::{MemStorage, Storage};

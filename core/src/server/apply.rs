@@ -54,6 +54,19 @@ struct SnapshotData {
     meta: ClusterMeta,
     coord: Coordination,
     txns: Transactions,
+    /// The registered observers (`ClusterMeta::observers`), last so that older blobs decode.
+    observers: std::collections::BTreeMap<u64, std::net::SocketAddr>,
+}
+
+/// A snapshot written before observers were registered (read, never written).
+#[derive(Deserialize)]
+struct SnapshotDataV4 {
+    kv: Vec<u8>,
+    journal_store: JournalStore,
+    partitions: Vec<(u16, u64)>,
+    meta: ClusterMeta,
+    coord: Coordination,
+    txns: Transactions,
 }
 
 /// A snapshot written before journal transactions existed (read, never written).
@@ -86,6 +99,17 @@ struct SnapshotDataV1 {
 impl SnapshotData {
     fn decode(data: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(data).or_else(|e| {
+            if let Ok(v4) = postcard::from_bytes::<SnapshotDataV4>(data) {
+                return Ok(SnapshotData {
+                    kv: v4.kv,
+                    journal_store: v4.journal_store,
+                    partitions: v4.partitions,
+                    meta: v4.meta,
+                    coord: v4.coord,
+                    txns: v4.txns,
+                    observers: Default::default(),
+                });
+            }
             if let Ok(v3) = postcard::from_bytes::<SnapshotDataV3>(data) {
                 return Ok(SnapshotData {
                     kv: v3.kv,
@@ -94,6 +118,7 @@ impl SnapshotData {
                     meta: v3.meta,
                     coord: v3.coord,
                     txns: Transactions::default(),
+                    observers: Default::default(),
                 });
             }
             if let Ok(v2) = postcard::from_bytes::<SnapshotDataV2>(data) {
@@ -104,6 +129,7 @@ impl SnapshotData {
                     meta: v2.meta,
                     coord: Coordination::default(),
                     txns: Transactions::default(),
+                    observers: Default::default(),
                 });
             }
             let v1: SnapshotDataV1 = postcard::from_bytes(data).map_err(|_| e)?;
@@ -114,6 +140,7 @@ impl SnapshotData {
                 meta: ClusterMeta::default(),
                 coord: Coordination::default(),
                 txns: Transactions::default(),
+                observers: Default::default(),
             })
         })
     }
@@ -270,6 +297,7 @@ impl Machines {
             meta: self.meta.clone(),
             coord: self.coord.clone(),
             txns: self.txns.clone(),
+            observers: self.meta.observers.clone(),
         };
         postcard::to_allocvec(&data).map_err(|e| e.to_string())
     }
@@ -314,6 +342,7 @@ impl Machines {
         self.kv.restore_bytes(&snap.kv).map_err(|e| e.to_string())?;
         self.journal_store = snap.journal_store;
         self.meta = snap.meta;
+        self.meta.observers = snap.observers;
         self.coord = snap.coord;
         self.txns = snap.txns;
         self.applied = index;
@@ -650,11 +679,22 @@ pub(crate) fn run(
 mod tests {
     use super::*;
 
+    #[derive(Serialize)]
+    struct SnapshotDataV4Test {
+        kv: Vec<u8>,
+        journal_store: JournalStore,
+        partitions: Vec<(u16, u64)>,
+        meta: ClusterMeta,
+        coord: Coordination,
+        txns: Transactions,
+    }
+
     #[test]
     fn snapshots_keep_the_cluster_metadata_and_older_ones_still_decode() {
         let meta = ClusterMeta {
             addrs: [(4, "127.0.0.1:7004".parse().unwrap())].into(),
             preferred_leader: Some(4),
+            observers: Default::default(),
         };
         let data = SnapshotData {
             kv: vec![1, 2],
@@ -666,6 +706,7 @@ mod tests {
                 max_open: 3,
                 ..Default::default()
             }),
+            observers: [(9, "127.0.0.1:7009".parse().unwrap())].into(),
         };
         let bytes = postcard::to_allocvec(&data).unwrap();
         let back = SnapshotData::decode(&bytes).unwrap();
@@ -674,6 +715,21 @@ mod tests {
             (vec![1, 2], vec![(0, 5)], meta.clone())
         );
         assert_eq!(back.txns.limits().max_open, 3);
+        assert_eq!(back.observers, data.observers);
+
+        // A snapshot from before observers were registered.
+        let v4 = postcard::to_allocvec(&SnapshotDataV4Test {
+            kv: vec![3],
+            journal_store: JournalStore::new(Default::default()),
+            partitions: vec![],
+            meta: meta.clone(),
+            coord: Coordination::default(),
+            txns: Transactions::default(),
+        })
+        .unwrap();
+        let back = SnapshotData::decode(&v4).unwrap();
+        assert_eq!((back.kv, back.meta.clone()), (vec![3], meta.clone()));
+        assert!(back.observers.is_empty());
 
         // A snapshot from before journal transactions.
         #[derive(Serialize)]

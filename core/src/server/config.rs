@@ -18,6 +18,8 @@
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
 //! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
 //! join = false                        # true: join a running cluster (see below)
+//! role = "voter"                      # or "observer": a read replica (see below)
+//! # parents = ["127.0.0.1:7001"]      # an observer's parents: voters or other observers
 //! # http_listen = "127.0.0.1:8001"    # off by default: GET /status, /metrics, /health
 //!
 //! [peers]                             # every voter, this node included: id = "host:port"
@@ -30,6 +32,13 @@
 //! `peers` name the members it can reach first and itself. It is not a member (it never
 //! campaigns and serves no client) until an `add_voter` on the leader adds it; it then learns
 //! every member's address from the replicated address book.
+//!
+//! An **observer** (`role = "observer"`) stores the log and the state machines but never votes
+//! and counts toward no quorum: it pulls committed entries from one of its `parents` (voters or
+//! other observers, so replication fans out in levels), switching to the next when one fails.
+//! Its `peers` name only itself. It registers itself with the leader (through its parents) so
+//! that it appears in the cluster configuration, serves SEQUENTIAL and NONE reads, watches and
+//! journal reads, and answers writes and STRICT reads with NOT_LEADER and the leader's address.
 //!
 //! With **`http_listen`** set, the node also serves HTTP on that address (port 0: pick one,
 //! see `Server::http_addr`): `GET /status` (the detailed status as JSON), `GET /metrics`
@@ -84,7 +93,24 @@ pub struct ServerConfig {
     /// decided (default true). Fault tests turn it off to hold a transaction between its
     /// decision and its publication, which the next leader then finishes.
     pub publish_transactions: bool,
+    /// Whether this node is a voter (default) or an observer that pulls from `parents`.
+    pub role: ServerRole,
+    /// An observer's parents (voters or observers), tried in turn; a voter converted to an
+    /// observer without parents pulls from the voters.
+    pub parents: Vec<SocketAddr>,
 }
+
+/// What a node starts as (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerRole {
+    #[default]
+    Voter,
+    Observer,
+}
+
+/// Most parents an observer names.
+pub const MAX_PARENTS: usize = 64;
 
 impl ServerConfig {
     /// A configuration with defaults for everything but the identity of the node.
@@ -117,6 +143,8 @@ impl ServerConfig {
             join: false,
             http_listen: None,
             publish_transactions: true,
+            role: ServerRole::Voter,
+            parents: Vec::new(),
         }
     }
 
@@ -142,6 +170,13 @@ impl ServerConfig {
     }
 
     /// Serves HTTP monitoring on `addr` (port 0: pick one).
+    /// Makes this node an observer pulling from `parents` (see the module docs).
+    pub fn with_observer(mut self, parents: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.role = ServerRole::Observer;
+        self.parents = parents.into_iter().collect();
+        self
+    }
+
     pub fn with_http_listen(mut self, addr: SocketAddr) -> Self {
         self.http_listen = Some(addr);
         self
@@ -183,6 +218,10 @@ impl ServerConfig {
             join
         );
         cfg.http_listen = raw.http_listen;
+        if let Some(role) = raw.role {
+            cfg.role = role;
+        }
+        cfg.parents = raw.parents;
         Ok(cfg)
     }
 
@@ -216,6 +255,20 @@ impl ServerConfig {
             return Err(invalid(
                 "peers: a joining node must name at least one member besides itself",
             ));
+        }
+        if self.role == ServerRole::Observer {
+            if self.parents.is_empty() {
+                return Err(invalid("parents: an observer names at least one parent"));
+            }
+            if self.join {
+                return Err(invalid("join: an observer does not join the voters"));
+            }
+        }
+        if self.parents.len() > MAX_PARENTS {
+            return Err(invalid(format!("parents: at most {MAX_PARENTS}")));
+        }
+        if self.parents.contains(&self.listen) {
+            return Err(invalid("parents: a node is not its own parent"));
         }
         if self.peers.contains_key(&0) {
             return Err(invalid("peers: node id 0 is not allowed"));
@@ -268,6 +321,13 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The network settings with this cluster's id (what a connection to a node needs).
+    pub(crate) fn net_with_cluster(&self) -> NetConfig {
+        let mut net = self.net.clone();
+        net.cluster_id = self.cluster_id;
+        net
+    }
+
     pub(crate) fn raft_config(&self) -> crate::raft::Config {
         crate::raft::Config {
             id: self.node_id,
@@ -309,6 +369,9 @@ struct RawConfig {
     partitions: Option<std::collections::BTreeSet<u16>>,
     join: Option<bool>,
     http_listen: Option<SocketAddr>,
+    role: Option<ServerRole>,
+    #[serde(default)]
+    parents: Vec<SocketAddr>,
 }
 
 #[cfg(test)]

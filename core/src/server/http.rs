@@ -218,6 +218,7 @@ pub(crate) fn health(s: &ServerStatus) -> Result<String, String> {
     match s.standing {
         Standing::Joining => return Err("not a member yet (joining)".into()),
         Standing::Removed => return Err("removed from the cluster".into()),
+        Standing::Observer => return Ok(format!("observer, applied {}", s.applied_index)),
         Standing::Member => {}
     }
     match (role, s.leader) {

@@ -28,6 +28,7 @@ pub mod events;
 mod http;
 mod lessor;
 mod metrics;
+mod observer_link;
 mod proposal_batch;
 mod read;
 mod snapshot_file;
@@ -41,7 +42,7 @@ use std::net::SocketAddr;
 use crate::client::protocol::EventOptions;
 use tokio::sync::{oneshot, watch};
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, ServerRole};
 pub use driver::{ServerStatus, Standing};
 
 use crate::api::{Error, ErrorKind};

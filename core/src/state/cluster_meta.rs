@@ -23,6 +23,11 @@ pub struct ClusterMeta {
     pub addrs: BTreeMap<u64, SocketAddr>,
     /// The voter leadership moves to whenever it is alive and caught up.
     pub preferred_leader: Option<u64>,
+    /// Registered observers (read replicas that pull from parents) and their addresses. Kept
+    /// apart from `addrs`: voters never treat an observer as a peer. Carried in the snapshot as
+    /// a field of its own (`apply::SnapshotData::observers`), so older snapshots still decode.
+    #[serde(skip)]
+    pub observers: BTreeMap<u64, SocketAddr>,
 }
 
 /// A change of [`ClusterMeta`], applied through the log.
@@ -31,6 +36,11 @@ pub enum MetaCommand {
     /// Sets (or replaces) the address of each node given.
     SetAddresses(BTreeMap<u64, SocketAddr>),
     SetPreferredLeader(Option<u64>),
+    /// Records `node` as an observer at the address (`None`: no longer an observer).
+    SetObserver {
+        node: u64,
+        addr: Option<SocketAddr>,
+    },
 }
 
 impl ClusterMeta {
@@ -63,6 +73,27 @@ impl ClusterMeta {
                     ));
                 }
                 self.preferred_leader = *p;
+            }
+            MetaCommand::SetObserver { node, addr } => {
+                if *node == 0 {
+                    return Err(StateError::InvalidArgument(
+                        "node id 0 is not allowed".into(),
+                    ));
+                }
+                match addr {
+                    Some(a) => {
+                        if !self.observers.contains_key(node) && self.observers.len() >= MAX_MEMBERS
+                        {
+                            return Err(StateError::InvalidArgument(format!(
+                                "the cluster already has {MAX_MEMBERS} observers"
+                            )));
+                        }
+                        self.observers.insert(*node, *a);
+                    }
+                    None => {
+                        self.observers.remove(node);
+                    }
+                }
             }
         }
         Ok(())

@@ -460,6 +460,9 @@ impl Node {
             | RequestBody::SetPreferredLeader { .. }
             | RequestBody::SubscribeEvents { .. }
             | RequestBody::SubscribeEventsWith { .. }
+            | RequestBody::Pull { .. }
+            | RequestBody::PullSnapshot { .. }
+            | RequestBody::RegisterObserver { .. }
             | RequestBody::TakeSnapshot
             | RequestBody::ListSnapshots
             | RequestBody::RecoverSnapshot { .. }

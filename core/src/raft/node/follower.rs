@@ -63,24 +63,8 @@ impl<S: Storage> RaftNode<S> {
             );
             return;
         }
-        let confs: Vec<(Index, Membership)> = entries
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EntryKind::Config(c) => Some((e.index, c.clone())),
-                _ => None,
-            })
-            .collect();
-        match self.log.maybe_append(prev_index, prev_term, entries) {
-            Some((last_new, truncated)) => {
-                let from_idx = truncated.unwrap_or(last + 1);
-                if truncated.is_some() {
-                    self.configs.retain(|(i, _)| *i < from_idx);
-                }
-                let new_confs: Vec<_> = confs.into_iter().filter(|(i, _)| *i >= from_idx).collect();
-                if truncated.is_some() || !new_confs.is_empty() {
-                    self.configs.extend(new_confs);
-                    self.refresh_membership();
-                }
+        match self.append_matching(prev_index, prev_term, entries) {
+            Some(last_new) => {
                 self.log.commit_to(commit.min(last_new));
                 self.send(
                     from,
@@ -122,6 +106,36 @@ impl<S: Storage> RaftNode<S> {
         }
     }
 
+    /// Raft's AppendEntries rule on the local log, keeping the configuration history in step
+    /// (a leader's entries, or a parent's for an observer). Returns the last new index, or
+    /// `None` when `prev_index` / `prev_term` does not match this log.
+    pub(super) fn append_matching(
+        &mut self,
+        prev_index: Index,
+        prev_term: crate::raft::message::Term,
+        entries: Vec<crate::raft::message::Entry>,
+    ) -> Option<Index> {
+        let last = self.log.last_index();
+        let confs: Vec<(Index, Membership)> = entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Config(c) => Some((e.index, c.clone())),
+                _ => None,
+            })
+            .collect();
+        let (last_new, truncated) = self.log.maybe_append(prev_index, prev_term, entries)?;
+        let from_idx = truncated.unwrap_or(last + 1);
+        if truncated.is_some() {
+            self.configs.retain(|(i, _)| *i < from_idx);
+        }
+        let new_confs: Vec<_> = confs.into_iter().filter(|(i, _)| *i >= from_idx).collect();
+        if truncated.is_some() || !new_confs.is_empty() {
+            self.configs.extend(new_confs);
+            self.refresh_membership();
+        }
+        Some(last_new)
+    }
+
     pub(super) fn handle_snapshot(
         &mut self,
         from: NodeId,
@@ -130,28 +144,45 @@ impl<S: Storage> RaftNode<S> {
         data: Vec<u8>,
         done: bool,
     ) {
-        let respond =
-            |node: &mut Self, next_offset: u64, installed: bool, skipped: bool, index: Index| {
-                node.send(
-                    from,
-                    MessageBody::SnapshotResponse {
-                        snapshot_index: index,
-                        next_offset,
-                        installed,
-                        skipped,
-                    },
-                );
-            };
+        let index = meta.index;
+        if let Some(ack) = self.take_snapshot_chunk(meta, offset, data, done) {
+            self.send(
+                from,
+                MessageBody::SnapshotResponse {
+                    snapshot_index: index,
+                    next_offset: ack.next_offset,
+                    installed: ack.installed,
+                    skipped: ack.skipped,
+                },
+            );
+        }
+    }
+
+    /// Takes one chunk of a snapshot (from a leader, or from a parent for an observer); `None`
+    /// when the snapshot is malformed and is ignored.
+    pub(super) fn take_snapshot_chunk(
+        &mut self,
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Vec<u8>,
+        done: bool,
+    ) -> Option<SnapshotAck> {
+        let ack = |next_offset: u64, installed: bool, skipped: bool| {
+            Some(SnapshotAck {
+                next_offset,
+                installed,
+                skipped,
+            })
+        };
         let index = meta.index;
         if index <= self.log.commit || self.log.match_term(meta.index, meta.term) {
             // Already have it: keep the log, probe instead.
             self.log.commit_to(index);
             self.incoming_snap = None;
-            respond(self, 0, false, true, index);
-            return;
+            return ack(0, false, true);
         }
         if !meta.membership.is_valid() {
-            return;
+            return None;
         }
         let buf_len = match &mut self.incoming_snap {
             Some((m, buf)) if *m == meta && buf.len() as u64 == offset => {
@@ -165,28 +196,31 @@ impl<S: Storage> RaftNode<S> {
                     .map_or(0, |(_, b)| b.len() as u64)
             }
             Some((m, buf)) if *m == meta => {
-                let l = buf.len() as u64;
-                respond(self, l, false, false, index);
-                return;
+                return ack(buf.len() as u64, false, false);
             }
-            _ => {
-                respond(self, 0, false, false, index);
-                return;
-            }
+            _ => return ack(0, false, false),
         };
         if !done {
-            respond(self, buf_len, false, false, index);
-            return;
+            return ack(buf_len, false, false);
         }
-        let Some((meta, data)) = self.incoming_snap.take() else {
-            return;
-        };
+        let (meta, data) = self.incoming_snap.take()?;
         self.log.restore(meta.clone());
         self.stash.clear();
         self.base_config = (meta.index, meta.membership.clone());
         self.configs.clear();
         self.refresh_membership();
         self.snapshot_out = Some(Snapshot { meta, data });
-        respond(self, buf_len, true, false, index);
+        ack(buf_len, true, false)
     }
+}
+
+/// How a snapshot chunk was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotAck {
+    /// The offset expected next.
+    pub next_offset: u64,
+    /// The snapshot is complete and handed to the host to install.
+    pub installed: bool,
+    /// This node is already past the snapshot; it keeps its log.
+    pub skipped: bool,
 }

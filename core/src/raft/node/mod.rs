@@ -22,6 +22,8 @@ mod election;
 mod follower;
 mod membership_change;
 mod monitor;
+mod observed;
+pub use follower::SnapshotAck;
 pub use monitor::FollowerProgress;
 mod reads;
 mod replication;

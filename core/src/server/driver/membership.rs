@@ -32,6 +32,9 @@ pub enum Standing {
     Member,
     /// A committed configuration no longer holds this node: it serves nothing.
     Removed,
+    /// A read replica outside the configuration, pulling from parents (configured as one, or
+    /// registered as one before its removal from the voters).
+    Observer,
 }
 
 /// An `UpdateVoters` in progress on this leader.
@@ -96,22 +99,18 @@ fn save_addresses(data_dir: &Path, addrs: &BTreeMap<u64, SocketAddr>) -> std::io
 /// leader may be a node it was not told about, and it must be able to answer it), until one
 /// answers or the node stops.
 pub(super) async fn ask_for_addresses(
-    cfg: crate::server::ServerConfig,
+    node_id: u64,
+    cluster_id: u64,
+    members: Vec<SocketAddr>,
     reports: tokio::sync::mpsc::UnboundedSender<super::Report>,
 ) {
-    let members: Vec<SocketAddr> = cfg
-        .peers
-        .iter()
-        .filter(|(id, _)| **id != cfg.node_id)
-        .map(|(_, a)| *a)
-        .collect();
-    let mut client_cfg = crate::client::ClientConfig::new(cfg.cluster_id);
+    let mut client_cfg = crate::client::ClientConfig::new(cluster_id);
     client_cfg.request_timeout = std::time::Duration::from_secs(5);
     client_cfg.attempt_timeout = std::time::Duration::from_secs(2);
     loop {
         let connected = crate::client::Client::connect(members.clone(), client_cfg.clone()).await;
         if let Err(e) = &connected {
-            tracing::debug!(node = cfg.node_id, reason = %e, "cannot ask the members for addresses yet");
+            tracing::debug!(node = node_id, reason = %e, "cannot ask the members for addresses yet");
         }
         if let Ok(client) = connected {
             let answer = client.admin().cluster_configuration().await;
@@ -159,6 +158,7 @@ impl Driver {
     /// The applied cluster metadata changed (or a snapshot brought it).
     pub(super) fn on_meta_applied(&mut self, meta: &ClusterMeta) {
         self.learn_addresses(&meta.addrs);
+        self.observers = meta.observers.clone();
         if self.raft.preferred_leader() != meta.preferred_leader {
             tracing::info!(node = self.cfg.node_id, preferred = ?meta.preferred_leader, "preferred leader set");
             self.raft.set_preferred_leader(meta.preferred_leader);
@@ -442,7 +442,18 @@ impl Driver {
             return;
         }
         let s = self.raft.status();
-        if self.standing != Standing::Member || s.commit < s.membership_index {
+        if self.standing == Standing::Observer {
+            return;
+        }
+        // Judged once the configuration that left this node out is applied, so the metadata
+        // before it (an observer registration) is known.
+        if self.standing != Standing::Member || s.applied < s.membership_index {
+            return;
+        }
+        if self.observers.contains_key(&me) || self.cfg.role == crate::server::ServerRole::Observer
+        {
+            tracing::info!(node = me, "no longer a voter: goes on as an observer");
+            self.standing = Standing::Observer;
             return;
         }
         self.standing = Standing::Removed;
@@ -466,7 +477,7 @@ impl Driver {
     pub(super) fn standing_error(&self) -> Option<Error> {
         let me = self.cfg.node_id;
         match self.standing {
-            Standing::Member => None,
+            Standing::Member | Standing::Observer => None,
             Standing::Joining => Some(Error::new(
                 ErrorKind::Unavailable,
                 format!("node {me} is joining the cluster and is not a member yet"),

@@ -15,6 +15,7 @@ mod event_feed;
 mod leadership;
 mod leases;
 mod membership;
+mod observing;
 mod read_path;
 mod ready;
 mod requests;
@@ -64,6 +65,10 @@ enum Report {
     Apply(ApplyDone),
     /// Members' addresses a joining node asked the cluster for.
     Addresses(BTreeMap<u64, std::net::SocketAddr>),
+    /// An observer's pull came back (or failed).
+    Pulled(observing::Pulled),
+    /// An observer's registration with the leader ended.
+    Registered(Result<(), Error>),
 }
 
 struct Waiter {
@@ -152,6 +157,14 @@ struct Driver {
     lessor_since: Index,
     /// Journal transactions while this node leads: expiry, publishing, waiting committers.
     txns: txns::TxnDriver,
+    /// Children's pulls waiting for an entry to commit (any node can be a parent).
+    parked_pulls: Vec<observing::ParkedPull>,
+    /// The pulling, while this node is an observer.
+    observing: Option<observing::Observing>,
+    /// The registered observers, from the applied cluster metadata.
+    observers: BTreeMap<u64, std::net::SocketAddr>,
+    /// For tasks that report back (the observer's link and registration).
+    report_tx: mpsc::UnboundedSender<Report>,
 }
 
 impl Driver {
@@ -168,7 +181,10 @@ impl Driver {
     }
 
     fn leader_hint(&self) -> Option<String> {
-        self.raft.leader().and_then(|l| self.addrs.get(&l).cloned())
+        self.raft
+            .leader()
+            .and_then(|l| self.addrs.get(&l).cloned())
+            .or_else(|| self.observing.as_ref()?.leader_hint.clone())
     }
 
     fn not_leader(&self) -> Error {
@@ -256,6 +272,8 @@ impl Driver {
             self.drive_leases();
             self.drive_txns();
             self.check_standing();
+            self.drive_observer();
+            self.drive_parked_pulls();
             for (id, addr) in std::mem::take(&mut self.new_peers) {
                 transport.peers_mut().add(id, addr);
             }
@@ -365,6 +383,8 @@ impl Driver {
             Report::Write(w) => self.on_write(w, transport),
             Report::Apply(a) => self.on_apply(a),
             Report::Addresses(addrs) => self.learn_addresses(&addrs),
+            Report::Pulled(p) => self.on_pulled(p),
+            Report::Registered(r) => self.on_registered(r),
         }
     }
 

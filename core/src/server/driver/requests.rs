@@ -41,7 +41,16 @@ impl Driver {
             | RequestBody::RecoverSnapshot { .. }
             | RequestBody::CoordWrite { .. }
             | RequestBody::TxnWrite { .. }
-            | RequestBody::SmUpdate { .. } => self.handle_write(conn, req),
+            | RequestBody::SmUpdate { .. }
+            | RequestBody::RegisterObserver { .. } => self.handle_write(conn, req),
+            RequestBody::Pull {
+                from,
+                max_bytes,
+                wait_ms,
+            } => self.handle_pull(conn, req.id, *from, *max_bytes, *wait_ms),
+            RequestBody::PullSnapshot { index, offset } => {
+                self.handle_pull_snapshot(conn, req.id, *index, *offset)
+            }
             RequestBody::LeaseKeepAlive { lease } => self.handle_lease(conn, req.id, *lease, true),
             RequestBody::LeaseTimeToLive { lease } => {
                 self.handle_lease(conn, req.id, *lease, false)

@@ -107,6 +107,10 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
     raft.set_preferred_leader(applied_meta.preferred_leader);
     let standing = if raft.membership().contains(node) {
         Standing::Member
+    } else if cfg.role == crate::server::ServerRole::Observer
+        || applied_meta.observers.contains_key(&node)
+    {
+        Standing::Observer
     } else {
         Standing::Joining
     };
@@ -144,12 +148,19 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
         })
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot spawn apply thread: {e}")))?;
     if cfg.join {
+        let members = cfg
+            .peers
+            .iter()
+            .filter(|(id, _)| **id != node)
+            .map(|(_, a)| *a)
+            .collect();
         tokio::spawn(super::membership::ask_for_addresses(
-            cfg.clone(),
+            node,
+            cfg.cluster_id,
+            members,
             report_tx.clone(),
         ));
     }
-    drop(report_tx);
 
     let (status_tx, status_rx) = watch::channel(ServerStatus {
         node_id: node,
@@ -227,6 +238,10 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
         leases_changed: false,
         lessor_since: u64::MAX,
         txns,
+        parked_pulls: Vec::new(),
+        observing: None,
+        observers: applied_meta.observers.clone(),
+        report_tx,
     };
     // Addresses learned earlier, then the applied address book (a later one wins).
     driver.learn_addresses(&super::membership::load_addresses(&driver.cfg.data_dir));
@@ -315,14 +330,12 @@ fn open_storage(
         meta: SnapshotMeta {
             index: 0,
             term: 0,
-            // A joining node is in no configuration: the members it names form the one it
-            // starts from, until the leader's log or snapshot replaces it.
-            membership: Membership::new(
-                cfg.peers
-                    .keys()
-                    .copied()
-                    .filter(|id| !cfg.join || *id != cfg.node_id),
-            ),
+            // A joining node (or an observer) is in no configuration: the members it names
+            // form the one it starts from, until the leader's log or snapshot replaces it.
+            membership: Membership::new(cfg.peers.keys().copied().filter(|id| {
+                let outside = cfg.join || cfg.role == crate::server::ServerRole::Observer;
+                !outside || *id != cfg.node_id
+            })),
         },
         dir: None,
     };

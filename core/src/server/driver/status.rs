@@ -55,6 +55,17 @@ impl Driver {
         }
     }
 
+    /// A learner or a registered observer (the registry has its address).
+    fn observer_member(&self, id: u64) -> Member {
+        match self.observers.get(&id) {
+            Some(a) => Member {
+                node_id: id,
+                addr: a.to_string(),
+            },
+            None => self.member(id),
+        }
+    }
+
     pub(super) fn configuration(&self) -> ClusterConfiguration {
         let m = self.raft.membership();
         ClusterConfiguration {
@@ -62,7 +73,12 @@ impl Driver {
             joint_old_voters: m
                 .is_joint()
                 .then(|| m.outgoing.iter().map(|&i| self.member(i)).collect()),
-            observers: m.learners.iter().map(|&i| self.member(i)).collect(),
+            observers: m
+                .learners
+                .iter()
+                .chain(self.observers.keys().filter(|id| !m.contains(**id)))
+                .map(|&i| self.observer_member(i))
+                .collect(),
             leader: self.raft.leader().map(|l| self.member(l)),
         }
     }

@@ -301,6 +301,29 @@ impl Driver {
                     None,
                 )
             }
+            RequestBody::RegisterObserver { node_id, addr } => {
+                let addr = match addr.as_deref().map(str::parse::<std::net::SocketAddr>) {
+                    None => None,
+                    Some(Ok(a)) => Some(a),
+                    Some(Err(e)) => {
+                        fail(
+                            &conn,
+                            invalid(format!("observer address {addr:?}: {e}")),
+                            applied,
+                        );
+                        return;
+                    }
+                };
+                (
+                    vec![encode_meta(&MetaCommand::SetObserver {
+                        node: *node_id,
+                        addr,
+                    })],
+                    ResponseConfig::Replication,
+                    WriteKind::Meta,
+                    None,
+                )
+            }
             _ => return,
         };
         let term = self.raft.term();
