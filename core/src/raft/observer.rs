@@ -76,7 +76,7 @@ impl PullRequest {
 pub enum PullOutcome {
     /// Appended; the log now ends at `last`.
     Appended { last: Index },
-    /// Nothing new (caught up, or entries already held).
+    /// Nothing new: the parent had nothing committed after the local log (after its long poll).
     Nothing,
     /// The parent's log is behind the state to fetch.
     FetchState { index: Index },
@@ -155,8 +155,11 @@ impl Puller {
         self.failures = 0;
         match outcome {
             PullOutcome::FetchState { index } => self.want = Want::Snapshot { index, offset: 0 },
-            PullOutcome::Mismatch => self.rotate(),
-            PullOutcome::Appended { .. } | PullOutcome::Nothing => {}
+            // "Not yet" after the parent's long poll: this parent may be the one behind (cut
+            // off, or stuck); the next poll goes to the next parent, so a stale parent never
+            // holds a child back.
+            PullOutcome::Mismatch | PullOutcome::Nothing => self.rotate(),
+            PullOutcome::Appended { .. } => {}
         }
     }
 

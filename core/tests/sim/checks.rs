@@ -46,6 +46,11 @@ impl Checker {
 
     /// An entry applied by node `id`.
     /// `node_term` is the applier's current term, at least the term the entry was committed in.
+    /// The term of the entry some voter applied at `index` (so committed there), if any.
+    pub fn applied_term(&self, index: Index) -> Option<Term> {
+        self.applied.get(&index).map(|&(t, ..)| t)
+    }
+
     pub fn applied(
         &mut self,
         id: NodeId,

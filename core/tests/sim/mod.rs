@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod disk;
+pub mod observers;
 pub mod rng;
 pub mod world;
 
