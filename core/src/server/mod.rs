@@ -31,6 +31,7 @@ mod metrics;
 mod proposal_batch;
 mod read;
 mod snapshot_file;
+mod snapshot_receive;
 mod storage;
 mod txn_record;
 pub mod user_machines;

@@ -4,7 +4,7 @@
 use super::RaftNode;
 use crate::raft::membership::Membership;
 use crate::raft::message::{
-    EntryKind, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta,
+    EntryKind, Index, Message, MessageBody, NodeId, SnapshotChunk, SnapshotMeta,
 };
 use crate::raft::storage::Storage;
 
@@ -153,40 +153,40 @@ impl<S: Storage> RaftNode<S> {
         if !meta.membership.is_valid() {
             return;
         }
-        let buf_len = match &mut self.incoming_snap {
-            Some((m, buf)) if *m == meta && buf.len() as u64 == offset => {
-                buf.extend_from_slice(&data);
-                buf.len() as u64
-            }
-            _ if offset == 0 => {
-                self.incoming_snap = Some((meta.clone(), data));
-                self.incoming_snap
-                    .as_ref()
-                    .map_or(0, |(_, b)| b.len() as u64)
-            }
-            Some((m, buf)) if *m == meta => {
-                let l = buf.len() as u64;
-                respond(self, l, false, false, index);
+        // Accept a chunk that continues the one being received, or any chunk at offset 0 (a
+        // new snapshot, or the leader starting over); the host writes it, the core counts it.
+        let received = match &self.incoming_snap {
+            Some((m, got)) if *m == meta && *got == offset => Some(offset),
+            _ if offset == 0 => Some(0),
+            Some((m, got)) if *m == meta => {
+                let got = *got;
+                respond(self, got, false, false, index);
                 return;
             }
-            _ => {
-                respond(self, 0, false, false, index);
-                return;
-            }
+            _ => None,
         };
+        let Some(received) = received else {
+            respond(self, 0, false, false, index);
+            return;
+        };
+        let buf_len = received.saturating_add(data.len() as u64);
+        self.incoming_snap = Some((meta.clone(), buf_len));
+        self.chunks_out.push(SnapshotChunk {
+            meta: meta.clone(),
+            offset,
+            data,
+        });
         if !done {
             respond(self, buf_len, false, false, index);
             return;
         }
-        let Some((meta, data)) = self.incoming_snap.take() else {
-            return;
-        };
+        self.incoming_snap = None;
         self.log.restore(meta.clone());
         self.stash.clear();
         self.base_config = (meta.index, meta.membership.clone());
         self.configs.clear();
         self.refresh_membership();
-        self.snapshot_out = Some(Snapshot { meta, data });
+        self.snapshot_out = Some(meta);
         respond(self, buf_len, true, false, index);
     }
 }
