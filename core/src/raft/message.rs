@@ -60,12 +60,38 @@ pub struct SnapshotMeta {
     pub membership: Membership,
 }
 
-/// A complete snapshot received from a leader, for the host to install.
+/// A snapshot with its data, as [`super::MemStorage`] keeps it (a host assembles a received one
+/// from [`SnapshotChunk`]s; the core never holds it).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub meta: SnapshotMeta,
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+}
+
+/// One accepted chunk of an incoming snapshot, for the host to write at `offset` of the file it
+/// assembles for `meta` (offset 0 starts the file over). The chunks of one snapshot come in
+/// order, each starting where the previous ended; [`super::Ready::snapshot`] then installs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotChunk {
+    pub meta: SnapshotMeta,
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+impl SnapshotChunk {
+    /// Adds the chunk to an in-memory assembly `buf` (tests and embeddings that keep snapshots
+    /// in memory); `false`, leaving `buf` alone, when it does not continue `buf`.
+    pub fn assemble_into(&self, buf: &mut Vec<u8>) -> bool {
+        if self.offset == 0 {
+            buf.clear();
+        }
+        if buf.len() as u64 != self.offset {
+            return false;
+        }
+        buf.extend_from_slice(&self.data);
+        true
+    }
 }
 
 /// A message between two servers. `term` is the sender's term, except for a pre-vote request and

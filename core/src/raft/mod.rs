@@ -25,8 +25,11 @@
 //!     }
 //!     let rd = node.ready();
 //!     // 1. persist (a real host fsyncs here), then report durability.
-//!     if let Some(snap) = rd.snapshot.clone() {
-//!         node.storage_mut().install_snapshot(snap);
+//!     for chunk in &rd.snapshot_chunks {
+//!         node.storage_mut().receive_chunk(chunk);
+//!     }
+//!     if let Some(meta) = rd.snapshot.clone() {
+//!         node.storage_mut().install_received(meta);
 //!     }
 //!     node.storage_mut().append(&rd.entries);
 //!     if let Some(hs) = rd.hard_state.clone() {
@@ -61,7 +64,8 @@ mod storage;
 pub use config::Config;
 pub use membership::Membership;
 pub use message::{
-    Entry, EntryKind, HardState, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term,
+    Entry, EntryKind, HardState, Index, Message, MessageBody, NodeId, Snapshot, SnapshotChunk,
+    SnapshotMeta, Term,
 };
 pub use node::{FollowerProgress, RaftNode, SnapshotAck, Status};
 pub use progress::{Progress, ProgressState};

@@ -2,7 +2,7 @@
 //! events. Plain data.
 
 use super::membership::Membership;
-use super::message::{Entry, HardState, Index, Message, NodeId, Snapshot, Term};
+use super::message::{Entry, HardState, Index, Message, NodeId, SnapshotChunk, SnapshotMeta, Term};
 
 /// A server's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,9 @@ pub enum Event {
 }
 
 /// One drained batch of effects. The host handles it in this order:
-/// 1. install `snapshot` (if any), append `entries` (truncating the log from `entries[0].index`),
+/// 1. write `snapshot_chunks` in order to the file being assembled for their snapshot (not yet
+///    durably), then install `snapshot` (if any: the assembled file, made durable, becomes the
+///    snapshot at that meta), append `entries` (truncating the log from `entries[0].index`),
 ///    persist `hard_state` — durably, in `Ready` order — then call
 ///    [`super::RaftNode::on_persisted`] with [`Ready::persist_point`];
 /// 2. send `messages` at once; send `persisted_messages` only after step 1 is durable;
@@ -63,7 +65,10 @@ pub enum Event {
 #[derive(Clone, Debug, Default)]
 pub struct Ready {
     pub hard_state: Option<HardState>,
-    pub snapshot: Option<Snapshot>,
+    /// Accepted chunks of an incoming snapshot; the core keeps none of their bytes.
+    pub snapshot_chunks: Vec<SnapshotChunk>,
+    /// Install the snapshot assembled from the chunks received for this meta.
+    pub snapshot: Option<SnapshotMeta>,
     pub entries: Vec<Entry>,
     pub messages: Vec<Message>,
     pub persisted_messages: Vec<Message>,
@@ -85,11 +90,12 @@ impl Ready {
         if let Some(e) = self.entries.last() {
             return Some((e.index, e.term));
         }
-        self.snapshot.as_ref().map(|s| (s.meta.index, s.meta.term))
+        self.snapshot.as_ref().map(|s| (s.index, s.term))
     }
 
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none()
+            && self.snapshot_chunks.is_empty()
             && self.snapshot.is_none()
             && self.entries.is_empty()
             && self.messages.is_empty()
@@ -122,14 +128,11 @@ mod tests {
         }
     }
 
-    fn snapshot(index: Index, term: Term) -> Snapshot {
-        Snapshot {
-            meta: SnapshotMeta {
-                index,
-                term,
-                ..SnapshotMeta::default()
-            },
-            data: Vec::new(),
+    fn snapshot(index: Index, term: Term) -> SnapshotMeta {
+        SnapshotMeta {
+            index,
+            term,
+            ..SnapshotMeta::default()
         }
     }
 
@@ -139,6 +142,13 @@ mod tests {
         let setters: Vec<fn(&mut Ready)> = vec![
             |r| r.hard_state = Some(HardState::default()),
             |r| r.snapshot = Some(snapshot(1, 1)),
+            |r| {
+                r.snapshot_chunks = vec![SnapshotChunk {
+                    meta: snapshot(1, 1),
+                    offset: 0,
+                    data: vec![1],
+                }]
+            },
             |r| r.entries = vec![entry(1, 1)],
             |r| r.messages = vec![msg()],
             |r| r.persisted_messages = vec![msg()],

@@ -5,7 +5,7 @@
 //! never writes. Entries not yet reported durable stay in the core's unstable buffer, so the
 //! core reads from storage only below that buffer.
 
-use super::message::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
+use super::message::{Entry, HardState, Index, Snapshot, SnapshotChunk, SnapshotMeta, Term};
 
 /// Durable state as the host keeps it.
 pub trait Storage {
@@ -34,6 +34,8 @@ pub struct MemStorage {
     pub snapshot: Snapshot,
     /// Entries `snapshot.meta.index + 1 ..`.
     pub log: Vec<Entry>,
+    /// The data of the snapshot being received, assembled from its chunks.
+    pub receiving: Vec<u8>,
 }
 
 impl MemStorage {
@@ -54,6 +56,17 @@ impl MemStorage {
         let keep = ((first.index - base - 1) as usize).min(self.log.len());
         self.log.truncate(keep);
         self.log.extend_from_slice(entries);
+    }
+
+    /// Adds a [`super::Ready::snapshot_chunks`] chunk to the snapshot being received.
+    pub fn receive_chunk(&mut self, chunk: &SnapshotChunk) {
+        chunk.assemble_into(&mut self.receiving);
+    }
+
+    /// Installs the snapshot received for `meta` ([`super::Ready::snapshot`]).
+    pub fn install_received(&mut self, meta: SnapshotMeta) {
+        let data = std::mem::take(&mut self.receiving);
+        self.install_snapshot(Snapshot { meta, data });
     }
 
     /// Replaces everything with `snap`, keeping entries after it whose term matches.

@@ -14,7 +14,7 @@ use super::compactor::Compactor;
 use super::snapshot_file;
 use super::user_machines::{CommandResult, RunEntry, UserCommand, UserMachines};
 use crate::api::{self, ErrorKind};
-use crate::raft::{Entry, EntryKind, Index, Snapshot, Term};
+use crate::raft::{Entry, EntryKind, Index, SnapshotMeta, Term};
 use crate::state::cluster_meta::ClusterMeta;
 use crate::state::coord::{CoordOutcome, Coordination};
 use crate::state::journal_store::JournalStore;
@@ -177,7 +177,11 @@ type Applied = (
 
 pub(crate) enum ApplyJob {
     Entries(Vec<Entry>),
-    Restore(Snapshot),
+    /// Restore from a snapshot the writer installed: `file` is its data file, read as a stream.
+    Restore {
+        meta: SnapshotMeta,
+        file: std::fs::File,
+    },
     Compact(Index),
     Stop,
 }
@@ -614,28 +618,28 @@ pub(crate) fn run(
                     }
                 }
             }
-            ApplyJob::Restore(snap) => {
+            ApplyJob::Restore { meta: snap, file } => {
                 // No checkpoint of the old index may land after the reset.
                 compactor.wait_idle();
                 let mut m = lock();
                 let r = m
                     .restore_state(
-                        snap.meta.index,
-                        snap.meta.term,
-                        &mut std::io::Cursor::new(&snap.data),
+                        snap.index,
+                        snap.term,
+                        &mut std::io::BufReader::with_capacity(1 << 16, file),
                     )
                     .and_then(|parts| {
                         m.pidx
-                            .reset_to_snapshot(snap.meta.index, snap.meta.term, &parts)
+                            .reset_to_snapshot(snap.index, snap.term, &parts)
                             .map_err(|e| format!("partition index reset: {e}"))
                     });
-                last_snapshot = snap.meta.index;
+                last_snapshot = snap.index;
                 let upto = m.applied;
                 let meta = m.meta.clone();
                 drop(m);
                 match r {
                     Ok(()) => {
-                        tracing::info!(node, index = snap.meta.index, "installed snapshot");
+                        tracing::info!(node, index = snap.index, "installed snapshot");
                         let _ = done(ApplyDone::Applied {
                             upto,
                             results: Vec::new(),

@@ -14,6 +14,8 @@
 //! snapshot_interval = 100000          # snapshot every N applied entries (0 = never)
 //! snapshot_retained_entries = 1000    # log entries kept behind a snapshot for slow followers
 //! snapshots_retained = 3              # snapshots kept (the newest; older ones can be recovered)
+//! snapshot_chunk_bytes = 1048576      # InstallSnapshot chunk size (below the frame size)
+//! snapshot_max_bytes = 1099511627776  # largest snapshot this node accepts from a leader
 //! max_segment_bytes = 67108864
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
 //! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
@@ -78,6 +80,10 @@ pub struct ServerConfig {
     pub snapshot_retained_entries: u64,
     /// Snapshots kept on disk (the newest; `recover_snapshot` can roll back to any of them).
     pub snapshots_retained: usize,
+    /// Bytes of snapshot data per InstallSnapshot message (must fit a frame).
+    pub snapshot_chunk_bytes: usize,
+    /// Largest snapshot accepted from a leader (the file it is assembled in is bounded by it).
+    pub snapshot_max_bytes: u64,
     pub max_segment_bytes: u64,
     pub max_pending_requests: usize,
     pub kv_limits: KvLimits,
@@ -135,6 +141,8 @@ impl ServerConfig {
             snapshot_interval: 100_000,
             snapshot_retained_entries: 1000,
             snapshots_retained: 3,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_max_bytes: 1 << 40,
             max_segment_bytes: 64 << 20,
             max_pending_requests: 65_536,
             kv_limits: KvLimits::default(),
@@ -212,6 +220,8 @@ impl ServerConfig {
             snapshot_interval,
             snapshot_retained_entries,
             snapshots_retained,
+            snapshot_chunk_bytes,
+            snapshot_max_bytes,
             max_segment_bytes,
             max_pending_requests,
             partitions,
@@ -295,6 +305,17 @@ impl ServerConfig {
         if !(1..=64).contains(&self.snapshots_retained) {
             return Err(invalid("snapshots_retained must be in 1..=64"));
         }
+        let max_chunk = crate::net::codec::max_message_len(self.net.max_frame_size)
+            .saturating_sub(4096)
+            .max(1);
+        if !(1..=max_chunk).contains(&self.snapshot_chunk_bytes) {
+            return Err(invalid(format!(
+                "snapshot_chunk_bytes must be in 1..={max_chunk} (the frame size less headers)"
+            )));
+        }
+        if self.snapshot_max_bytes == 0 {
+            return Err(invalid("snapshot_max_bytes must be > 0"));
+        }
         if self.max_pending_requests == 0 {
             return Err(invalid("max_pending_requests must be > 0"));
         }
@@ -336,6 +357,7 @@ impl ServerConfig {
             election_timeout: self.election_timeout_ms,
             max_clock_drift: (self.election_timeout_ms / 10).max(1),
             lease_reads: self.lease_reads,
+            snapshot_chunk_bytes: self.snapshot_chunk_bytes,
             ..crate::raft::Config::default()
         }
     }
@@ -364,6 +386,8 @@ struct RawConfig {
     snapshot_interval: Option<u64>,
     snapshot_retained_entries: Option<u64>,
     snapshots_retained: Option<usize>,
+    snapshot_chunk_bytes: Option<usize>,
+    snapshot_max_bytes: Option<u64>,
     max_segment_bytes: Option<u64>,
     max_pending_requests: Option<usize>,
     partitions: Option<std::collections::BTreeSet<u16>>,

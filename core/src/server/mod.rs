@@ -32,6 +32,7 @@ mod observer_link;
 mod proposal_batch;
 mod read;
 mod snapshot_file;
+mod snapshot_receive;
 mod storage;
 mod txn_record;
 pub mod user_machines;

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::apply::ApplyJob;
 use super::command::{entry_to_record, record_to_entry};
 use super::metrics::LatencyHistogram;
+use super::snapshot_receive::Incoming;
 use crate::raft::{
-    Entry, HardState, Index, Membership, Message, Snapshot, SnapshotMeta, Storage, Term,
+    Entry, HardState, Index, Membership, Message, SnapshotChunk, SnapshotMeta, Storage, Term,
 };
 use crate::storage::{Journal, Metadata, MetadataStore, SnapshotStore, StorageError};
 
@@ -128,9 +129,8 @@ pub(crate) fn save_snapshot(
     data: SnapshotSource<'_>,
 ) -> Result<PathBuf, StorageError> {
     if let Ok(p) = store.open_snapshot(meta.index) {
-        if let SnapshotSource::Staged(staged) = data {
-            let _ = std::fs::remove_file(staged);
-        }
+        let SnapshotSource::Staged(staged) = data;
+        let _ = std::fs::remove_file(staged);
         return Ok(p);
     }
     let meta_bytes = postcard::to_allocvec(meta)
@@ -138,7 +138,6 @@ pub(crate) fn save_snapshot(
     store.create(meta.index, |dir| {
         std::fs::write(dir.join("meta"), &meta_bytes)?;
         match data {
-            SnapshotSource::Bytes(bytes) => std::fs::write(dir.join("data"), bytes),
             SnapshotSource::Staged(staged) => std::fs::rename(staged, dir.join("data")),
         }
     })
@@ -146,9 +145,8 @@ pub(crate) fn save_snapshot(
 
 /// Where a snapshot's data file comes from.
 pub(crate) enum SnapshotSource<'a> {
-    /// Received whole (an installed snapshot).
-    Bytes(&'a [u8]),
-    /// Written by the apply thread to a staging file of the snapshot store.
+    /// A staging file of the snapshot store: written by the apply thread, or assembled from a
+    /// leader's chunks.
     Staged(&'a std::path::Path),
 }
 
@@ -170,7 +168,10 @@ pub(crate) fn load_latest_snapshot(
 /// Work for the storage writer, in `Ready` order.
 pub(crate) enum WriteJob {
     Ready {
-        snapshot: Option<Snapshot>,
+        /// Chunks of an incoming snapshot, appended to its staging file.
+        chunks: Vec<SnapshotChunk>,
+        /// Install the snapshot received for this meta.
+        snapshot: Option<SnapshotMeta>,
         entries: Vec<Entry>,
         hard_state: Option<HardState>,
         point: Option<(Index, Term)>,
@@ -268,6 +269,10 @@ pub(crate) struct Writer {
     pub retained: usize,
     /// Where each group commit's fdatasync time goes.
     pub fsync_latency: Arc<LatencyHistogram>,
+    /// The snapshot being received from a leader.
+    pub incoming: Incoming,
+    /// Largest snapshot accepted from a leader.
+    pub snapshot_max_bytes: u64,
 }
 
 impl Writer {
@@ -295,20 +300,21 @@ impl Writer {
         Ok(())
     }
 
-    fn install(&mut self, snap: &Snapshot) -> Result<(), StorageError> {
-        let dir = save_snapshot(
-            &self.snapshots,
-            &snap.meta,
-            SnapshotSource::Bytes(&snap.data),
-        )?;
-        self.journal
-            .reset_to_snapshot(snap.meta.index, snap.meta.term)?;
+    /// Installs the snapshot received for `meta`: its staging file, fsynced, becomes the
+    /// snapshot's data; returns that file opened for the apply thread to restore from (an open
+    /// file survives the deletion of an old snapshot).
+    fn install(&mut self, meta: &SnapshotMeta) -> Result<std::fs::File, StorageError> {
+        let staged = self.incoming.finish(meta)?;
+        let dir = save_snapshot(&self.snapshots, meta, SnapshotSource::Staged(&staged))?;
+        let data = dir.join("data");
+        let file = std::fs::File::open(&data).map_err(|e| StorageError::io(&data, e))?;
+        self.journal.reset_to_snapshot(meta.index, meta.term)?;
         let mut s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        s.meta = snap.meta.clone();
+        s.meta = meta.clone();
         s.dir = Some(dir);
         drop(s);
-        self.drop_old_snapshots(snap.meta.index);
-        Ok(())
+        self.drop_old_snapshots(meta.index);
+        Ok(file)
     }
 
     /// Deletes all but the newest `retained` snapshots (never `keep`, the one just saved).
@@ -323,15 +329,22 @@ impl Writer {
         }
     }
 
+    /// Writes one `Ready`'s share; returns the installed snapshot to restore from, if any.
     fn write(
         &mut self,
-        snapshot: Option<Snapshot>,
+        chunks: &[SnapshotChunk],
+        snapshot: Option<&SnapshotMeta>,
         entries: &[Entry],
         hs: Option<HardState>,
-    ) -> Result<(), StorageError> {
-        if let Some(snap) = &snapshot {
-            self.install(snap)?;
+    ) -> Result<Option<std::fs::File>, StorageError> {
+        for c in chunks {
+            self.incoming
+                .write(&self.snapshots, c, self.snapshot_max_bytes)?;
         }
+        let restore = match snapshot {
+            Some(meta) => Some(self.install(meta)?),
+            None => None,
+        };
         if let Some(first) = entries.first() {
             if first.index <= self.journal.last_index() {
                 self.journal.truncate_suffix(first.index)?;
@@ -346,7 +359,7 @@ impl Writer {
                 self.extra.commit = hs.commit;
             }
         }
-        Ok(())
+        Ok(restore)
     }
 
     /// Runs until `Stop` or the channel closes.
@@ -375,6 +388,7 @@ impl Writer {
                 }
                 match job {
                     WriteJob::Ready {
+                        chunks,
                         snapshot,
                         entries,
                         hard_state,
@@ -382,10 +396,20 @@ impl Writer {
                         msgs,
                     } => {
                         wrote = true;
-                        if let Err(e) = self.write(snapshot, &entries, hard_state) {
-                            failed = true;
-                            done(WriteDone::Failed(format!("storage write failed: {e}")));
-                            break;
+                        match self.write(&chunks, snapshot.as_ref(), &entries, hard_state) {
+                            Ok(restore) => {
+                                if let (Some(meta), Some(file)) = (snapshot, restore)
+                                    && !to_apply(ApplyJob::Restore { meta, file })
+                                {
+                                    done(WriteDone::Failed("apply thread is gone".into()));
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                failed = true;
+                                done(WriteDone::Failed(format!("storage write failed: {e}")));
+                                break;
+                            }
                         }
                         reports.push((point, msgs));
                     }

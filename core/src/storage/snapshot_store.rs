@@ -58,6 +58,12 @@ impl SnapshotStore {
         self.dir.join(format!("{STAGING_PREFIX}{index:020}.data"))
     }
 
+    /// Where an incoming snapshot of `index` is assembled from its chunks before
+    /// [`SnapshotStore::create`] takes it in; removed on open if never taken.
+    pub fn receiving_file(&self, index: u64) -> PathBuf {
+        self.dir.join(format!("{STAGING_PREFIX}{index:020}.recv"))
+    }
+
     fn path_of(&self, index: u64) -> PathBuf {
         self.dir.join(format!("{index:020}"))
     }

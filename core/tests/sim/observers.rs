@@ -184,10 +184,13 @@ impl Observers {
             if !rd.messages.is_empty() || !rd.persisted_messages.is_empty() {
                 return Err(format!("observer n{} sent a raft message", o.id));
             }
-            if let Some(s) = &rd.snapshot {
-                r.storage_mut().install_snapshot(s.clone());
-                o.applied = s.meta.index;
-                o.kv_hash = hash_bytes(&s.data);
+            for c in &rd.snapshot_chunks {
+                r.storage_mut().receive_chunk(c);
+            }
+            if let Some(meta) = rd.snapshot.clone() {
+                r.storage_mut().install_received(meta.clone());
+                o.applied = meta.index;
+                o.kv_hash = hash_bytes(&r.storage().snapshot.data);
                 o.fetched_state += 1;
             }
             r.storage_mut().append(&rd.entries);

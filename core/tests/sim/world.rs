@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use journalkeeper::raft::{
     Config, Entry, EntryKind, Event, Index, MemStorage, Membership, Message, MessageBody, NodeId,
-    RaftNode, ReadMode, Role,
+    RaftNode, ReadMode, Role, Snapshot,
 };
 
 use super::checks::Checker;
@@ -32,6 +32,8 @@ pub struct SimNode {
     disk: Disk,
     pub kv: BTreeMap<u64, u64>,
     pub applied: Index,
+    /// The incoming snapshot assembled from the core's chunks (lost on a crash).
+    receiving: Vec<u8>,
     clock_offset: u64,
     drift_ppm: i64,
     /// While stalled: the world time it resumes at; its input waits in `inbox`.
@@ -290,6 +292,7 @@ impl World {
                 disk: Disk::new(report_delay),
                 kv: BTreeMap::new(),
                 applied: 0,
+                receiving: Vec::new(),
                 clock_offset,
                 drift_ppm,
                 stalled_until: None,
@@ -505,17 +508,29 @@ impl World {
             let rd = r.ready();
             let id = self.nodes[i].id;
             let point = rd.persist_point();
-            if let Some(s) = &rd.snapshot {
+            for c in &rd.snapshot_chunks {
+                if !c.assemble_into(&mut self.nodes[i].receiving) {
+                    return Err(format!(
+                        "n{id}: snapshot chunk at {} out of order",
+                        c.offset
+                    ));
+                }
+            }
+            let snap = rd.snapshot.map(|meta| Snapshot {
+                meta,
+                data: std::mem::take(&mut self.nodes[i].receiving),
+            });
+            if let Some(s) = &snap {
                 self.nodes[i].kv = postcard::from_bytes(&s.data).unwrap_or_default();
                 self.nodes[i].applied = s.meta.index;
                 let idx = s.meta.index;
                 self.log(|| format!("n{id} installs snapshot at {idx}"));
             }
-            let writes = rd.hard_state.is_some() || rd.snapshot.is_some() || !rd.entries.is_empty();
+            let writes = rd.hard_state.is_some() || snap.is_some() || !rd.entries.is_empty();
             if writes || !rd.persisted_messages.is_empty() {
                 let b = Batch {
                     hs: rd.hard_state,
-                    snap: rd.snapshot,
+                    snap,
                     entries: rd.entries,
                     msgs: rd.persisted_messages,
                     point,
@@ -849,6 +864,7 @@ impl World {
         node.stalled_until = None;
         node.inbox.clear();
         node.kv.clear();
+        node.receiving.clear();
         let id = node.id;
         self.log(|| {
             format!(

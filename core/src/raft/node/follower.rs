@@ -4,7 +4,7 @@
 use super::RaftNode;
 use crate::raft::membership::Membership;
 use crate::raft::message::{
-    EntryKind, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta,
+    EntryKind, Index, Message, MessageBody, NodeId, SnapshotChunk, SnapshotMeta,
 };
 use crate::raft::storage::Storage;
 
@@ -184,32 +184,31 @@ impl<S: Storage> RaftNode<S> {
         if !meta.membership.is_valid() {
             return None;
         }
-        let buf_len = match &mut self.incoming_snap {
-            Some((m, buf)) if *m == meta && buf.len() as u64 == offset => {
-                buf.extend_from_slice(&data);
-                buf.len() as u64
-            }
-            _ if offset == 0 => {
-                self.incoming_snap = Some((meta.clone(), data));
-                self.incoming_snap
-                    .as_ref()
-                    .map_or(0, |(_, b)| b.len() as u64)
-            }
-            Some((m, buf)) if *m == meta => {
-                return ack(buf.len() as u64, false, false);
-            }
+        // Accept a chunk that continues the one being received, or any chunk at offset 0 (a
+        // new snapshot, or the sender starting over); the host writes it, the core counts it.
+        let received = match &self.incoming_snap {
+            Some((m, got)) if *m == meta && *got == offset => offset,
+            _ if offset == 0 => 0,
+            Some((m, got)) if *m == meta => return ack(*got, false, false),
             _ => return ack(0, false, false),
         };
+        let buf_len = received.saturating_add(data.len() as u64);
+        self.incoming_snap = Some((meta.clone(), buf_len));
+        self.chunks_out.push(SnapshotChunk {
+            meta: meta.clone(),
+            offset,
+            data,
+        });
         if !done {
             return ack(buf_len, false, false);
         }
-        let (meta, data) = self.incoming_snap.take()?;
+        self.incoming_snap = None;
         self.log.restore(meta.clone());
         self.stash.clear();
         self.base_config = (meta.index, meta.membership.clone());
         self.configs.clear();
         self.refresh_membership();
-        self.snapshot_out = Some(Snapshot { meta, data });
+        self.snapshot_out = Some(meta);
         ack(buf_len, true, false)
     }
 }

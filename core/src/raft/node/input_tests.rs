@@ -1349,6 +1349,89 @@ fn a_snapshot_chunk_at_the_wrong_offset_is_not_appended() {
     assert_eq!(n.status().last_index, 10);
 }
 
+/// The core hands every accepted chunk to the host and keeps only how many bytes it handed
+/// over: after N chunks it holds none of their data, and the install carries the meta only.
+#[test]
+fn snapshot_chunks_go_to_the_host_and_the_core_keeps_no_bytes() {
+    let mut n = node(2, &[1, 2, 3]);
+    let meta = SnapshotMeta {
+        index: 10,
+        term: 1,
+        membership: Membership::new([1, 2, 3]),
+    };
+    let chunk = vec![7u8; 1000];
+    for k in 0..8u64 {
+        step_now(
+            &mut n,
+            Message {
+                from: 1,
+                to: 2,
+                term: 1,
+                body: MessageBody::InstallSnapshot {
+                    meta: meta.clone(),
+                    offset: k * 1000,
+                    data: chunk.clone(),
+                    done: false,
+                },
+            },
+        );
+        let rd = n.ready();
+        assert_eq!(rd.snapshot_chunks.len(), 1);
+        assert_eq!(rd.snapshot_chunks[0].offset, k * 1000);
+        assert!(rd.snapshot.is_none());
+        n.storage_mut().receive_chunk(&rd.snapshot_chunks[0]);
+        assert!(n.chunks_out.is_empty());
+        assert_eq!(n.incoming_snap, Some((meta.clone(), (k + 1) * 1000)));
+    }
+    // A repeated chunk (a retry) is not handed out again.
+    let out = install(&mut n, &meta, 3000, &chunk, false);
+    assert_eq!(snapshot_reply(&out), Some((8000, false, false)));
+    step_now(
+        &mut n,
+        Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: MessageBody::InstallSnapshot {
+                meta: meta.clone(),
+                offset: 8000,
+                data: b"end".to_vec(),
+                done: true,
+            },
+        },
+    );
+    let rd = n.ready();
+    assert_eq!(rd.snapshot_chunks.len(), 1);
+    assert_eq!(rd.snapshot, Some(meta.clone()));
+    assert_eq!(n.incoming_snap, None);
+    n.storage_mut().receive_chunk(&rd.snapshot_chunks[0]);
+    n.storage_mut().install_received(meta);
+    assert_eq!(n.storage().snapshot.data.len(), 8003);
+    assert!(n.storage().receiving.is_empty());
+}
+
+/// A leader that starts over (offset 0) restarts the host's file; a chunk of another snapshot
+/// that does not start at 0 is refused.
+#[test]
+fn a_snapshot_restarted_at_offset_zero_restarts_the_file() {
+    let mut n = node(2, &[1, 2, 3]);
+    let meta = |index| SnapshotMeta {
+        index,
+        term: 1,
+        membership: Membership::new([1, 2, 3]),
+    };
+    install(&mut n, &meta(10), 0, b"abc", false);
+    assert_eq!(
+        snapshot_reply(&install(&mut n, &meta(12), 3, b"zz", false)),
+        Some((0, false, false))
+    );
+    install(&mut n, &meta(12), 0, b"xy", false);
+    assert_eq!(n.incoming_snap, Some((meta(12), 2)));
+    install(&mut n, &meta(12), 2, b"z", true);
+    assert_eq!(n.storage().snapshot.data, b"xyz");
+    assert_eq!(n.storage().snapshot.meta.index, 12);
+}
+
 /// A configuration entry overwritten by a new leader is rolled back, including one exactly at
 /// the first overwritten index.
 #[test]

@@ -10,7 +10,8 @@ use super::config::Config;
 use super::log::RaftLog;
 use super::membership::Membership;
 use super::message::{
-    Entry, EntryKind, HardState, Index, Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term,
+    Entry, EntryKind, HardState, Index, Message, MessageBody, NodeId, SnapshotChunk, SnapshotMeta,
+    Term,
 };
 use super::progress::Progress;
 use super::ready::{Event, ReadMode, ReadState, Ready, Role};
@@ -94,8 +95,12 @@ pub struct RaftNode<S: Storage> {
     reads_before_commit: Vec<(Vec<u8>, ReadMode)>,
     reads_ready: Vec<ReadState>,
     stash: BTreeMap<Index, Message>,
-    incoming_snap: Option<(SnapshotMeta, Vec<u8>)>,
-    snapshot_out: Option<Snapshot>,
+    /// The snapshot being received and how many of its bytes the host was handed (the core
+    /// keeps none of them).
+    incoming_snap: Option<(SnapshotMeta, u64)>,
+    /// Accepted chunks not yet handed out.
+    chunks_out: Vec<SnapshotChunk>,
+    snapshot_out: Option<SnapshotMeta>,
     msgs: Vec<Message>,
     persisted_msgs: Vec<Message>,
     events: Vec<Event>,
@@ -146,6 +151,7 @@ impl<S: Storage> RaftNode<S> {
             reads_ready: Vec::new(),
             stash: BTreeMap::new(),
             incoming_snap: None,
+            chunks_out: Vec::new(),
             snapshot_out: None,
             msgs: Vec::new(),
             persisted_msgs: Vec::new(),
@@ -484,6 +490,7 @@ impl<S: Storage> RaftNode<S> {
         self.hard_state() != self.last_hs
             || self.log.has_unsent()
             || !self.msgs.is_empty()
+            || !self.chunks_out.is_empty()
             || !self.persisted_msgs.is_empty()
             || self.log.apply_sent < self.log.commit
             || self.reads_ready.iter().any(|r| r.index <= self.log.applied)
@@ -499,6 +506,7 @@ impl<S: Storage> RaftNode<S> {
             self.last_hs = hs.clone();
             rd.hard_state = Some(hs);
         }
+        rd.snapshot_chunks = std::mem::take(&mut self.chunks_out);
         let (snap, entries) = self.log.take_unsent();
         if snap {
             rd.snapshot = self.snapshot_out.take();

@@ -27,8 +27,11 @@ pub(super) fn flush(n: &mut RaftNode<MemStorage>) -> Vec<Message> {
             break;
         }
         let rd = n.ready();
+        for c in &rd.snapshot_chunks {
+            n.storage_mut().receive_chunk(c);
+        }
         if let Some(s) = rd.snapshot.clone() {
-            n.storage_mut().install_snapshot(s);
+            n.storage_mut().install_received(s);
         }
         n.storage_mut().append(&rd.entries);
         if let Some(hs) = rd.hard_state.clone() {

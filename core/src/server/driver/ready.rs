@@ -17,7 +17,8 @@ impl Driver {
             let rd = self.raft.ready();
             tracing::trace!(
                 node = self.cfg.node_id,
-                snapshot = rd.snapshot.as_ref().map(|s| s.meta.index),
+                snapshot = rd.snapshot.as_ref().map(|s| s.index),
+                chunks = rd.snapshot_chunks.len(),
                 entries = ?rd.entries.first().map(|e| (e.index, rd.entries.len())),
                 committed = ?rd.committed_entries.first().map(|e| (e.index, rd.committed_entries.len())),
                 "ready"
@@ -25,11 +26,11 @@ impl Driver {
             for ev in &rd.events {
                 self.on_event(ev);
             }
-            if let Some(snap) = &rd.snapshot {
-                let _ = self.apply_tx.send(ApplyJob::Restore(snap.clone()));
-            }
+            // A received snapshot goes to the apply thread through the writer, once its file
+            // is installed (the apply thread restores by reading it).
             let point = rd.persist_point();
             if rd.snapshot.is_some()
+                || !rd.snapshot_chunks.is_empty()
                 || !rd.entries.is_empty()
                 || rd.hard_state.is_some()
                 || !rd.persisted_messages.is_empty()
@@ -43,6 +44,7 @@ impl Driver {
                     }
                 }
                 let job = WriteJob::Ready {
+                    chunks: rd.snapshot_chunks,
                     snapshot: rd.snapshot,
                     entries: rd.entries,
                     hard_state: rd.hard_state,

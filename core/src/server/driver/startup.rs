@@ -399,6 +399,8 @@ fn open_storage(
         node: cfg.node_id,
         retained: cfg.snapshots_retained,
         fsync_latency,
+        incoming: Default::default(),
+        snapshot_max_bytes: cfg.snapshot_max_bytes,
     };
     tracing::info!(
         node = cfg.node_id,
