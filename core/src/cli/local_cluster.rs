@@ -170,6 +170,42 @@ impl LocalCluster {
         Ok(i)
     }
 
+    /// Starts a new node as an observer (`role = "observer"`) pulling from the nodes `parents`
+    /// (indexes of this cluster: voters or other observers); returns its index.
+    pub fn add_observer(&mut self, parents: &[usize]) -> io::Result<usize> {
+        let i = self.nodes.len();
+        let id = i + 1;
+        let mut addrs: Vec<SocketAddr> = self.nodes.iter().map(|n| n.addr).collect();
+        addrs.push(free_loopback_ports(1)?[0]);
+        let parent_addrs: Vec<String> = parents
+            .iter()
+            .filter_map(|&p| addrs.get(p).filter(|_| p != i))
+            .map(|a| toml_string(&a.to_string()))
+            .collect();
+        let data_dir = self.root.join(format!("node{id}"));
+        let config = self.root.join(format!("node{id}.toml"));
+        // Founders 0: the peers name only this node; an observer does not join.
+        let text = node_toml(id as u64, &addrs, 0, &data_dir, &self.options).replacen(
+            "join = true\n",
+            &format!(
+                "join = false\nrole = \"observer\"\nparents = [{}]\n",
+                parent_addrs.join(", ")
+            ),
+            1,
+        );
+        std::fs::write(&config, text)?;
+        self.nodes.push(NodeSlot {
+            addr: addrs[i],
+            config,
+            data_dir,
+            log: self.root.join(format!("node{id}.log")),
+            child: None,
+            paused: false,
+        });
+        self.start(i)?;
+        Ok(i)
+    }
+
     /// Whether node `i`'s process has exited on its own (e.g. after the cluster removed it),
     /// with its exit status.
     pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
@@ -554,6 +590,24 @@ fn node_toml(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_observer_configuration_parses_and_validates() {
+        let addrs = free_loopback_ports(4).unwrap();
+        let o = LocalClusterOptions::default();
+        let text = node_toml(4, &addrs, 0, Path::new("/tmp/o"), &o).replacen(
+            "join = true\n",
+            &format!(
+                "join = false\nrole = \"observer\"\nparents = [\"{}\"]\n",
+                addrs[0]
+            ),
+            1,
+        );
+        let cfg = crate::server::ServerConfig::from_toml_str(&text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.role, crate::server::ServerRole::Observer);
+        assert_eq!(cfg.parents, vec![addrs[0]]);
+    }
 
     #[test]
     fn generated_configurations_parse_and_validate() {
