@@ -387,6 +387,20 @@ typedef enum {
 } jk_sql_type;
 
 /*
+ What `jk_admin_convert_role` makes a node (passed as `uint32_t`).
+ */
+typedef enum {
+  /*
+   A voter: counts toward quorums and may lead.
+   */
+  JK_MEMBER_ROLE_VOTER = 0,
+  /*
+   An observer: a read replica that pulls committed entries from its parents.
+   */
+  JK_MEMBER_ROLE_OBSERVER = 1,
+} jk_member_role;
+
+/*
  A connection to a cluster. Opaque. Made by `jk_client_connect`, released by
  `jk_client_free`. Thread-safe: calls may run concurrently from any threads (they share
  connections, leader knowledge and the write session), except `jk_client_free`, which must
@@ -1431,6 +1445,22 @@ jk_status jk_admin_remove_voter(const jk_client *client,
                                 jk_error **err_out);
 
 /*
+ Converts `node_id` to `role` (a `jk_member_role`) and returns once the final configuration
+ is committed. To `JK_MEMBER_ROLE_OBSERVER`: the node must be a voter and not the last one;
+ it keeps its data and goes on as an observer pulling from its parents (or the voters). To
+ `JK_MEMBER_ROLE_VOTER`: the node must be a registered observer (started with
+ `jk_server_start_observer` or `role = "observer"`); it is caught up and promoted.
+ Converting a node to the role it has succeeds. `JK_STATUS_INVALID_ARGUMENT` for an unknown
+ `role` or a node that is neither a voter nor a registered observer; `timeout_ms` and the
+ other errors are those of `jk_admin_update_voters`. Blocking. Thread-safe.
+ */
+jk_status jk_admin_convert_role(const jk_client *client,
+                                uint64_t node_id,
+                                uint32_t role,
+                                uint64_t timeout_ms,
+                                jk_error **err_out);
+
+/*
  Hands leadership to voter `node_id` (writes wait meanwhile; none is lost) and returns once
  it leads. `JK_STATUS_INVALID_ARGUMENT` when `node_id` is not a voter of a settled
  configuration or a transfer is already in progress; `JK_STATUS_TIMEOUT` when it did not
@@ -2161,6 +2191,23 @@ jk_status jk_server_start(const jk_server_config *config, jk_server **out, jk_er
 jk_status jk_server_start_joining(const jk_server_config *config,
                                   jk_server **out,
                                   jk_error **err_out);
+
+/*
+ Starts an embedded observer (the TOML format's `role = "observer"` + `parents`): a read
+ replica that stores the log and the state machines but never votes; it pulls committed
+ entries from one of `parents` (`parents_len` `"ip:port"` addresses of voters or other
+ observers, at least one, not this node), switching to the next when one fails, and
+ registers itself with the leader (`observers` of `jk_admin_cluster_configuration`).
+ `config->peers` names only this node (or is NULL / 0). It serves NONE reads;
+ `jk_server_standing` reports `JK_STANDING_OBSERVER`; `jk_admin_convert_role` can make it a
+ voter. `JK_STATUS_INVALID_ARGUMENT` for no parents, a bad address, or this node among
+ them. The array is borrowed for the call only. Otherwise as `jk_server_start`.
+ */
+jk_status jk_server_start_observer(const jk_server_config *config,
+                                   const char *const *parents,
+                                   size_t parents_len,
+                                   jk_server **out,
+                                   jk_error **err_out);
 
 /*
  Like `jk_server_start`, with the configuration as TOML text (the format of the

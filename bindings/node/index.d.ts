@@ -198,6 +198,16 @@ export declare class Admin {
    */
   removeVoter(nodeId: number, options?: AdminOptions | undefined | null): Promise<void>
   /**
+   * Converts `nodeId` to `role` (`'VOTER'` or `'OBSERVER'`, any case) and resolves once the
+   * final configuration is committed. To `'OBSERVER'`: the node must be a voter and not the
+   * last one; it keeps its data and goes on as a read replica pulling from its `parents`
+   * (or the voters). To `'VOTER'`: the node must be a registered observer (started with
+   * `role: 'observer'`); it is caught up and promoted. Converting a node to the role it has
+   * resolves at once. `INVALID_ARGUMENT` for another role or a node that is neither a voter
+   * nor a registered observer; otherwise rejects as `updateVoters()`.
+   */
+  convertRole(nodeId: number, role: 'VOTER' | 'OBSERVER', options?: AdminOptions | undefined | null): Promise<void>
+  /**
    * Hands leadership to voter `nodeId` (writes wait meanwhile; none is lost); resolves once
    * it leads. `INVALID_ARGUMENT` when it is not a voter of a settled configuration,
    * `TIMEOUT` when it did not take over within `options.timeoutMs`.
@@ -964,6 +974,17 @@ export interface ServerOptions {
    * node is `'JOINING'` and serves nothing until a leader adds it (`admin.addVoter()`).
    */
   join?: boolean
+  /**
+   * `'voter'` (default) or `'observer'`: a read replica that never votes and pulls
+   * committed entries from one of `parents`; its `peers` name only itself (the default),
+   * its standing is `'OBSERVER'` and `admin.convertRole()` can make it a voter.
+   */
+  role?: 'voter' | 'observer'
+  /**
+   * An observer's parents: `"host:port"` addresses of voters or other observers, tried in
+   * turn.
+   */
+  parents?: Array<string>
   electionTimeoutMs?: number
   heartbeatIntervalMs?: number
   tickMs?: number
@@ -1035,7 +1056,7 @@ export interface SqlRows {
  * An embedded node's standing in its cluster (`server.status().standing`; the same names as
  * C's `jk_standing_name` and Python's `Standing`).
  */
-export type Standing = 'JOINING' | 'MEMBER' | 'REMOVED'
+export type Standing = 'JOINING' | 'MEMBER' | 'REMOVED' | 'OBSERVER'
 
 /** Options of `transactions.create()`. */
 export interface TxnCreateOptions {

@@ -147,6 +147,23 @@ async fn admin_commands_change_and_show_the_cluster() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["voters"].as_array().unwrap().len(), 4, "{v}");
 
+    // convert-role: the new voter becomes an observer (it pulls from the voters) and back.
+    let bad = jk(&c, &["admin", "convert-role", &id, "LEADER"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("expected VOTER or OBSERVER"), "{err}");
+    let out = stdout_ok(&c, &["admin", "convert-role", &id, "OBSERVER"]);
+    assert!(out.contains(&format!("node {id} is observer")), "{out}");
+    let json = stdout_ok(&c, &["admin", "members", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["voters"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["learners"][0]["node_id"], i as u64 + 1, "{v}");
+    let out = stdout_ok(&c, &["admin", "convert-role", &id, "voter"]);
+    assert!(out.contains(&format!("node {id} is voter")), "{out}");
+    let json = stdout_ok(&c, &["admin", "members", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["voters"].as_array().unwrap().len(), 4, "{v}");
+
     stdout_ok(&c, &["admin", "transfer-leader", &id]);
     let events = stdout_ok(&c, &["admin", "events", "--count", "2"]);
     let first = events.lines().next().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Cluster administration: a node's status and the cluster configuration, as views freed with
 //! `jk_node_status_free` / `jk_cluster_configuration_free`; live membership changes
-//! (`jk_admin_update_voters`, `jk_admin_add_voter`, `jk_admin_remove_voter`), leader transfer
-//! and the preferred leader, as blocking calls.
+//! (`jk_admin_update_voters`, `jk_admin_add_voter`, `jk_admin_remove_voter`), role conversion
+//! (`jk_admin_convert_role`), leader transfer and the preferred leader, as blocking calls.
 
 use std::ffi::{CString, c_char};
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use journalkeeper::client::protocol::{
     ClusterConfiguration, MAX_ADMIN_TIMEOUT_MS, Member, NodeResources,
 };
-use journalkeeper::client::{Admin, Client, DEFAULT_ADMIN_TIMEOUT};
+use journalkeeper::client::{Admin, Client, DEFAULT_ADMIN_TIMEOUT, MemberRole};
 
 use crate::args::{out_arg, slice_arg, str_arg};
 use crate::castable::{free_owned_view, to_owned_view};
@@ -342,6 +342,52 @@ pub extern "C" fn jk_admin_remove_voter(
         let client = client_arg(client)?;
         let admin = admin(client, timeout_ms)?;
         Ok(block_on(admin.remove_voter(node_id))??)
+    }
+}
+
+/// What `jk_admin_convert_role` makes a node (passed as `uint32_t`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum jk_member_role {
+    /// A voter: counts toward quorums and may lead.
+    Voter = 0,
+    /// An observer: a read replica that pulls committed entries from its parents.
+    Observer = 1,
+}
+
+fn member_role_arg(raw: u32) -> Result<MemberRole, Failure> {
+    Ok(match raw {
+        x if x == jk_member_role::Voter as u32 => MemberRole::Voter,
+        x if x == jk_member_role::Observer as u32 => MemberRole::Observer,
+        other => {
+            return Err(Failure::invalid(format!(
+                "role {other} is not a jk_member_role"
+            )));
+        }
+    })
+}
+
+/// Converts `node_id` to `role` (a `jk_member_role`) and returns once the final configuration
+/// is committed. To `JK_MEMBER_ROLE_OBSERVER`: the node must be a voter and not the last one;
+/// it keeps its data and goes on as an observer pulling from its parents (or the voters). To
+/// `JK_MEMBER_ROLE_VOTER`: the node must be a registered observer (started with
+/// `jk_server_start_observer` or `role = "observer"`); it is caught up and promoted.
+/// Converting a node to the role it has succeeds. `JK_STATUS_INVALID_ARGUMENT` for an unknown
+/// `role` or a node that is neither a voter nor a registered observer; `timeout_ms` and the
+/// other errors are those of `jk_admin_update_voters`. Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_admin_convert_role(
+    client: *const jk_client,
+    node_id: u64,
+    role: u32,
+    timeout_ms: u64,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let client = client_arg(client)?;
+        let role = member_role_arg(role)?;
+        let admin = admin(client, timeout_ms)?;
+        Ok(block_on(admin.convert_role(node_id, role))??)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The embedded server: `jk_server_start` (from a `jk_server_config` or a TOML string),
+//! The embedded server: `jk_server_start` (from a `jk_server_config` or a TOML string;
+//! `jk_server_start_observer` for a read replica),
 //! `jk_server_start_joining` (a new node joining a running cluster), status and standing,
 //! leader and removal waits, stop and free. A `jk_server` runs on the library's runtime (and the
 //! core's own storage and apply threads) until stopped.
@@ -179,6 +180,34 @@ pub extern "C" fn jk_server_start_joining(
     ffi_boundary! { err_out = err_out;
         let cfg = config_from_c(ref_arg(config, "config")?, true)?;
         start(cfg, Vec::new(), out)
+    }
+}
+
+/// Starts an embedded observer (the TOML format's `role = "observer"` + `parents`): a read
+/// replica that stores the log and the state machines but never votes; it pulls committed
+/// entries from one of `parents` (`parents_len` `"ip:port"` addresses of voters or other
+/// observers, at least one, not this node), switching to the next when one fails, and
+/// registers itself with the leader (`observers` of `jk_admin_cluster_configuration`).
+/// `config->peers` names only this node (or is NULL / 0). It serves NONE reads;
+/// `jk_server_standing` reports `JK_STANDING_OBSERVER`; `jk_admin_convert_role` can make it a
+/// voter. `JK_STATUS_INVALID_ARGUMENT` for no parents, a bad address, or this node among
+/// them. The array is borrowed for the call only. Otherwise as `jk_server_start`.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_server_start_observer(
+    config: *const jk_server_config,
+    parents: *const *const c_char,
+    parents_len: usize,
+    out: *mut *mut jk_server,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let cfg = config_from_c(ref_arg(config, "config")?, false)?;
+        let raw = slice_arg(parents, parents_len, "parents")?;
+        let mut list = Vec::with_capacity(raw.len());
+        for (i, &p) in raw.iter().enumerate() {
+            list.push(addr_arg(p, &format!("parents[{i}]"))?);
+        }
+        start(cfg.with_observer(list), Vec::new(), out)
     }
 }
 

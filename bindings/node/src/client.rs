@@ -12,7 +12,7 @@ use journalkeeper::client::protocol::{
     NodeStatus as CoreNodeStatus,
 };
 use journalkeeper::client::{
-    Client as CoreClient, ClientConfig, DEFAULT_ADMIN_TIMEOUT, DEFAULT_CLUSTER_ID,
+    Client as CoreClient, ClientConfig, DEFAULT_ADMIN_TIMEOUT, DEFAULT_CLUSTER_ID, MemberRole,
     NodeSnapshots as CoreNodeSnapshots,
 };
 use journalkeeper::state::watch::WatchFilter as CoreFilter;
@@ -1002,6 +1002,36 @@ impl Admin {
         let args = args::checked(|| Ok((args::uint("nodeId", node_id)?, admin_timeout(options)?)));
         self.run(env, args, |c, (id, t)| async move {
             c.admin().with_timeout(t).remove_voter(id).await
+        })
+    }
+
+    /// Converts `nodeId` to `role` (`'VOTER'` or `'OBSERVER'`, any case) and resolves once the
+    /// final configuration is committed. To `'OBSERVER'`: the node must be a voter and not the
+    /// last one; it keeps its data and goes on as a read replica pulling from its `parents`
+    /// (or the voters). To `'VOTER'`: the node must be a registered observer (started with
+    /// `role: 'observer'`); it is caught up and promoted. Converting a node to the role it has
+    /// resolves at once. `INVALID_ARGUMENT` for another role or a node that is neither a voter
+    /// nor a registered observer; otherwise rejects as `updateVoters()`.
+    #[napi(
+        ts_args_type = "nodeId: number, role: 'VOTER' | 'OBSERVER', options?: AdminOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn convert_role<'env>(
+        &self,
+        env: &'env Env,
+        node_id: Unknown<'env>,
+        role: Unknown<'env>,
+        options: Unknown<'env>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let args = args::checked(|| {
+            Ok((
+                args::uint("nodeId", node_id)?,
+                args::string("role", role)?.parse::<MemberRole>()?,
+                admin_timeout(options)?,
+            ))
+        });
+        self.run(env, args, |c, (id, role, t)| async move {
+            c.admin().with_timeout(t).convert_role(id, role).await
         })
     }
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use journalkeeper::api::{self, ErrorKind};
 use journalkeeper::server::{
-    Server as CoreServer, ServerConfig, ServerStatus as CoreStatus, Standing as CoreStanding,
+    Server as CoreServer, ServerConfig, ServerRole, ServerStatus as CoreStatus,
+    Standing as CoreStanding,
 };
 use napi::bindgen_prelude::PromiseRaw;
 use napi::{Env, Unknown};
@@ -40,6 +41,14 @@ pub struct ServerOptions {
     /// Join a running cluster instead of forming one (`dataDir` empty; default false). The
     /// node is `'JOINING'` and serves nothing until a leader adds it (`admin.addVoter()`).
     pub join: Option<bool>,
+    /// `'voter'` (default) or `'observer'`: a read replica that never votes and pulls
+    /// committed entries from one of `parents`; its `peers` name only itself (the default),
+    /// its standing is `'OBSERVER'` and `admin.convertRole()` can make it a voter.
+    #[napi(ts_type = "'voter' | 'observer'")]
+    pub role: Option<String>,
+    /// An observer's parents: `"host:port"` addresses of voters or other observers, tried in
+    /// turn.
+    pub parents: Option<Vec<String>>,
     pub election_timeout_ms: Option<f64>,
     pub heartbeat_interval_ms: Option<f64>,
     pub tick_ms: Option<f64>,
@@ -105,6 +114,18 @@ fn config_from_options(o: ServerOptions) -> Result<ServerConfig, api::Error> {
         cfg = cfg.joining(list);
     } else if o.peers.is_some() {
         cfg = cfg.with_peers(list);
+    }
+    match o.role.as_deref() {
+        None | Some("voter") => {}
+        Some("observer") => cfg.role = ServerRole::Observer,
+        Some(other) => {
+            return Err(invalid(format!(
+                "role {other:?}: expected 'voter' or 'observer'"
+            )));
+        }
+    }
+    for p in o.parents.iter().flatten() {
+        cfg.parents.push(addr("parents", p)?);
     }
     let u = |what: &str, v: Option<f64>, d: u64| v.map_or(Ok(d), |v| to_u64(what, v));
     cfg.election_timeout_ms = u(

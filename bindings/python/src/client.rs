@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use journalkeeper::api::{Error, ErrorKind, JournalEntry};
 use journalkeeper::client::protocol::MAX_ADMIN_TIMEOUT_MS;
-use journalkeeper::client::{Client, ClientConfig, DEFAULT_ADMIN_TIMEOUT, Member, WatchStream};
+use journalkeeper::client::{
+    Client, ClientConfig, DEFAULT_ADMIN_TIMEOUT, Member, MemberRole, WatchStream,
+};
 use journalkeeper::state::watch::{KvEvent, WatchFilter};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
@@ -527,6 +529,27 @@ impl PyClient {
         let c = self.core()?;
         call(py, aio, async move {
             c.admin().with_timeout(timeout).remove_voter(node_id).await
+        })
+    }
+
+    #[pyo3(signature = (node_id, role, timeout=None, aio=false))]
+    fn admin_convert_role(
+        &self,
+        py: Python<'_>,
+        node_id: i128,
+        role: String,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let node_id = ranged("node_id", node_id)?;
+        let role: MemberRole = role.parse().map_err(crate::errors::to_py_err)?;
+        let timeout = admin_timeout(timeout)?;
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.admin()
+                .with_timeout(timeout)
+                .convert_role(node_id, role)
+                .await
         })
     }
 

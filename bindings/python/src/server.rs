@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use journalkeeper::api::{Error, ErrorKind};
-use journalkeeper::server::{Server, ServerConfig, Standing};
+use journalkeeper::server::{Server, ServerConfig, ServerRole, Standing};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -86,6 +86,25 @@ fn config_from_dict(config: &Bound<'_, PyDict>) -> PyResult<ServerConfig> {
         match key.as_str() {
             "node_id" | "listen" | "cluster_id" | "data_dir" => {}
             "join" => join = value.extract()?,
+            "role" => {
+                let role: String = value.extract()?;
+                cfg.role = match role.as_str() {
+                    "voter" => ServerRole::Voter,
+                    "observer" => ServerRole::Observer,
+                    _ => {
+                        return Err(invalid(format!(
+                            "role {role:?}: expected \"voter\" or \"observer\""
+                        )));
+                    }
+                };
+            }
+            "parents" => {
+                let parents: Vec<String> = value.extract()?;
+                cfg.parents = parents
+                    .iter()
+                    .map(|a| addr("parents: address", a))
+                    .collect::<PyResult<_>>()?;
+            }
             "peers" => {
                 let peers: BTreeMap<i128, String> = value.extract()?;
                 cfg.peers = peers

@@ -29,6 +29,7 @@ from .types import (
     ClusterConfiguration,
     ClusterEvent,
     JournalEntry,
+    MemberRole,
     NodeSnapshots,
     NodeStatus,
     QueryConsistency,
@@ -370,6 +371,18 @@ class Admin:
         (:meth:`Server.wait_removed`)."""
         self._n.admin_remove_voter(node_id, timeout)
 
+    def convert_role(
+        self, node_id: int, role: MemberRole | str, timeout: float | None = None
+    ) -> None:
+        """Converts ``node_id`` to ``role`` (``"VOTER"`` or ``"OBSERVER"``, any case) and
+        returns once the final configuration is committed. To ``"OBSERVER"``: the node must be
+        a voter and not the last one; it keeps its data and goes on as a read replica pulling
+        from its ``parents`` (or the voters). To ``"VOTER"``: the node must be a registered
+        observer (started with ``role="observer"``); it is caught up and promoted. Converting
+        a node to the role it has is a no-op. ``InvalidArgumentError`` for another role or a
+        node that is neither a voter nor a registered observer."""
+        self._n.admin_convert_role(node_id, role, timeout)
+
     def transfer_leader(self, node_id: int, timeout: float | None = None) -> None:
         """Hands leadership to voter ``node_id`` (writes wait meanwhile; none is lost) and
         returns once it leads."""
@@ -614,6 +627,11 @@ class AsyncAdmin:
 
     async def remove_voter(self, node_id: int, timeout: float | None = None) -> None:
         await self._n.admin_remove_voter(node_id, timeout, True)
+
+    async def convert_role(
+        self, node_id: int, role: MemberRole | str, timeout: float | None = None
+    ) -> None:
+        await self._n.admin_convert_role(node_id, role, timeout, True)
 
     async def transfer_leader(self, node_id: int, timeout: float | None = None) -> None:
         await self._n.admin_transfer_leader(node_id, timeout, True)

@@ -31,7 +31,10 @@ class Server:
     included; default: this node alone), ``join`` (``True``: join a running cluster instead of
     forming one — ``peers`` then names members it can reach, this node is added to them, and
     ``data_dir`` must be empty; the node is ``"JOINING"`` and serves nothing until
-    ``client.admin.add_voter`` adds it), ``partitions`` (the journal's partitions until
+    ``client.admin.add_voter`` adds it), ``role`` (``"voter"``, the default, or ``"observer"``: a read replica
+    that never votes and pulls committed entries from one of ``parents``, a list of
+    ``"ip:port"`` addresses of voters or other observers; its ``peers`` name only itself, its
+    standing is ``"OBSERVER"`` and ``client.admin.convert_role`` can make it a voter), ``partitions`` (the journal's partitions until
     ``journal.scale_partitions``; default ``[0]``; the same on every node) and the tuning keys (``election_timeout_ms``,
     ``heartbeat_interval_ms``, ``tick_ms``, ``lease_reads``, ``snapshot_interval``,
     ``snapshot_retained_entries``, ``max_segment_bytes``, ``max_pending_requests``) are

@@ -329,8 +329,13 @@ ClusterEvent: TypeAlias = (
 #: An embedded node's standing: ``"JOINING"`` (started with ``join=True``, not a member until
 #: ``admin.add_voter`` adds it; it serves no client meanwhile), ``"MEMBER"`` (a voter or a
 #: learner catching up), ``"REMOVED"`` (a committed configuration no longer holds it: it serves
-#: nothing, and its data directory cannot start a node again).
-Standing: TypeAlias = Literal["JOINING", "MEMBER", "REMOVED"]
+#: nothing, and its data directory cannot start a node again), ``"OBSERVER"`` (a read replica
+#: outside the voters, started with ``role="observer"`` or converted with
+#: ``admin.convert_role``, that pulls committed entries from its parents and serves NONE reads).
+Standing: TypeAlias = Literal["JOINING", "MEMBER", "REMOVED", "OBSERVER"]
+
+#: What ``admin.convert_role`` makes a node: a voter or an observer (any case is accepted).
+MemberRole: TypeAlias = Literal["VOTER", "OBSERVER"]
 
 
 class ServerStatus(TypedDict):
@@ -390,6 +395,7 @@ __all__ = [
     "NodeStatus",
     "ServerStatus",
     "Standing",
+    "MemberRole",
     "SnapshotInfo",
     "NodeSnapshots",
     "LeaderChanged",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use journalkeeper::client::Client;
 use journalkeeper::client::protocol::{ClusterConfiguration, Member};
-use journalkeeper::client::{ClusterEvent, EventOptions, NodeSnapshots};
+use journalkeeper::client::{ClusterEvent, EventOptions, MemberRole, NodeSnapshots};
 use serde_json::json;
 
 use crate::AnyResult;
@@ -32,6 +32,16 @@ pub enum AdminOp {
     /// Remove voter NODE_ID (it may be the leader); it stops serving once that is committed.
     RemoveVoter {
         node_id: u64,
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Convert NODE_ID to ROLE (VOTER or OBSERVER, any case): a voter becomes a read replica
+    /// that pulls from its parents (or the voters); a registered observer (started with
+    /// `role = "observer"`) is caught up and promoted. Returns once that is committed.
+    ConvertRole {
+        node_id: u64,
+        /// VOTER or OBSERVER.
+        role: String,
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
     },
@@ -103,6 +113,23 @@ async fn run_op(client: &Client, conn: &ConnArgs, op: AdminOp) -> AnyResult<()> 
                 .remove_voter(node_id)
                 .await?;
             done(conn.json, &format!("node {node_id} was removed"), t);
+        }
+        AdminOp::ConvertRole {
+            node_id,
+            role,
+            timeout_secs,
+        } => {
+            let role: MemberRole = role.parse()?;
+            let t = std::time::Instant::now();
+            admin
+                .with_timeout(Duration::from_secs(timeout_secs))
+                .convert_role(node_id, role)
+                .await?;
+            done(
+                conn.json,
+                &format!("node {node_id} is {}", role.as_str().to_ascii_lowercase()),
+                t,
+            );
         }
         AdminOp::TransferLeader {
             node_id,
