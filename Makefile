@@ -205,6 +205,7 @@ bench: bench-bindings bench-machines
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench failover
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench transfer
+	$(CARGO) run --release --quiet --bin journalkeeper -- bench observers
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench coord
 
 ## Batch appends (64 x 1 KiB per call, REPLICATION, one sequential caller, 5 s each) from the

@@ -11,6 +11,7 @@
 
 pub mod failover;
 mod local_cluster;
+pub mod observer_bench;
 pub mod transfer;
 
 pub use local_cluster::{LocalCluster, LocalClusterOptions, cpu_time_of, local_client_config};

@@ -13,6 +13,7 @@ mod bench_coord;
 mod bench_etcd;
 mod bench_failover;
 mod bench_json;
+mod bench_observers;
 mod bench_sm;
 mod bench_storage;
 mod bench_transfer;
@@ -168,6 +169,9 @@ enum BenchWhat {
     /// Leader transfers under a continuous writer: the longest gap between acknowledged
     /// appends during each transfer, next to the same-run baseline before it.
     Transfer(bench_transfer::Args),
+    /// The voters' write throughput with 0 and with 4 observers in two levels (same run), and
+    /// each observer's lag behind the leader in entries and ms.
+    Observers(bench_observers::Args),
     /// Concurrent updates (REPLICATION) of a hosted counter machine on a running cluster:
     /// updates/s, p50, p99 (`make bench-machines` runs it against hosts in four languages).
     Sm(bench_sm::Args),
@@ -223,6 +227,9 @@ fn main() {
         Command::Bench {
             what: BenchWhat::Transfer(args),
         } => runtime().and_then(|rt| rt.block_on(bench_transfer::run(args))),
+        Command::Bench {
+            what: BenchWhat::Observers(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_observers::run(args))),
         Command::Bench {
             what: BenchWhat::Coord(args),
         } => runtime().and_then(|rt| rt.block_on(bench_coord::run(args))),

@@ -1,0 +1,187 @@
+//! Observers' cost and lag (`journalkeeper bench observers`): the write throughput of the
+//! voters with no observers, with 4 observers attached in two levels (2 pulling from the
+//! voters, 2 from those), and with none again (the observers killed) — the two runs without
+//! them are the same-run baseline — and, while the observers are attached, how far each one
+//! lags the leader: in entries (sampled every 10 ms) and in milliseconds (from when the leader
+//! has applied an index until the observer has).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::LocalCluster;
+use crate::api::{Error, ResponseConfig};
+use crate::client::{Client, ClientConfig};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// What [`measure`] found.
+#[derive(Debug, Clone)]
+pub struct ObserverBenchReport {
+    /// Acknowledged appends per second: without observers (before, after) and with them.
+    pub without_before: f64,
+    pub with_observers: f64,
+    pub without_after: f64,
+    /// Per observer (its position and level 1 or 2): lag samples in entries and in time.
+    pub lags: Vec<ObserverLag>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ObserverLag {
+    pub node: usize,
+    pub level: u8,
+    pub entries: Vec<u64>,
+    pub times: Vec<Duration>,
+}
+
+/// Runs the three phases on `cluster` (3 running voters), `writers` concurrent writers of
+/// `payload` bytes for `phase` each.
+pub async fn measure(
+    cluster: &mut LocalCluster,
+    writers: usize,
+    payload: usize,
+    phase: Duration,
+    client: ClientConfig,
+) -> Result<ObserverBenchReport, Error> {
+    let voters: Vec<usize> = (0..cluster.len()).collect();
+    let (leader, _) = cluster.wait_for_leader(&voters, WAIT).await?;
+    let io = |e: std::io::Error| Error::new(crate::api::ErrorKind::Io, e.to_string());
+    let without_before = throughput(cluster, writers, payload, phase, &client).await?;
+    let first = [
+        cluster.add_observer(&voters).map_err(io)?,
+        cluster.add_observer(&voters).map_err(io)?,
+    ];
+    let second = [
+        cluster.add_observer(&[first[0], first[1]]).map_err(io)?,
+        cluster.add_observer(&[first[1], first[0]]).map_err(io)?,
+    ];
+    let observers = [first[0], first[1], second[0], second[1]];
+    let applied = cluster.status(leader, WAIT).await?.applied_index;
+    for &o in &observers {
+        cluster.wait_for_applied(o, applied, WAIT).await?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let addrs: Vec<String> = std::iter::once(leader)
+            .chain(observers)
+            .map(|i| cluster.addr(i))
+            .collect();
+        let client = client.clone();
+        tokio::spawn(async move { sample_lags(addrs, client, stop).await })
+    };
+    let with_observers = throughput(cluster, writers, payload, phase, &client).await;
+    stop.store(true, Ordering::SeqCst);
+    let samples = sampler
+        .await
+        .map_err(|e| Error::new(crate::api::ErrorKind::Internal, e.to_string()))??;
+    let with_observers = with_observers?;
+    for &o in &observers {
+        cluster.kill(o).map_err(io)?;
+    }
+    let without_after = throughput(cluster, writers, payload, phase, &client).await?;
+    let lags = observers
+        .iter()
+        .zip(samples)
+        .enumerate()
+        .map(|(k, (&node, (entries, times)))| ObserverLag {
+            node,
+            level: if k < 2 { 1 } else { 2 },
+            entries,
+            times,
+        })
+        .collect();
+    Ok(ObserverBenchReport {
+        without_before,
+        with_observers,
+        without_after,
+        lags,
+    })
+}
+
+/// Acknowledged REPLICATION appends per second of `writers` concurrent writers over `phase`.
+async fn throughput(
+    cluster: &LocalCluster,
+    writers: usize,
+    payload: usize,
+    phase: Duration,
+    client: &ClientConfig,
+) -> Result<f64, Error> {
+    let c = Client::connect(cluster.addrs().into_iter().take(3), client.clone()).await?;
+    let acked = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let end = start + phase;
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (c, acked) = (c.clone(), acked.clone());
+            tokio::spawn(async move {
+                let entry = vec![w as u8; payload];
+                while Instant::now() < end {
+                    if c.journal()
+                        .append(
+                            (w % 4) as u16,
+                            vec![entry.clone()],
+                            ResponseConfig::Replication,
+                        )
+                        .await
+                        .is_ok()
+                    {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    c.close();
+    Ok(acked.load(Ordering::Relaxed) as f64 / secs)
+}
+
+type Lags = Vec<(Vec<u64>, Vec<Duration>)>;
+
+/// Every 10 ms: the leader's applied index (`addrs[0]`) and each observer's; the entry lag, and
+/// for the leader's index noted every 50 ms, when each observer reached it.
+async fn sample_lags(
+    addrs: Vec<String>,
+    client: ClientConfig,
+    stop: Arc<AtomicBool>,
+) -> Result<Lags, Error> {
+    let c = Client::connect(addrs.clone(), client).await?;
+    let admin = c.admin();
+    let n = addrs.len() - 1;
+    let mut lags: Lags = vec![(Vec::new(), Vec::new()); n];
+    let mut pending: Vec<Vec<(u64, Instant)>> = vec![Vec::new(); n];
+    let mut tick = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        tick += 1;
+        let Ok(lead) = admin.status(&addrs[0]).await else {
+            continue;
+        };
+        let now = Instant::now();
+        for k in 0..n {
+            if tick.is_multiple_of(5) {
+                pending[k].push((lead.applied_index, now));
+            }
+            let Ok(s) = admin.status(&addrs[k + 1]).await else {
+                continue;
+            };
+            lags[k]
+                .0
+                .push(lead.applied_index.saturating_sub(s.applied_index));
+            let seen = Instant::now();
+            pending[k].retain(|&(index, at)| {
+                let reached = s.applied_index >= index;
+                if reached {
+                    lags[k].1.push(seen - at);
+                }
+                !reached
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c.close();
+    Ok(lags)
+}
