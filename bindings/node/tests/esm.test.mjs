@@ -34,7 +34,7 @@ test('the admin API is there from both entries', () => {
     assert.strictEqual(named[cls].prototype.events, cjs[cls].prototype.events, cls);
   }
   assert.strictEqual(typeof named.ClusterEvents.prototype.close, 'function');
-  assert.deepStrictEqual(Object.values(named.Standing), ['JOINING', 'MEMBER', 'REMOVED']);
+  assert.deepStrictEqual(Object.values(named.Standing), ['JOINING', 'MEMBER', 'REMOVED', 'OBSERVER']);
   assert.strictEqual(named.limits().maxAdminTimeoutMs, 600000);
   // journalkeeper.js ran: the coordination streams are async-iterable from both entries.
   for (const cls of ['ElectionObserver', 'MembersWatch']) {

@@ -20,7 +20,7 @@ test('the names are the core names', () => {
 });
 
 test('the standings are named as in C and Python', () => {
-  assert.deepStrictEqual(Object.values(Standing), ['JOINING', 'MEMBER', 'REMOVED']);
+  assert.deepStrictEqual(Object.values(Standing), ['JOINING', 'MEMBER', 'REMOVED', 'OBSERVER']);
 });
 
 test('the bounds are stated', () => {
