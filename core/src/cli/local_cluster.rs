@@ -144,56 +144,46 @@ impl LocalCluster {
     /// founding nodes and itself), and starts it. It serves nothing until an `add_voter` on the
     /// leader adds it. Returns its index.
     pub fn add_joining_node(&mut self) -> io::Result<usize> {
-        let i = self.nodes.len();
-        let id = i + 1;
-        let mut addrs: Vec<SocketAddr> = self.nodes.iter().map(|n| n.addr).collect();
-        addrs.push(free_loopback_ports(1)?[0]);
-        let data_dir = self.root.join(format!("node{id}"));
-        let config = self.root.join(format!("node{id}.toml"));
-        let text = node_toml(
-            id as u64,
-            &addrs,
-            self.options.nodes,
-            &data_dir,
-            &self.options,
-        );
-        std::fs::write(&config, text)?;
-        self.nodes.push(NodeSlot {
-            addr: addrs[i],
-            config,
-            data_dir,
-            log: self.root.join(format!("node{id}.log")),
-            child: None,
-            paused: false,
-        });
-        self.start(i)?;
-        Ok(i)
+        let (founders, options) = (self.options.nodes, self.options.clone());
+        self.add_node(|id, addrs, data_dir| node_toml(id, addrs, founders, data_dir, &options))
     }
 
     /// Starts a new node as an observer (`role = "observer"`) pulling from the nodes `parents`
     /// (indexes of this cluster: voters or other observers); returns its index.
     pub fn add_observer(&mut self, parents: &[usize]) -> io::Result<usize> {
+        let options = self.options.clone();
+        self.add_node(|id, addrs, data_dir| {
+            let own = id as usize - 1;
+            let parent_addrs: Vec<String> = parents
+                .iter()
+                .filter_map(|&p| addrs.get(p).filter(|_| p != own))
+                .map(|a| toml_string(&a.to_string()))
+                .collect();
+            // Founders 0: the peers name only this node; an observer does not join.
+            node_toml(id, addrs, 0, data_dir, &options).replacen(
+                "join = true\n",
+                &format!(
+                    "join = false\nrole = \"observer\"\nparents = [{}]\n",
+                    parent_addrs.join(", ")
+                ),
+                1,
+            )
+        })
+    }
+
+    /// Adds node `len + 1` on a free port with the configuration `toml(id, addrs, data_dir)`
+    /// (`addrs` ends with its own) and starts it; returns its index.
+    fn add_node(
+        &mut self,
+        toml: impl FnOnce(u64, &[SocketAddr], &Path) -> String,
+    ) -> io::Result<usize> {
         let i = self.nodes.len();
         let id = i + 1;
         let mut addrs: Vec<SocketAddr> = self.nodes.iter().map(|n| n.addr).collect();
         addrs.push(free_loopback_ports(1)?[0]);
-        let parent_addrs: Vec<String> = parents
-            .iter()
-            .filter_map(|&p| addrs.get(p).filter(|_| p != i))
-            .map(|a| toml_string(&a.to_string()))
-            .collect();
         let data_dir = self.root.join(format!("node{id}"));
         let config = self.root.join(format!("node{id}.toml"));
-        // Founders 0: the peers name only this node; an observer does not join.
-        let text = node_toml(id as u64, &addrs, 0, &data_dir, &self.options).replacen(
-            "join = true\n",
-            &format!(
-                "join = false\nrole = \"observer\"\nparents = [{}]\n",
-                parent_addrs.join(", ")
-            ),
-            1,
-        );
-        std::fs::write(&config, text)?;
+        std::fs::write(&config, toml(id as u64, &addrs, &data_dir))?;
         self.nodes.push(NodeSlot {
             addr: addrs[i],
             config,
