@@ -135,3 +135,23 @@ async fn older_nodes_are_asked_what_their_protocol_knows() {
         client.close();
     }
 }
+
+#[tokio::test]
+async fn a_read_at_an_index_is_never_sent_to_a_node_before_1_11() {
+    let (addr, seen) = old_node(10).await;
+    let client = Client::connect([addr], ClientConfig::new(CLUSTER_ID))
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), client.kv().get_at("k", 3))
+        .await
+        .expect("in time")
+        .unwrap_err();
+    assert_eq!(
+        e.kind,
+        journalkeeper::api::ErrorKind::InvalidArgument,
+        "{e}"
+    );
+    assert!(e.message.contains("1.11"), "{e}");
+    assert!(seen.lock().unwrap().is_empty());
+    client.close();
+}

@@ -11,39 +11,10 @@ use std::time::Duration;
 
 use journalkeeper::api::{ErrorKind, QueryConsistency, ResponseConfig};
 use journalkeeper::client::{Client, ClientConfig, MemberRole};
-use journalkeeper::server::{Server, ServerConfig, Standing};
-use server_support::{CLUSTER_ID, Cluster, eventually};
+use journalkeeper::server::{Server, Standing};
+use server_support::{CLUSTER_ID, Cluster, eventually, free_addr};
 
 const LONG: Duration = Duration::from_secs(30);
-
-fn observer_config(
-    c: &Cluster,
-    id: u64,
-    listen: SocketAddr,
-    parents: Vec<SocketAddr>,
-) -> ServerConfig {
-    let mut cfg = ServerConfig::new(
-        id,
-        listen,
-        CLUSTER_ID,
-        c.dir.path().join(format!("obs{id}")),
-    )
-    .with_timeouts(300, 30)
-    .with_snapshots(c.snapshot_interval, 20)
-    .with_observer(parents);
-    cfg.tick_ms = 5;
-    cfg.partitions = (0..16).collect();
-    cfg.net.backoff_initial = Duration::from_millis(10);
-    cfg.net.backoff_max = Duration::from_millis(100);
-    cfg
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 async fn client(addrs: &[SocketAddr]) -> Client {
     Client::connect(
@@ -124,16 +95,16 @@ async fn observers_in_two_levels_follow_the_voters_through_restarts() {
     let leader = c.leader().await;
     let voters = c.addrs.clone();
     let (a4, a5, a6, a7) = (free_addr(), free_addr(), free_addr(), free_addr());
-    let o4 = Server::start(observer_config(&c, 4, a4, voters.clone()))
+    let o4 = Server::start(c.observer_config(4, a4, voters.clone()))
         .await
         .unwrap();
-    let o5 = Server::start(observer_config(&c, 5, a5, voters.clone()))
+    let o5 = Server::start(c.observer_config(5, a5, voters.clone()))
         .await
         .unwrap();
-    let o6 = Server::start(observer_config(&c, 6, a6, vec![a4, a5]))
+    let o6 = Server::start(c.observer_config(6, a6, vec![a4, a5]))
         .await
         .unwrap();
-    let o7 = Server::start(observer_config(&c, 7, a7, vec![a5, a4]))
+    let o7 = Server::start(c.observer_config(7, a7, vec![a5, a4]))
         .await
         .unwrap();
     assert_eq!(o4.status().standing, Standing::Observer);
@@ -178,7 +149,7 @@ async fn observers_in_two_levels_follow_the_voters_through_restarts() {
     let want = contents(voters[leader]).await;
     assert_eq!(contents(a6).await, want);
     // And it comes back from its own data.
-    let o4 = Server::start(observer_config(&c, 4, a4, voters.clone()))
+    let o4 = Server::start(c.observer_config(4, a4, voters.clone()))
         .await
         .unwrap();
     caught_up("restarted observer caught up", &[&o4], lead).await;
@@ -222,7 +193,7 @@ async fn an_observer_behind_compaction_fetches_the_state() {
     })
     .await;
     let a4 = free_addr();
-    let o4 = Server::start(observer_config(&c, 4, a4, voters.clone()))
+    let o4 = Server::start(c.observer_config(4, a4, voters.clone()))
         .await
         .unwrap();
     caught_up("late observer caught up", &[&o4], lead).await;
@@ -242,7 +213,7 @@ async fn convert_an_observer_to_a_voter_and_back_under_writes() {
     let leader = c.leader().await;
     let voters = c.addrs.clone();
     let a4 = free_addr();
-    let o4 = Server::start(observer_config(&c, 4, a4, voters.clone()))
+    let o4 = Server::start(c.observer_config(4, a4, voters.clone()))
         .await
         .unwrap();
     let cl = client(&voters).await;

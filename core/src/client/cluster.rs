@@ -649,6 +649,9 @@ impl Cluster {
                 | RequestBody::PullSnapshot { .. }
                 | RequestBody::RegisterObserver { .. },
             ) if conn.version.minor < 10 => Ok(lacks(addr, &conn, "observers (1.10)")),
+            Op::Request(RequestBody::KvReadAt { .. }) if conn.version.minor < 11 => {
+                Ok(lacks(addr, &conn, "KV reads at an index (1.11)"))
+            }
             Op::Request(RequestBody::StatusDetail) if conn.version.minor < 4 => {
                 // A node before 1.4 has no detail (and before 1.2 no resource counts either).
                 let body = if conn.version.minor < 2 {

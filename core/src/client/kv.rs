@@ -9,7 +9,7 @@ use super::cluster::Target;
 use super::protocol::{MAX_KEY_BYTES, MAX_LIST_ENTRIES, MAX_VALUE_BYTES, ReplyBody, RequestBody};
 use super::watch::WatchStream;
 use super::{Client, invalid, unexpected};
-use crate::api::{Error, QueryConsistency, ResponseConfig};
+use crate::api::{Error, ErrorKind, QueryConsistency, ResponseConfig};
 use crate::state::kv::{KvCommand, KvOutcome, KvQuery, KvQueryResult, KvRequest};
 use crate::state::watch::WatchFilter;
 
@@ -129,12 +129,7 @@ impl<'a> Kv<'a> {
     /// in pages of [`MAX_LIST_ENTRIES`]; pages are separate reads (each at least as fresh as
     /// the one before), not one snapshot.
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
-        if prefix.len() > MAX_KEY_BYTES {
-            return Err(invalid(format!(
-                "prefix of {} bytes exceeds the key limit of {MAX_KEY_BYTES} bytes",
-                prefix.len()
-            )));
-        }
+        check_prefix(prefix)?;
         let mut all: Vec<(String, Vec<u8>)> = Vec::new();
         loop {
             let query = KvQuery::List {
@@ -143,6 +138,48 @@ impl<'a> Kv<'a> {
                 limit: MAX_LIST_ENTRIES,
             };
             match self.read(query).await? {
+                KvQueryResult::Entries(page) => {
+                    let done = page.len() < MAX_LIST_ENTRIES;
+                    all.extend(page);
+                    if done {
+                        return Ok(all);
+                    }
+                }
+                other => return Err(unexpected_result("List", &other)),
+            }
+        }
+    }
+
+    /// The value `key` had at log index `index` (the seed's read at an index; the second step of
+    /// a two-step read after [`Client::applied_index`](super::Client::applied_index)). Any node
+    /// that has applied `index` answers; one that has not passes the read to the leader.
+    /// Errors: `IndexOverflow` when the leader has not applied `index` either, `IndexUnderflow`
+    /// when `index` is before the oldest state the node can rebuild (its oldest retained
+    /// snapshot, see `retain_history` in the server configuration).
+    pub async fn get_at(&self, key: &str, index: u64) -> Result<Option<Vec<u8>>, Error> {
+        check_key(key)?;
+        let query = KvQuery::Get {
+            key: key.to_string(),
+        };
+        match self.read_at_index(query, index).await? {
+            KvQueryResult::Value(v) => Ok(v),
+            other => Err(unexpected_result("Get", &other)),
+        }
+    }
+
+    /// Every key starting with `prefix` with its value, as they were at log index `index`, in
+    /// key order: one consistent state however many pages it takes. Errors as
+    /// [`get_at`](Self::get_at).
+    pub async fn list_at(&self, prefix: &str, index: u64) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        check_prefix(prefix)?;
+        let mut all: Vec<(String, Vec<u8>)> = Vec::new();
+        loop {
+            let query = KvQuery::List {
+                prefix: prefix.to_string(),
+                start_after: all.last().map(|(k, _)| k.clone()),
+                limit: MAX_LIST_ENTRIES,
+            };
+            match self.read_at_index(query, index).await? {
                 KvQueryResult::Entries(page) => {
                     let done = page.len() < MAX_LIST_ENTRIES;
                     all.extend(page);
@@ -199,11 +236,40 @@ impl<'a> Kv<'a> {
     }
 }
 
+impl Kv<'_> {
+    /// A read at `index` from any node; a node behind `index`, or without the history for it,
+    /// hands it on to the leader, whose answer is final.
+    async fn read_at_index(&self, query: KvQuery, index: u64) -> Result<KvQueryResult, Error> {
+        let cluster = &self.client.inner;
+        let body = RequestBody::KvReadAt { query, index };
+        let reply = match cluster.call(Target::Any, body.clone()).await {
+            Err(e) if matches!(e.kind, ErrorKind::IndexOverflow | ErrorKind::IndexUnderflow) => {
+                cluster.call(Target::Leader, body).await?
+            }
+            r => r?,
+        };
+        match reply {
+            ReplyBody::KvRead(result) => Ok(result),
+            other => Err(unexpected("KvReadAt", &other)),
+        }
+    }
+}
+
 fn check_key(key: &str) -> Result<(), Error> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(invalid(format!(
             "key of {} bytes is outside 1..={MAX_KEY_BYTES} bytes",
             key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_prefix(prefix: &str) -> Result<(), Error> {
+    if prefix.len() > MAX_KEY_BYTES {
+        return Err(invalid(format!(
+            "prefix of {} bytes exceeds the key limit of {MAX_KEY_BYTES} bytes",
+            prefix.len()
         )));
     }
     Ok(())

@@ -324,6 +324,12 @@ pub enum RequestBody {
     /// itself when it starts; `convert_role` registers a voter before removing it from the
     /// voters. Reply: [`ReplyBody::Done`] once applied.
     RegisterObserver { node_id: u64, addr: Option<String> },
+    /// Any node (protocol 1.11): a KV read against the state as it was at log index `index`
+    /// (the two-step read's second step), rebuilt from the nearest retained snapshot at or
+    /// below it and the entries after it. Errors: `IndexOverflow` when the node has not applied
+    /// `index` (the reply's `applied_index` says how far it is), `IndexUnderflow` when `index`
+    /// is before the oldest state it can rebuild. Reply: [`ReplyBody::KvRead`].
+    KvReadAt { query: KvQuery, index: u64 },
 }
 
 /// Largest batch of entries one [`RequestBody::Pull`] answer carries.

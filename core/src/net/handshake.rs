@@ -31,10 +31,12 @@ pub const MAGIC: [u8; 4] = *b"JKRS";
 /// older nodes `StatusWithResources` or `Status`); 1.5 the coordination recipes; 1.6 journal
 /// transactions; 1.7 user state machines (`SmUpdate`, `SmQuery`) and
 /// [`HelloReply::WelcomePeer`], which a node sends only to a 1.7 peer; 1.8 event
-/// subscriptions with options (`SubscribeEventsWith`: user state machine changes).
+/// subscriptions with options (`SubscribeEventsWith`: user state machine changes); 1.10
+/// observers (`Pull`, `PullSnapshot`, `RegisterObserver`); 1.11 KV reads at an index
+/// (`KvReadAt`).
 pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion {
     major: 1,
-    minor: 10,
+    minor: 11,
 };
 
 /// Largest handshake frame payload accepted.

@@ -7,18 +7,17 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, mpsc};
 
-use serde::{Deserialize, Serialize};
-
 use super::command::{self, Command, SYSTEM_PARTITION, SnapshotCommand, entry_to_record};
 use super::compactor::Compactor;
+use super::snapshot_data::SnapshotData;
 use super::snapshot_file;
 use super::user_machines::{CommandResult, RunEntry, UserCommand, UserMachines};
 use crate::api::{self, ErrorKind};
 use crate::raft::{Entry, EntryKind, Index, SnapshotMeta, Term};
 use crate::state::cluster_meta::ClusterMeta;
-use crate::state::coord::{CoordOutcome, Coordination};
+use crate::state::coord::{CoordOutcome, CoordRequest, Coordination};
 use crate::state::journal_store::JournalStore;
-use crate::state::kv::{KvLimits, KvOutcome, KvStore};
+use crate::state::kv::{KvLimits, KvOutcome, KvRequest, KvStore};
 use crate::state::txn::{Transactions, TxnOutcome};
 use crate::state::watch::KvEvent;
 use crate::state::{ApplyContext, StateError};
@@ -42,108 +41,6 @@ pub(crate) struct Machines {
     pub snapshots: Arc<SnapshotStore>,
     /// The user state machines, by name.
     pub user: UserMachines,
-}
-
-/// The serialized state of a snapshot's `data` file.
-#[derive(Serialize, Deserialize)]
-struct SnapshotData {
-    kv: Vec<u8>,
-    journal_store: JournalStore,
-    /// `(partition, next index)` at the snapshot.
-    partitions: Vec<(u16, u64)>,
-    meta: ClusterMeta,
-    coord: Coordination,
-    txns: Transactions,
-    /// The registered observers (`ClusterMeta::observers`), last so that older blobs decode.
-    observers: std::collections::BTreeMap<u64, std::net::SocketAddr>,
-}
-
-/// A snapshot written before observers were registered (read, never written).
-#[derive(Deserialize)]
-struct SnapshotDataV4 {
-    kv: Vec<u8>,
-    journal_store: JournalStore,
-    partitions: Vec<(u16, u64)>,
-    meta: ClusterMeta,
-    coord: Coordination,
-    txns: Transactions,
-}
-
-/// A snapshot written before journal transactions existed (read, never written).
-#[derive(Deserialize)]
-struct SnapshotDataV3 {
-    kv: Vec<u8>,
-    journal_store: JournalStore,
-    partitions: Vec<(u16, u64)>,
-    meta: ClusterMeta,
-    coord: Coordination,
-}
-
-/// A snapshot written before the coordination recipes existed (read, never written).
-#[derive(Deserialize)]
-struct SnapshotDataV2 {
-    kv: Vec<u8>,
-    journal_store: JournalStore,
-    partitions: Vec<(u16, u64)>,
-    meta: ClusterMeta,
-}
-
-/// A snapshot written before the cluster metadata existed (read, never written).
-#[derive(Deserialize)]
-struct SnapshotDataV1 {
-    kv: Vec<u8>,
-    journal_store: JournalStore,
-    partitions: Vec<(u16, u64)>,
-}
-
-impl SnapshotData {
-    fn decode(data: &[u8]) -> Result<Self, postcard::Error> {
-        postcard::from_bytes(data).or_else(|e| {
-            if let Ok(v4) = postcard::from_bytes::<SnapshotDataV4>(data) {
-                return Ok(SnapshotData {
-                    kv: v4.kv,
-                    journal_store: v4.journal_store,
-                    partitions: v4.partitions,
-                    meta: v4.meta,
-                    coord: v4.coord,
-                    txns: v4.txns,
-                    observers: Default::default(),
-                });
-            }
-            if let Ok(v3) = postcard::from_bytes::<SnapshotDataV3>(data) {
-                return Ok(SnapshotData {
-                    kv: v3.kv,
-                    journal_store: v3.journal_store,
-                    partitions: v3.partitions,
-                    meta: v3.meta,
-                    coord: v3.coord,
-                    txns: Transactions::default(),
-                    observers: Default::default(),
-                });
-            }
-            if let Ok(v2) = postcard::from_bytes::<SnapshotDataV2>(data) {
-                return Ok(SnapshotData {
-                    kv: v2.kv,
-                    journal_store: v2.journal_store,
-                    partitions: v2.partitions,
-                    meta: v2.meta,
-                    coord: Coordination::default(),
-                    txns: Transactions::default(),
-                    observers: Default::default(),
-                });
-            }
-            let v1: SnapshotDataV1 = postcard::from_bytes(data).map_err(|_| e)?;
-            Ok(SnapshotData {
-                kv: v1.kv,
-                journal_store: v1.journal_store,
-                partitions: v1.partitions,
-                meta: ClusterMeta::default(),
-                coord: Coordination::default(),
-                txns: Transactions::default(),
-                observers: Default::default(),
-            })
-        })
-    }
 }
 
 /// The result of one write, as the driver hands it to the waiting client.
@@ -262,22 +159,13 @@ impl Machines {
     /// The snapshot must be here: a node without it cannot apply the entry the way the others
     /// do, so that is an error that stops the node (the leader checked that a quorum has it).
     fn recover(&mut self, index: Index, snapshot: u64) -> Result<(), String> {
-        let path = self
-            .snapshots
-            .open_snapshot(snapshot)
-            .map_err(|e| format!("cannot recover snapshot {snapshot} at {index}: {e}"))?
-            .join("data");
-        let file = std::fs::File::open(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut input = std::io::BufReader::new(file);
-        let (bytes, has_user) = snapshot_file::read_builtin(&mut input)?;
-        let snap = SnapshotData::decode(&bytes)
-            .map_err(|e| format!("undecodable snapshot {snapshot}: {e}"))?;
-        self.kv
-            .roll_back_to(index, &snap.kv)
-            .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))?;
-        // The recipes' state goes back with the keys that mirror it.
-        self.coord = snap.coord;
+        let (has_user, mut input) = roll_back_kv(
+            &mut self.kv,
+            &mut self.coord,
+            &self.snapshots,
+            index,
+            snapshot,
+        )?;
         if has_user {
             // Sessions stay, as the journal store's do: a retry never applies twice.
             self.user.read_section(&mut input, true)?;
@@ -449,18 +337,12 @@ impl Machines {
                     }
                     Ok(Command::Journal(..)) => {}
                     Ok(Command::Kv(req)) => {
-                        let r = self.kv.apply_request(&ctx, &req).map_err(state_error);
-                        if r.as_ref().is_ok_and(KvOutcome::changed) {
-                            self.coord.key_written(req.command.key());
-                        }
+                        let r = apply_kv(&mut self.kv, &mut self.coord, &ctx, &req);
                         events.extend(self.kv_events_at(e.index));
                         results.push((e.index, e.term, Outcome::Kv(r)));
                     }
                     Ok(Command::Coord(req)) => {
-                        let r = self
-                            .coord
-                            .apply_request(&ctx, &req, &mut self.kv)
-                            .map_err(state_error);
+                        let r = apply_coord(&mut self.kv, &mut self.coord, &ctx, &req);
                         events.extend(self.kv_events_at(e.index));
                         results.push((e.index, e.term, Outcome::Coord(r)));
                     }
@@ -535,6 +417,49 @@ impl Machines {
         }
         Ok((results, events, meta_changed.then(|| self.meta.clone())))
     }
+}
+
+/// Applies a KV write: the KV's and the recipes' share of it (the apply thread and reads at an
+/// index both apply KV writes through this).
+pub(super) fn apply_kv(
+    kv: &mut KvStore,
+    coord: &mut Coordination,
+    ctx: &ApplyContext,
+    req: &KvRequest,
+) -> Result<KvOutcome, api::Error> {
+    let r = kv.apply_request(ctx, req).map_err(state_error);
+    if r.as_ref().is_ok_and(KvOutcome::changed) {
+        coord.key_written(req.command.key());
+    }
+    r
+}
+
+/// Applies a coordination recipe's command, which writes the KV keys that mirror it.
+pub(super) fn apply_coord(
+    kv: &mut KvStore,
+    coord: &mut Coordination,
+    ctx: &ApplyContext,
+    req: &CoordRequest,
+) -> Result<CoordOutcome, api::Error> {
+    coord.apply_request(ctx, req, kv).map_err(state_error)
+}
+
+/// Rolls the KV and the recipes (which go back with the keys that mirror them) back to
+/// snapshot `snapshot` at log index `index`; returns the data file left at the user machines'
+/// section (`true`: there is one).
+pub(super) fn roll_back_kv(
+    kv: &mut KvStore,
+    coord: &mut Coordination,
+    snapshots: &SnapshotStore,
+    index: Index,
+    snapshot: u64,
+) -> Result<(bool, std::io::BufReader<std::fs::File>), String> {
+    let (snap, has_user, input) = SnapshotData::open(snapshots, snapshot)
+        .map_err(|e| format!("cannot recover snapshot {snapshot} at {index}: {e}"))?;
+    kv.roll_back_to(index, &snap.kv)
+        .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))?;
+    *coord = snap.coord;
+    Ok((has_user, input))
 }
 
 /// The apply thread's loop.
@@ -677,121 +602,4 @@ pub(crate) fn run(
         }
     }
     compactor.stop();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Serialize)]
-    struct SnapshotDataV4Test {
-        kv: Vec<u8>,
-        journal_store: JournalStore,
-        partitions: Vec<(u16, u64)>,
-        meta: ClusterMeta,
-        coord: Coordination,
-        txns: Transactions,
-    }
-
-    #[test]
-    fn snapshots_keep_the_cluster_metadata_and_older_ones_still_decode() {
-        let meta = ClusterMeta {
-            addrs: [(4, "127.0.0.1:7004".parse().unwrap())].into(),
-            preferred_leader: Some(4),
-            observers: Default::default(),
-        };
-        let data = SnapshotData {
-            kv: vec![1, 2],
-            journal_store: JournalStore::new(Default::default()),
-            partitions: vec![(0, 5)],
-            meta: meta.clone(),
-            coord: Coordination::default(),
-            txns: Transactions::new(crate::state::txn::TxnLimits {
-                max_open: 3,
-                ..Default::default()
-            }),
-            observers: [(9, "127.0.0.1:7009".parse().unwrap())].into(),
-        };
-        let bytes = postcard::to_allocvec(&data).unwrap();
-        let back = SnapshotData::decode(&bytes).unwrap();
-        assert_eq!(
-            (back.kv, back.partitions, back.meta.clone()),
-            (vec![1, 2], vec![(0, 5)], meta.clone())
-        );
-        assert_eq!(back.txns.limits().max_open, 3);
-        assert_eq!(back.observers, data.observers);
-
-        // A snapshot from before observers were registered.
-        let v4 = postcard::to_allocvec(&SnapshotDataV4Test {
-            kv: vec![3],
-            journal_store: JournalStore::new(Default::default()),
-            partitions: vec![],
-            meta: meta.clone(),
-            coord: Coordination::default(),
-            txns: Transactions::default(),
-        })
-        .unwrap();
-        let back = SnapshotData::decode(&v4).unwrap();
-        assert_eq!((back.kv, back.meta.clone()), (vec![3], meta.clone()));
-        assert!(back.observers.is_empty());
-
-        // A snapshot from before journal transactions.
-        #[derive(Serialize)]
-        struct V3 {
-            kv: Vec<u8>,
-            journal_store: JournalStore,
-            partitions: Vec<(u16, u64)>,
-            meta: ClusterMeta,
-            coord: Coordination,
-        }
-        let v3 = postcard::to_allocvec(&V3 {
-            kv: vec![5],
-            journal_store: JournalStore::new(Default::default()),
-            partitions: vec![(1, 1)],
-            meta: meta.clone(),
-            coord: Coordination::default(),
-        })
-        .unwrap();
-        let back = SnapshotData::decode(&v3).unwrap();
-        assert_eq!((back.kv, back.meta.clone()), (vec![5], meta.clone()));
-        assert_eq!(back.txns, Transactions::default());
-
-        // A snapshot from before the coordination recipes.
-        #[derive(Serialize)]
-        struct V2 {
-            kv: Vec<u8>,
-            journal_store: JournalStore,
-            partitions: Vec<(u16, u64)>,
-            meta: ClusterMeta,
-        }
-        let v2 = postcard::to_allocvec(&V2 {
-            kv: vec![4],
-            journal_store: JournalStore::new(Default::default()),
-            partitions: vec![(2, 3)],
-            meta: meta.clone(),
-        })
-        .unwrap();
-        let back = SnapshotData::decode(&v2).unwrap();
-        assert_eq!((back.kv, back.meta), (vec![4], meta));
-        assert_eq!(back.coord, Coordination::default());
-
-        #[derive(Serialize)]
-        struct Old {
-            kv: Vec<u8>,
-            journal_store: JournalStore,
-            partitions: Vec<(u16, u64)>,
-        }
-        let old = postcard::to_allocvec(&Old {
-            kv: vec![3],
-            journal_store: JournalStore::new(Default::default()),
-            partitions: vec![(1, 9)],
-        })
-        .unwrap();
-        let back = SnapshotData::decode(&old).unwrap();
-        assert_eq!(
-            (back.kv, back.partitions, back.meta),
-            (vec![3], vec![(1, 9)], ClusterMeta::default())
-        );
-        assert!(SnapshotData::decode(&[0xff; 3]).is_err());
-    }
 }

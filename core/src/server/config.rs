@@ -14,6 +14,7 @@
 //! snapshot_interval = 100000          # snapshot every N applied entries (0 = never)
 //! snapshot_retained_entries = 1000    # log entries kept behind a snapshot for slow followers
 //! snapshots_retained = 3              # snapshots kept (the newest; older ones can be recovered)
+//! retain_history = false              # keep the log back to the oldest kept snapshot (reads at an index)
 //! snapshot_chunk_bytes = 1048576      # InstallSnapshot chunk size (below the frame size)
 //! snapshot_max_bytes = 1099511627776  # largest snapshot this node accepts from a leader
 //! max_segment_bytes = 67108864
@@ -80,6 +81,12 @@ pub struct ServerConfig {
     pub snapshot_retained_entries: u64,
     /// Snapshots kept on disk (the newest; `recover_snapshot` can roll back to any of them).
     pub snapshots_retained: usize,
+    /// Keep the log back to the oldest of the `snapshots_retained` snapshots, so that a read
+    /// at any index since that snapshot can be served (reads at an index rebuild the state from
+    /// the nearest snapshot at or below the index plus the entries after it). `false`: the log
+    /// is compacted to `snapshot_retained_entries` behind the newest snapshot, and reads at an
+    /// index reach back only to the newest snapshot the log still covers.
+    pub retain_history: bool,
     /// Bytes of snapshot data per InstallSnapshot message (must fit a frame).
     pub snapshot_chunk_bytes: usize,
     /// Largest snapshot accepted from a leader (the file it is assembled in is bounded by it).
@@ -141,6 +148,7 @@ impl ServerConfig {
             snapshot_interval: 100_000,
             snapshot_retained_entries: 1000,
             snapshots_retained: 3,
+            retain_history: false,
             snapshot_chunk_bytes: 1 << 20,
             snapshot_max_bytes: 1 << 40,
             max_segment_bytes: 64 << 20,
@@ -196,6 +204,14 @@ impl ServerConfig {
         self
     }
 
+    /// Keeps `snapshots` snapshots and the log back to the oldest of them (`retain_history`),
+    /// so reads at an index reach back that far.
+    pub fn with_history(mut self, snapshots: usize) -> Self {
+        self.snapshots_retained = snapshots;
+        self.retain_history = true;
+        self
+    }
+
     /// Parses the TOML format described in the module documentation.
     pub fn from_toml_str(text: &str) -> Result<Self, Error> {
         let raw: RawConfig = toml::from_str(text)
@@ -220,6 +236,7 @@ impl ServerConfig {
             snapshot_interval,
             snapshot_retained_entries,
             snapshots_retained,
+            retain_history,
             snapshot_chunk_bytes,
             snapshot_max_bytes,
             max_segment_bytes,
@@ -386,6 +403,7 @@ struct RawConfig {
     snapshot_interval: Option<u64>,
     snapshot_retained_entries: Option<u64>,
     snapshots_retained: Option<usize>,
+    retain_history: Option<bool>,
     snapshot_chunk_bytes: Option<usize>,
     snapshot_max_bytes: Option<u64>,
     max_segment_bytes: Option<u64>,

@@ -20,6 +20,7 @@
 //! layouts of files (storage/) or frames (net/).
 
 mod apply;
+mod at_index;
 pub mod command;
 mod compactor;
 mod config;
@@ -31,6 +32,7 @@ mod metrics;
 mod observer_link;
 mod proposal_batch;
 mod read;
+mod snapshot_data;
 mod snapshot_file;
 mod snapshot_receive;
 mod storage;

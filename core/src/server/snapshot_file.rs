@@ -1,7 +1,7 @@
 //! The `data` file of a snapshot: the built-in state, then the user state machines' section.
 //!
 //! Layout (format 5): the magic `JKSNAP05`, a `u64` LE length and the postcard blob of the
-//! built-in state (journal store, KV, metadata, recipes, transactions: `apply::SnapshotData`),
+//! built-in state (journal store, KV, metadata, recipes, transactions: `snapshot_data::SnapshotData`),
 //! then the user section (`user_machines`). A file without the magic is an older format: the
 //! whole file is the built-in blob and there is no user section. The file is written by the
 //! apply thread to a staging file as the machines stream it, and read back as a stream.

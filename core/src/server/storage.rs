@@ -267,6 +267,8 @@ pub(crate) struct Writer {
     pub node: u64,
     /// Snapshots kept on disk.
     pub retained: usize,
+    /// Compaction keeps the log back to the oldest snapshot kept (`retain_history`).
+    pub retain_history: bool,
     /// Where each group commit's fdatasync time goes.
     pub fsync_latency: Arc<LatencyHistogram>,
     /// The snapshot being received from a leader.
@@ -325,6 +327,21 @@ impl Writer {
                 if let Err(e) = self.snapshots.delete(i) {
                     tracing::warn!(node = self.node, index = i, reason = %e, "cannot delete old snapshot");
                 }
+            }
+        }
+    }
+
+    /// How far the log may be compacted, given the driver's `upto`: with `retain_history`,
+    /// never past the oldest snapshot kept, so the entries after it stay for reads at an index.
+    fn compaction_bound(&self, upto: Index) -> Index {
+        if !self.retain_history {
+            return upto;
+        }
+        match self.snapshots.list() {
+            Ok(list) => list.first().map_or(0, |&oldest| upto.min(oldest)),
+            Err(e) => {
+                tracing::warn!(node = self.node, reason = %e, "cannot list snapshots: no compaction");
+                0
             }
         }
     }
@@ -428,6 +445,7 @@ impl Writer {
                                 }
                                 drop(s);
                                 self.drop_old_snapshots(meta.index);
+                                let compact_upto = self.compaction_bound(compact_upto);
                                 let _ = done(WriteDone::SnapshotSaved {
                                     index: meta.index,
                                     compact_upto,

@@ -463,6 +463,7 @@ impl Node {
             | RequestBody::Pull { .. }
             | RequestBody::PullSnapshot { .. }
             | RequestBody::RegisterObserver { .. }
+            | RequestBody::KvReadAt { .. }
             | RequestBody::TakeSnapshot
             | RequestBody::ListSnapshots
             | RequestBody::RecoverSnapshot { .. }

@@ -35,6 +35,11 @@ where
     }
 }
 
+/// A free loopback address.
+pub fn free_addr() -> SocketAddr {
+    free_ports(1)[0]
+}
+
 fn free_ports(n: usize) -> Vec<SocketAddr> {
     let ls: Vec<_> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -120,6 +125,30 @@ impl Cluster {
         cfg.net.backoff_max = Duration::from_millis(100);
         cfg.join = i >= self.initial;
         (self.tweak)(&mut cfg);
+        cfg
+    }
+
+    /// The configuration of observer `id` listening on `listen` and pulling from `parents`,
+    /// with the cluster's timings and snapshot interval (not its `tweak`).
+    pub fn observer_config(
+        &self,
+        id: u64,
+        listen: SocketAddr,
+        parents: Vec<SocketAddr>,
+    ) -> ServerConfig {
+        let mut cfg = ServerConfig::new(
+            id,
+            listen,
+            CLUSTER_ID,
+            self.dir.path().join(format!("obs{id}")),
+        )
+        .with_timeouts(300, 30)
+        .with_snapshots(self.snapshot_interval, 20)
+        .with_observer(parents);
+        cfg.tick_ms = 5;
+        cfg.partitions = (0..16).collect();
+        cfg.net.backoff_initial = Duration::from_millis(10);
+        cfg.net.backoff_max = Duration::from_millis(100);
         cfg
     }
 

@@ -90,6 +90,8 @@ struct Driver {
     raft: RaftNode<LogStore>,
     journal: Arc<Journal>,
     machines: Arc<Mutex<Machines>>,
+    /// Reads at an index: states rebuilt from snapshots and the log.
+    history: Arc<crate::server::at_index::History>,
     /// Client address of every node, for leader hints.
     addrs: BTreeMap<u64, String>,
     write_tx: WriteQueue,

@@ -7,6 +7,7 @@ use crate::api::{Error, ErrorKind, QueryConsistency};
 use crate::client::protocol::{ClientRequest, ReadAt, ReplyBody, RequestBody};
 use crate::raft::{ReadMode, Role};
 use crate::server::read::read_machines;
+use crate::state::kv::KvQuery;
 
 impl Driver {
     pub(super) fn strict_read(&mut self, conn: Conn, req: ClientRequest) {
@@ -62,6 +63,19 @@ impl Driver {
             };
             drop(m);
             reply(&conn, req.id, result, applied);
+        });
+    }
+}
+
+impl Driver {
+    /// A KV read at log index `index` (`server/at_index.rs`), on a blocking thread: a state
+    /// rebuilt from a snapshot and the log can take a while.
+    pub(super) fn read_kv_at(&self, conn: Conn, req: u64, query: KvQuery, index: u64) {
+        let machines = self.machines.clone();
+        let history = self.history.clone();
+        tokio::task::spawn_blocking(move || {
+            let (result, applied) = history.read(&machines, index, &query);
+            reply(&conn, req, result.map(ReplyBody::KvRead), applied);
         });
     }
 }

@@ -51,6 +51,9 @@ impl Driver {
             RequestBody::PullSnapshot { index, offset } => {
                 self.handle_pull_snapshot(conn, req.id, *index, *offset)
             }
+            RequestBody::KvReadAt { query, index } => {
+                self.read_kv_at(conn, req.id, query.clone(), *index)
+            }
             RequestBody::LeaseKeepAlive { lease } => self.handle_lease(conn, req.id, *lease, true),
             RequestBody::LeaseTimeToLive { lease } => {
                 self.handle_lease(conn, req.id, *lease, false)

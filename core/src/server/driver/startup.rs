@@ -193,11 +193,17 @@ pub(crate) async fn start(cfg: ServerConfig, user: UserMachines) -> Result<Start
         super::leases::lessor_for(cfg.election_timeout_ms, cfg.tick_ms),
         cfg.publish_transactions,
     );
+    let history = Arc::new(crate::server::at_index::History::new(
+        journal.clone(),
+        snapshot_store.clone(),
+        cfg.kv_limits,
+    ));
     let mut driver = Driver {
         cfg,
         raft,
         journal,
         machines,
+        history,
         addrs,
         write_tx,
         apply_tx,
@@ -398,6 +404,7 @@ fn open_storage(
         extra,
         node: cfg.node_id,
         retained: cfg.snapshots_retained,
+        retain_history: cfg.retain_history,
         fsync_latency,
         incoming: Default::default(),
         snapshot_max_bytes: cfg.snapshot_max_bytes,
