@@ -206,6 +206,29 @@ async fn admin_commands_change_and_show_the_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_reads_at_an_index_see_the_state_of_then() {
+    let (c, _) = started(1).await;
+    stdout_ok(&c, &["kv", "set", "color", "red"]);
+    stdout_ok(&c, &["kv", "set", "size", "L"]);
+    let index = stdout_ok(&c, &["kv", "applied-index"]);
+    let index = index.trim();
+    assert!(index.parse::<u64>().is_ok(), "{index:?}");
+    stdout_ok(&c, &["kv", "set", "color", "blue"]);
+    stdout_ok(&c, &["kv", "remove", "size"]);
+    let then = stdout_ok(&c, &["kv", "get", "color", "--at-index", index]);
+    assert_eq!(then.trim(), "red");
+    assert_eq!(stdout_ok(&c, &["kv", "get", "color"]).trim(), "blue");
+    let listed = stdout_ok(&c, &["kv", "list", "--at-index", index]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains("size"), "{listed}");
+    let json = stdout_ok(&c, &["kv", "--json", "get", "size", "--at-index", index]);
+    assert!(json.contains("\"value\":\"L\""), "{json}");
+    let ahead = jk(&c, &["kv", "get", "color", "--at-index", "999999"]);
+    assert!(!ahead.status.success());
+    assert!(String::from_utf8_lossy(&ahead.stderr).contains("INDEX_OVERFLOW"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coord_commands_grant_lock_count_and_list() {
     let (c, _) = started(1).await;
     let lease = stdout_ok(&c, &["coord", "grant", "--ttl-ms", "30000"]);

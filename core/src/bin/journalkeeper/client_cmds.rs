@@ -1,4 +1,5 @@
-//! Client commands: `append`, `get`, `kv get|set|remove|list|cas|watch`, `status`. Each
+//! Client commands: `append`, `get`, `kv get|set|remove|list|cas|watch|applied-index` (`get`
+//! and `list` also at an index), `status`. Each
 //! connects with `journalkeeper::client::Client`, does one thing and prints plain text (or one
 //! JSON object per line with `--json`). Values are taken and printed as UTF-8 text (invalid
 //! bytes are shown lossily).
@@ -46,6 +47,10 @@ pub enum KvOp {
         key: String,
         #[arg(long, default_value = "STRICT")]
         consistency: Consistency,
+        /// The value as it was at this log index (a read at an index; `--consistency` is
+        /// then not used).
+        #[arg(long)]
+        at_index: Option<u64>,
     },
     /// Set a key; prints the previous value.
     Set { key: String, value: String },
@@ -57,6 +62,9 @@ pub enum KvOp {
         prefix: String,
         #[arg(long, default_value = "STRICT")]
         consistency: Consistency,
+        /// The keys as they were at this log index (one consistent state).
+        #[arg(long)]
+        at_index: Option<u64>,
     },
     /// Compare-and-set: set KEY to --new (remove it without --new) only if its value is
     /// --expect (absent without --expect).
@@ -80,6 +88,9 @@ pub enum KvOp {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Print the leader's applied index: step 1 of a two-step read, whose step 2 is a
+    /// `get` or `list` with `--at-index` (on any node).
+    AppliedIndex,
 }
 
 fn text(v: &Option<Vec<u8>>) -> String {
@@ -167,8 +178,23 @@ pub async fn kv(conn: ConnArgs, op: KvOp) -> AnyResult<()> {
     let kv = client.kv();
     let j = conn.json;
     match op {
-        KvOp::Get { key, consistency } => {
-            let v = kv.with_consistency(consistency).get(&key).await?;
+        KvOp::AppliedIndex => {
+            let index = client.sync().await?;
+            if j {
+                println!("{}", json!({ "applied_index": index }));
+            } else {
+                println!("{index}");
+            }
+        }
+        KvOp::Get {
+            key,
+            consistency,
+            at_index,
+        } => {
+            let v = match at_index {
+                Some(index) => kv.get_at(&key, index).await?,
+                None => kv.with_consistency(consistency).get(&key).await?,
+            };
             if j {
                 println!("{}", json!({"key": key, "value": json_value(&v)}));
             } else {
@@ -194,8 +220,13 @@ pub async fn kv(conn: ConnArgs, op: KvOp) -> AnyResult<()> {
         KvOp::List {
             prefix,
             consistency,
+            at_index,
         } => {
-            for (k, v) in kv.with_consistency(consistency).list(&prefix).await? {
+            let entries = match at_index {
+                Some(index) => kv.list_at(&prefix, index).await?,
+                None => kv.with_consistency(consistency).list(&prefix).await?,
+            };
+            for (k, v) in entries {
                 let v = Some(v);
                 if j {
                     println!("{}", json!({"key": k, "value": json_value(&v)}));
