@@ -62,7 +62,7 @@ C_FLAGS := -Wall -Wextra -Werror -O1 -g
 C_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PKG_CONFIG_RUN := PKG_CONFIG_PATH=$(abspath build) pkg-config
 C_PROGRAMS := tests/c/version_test tests/c/vocabulary_test tests/c/error_test tests/c/one_way_test tests/c/admin_test \
-	tests/c/observer_test tests/c/events_test tests/c/coord_test tests/c/txn_test tests/c/state_machine_test tests/c/sql_test \
+	tests/c/observer_test tests/c/kv_at_index_test tests/c/events_test tests/c/coord_test tests/c/txn_test tests/c/state_machine_test tests/c/sql_test \
 	examples/c/cluster examples/c/bank
 VALGRIND := valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite
@@ -111,6 +111,7 @@ c-test: c-tools c-lib
 	echo "== valgrind cluster (shared)"; $(VALGRIND) build/c/cluster_shared
 	echo "== valgrind admin_test (shared)"; $(VALGRIND) build/c/admin_test_shared
 	echo "== valgrind observer_test (shared)"; $(VALGRIND) build/c/observer_test_shared
+	echo "== valgrind kv_at_index_test (shared)"; $(VALGRIND) build/c/kv_at_index_test_shared
 	echo "== valgrind events_test (shared)"; $(VALGRIND) build/c/events_test_shared
 	echo "== valgrind events_test (static)"; $(VALGRIND) build/c/events_test_static
 	echo "== valgrind coord_test (shared)"; $(VALGRIND) build/c/coord_test_shared

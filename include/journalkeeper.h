@@ -2128,6 +2128,32 @@ jk_status jk_kv_list(const jk_client *client,
                      jk_error **err_out);
 
 /*
+ The value `key` had at log index `index` (a read at an index: the second step of a
+ two-step read, after `jk_client_sync` returned the leader's applied index). Any node that
+ has applied `index` answers; one behind it passes the read to the leader. On success
+ `*value_out` is a new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent
+ then. `JK_STATUS_INDEX_OVERFLOW`: not applied yet; `JK_STATUS_INDEX_UNDERFLOW`: before the
+ oldest state the node can rebuild (see `retain_history`). Blocking. Thread-safe.
+ */
+jk_status jk_kv_get_at(const jk_client *client,
+                       const char *key,
+                       uint64_t index,
+                       jk_buffer **value_out,
+                       jk_error **err_out);
+
+/*
+ Every key starting with `prefix` ("" for all) with its value as they were at log index
+ `index`, in key order: one consistent state however many pages it takes. Errors as
+ `jk_kv_get_at`. On success `*out` is a new `jk_kv_entries` for `jk_kv_entries_free`.
+ Blocking. Thread-safe.
+ */
+jk_status jk_kv_list_at(const jk_client *client,
+                        const char *prefix,
+                        uint64_t index,
+                        jk_kv_entries **out,
+                        jk_error **err_out);
+
+/*
  Frees entries returned by `jk_kv_list`. NULL is allowed.
  */
 void jk_kv_entries_free(jk_kv_entries *entries);

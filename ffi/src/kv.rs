@@ -135,23 +135,72 @@ pub extern "C" fn jk_kv_list(
         let client = client_arg(client)?;
         let prefix = str_arg(prefix, "prefix")?;
         let kv = client.kv().with_consistency(consistency_arg(consistency)?);
-        let pairs: Vec<(Vec<u8>, Vec<u8>)> = block_on(kv.list(prefix))??
-            .into_iter()
-            .map(|(k, v)| (key_bytes(&k), v))
-            .collect();
-        let views: Vec<jk_kv_entry> = pairs
-            .iter()
-            .map(|(k, v)| jk_kv_entry {
-                key: k.as_ptr().cast::<c_char>(),
-                key_len: k.len() - 1,
-                value: buffer_view(v),
-            })
-            .collect();
-        out.set(to_owned_view::<jk_kv_entries, KvStorage>((pairs, views), |(_, v)| {
-            jk_kv_entries { entries: v.as_ptr(), len: v.len() }
-        }));
+        out.set(entries_view(block_on(kv.list(prefix))??));
         Ok(())
     }
+}
+
+/// The value `key` had at log index `index` (a read at an index: the second step of a
+/// two-step read, after `jk_client_sync` returned the leader's applied index). Any node that
+/// has applied `index` answers; one behind it passes the read to the leader. On success
+/// `*value_out` is a new `jk_buffer` for `jk_buffer_free`, or NULL when the key was absent
+/// then. `JK_STATUS_INDEX_OVERFLOW`: not applied yet; `JK_STATUS_INDEX_UNDERFLOW`: before the
+/// oldest state the node can rebuild (see `retain_history`). Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_kv_get_at(
+    client: *const jk_client,
+    key: *const c_char,
+    index: u64,
+    value_out: *mut *mut jk_buffer,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(value_out, "value_out")?;
+        let client = client_arg(client)?;
+        let key = str_arg(key, "key")?;
+        let value = block_on(client.kv().get_at(key, index))??;
+        out.set(to_opt_buffer(value));
+        Ok(())
+    }
+}
+
+/// Every key starting with `prefix` ("" for all) with its value as they were at log index
+/// `index`, in key order: one consistent state however many pages it takes. Errors as
+/// `jk_kv_get_at`. On success `*out` is a new `jk_kv_entries` for `jk_kv_entries_free`.
+/// Blocking. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn jk_kv_list_at(
+    client: *const jk_client,
+    prefix: *const c_char,
+    index: u64,
+    out: *mut *mut jk_kv_entries,
+    err_out: *mut *mut jk_error,
+) -> jk_status {
+    ffi_boundary! { err_out = err_out;
+        let out = out_arg(out, "out")?;
+        let client = client_arg(client)?;
+        let prefix = str_arg(prefix, "prefix")?;
+        out.set(entries_view(block_on(client.kv().list_at(prefix, index))??));
+        Ok(())
+    }
+}
+
+/// The caller-owned `jk_kv_entries` of a listing.
+fn entries_view(list: Vec<(String, Vec<u8>)>) -> *mut jk_kv_entries {
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+        list.into_iter().map(|(k, v)| (key_bytes(&k), v)).collect();
+    let views: Vec<jk_kv_entry> = pairs
+        .iter()
+        .map(|(k, v)| jk_kv_entry {
+            key: k.as_ptr().cast::<c_char>(),
+            key_len: k.len() - 1,
+            value: buffer_view(v),
+        })
+        .collect();
+    to_owned_view::<jk_kv_entries, KvStorage>((pairs, views), |(_, v)| jk_kv_entries {
+        entries: v.as_ptr(),
+        len: v.len(),
+    })
 }
 
 /// Frees entries returned by `jk_kv_list`. NULL is allowed.
