@@ -403,6 +403,34 @@ impl PyClient {
         })
     }
 
+    /// The value of `key` at log index `index` (a read at an index).
+    #[pyo3(signature = (key, index, aio=false))]
+    fn kv_get_at(&self, py: Python<'_>, key: String, index: u64, aio: bool) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            c.kv().get_at(&key, index).await.map(Bytes::option)
+        })
+    }
+
+    /// The keys under `prefix` at log index `index`.
+    #[pyo3(signature = (prefix, index, aio=false))]
+    fn kv_list_at(
+        &self,
+        py: Python<'_>,
+        prefix: String,
+        index: u64,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let c = self.core()?;
+        call(py, aio, async move {
+            let entries = c.kv().list_at(&prefix, index).await?;
+            Ok(entries
+                .into_iter()
+                .map(|(k, v)| (k, Bytes(v)))
+                .collect::<Vec<_>>())
+        })
+    }
+
     /// Returns `(swapped, current)`.
     #[pyo3(signature = (key, expect, new, aio=false))]
     fn kv_compare_and_set(

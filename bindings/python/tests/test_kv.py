@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -154,3 +155,36 @@ def test_a_blocking_wait_lets_signal_handlers_interrupt_it(client: jk.Client) ->
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         watch.close()
+
+
+def test_reads_at_an_index_see_the_state_of_then(cluster: Cluster, client: jk.Client) -> None:
+    client.kv.set("at/color", b"red")
+    client.kv.set("at/size", b"L")
+    then = client.sync()
+    client.kv.set("at/color", b"blue")
+    client.kv.remove("at/size")
+    assert client.kv.get("at/color", at_index=then) == b"red"
+    assert client.kv.get("at/color") == b"blue"
+    assert client.kv.list("at/", at_index=then) == [("at/color", b"red"), ("at/size", b"L")]
+    # Any node serves it: a client of each node alone.
+    for addr in cluster.addrs:
+        with jk.Client([addr], cluster_id=CLUSTER_ID, request_timeout=10) as one:
+            assert one.kv.get("at/size", at_index=then) == b"L"
+    with pytest.raises(jk.IndexOverflowError):
+        client.kv.get("at/color", at_index=then + 1_000_000)
+    with pytest.raises(jk.InvalidArgumentError, match="key"):
+        client.kv.get("", at_index=then)
+
+
+def test_reads_at_an_index_are_awaitable(cluster: Cluster) -> None:
+    async def main() -> None:
+        async with await jk.AsyncClient.connect(cluster.addrs, cluster_id=CLUSTER_ID) as c:
+            await c.kv.set("aat/k", b"1")
+            then = await c.sync()
+            await c.kv.set("aat/k", b"2")
+            assert await c.kv.get("aat/k", at_index=then) == b"1"
+            assert await c.kv.list("aat/", at_index=then) == [("aat/k", b"1")]
+            with pytest.raises(jk.IndexOverflowError):
+                await c.kv.list("aat/", at_index=then + 1_000_000)
+
+    asyncio.run(asyncio.wait_for(main(), 30))

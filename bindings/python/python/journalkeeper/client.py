@@ -294,7 +294,21 @@ class Kv:
         ``MAX_VALUE_BYTES``); returns the previous value."""
         return self._n.kv_set(key, value)
 
-    def get(self, key: str, consistency: QueryConsistency | str = STRICT) -> bytes | None:
+    def get(
+        self,
+        key: str,
+        consistency: QueryConsistency | str = STRICT,
+        *,
+        at_index: int | None = None,
+    ) -> bytes | None:
+        """The value of ``key`` (``None``: absent), read at ``consistency``. With
+        ``at_index``, the value it had at that log index instead (the second step of a
+        two-step read after :meth:`Client.sync`; any node that applied the index answers):
+        ``IndexOverflowError`` when not even the leader applied it yet,
+        ``IndexUnderflowError`` when it is older than the history a node keeps
+        (``retain_history`` in the server configuration)."""
+        if at_index is not None:
+            return self._n.kv_get_at(key, at_index)
         return self._n.kv_get(key, _name(consistency))
 
     def exists(self, key: str, consistency: QueryConsistency | str = STRICT) -> bool:
@@ -305,10 +319,17 @@ class Kv:
         return self._n.kv_remove(key)
 
     def list(
-        self, prefix: str = "", consistency: QueryConsistency | str = STRICT
+        self,
+        prefix: str = "",
+        consistency: QueryConsistency | str = STRICT,
+        *,
+        at_index: int | None = None,
     ) -> list[tuple[str, bytes]]:
         """Every ``(key, value)`` whose key starts with ``prefix``, in key order (read in
-        pages; no bound on the number returned)."""
+        pages; no bound on the number returned). With ``at_index``: as they were at that
+        log index, one consistent state (errors as :meth:`get`)."""
+        if at_index is not None:
+            return self._n.kv_list_at(prefix, at_index)
         return self._n.kv_list(prefix, _name(consistency))
 
     def compare_and_set(self, key: str, expect: BytesLike | None, new: BytesLike | None) -> CasResult:
@@ -576,7 +597,15 @@ class AsyncKv:
     async def set(self, key: str, value: BytesLike) -> bytes | None:
         return await self._n.kv_set(key, value, True)
 
-    async def get(self, key: str, consistency: QueryConsistency | str = STRICT) -> bytes | None:
+    async def get(
+        self,
+        key: str,
+        consistency: QueryConsistency | str = STRICT,
+        *,
+        at_index: int | None = None,
+    ) -> bytes | None:
+        if at_index is not None:
+            return await self._n.kv_get_at(key, at_index, True)
         return await self._n.kv_get(key, _name(consistency), True)
 
     async def exists(self, key: str, consistency: QueryConsistency | str = STRICT) -> bool:
@@ -586,8 +615,14 @@ class AsyncKv:
         return await self._n.kv_remove(key, True)
 
     async def list(
-        self, prefix: str = "", consistency: QueryConsistency | str = STRICT
+        self,
+        prefix: str = "",
+        consistency: QueryConsistency | str = STRICT,
+        *,
+        at_index: int | None = None,
     ) -> list[tuple[str, bytes]]:
+        if at_index is not None:
+            return await self._n.kv_list_at(prefix, at_index, True)
         return await self._n.kv_list(prefix, _name(consistency), True)
 
     async def compare_and_set(
