@@ -442,17 +442,21 @@ export declare class Kv {
    * `limits().maxValueBytes`); resolves to the previous value (null: none).
    */
   set(key: string, value: Buffer): Promise<Buffer | undefined | null>
-  /** The value of `key` (null: absent). */
-  get(key: string, options?: ReadOptions | undefined | null): Promise<Buffer | undefined | null>
+  /**
+   * The value of `key` (null: absent); with `{ atIndex }`, the value it had at that log
+   * index.
+   */
+  get(key: string, options?: KvReadOptions | undefined | null): Promise<Buffer | undefined | null>
   /** Whether `key` exists. */
   exists(key: string, options?: ReadOptions | undefined | null): Promise<boolean>
   /** Removes `key`; resolves to the value it had (null: none). */
   remove(key: string): Promise<Buffer | undefined | null>
   /**
    * Every key starting with `prefix`, with its value, in key order (read in pages; no bound
-   * on the number returned).
+   * on the number returned); with `{ atIndex }`, as they were at that log index (one
+   * consistent state).
    */
-  list(prefix: string, options?: ReadOptions | undefined | null): Promise<Array<KvEntry>>
+  list(prefix: string, options?: KvReadOptions | undefined | null): Promise<Array<KvEntry>>
   /**
    * Sets `key` to `value` (removes it for null) only if its value equals `expect` (null:
    * the key must be absent).
@@ -773,6 +777,18 @@ export interface KvEvent {
   oldValue?: Buffer
   /** null: the change removed the key. */
   newValue?: Buffer
+}
+
+/** Options of a KV read. */
+export interface KvReadOptions {
+  /** How fresh the read must be (default `STRICT`); not with `atIndex`. */
+  consistency?: QueryConsistency
+  /**
+   * Read the state as it was at this log index instead (from `client.sync()`): any node
+   * that applied it answers. `INDEX_OVERFLOW`: not applied yet, not even by the leader;
+   * `INDEX_UNDERFLOW`: older than the history a node keeps (`retain_history`).
+   */
+  atIndex?: number
 }
 
 /** A lease as the leader sees it (`coord.timeToLive()`, `coord.keepAlive()`). */

@@ -22,6 +22,7 @@ use napi_derive::napi;
 
 use crate::args;
 use crate::events::{ClusterEvent, ClusterEvents, EventsCallback, Source};
+use crate::kv_read::kv_read;
 use crate::watch::{KvEvent, Watch, WatchCallback};
 use crate::{QueryConsistency, ResponseConfig, js_error, promise, to_bounded, to_number, to_u64};
 
@@ -715,8 +716,9 @@ impl Kv {
         })
     }
 
-    /// The value of `key` (null: absent).
-    #[napi(ts_args_type = "key: string, options?: ReadOptions | undefined | null")]
+    /// The value of `key` (null: absent); with `{ atIndex }`, the value it had at that log
+    /// index.
+    #[napi(ts_args_type = "key: string, options?: KvReadOptions | undefined | null")]
     pub fn get<'env>(
         &self,
         env: &'env Env,
@@ -724,14 +726,10 @@ impl Kv {
         options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         let c = self.inner.clone();
-        let args = args::checked(|| Ok((args::string("key", key)?, consistency(options)?)));
+        let args = args::checked(|| Ok((args::string("key", key)?, kv_read(options)?)));
         promise(env, async move {
-            let (key, level) = args?;
-            Ok(c.kv()
-                .with_consistency(level)
-                .get(&key)
-                .await?
-                .map(Buffer::from))
+            let (key, read) = args?;
+            Ok(read.get(c.kv(), &key).await?.map(Buffer::from))
         })
     }
 
@@ -767,8 +765,9 @@ impl Kv {
     }
 
     /// Every key starting with `prefix`, with its value, in key order (read in pages; no bound
-    /// on the number returned).
-    #[napi(ts_args_type = "prefix: string, options?: ReadOptions | undefined | null")]
+    /// on the number returned); with `{ atIndex }`, as they were at that log index (one
+    /// consistent state).
+    #[napi(ts_args_type = "prefix: string, options?: KvReadOptions | undefined | null")]
     pub fn list<'env>(
         &self,
         env: &'env Env,
@@ -776,10 +775,10 @@ impl Kv {
         options: Unknown<'env>,
     ) -> napi::Result<PromiseRaw<'env, Vec<KvEntry>>> {
         let c = self.inner.clone();
-        let args = args::checked(|| Ok((args::string("prefix", prefix)?, consistency(options)?)));
+        let args = args::checked(|| Ok((args::string("prefix", prefix)?, kv_read(options)?)));
         promise(env, async move {
-            let (prefix, level) = args?;
-            let entries = c.kv().with_consistency(level).list(&prefix).await?;
+            let (prefix, read) = args?;
+            let entries = read.list(c.kv(), &prefix).await?;
             Ok(entries
                 .into_iter()
                 .map(|(key, value)| KvEntry {

@@ -19,6 +19,7 @@ mod args;
 mod client;
 mod coord;
 mod events;
+mod kv_read;
 mod server;
 mod sql_client;
 mod state_machine_client;

@@ -57,6 +57,27 @@ test('a 3-node cluster', async (t) => {
     assert.strictEqual(await client.journal.queryIndex(0, e1.timestampMs), e0.index);
   });
 
+  await t.test('kv reads at an index see the state of then, on every node', async () => {
+    const kv = client.kv;
+    await kv.set('at/color', Buffer.from('red'));
+    await kv.set('at/size', Buffer.from('L'));
+    const then = await client.sync();
+    await kv.set('at/color', Buffer.from('blue'));
+    await kv.remove('at/size');
+    assert.deepStrictEqual(await kv.get('at/color', { atIndex: then }), Buffer.from('red'));
+    assert.deepStrictEqual(await kv.get('at/color'), Buffer.from('blue'));
+    const list = await kv.list('at/', { atIndex: then });
+    assert.deepStrictEqual(list.map((e) => [e.key, e.value.toString()]), [['at/color', 'red'], ['at/size', 'L']]);
+    for (const addr of cluster.addrs) {
+      const one = await connect([addr]);
+      assert.deepStrictEqual(await one.kv.get('at/size', { atIndex: then }), Buffer.from('L'));
+      await one.close();
+    }
+    await assert.rejects(kv.get('at/color', { atIndex: then + 1000000 }), { code: 'INDEX_OVERFLOW' });
+    await assert.rejects(kv.list('at/', { atIndex: -1 }), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(kv.get('at/color', { atIndex: then, consistency: 'NONE' }), /not both/);
+  });
+
   await t.test('kv set/get/exists/list/remove and compareAndSet', async () => {
     const kv = client.kv;
     assert.strictEqual(await kv.set('cfg/a', Buffer.from('1')), null);
