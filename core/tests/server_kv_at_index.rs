@@ -1,6 +1,6 @@
 //! KV reads at an index (the two-step read's second step) on an embedded cluster with an
-//! observer: a seeded run of KV writes, compare-and-sets, removals and keys under a lease is
-//! replayed on a model in the test; at the leader's applied index after each operation, every
+//! observer: a seeded run of KV writes, compare-and-sets, removals, keys under a lease and a
+//! rollback to a snapshot is replayed on a model in the test; at the leader's applied index after each operation, every
 //! node's `get_at` / `list_at` must return exactly the model's state after that operation —
 //! reaching back past the newest snapshot to the oldest retained one (`retain_history`), and
 //! again after every node restarted from disk. Beyond the applied index is `IndexOverflow`,
@@ -174,7 +174,15 @@ async fn reads_at_an_index_return_exactly_the_state_there_on_every_node_and_afte
 
     let writer = client(&voters).await;
     let mut model = Model::new();
-    let history = run_ops(&writer, &mut model, 320, 7).await;
+    let mut history = run_ops(&writer, &mut model, 240, 7).await;
+    // A rollback to a snapshot is a log entry too: replays go through it.
+    let snapshot = writer.admin().take_snapshot().await.unwrap();
+    let at_snapshot = model.clone();
+    history.extend(run_ops(&writer, &mut model, 20, 8).await);
+    writer.admin().recover_snapshot(snapshot).await.unwrap();
+    model = at_snapshot;
+    history.push((writer.sync().await.unwrap(), model.clone()));
+    history.extend(run_ops(&writer, &mut model, 60, 9).await);
     let last = history.last().unwrap().0;
     eventually(
         "the observer applied every operation",
