@@ -157,7 +157,7 @@ async fn admin_commands_change_and_show_the_cluster() {
     let json = stdout_ok(&c, &["admin", "members", "--json"]);
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["voters"].as_array().unwrap().len(), 3, "{v}");
-    assert_eq!(v["learners"][0]["node_id"], i as u64 + 1, "{v}");
+    assert_eq!(v["observers"][0]["node_id"], i as u64 + 1, "{v}");
     let out = stdout_ok(&c, &["admin", "convert-role", &id, "voter"]);
     assert!(out.contains(&format!("node {id} is voter")), "{out}");
     let json = stdout_ok(&c, &["admin", "members", "--json"]);

@@ -17,7 +17,8 @@ use crate::client_cmds::ConnArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum AdminOp {
-    /// The voters, the old voters of a change in progress, the learners and the leader.
+    /// The voters, the old voters of a change in progress, the non-voting members (learners
+    /// catching up and observers) and the leader.
     Members,
     /// Add NODE_ID (started with `join = true`, reachable at ADDR) as a voter: it joins as a
     /// learner, catches up, then is promoted. Returns once the new configuration is committed.
@@ -279,7 +280,7 @@ fn event_json(e: &ClusterEvent) -> serde_json::Value {
             "event": "voters_changed",
             "voters": members_json(&c.voters),
             "joint_old_voters": c.joint_old_voters.as_deref().map(members_json),
-            "learners": members_json(&c.observers),
+            "observers": members_json(&c.observers),
         }),
         ClusterEvent::RoleChanged { node_id, role } => json!({
             "event": "role_changed", "node_id": node_id, "role": role.name(),
@@ -315,7 +316,7 @@ fn print_members(c: &ClusterConfiguration, json: bool) {
             json!({
                 "voters": members_json(&c.voters),
                 "joint_old_voters": c.joint_old_voters.as_deref().map(members_json),
-                "learners": members_json(&c.observers),
+                "observers": members_json(&c.observers),
                 "leader": leader,
             })
         );
@@ -330,7 +331,7 @@ fn print_members(c: &ClusterConfiguration, json: bool) {
         println!("voter\t{}\t{}{mark}", m.node_id, m.addr);
     }
     for m in &c.observers {
-        println!("learner\t{}\t{}", m.node_id, m.addr);
+        println!("observer\t{}\t{}", m.node_id, m.addr);
     }
     if let Some(old) = &c.joint_old_voters {
         let ids: Vec<String> = old.iter().map(|m| m.node_id.to_string()).collect();
