@@ -76,6 +76,12 @@ def test_an_observer_pulls_and_is_converted_to_a_voter_and_back(cluster: Cluster
         assert obs.status()["standing"] == "OBSERVER"
         eventually("the observer holds every entry", lambda: holds(obs.address, written) or None)
         eventually("it is registered", lambda: roles(client) == ([1, 2, 3], [4]) or None)
+        # The second step of a two-step read, on the observer: the state at an index.
+        client.kv.set("obs/k", b"before")
+        then = client.sync()
+        client.kv.set("obs/k", b"after")
+        with jk.Client(obs.address, cluster_id=CLUSTER_ID, request_timeout=10) as direct:
+            assert direct.kv.get("obs/k", at_index=then) == b"before"
 
         admin.convert_role(4, "VOTER", timeout=30)
         assert roles(client) == ([1, 2, 3, 4], [])
