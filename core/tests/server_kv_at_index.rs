@@ -9,13 +9,12 @@
 mod server_support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use journalkeeper::api::{Error, ErrorKind, ResponseConfig};
-use journalkeeper::client::{Client, ClientConfig};
+use journalkeeper::client::Client;
 use journalkeeper::server::{Server, ServerConfig};
-use server_support::{CLUSTER_ID, Cluster, eventually, free_addr};
+use server_support::{Cluster, client_of, eventually, free_addr};
 
 type Model = BTreeMap<String, Vec<u8>>;
 
@@ -30,15 +29,6 @@ fn with_history(cfg: &mut ServerConfig) {
     small_segments(cfg);
     cfg.retain_history = true;
     cfg.snapshots_retained = 5;
-}
-
-async fn client(addrs: &[SocketAddr]) -> Client {
-    Client::connect(
-        addrs.iter().map(|a| a.to_string()),
-        ClientConfig::new(CLUSTER_ID),
-    )
-    .await
-    .unwrap()
 }
 
 /// A small deterministic generator, so a failure names its operation.
@@ -172,7 +162,7 @@ async fn reads_at_an_index_return_exactly_the_state_there_on_every_node_and_afte
     with_history(&mut obs_cfg);
     let observer = Server::start(obs_cfg.clone()).await.unwrap();
 
-    let writer = client(&voters).await;
+    let writer = client_of(&voters).await;
     let mut model = Model::new();
     let mut history = run_ops(&writer, &mut model, 240, 7).await;
     // A rollback to a snapshot is a log entry too: replays go through it.
@@ -193,9 +183,9 @@ async fn reads_at_an_index_return_exactly_the_state_there_on_every_node_and_afte
 
     let mut readers: Vec<(String, Client)> = Vec::new();
     for (i, a) in voters.iter().enumerate() {
-        readers.push((format!("voter {}", i + 1), client(&[*a]).await));
+        readers.push((format!("voter {}", i + 1), client_of(&[*a]).await));
     }
-    readers.push(("observer".into(), client(&[obs_addr]).await));
+    readers.push(("observer".into(), client_of(&[obs_addr]).await));
     for (who, r) in &readers {
         let oldest = check_history(who, r, &history).await;
         // The history reaches back past the newest snapshots, to the oldest retained one.
@@ -229,10 +219,10 @@ async fn reads_at_an_index_return_exactly_the_state_there_on_every_node_and_afte
         c.start_node(i).await;
     }
     let observer = Server::start(obs_cfg).await.unwrap();
-    let r = client(&[obs_addr]).await;
+    let r = client_of(&[obs_addr]).await;
     let oldest = check_history("observer after restart", &r, &history).await;
     assert!(oldest + 3 * SNAPSHOT_INTERVAL <= last);
-    let r1 = client(&[voters[0]]).await;
+    let r1 = client_of(&[voters[0]]).await;
     check_history("voter 1 after restart", &r1, &history).await;
     r.close();
     r1.close();
@@ -243,11 +233,11 @@ async fn reads_at_an_index_return_exactly_the_state_there_on_every_node_and_afte
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_retained_history_reads_reach_back_to_the_newest_snapshot() {
     let c = Cluster::start_tweaked(3, SNAPSHOT_INTERVAL, small_segments).await;
-    let writer = client(&c.addrs).await;
+    let writer = client_of(&c.addrs).await;
     let mut model = Model::new();
     let history = run_ops(&writer, &mut model, 200, 11).await;
     let leader = c.leader().await;
-    let r = client(&[c.addrs[leader]]).await;
+    let r = client_of(&[c.addrs[leader]]).await;
     let oldest = check_history("leader", &r, &history).await;
     // Every index since the newest snapshot is served; the oldest ones were compacted away.
     let addr = c.addrs[leader].to_string();

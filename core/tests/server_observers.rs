@@ -10,24 +10,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use journalkeeper::api::{ErrorKind, QueryConsistency, ResponseConfig};
-use journalkeeper::client::{Client, ClientConfig, MemberRole};
+use journalkeeper::client::{Client, MemberRole};
 use journalkeeper::server::{Server, Standing};
-use server_support::{CLUSTER_ID, Cluster, eventually, free_addr};
+use server_support::{Cluster, client_of, eventually, free_addr};
 
 const LONG: Duration = Duration::from_secs(30);
 
-async fn client(addrs: &[SocketAddr]) -> Client {
-    Client::connect(
-        addrs.iter().map(|a| a.to_string()),
-        ClientConfig::new(CLUSTER_ID),
-    )
-    .await
-    .unwrap()
-}
-
 /// The KV and partition 0 of the journal as the node at `addr` serves them (NONE reads).
 async fn contents(addr: SocketAddr) -> (Vec<(String, Vec<u8>)>, Vec<Vec<u8>>) {
-    let c = client(&[addr]).await;
+    let c = client_of(&[addr]).await;
     let kv = c
         .kv()
         .with_consistency(QueryConsistency::None)
@@ -110,8 +101,8 @@ async fn observers_in_two_levels_follow_the_voters_through_restarts() {
     assert_eq!(o4.status().standing, Standing::Observer);
 
     // Writes sent to an observer reach the leader.
-    let via_observer = client(&[a6]).await;
-    let writers = [client(&voters).await, via_observer];
+    let via_observer = client_of(&[a6]).await;
+    let writers = [client_of(&voters).await, via_observer];
     tokio::join!(
         write_some(&writers[0], "w0", 60),
         write_some(&writers[1], "w1", 60)
@@ -130,7 +121,7 @@ async fn observers_in_two_levels_follow_the_voters_through_restarts() {
     }
 
     // The observers are in the configuration; none of them votes.
-    let admin_client = client(&voters).await;
+    let admin_client = client_of(&voters).await;
     let config = admin_client.admin().cluster_configuration().await.unwrap();
     let mut observers: Vec<u64> = config.observers.iter().map(|m| m.node_id).collect();
     observers.sort();
@@ -156,7 +147,7 @@ async fn observers_in_two_levels_follow_the_voters_through_restarts() {
     assert_eq!(contents(a4).await, want);
 
     // A STRICT read on an observer is NOT_LEADER (the client follows the hint).
-    let only_obs = client(&[a7]).await;
+    let only_obs = client_of(&[a7]).await;
     let v = only_obs
         .kv()
         .with_consistency(QueryConsistency::Strict)
@@ -179,7 +170,7 @@ async fn an_observer_behind_compaction_fetches_the_state() {
     let c = Cluster::start_tweaked(3, 16, |cfg| cfg.max_segment_bytes = 5 << 20).await;
     let leader = c.leader().await;
     let voters = c.addrs.clone();
-    let cl = client(&voters).await;
+    let cl = client_of(&voters).await;
     write_some(&cl, "a", 20).await;
     for _ in 0..200 {
         cl.journal()
@@ -216,8 +207,8 @@ async fn convert_an_observer_to_a_voter_and_back_under_writes() {
     let o4 = Server::start(c.observer_config(4, a4, voters.clone()))
         .await
         .unwrap();
-    let cl = client(&voters).await;
-    let admin = client(&voters).await;
+    let cl = client_of(&voters).await;
+    let admin = client_of(&voters).await;
     eventually("observer registered", LONG, || async {
         let conf = admin.admin().cluster_configuration().await.ok()?;
         conf.observers.iter().any(|m| m.node_id == 4).then_some(())

@@ -130,24 +130,7 @@ impl<'a> Kv<'a> {
     /// the one before), not one snapshot.
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
         check_prefix(prefix)?;
-        let mut all: Vec<(String, Vec<u8>)> = Vec::new();
-        loop {
-            let query = KvQuery::List {
-                prefix: prefix.to_string(),
-                start_after: all.last().map(|(k, _)| k.clone()),
-                limit: MAX_LIST_ENTRIES,
-            };
-            match self.read(query).await? {
-                KvQueryResult::Entries(page) => {
-                    let done = page.len() < MAX_LIST_ENTRIES;
-                    all.extend(page);
-                    if done {
-                        return Ok(all);
-                    }
-                }
-                other => return Err(unexpected_result("List", &other)),
-            }
-        }
+        list_pages(prefix, |query| self.read(query)).await
     }
 
     /// The value `key` had at log index `index` (the seed's read at an index; the second step of
@@ -172,24 +155,7 @@ impl<'a> Kv<'a> {
     /// [`get_at`](Self::get_at).
     pub async fn list_at(&self, prefix: &str, index: u64) -> Result<Vec<(String, Vec<u8>)>, Error> {
         check_prefix(prefix)?;
-        let mut all: Vec<(String, Vec<u8>)> = Vec::new();
-        loop {
-            let query = KvQuery::List {
-                prefix: prefix.to_string(),
-                start_after: all.last().map(|(k, _)| k.clone()),
-                limit: MAX_LIST_ENTRIES,
-            };
-            match self.read_at_index(query, index).await? {
-                KvQueryResult::Entries(page) => {
-                    let done = page.len() < MAX_LIST_ENTRIES;
-                    all.extend(page);
-                    if done {
-                        return Ok(all);
-                    }
-                }
-                other => return Err(unexpected_result("List", &other)),
-            }
-        }
+        list_pages(prefix, |query| self.read_at_index(query, index)).await
     }
 
     /// Watches keys matching `filter` from log index `from_index` on (`0`: from the next
@@ -251,6 +217,32 @@ impl Kv<'_> {
         match reply {
             ReplyBody::KvRead(result) => Ok(result),
             other => Err(unexpected("KvReadAt", &other)),
+        }
+    }
+}
+
+/// Every entry under `prefix`, read page by page with `read`.
+async fn list_pages<F, Fut>(prefix: &str, mut read: F) -> Result<Vec<(String, Vec<u8>)>, Error>
+where
+    F: FnMut(KvQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<KvQueryResult, Error>>,
+{
+    let mut all: Vec<(String, Vec<u8>)> = Vec::new();
+    loop {
+        let query = KvQuery::List {
+            prefix: prefix.to_string(),
+            start_after: all.last().map(|(k, _)| k.clone()),
+            limit: MAX_LIST_ENTRIES,
+        };
+        match read(query).await? {
+            KvQueryResult::Entries(page) => {
+                let done = page.len() < MAX_LIST_ENTRIES;
+                all.extend(page);
+                if done {
+                    return Ok(all);
+                }
+            }
+            other => return Err(unexpected_result("List", &other)),
         }
     }
 }

@@ -35,6 +35,16 @@ where
     }
 }
 
+/// A cluster client (`journalkeeper::client::Client`) of the nodes at `addrs`.
+pub async fn client_of(addrs: &[SocketAddr]) -> journalkeeper::client::Client {
+    journalkeeper::client::Client::connect(
+        addrs.iter().map(|a| a.to_string()),
+        journalkeeper::client::ClientConfig::new(CLUSTER_ID),
+    )
+    .await
+    .unwrap()
+}
+
 /// A free loopback address.
 pub fn free_addr() -> SocketAddr {
     free_ports(1)[0]
