@@ -60,7 +60,9 @@ pub struct TransferReport {
     pub build: Duration,
     /// From the fresh node's spawn until it applied the leader's index, the state checked.
     pub transfer: Duration,
-    /// The leader's peak RSS before the fresh node started, and after the transfer.
+    /// The leader's peak RSS once the state was built (before the snapshot was taken), before
+    /// the fresh node started, and after the transfer.
+    pub sender_rss_built_kib: u64,
     pub sender_rss_before_kib: u64,
     pub sender_peak_rss_kib: u64,
     /// The fresh node's peak RSS after the transfer.
@@ -149,6 +151,9 @@ async fn run(
     let started = Instant::now();
     build_state(client, case, bytes).await?;
     let build = started.elapsed();
+    let voters: Vec<usize> = (0..cluster.len()).collect();
+    let (builder, _) = cluster.wait_for_leader(&voters, WAIT).await?;
+    let sender_rss_built_kib = cluster.peak_rss_kib(builder).unwrap_or(0);
     // Journal records fill segments, then more entries than are retained, so the snapshot's
     // compaction point lies past whole segments: the log's start is gone.
     let filler = vec![7u8; 1 << 20];
@@ -178,7 +183,6 @@ async fn run(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let voters: Vec<usize> = (0..cluster.len()).collect();
     let (leader, _) = cluster.wait_for_leader(&voters, WAIT).await?;
     let target = client.sync().await?;
     let expected = fingerprint(cluster, leader, case, bytes).await?;
@@ -228,6 +232,7 @@ async fn run(
         state_bytes: bytes,
         build,
         transfer,
+        sender_rss_built_kib,
         sender_rss_before_kib,
         sender_peak_rss_kib,
         receiver_peak_rss_kib,

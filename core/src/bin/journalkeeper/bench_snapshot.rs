@@ -55,7 +55,8 @@ fn available_bytes(dir: &Path) -> Option<u64> {
     Some(kib * 1024)
 }
 
-async fn case(case: Case, bytes: u64) -> AnyResult<(TransferReport, f64)> {
+/// One case's report, the disk's write rate in bytes/s and the bytes it was measured with.
+async fn case(case: Case, bytes: u64) -> AnyResult<(TransferReport, f64, u64)> {
     let mut cluster =
         LocalCluster::create(std::env::current_exe()?, snapshot_bench::cluster_options())?;
     if case == Case::Blob {
@@ -68,7 +69,7 @@ async fn case(case: Case, bytes: u64) -> AnyResult<(TransferReport, f64)> {
     // Same run, same directory, the cluster stopped: the disk's sequential write rate.
     let disk_bytes = bytes.clamp(16 << 20, 1 << 30);
     let disk = snapshot_bench::disk_write_rate(cluster.root(), disk_bytes)?;
-    Ok((report, disk))
+    Ok((report, disk, disk_bytes))
 }
 
 pub async fn run(args: Args) -> AnyResult<()> {
@@ -78,7 +79,7 @@ pub async fn run(args: Args) -> AnyResult<()> {
     let requested = (args.gib * (1u64 << 30) as f64) as u64;
     let free = available_bytes(&std::env::temp_dir()).unwrap_or(u64::MAX);
     let bytes = requested.min(free / DISK_COPIES).max(1 << 20);
-    let (blob, disk) = case(Case::Blob, bytes).await?;
+    let (blob, disk, disk_bytes) = case(Case::Blob, bytes).await?;
     let rate = blob.state_bytes as f64 / blob.transfer.as_secs_f64();
     let over = blob.sender_peak_rss_kib.max(blob.receiver_peak_rss_kib) > args.max_rss_mib * 1024;
     println!(
@@ -93,7 +94,9 @@ pub async fn run(args: Args) -> AnyResult<()> {
             "transfer_s": round2(blob.transfer.as_secs_f64()),
             "transfer_mb_s": round2(rate / 1e6),
             "disk_write_mb_s": round2(disk / 1e6),
+            "disk_write_bytes": disk_bytes,
             "ratio_to_disk": (rate / disk * 1000.0).round() / 1000.0,
+            "sender_rss_mib_built": mib(blob.sender_rss_built_kib),
             "sender_rss_mib_before": mib(blob.sender_rss_before_kib),
             "sender_peak_rss_mib": mib(blob.sender_peak_rss_kib),
             "receiver_peak_rss_mib": mib(blob.receiver_peak_rss_kib),
@@ -102,7 +105,7 @@ pub async fn run(args: Args) -> AnyResult<()> {
         })
     );
     if args.kv_mib > 0 {
-        let (kv, disk) = case(Case::Kv, args.kv_mib << 20).await?;
+        let (kv, disk, disk_bytes) = case(Case::Kv, args.kv_mib << 20).await?;
         let rate = kv.state_bytes as f64 / kv.transfer.as_secs_f64();
         let data = mib(kv.state_bytes / 1024);
         println!(
@@ -115,6 +118,8 @@ pub async fn run(args: Args) -> AnyResult<()> {
                 "transfer_s": round2(kv.transfer.as_secs_f64()),
                 "transfer_mb_s": round2(rate / 1e6),
                 "disk_write_mb_s": round2(disk / 1e6),
+            "disk_write_bytes": disk_bytes,
+                "sender_rss_mib_built": mib(kv.sender_rss_built_kib),
                 "sender_rss_mib_before": mib(kv.sender_rss_before_kib),
                 "sender_peak_rss_mib": mib(kv.sender_peak_rss_kib),
                 "receiver_peak_rss_mib": mib(kv.receiver_peak_rss_kib),
