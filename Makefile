@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings bench-machines python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak mutants build
+.PHONY: demo test lint planted-bugs-test cross-language-test bench-bindings bench-machines bench-snapshot python-wheel node-addon node-generated-check readme-test fmt-check clippy rust-test python-test node-test c-lib c-tools c-test header header-check bench soak mutants build
 
 # cbindgen, pinned, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
@@ -201,13 +201,20 @@ cross-language-test: c-lib python-wheel node-addon
 ## Benchmarks (not tests): print one JSON object per case. `bench failover`: 20 leader kills -9
 ## (kill -> next acknowledged write) and a SIGSTOPped node first in the server list; `bench
 ## transfer`: the write pause of 10 leader transfers next to the same-run baseline.
-bench: bench-bindings bench-machines
+bench: bench-bindings bench-machines bench-snapshot
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench storage
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench cluster
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench failover
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench transfer
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench observers
 	$(CARGO) run --release --quiet --bin journalkeeper -- bench coord
+
+## A 1 GiB disk-resident state (the blob machine on `bench blob-host` child processes) sent by
+## snapshot to a fresh node: transfer rate next to the disk's sequential write rate (same run),
+## the sender's and receiver's peak RSS (fails above 128 MiB); then 64 MiB of KV, its overhead.
+BENCH_SNAPSHOT_GIB ?= 1
+bench-snapshot:
+	$(CARGO) run --release --quiet --bin journalkeeper -- bench snapshot-transfer --gib $(BENCH_SNAPSHOT_GIB)
 
 ## Batch appends (64 x 1 KiB per call, REPLICATION, one sequential caller, 5 s each) from the
 ## Rust client, Python and Node against one cluster in one run; records/s and python/rust,

@@ -87,6 +87,9 @@ pub struct LocalCluster {
     root: PathBuf,
     _temp: Option<tempfile::TempDir>,
     options: LocalClusterOptions,
+    /// The arguments before `--config FILE` (`["server"]` unless
+    /// [`set_server_command`](LocalCluster::set_server_command) changed them).
+    server_command: Vec<String>,
     nodes: Vec<NodeSlot>,
 }
 
@@ -136,6 +139,7 @@ impl LocalCluster {
             root,
             _temp: temp,
             options,
+            server_command: vec!["server".into()],
             nodes,
         })
     }
@@ -241,6 +245,13 @@ impl LocalCluster {
         &self.nodes[i].log
     }
 
+    /// Makes every later [`start`](Self::start) spawn `exe ARGS… --config FILE` instead of
+    /// `exe server --config FILE` (e.g. a bench subcommand hosting a state machine on a node
+    /// that reads the same TOML).
+    pub fn set_server_command(&mut self, args: &[&str]) {
+        self.server_command = args.iter().map(|a| a.to_string()).collect();
+    }
+
     /// Starts every node that is not running.
     pub fn start_all(&mut self) -> io::Result<()> {
         for i in 0..self.nodes.len() {
@@ -251,8 +262,8 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// Spawns node `i` (`journalkeeper server --config nodeN.toml`), appending its output to
-    /// its log file.
+    /// Spawns node `i` (`journalkeeper server --config nodeN.toml`, or the command of
+    /// [`set_server_command`](Self::set_server_command)), appending its output to its log file.
     pub fn start(&mut self, i: usize) -> io::Result<()> {
         if self.is_running(i) {
             return Err(io::Error::other(format!("node {} is running", i + 1)));
@@ -260,7 +271,7 @@ impl LocalCluster {
         let node = &mut self.nodes[i];
         let log = File::options().create(true).append(true).open(&node.log)?;
         let child = Command::new(&self.exe)
-            .arg("server")
+            .args(&self.server_command)
             .arg("--config")
             .arg(&node.config)
             .env("RUST_LOG", &self.options.rust_log)

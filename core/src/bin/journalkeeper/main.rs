@@ -1,13 +1,15 @@
 //! The `journalkeeper` command line: a node (`server`), the cluster `demo`, benchmarks
 //! (`bench storage`, `bench cluster`, `bench failover`, `bench transfer`, `bench coord`, `bench sm`,
-//! `bench sm-host`), client commands (`append`, `get`, `kv …`,
+//! `bench sm-host`, `bench snapshot-transfer`, `bench blob-host`), client commands (`append`, `get`, `kv …`,
 //! `status`), the coordination recipes (`coord …`) and cluster administration (`admin …`).
 //!
 //! Files: `main.rs` (arguments and dispatch), `server_cmd.rs`, `client_cmds.rs`, `coord_cmds.rs`, `txn_cmds.rs`, `sm_cmds.rs`, `sql_cmd.rs`, `admin_cmds.rs`, `demo.rs`,
-//! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`, `bench_sm.rs`. The process cluster the demo and the cluster bench
+//! `bench_cluster.rs`, `bench_failover.rs`, `bench_storage.rs`, `bench_sm.rs`, `bench_snapshot.rs` (with the blob machine's host,
+//! `bench_blob.rs`). The process cluster the demo and the cluster bench
 //! start is `journalkeeper::cli::LocalCluster` (shared with the multi-process tests).
 
 mod admin_cmds;
+mod bench_blob;
 mod bench_cluster;
 mod bench_coord;
 mod bench_etcd;
@@ -15,6 +17,7 @@ mod bench_failover;
 mod bench_json;
 mod bench_observers;
 mod bench_sm;
+mod bench_snapshot;
 mod bench_storage;
 mod bench_transfer;
 mod client_cmds;
@@ -178,6 +181,12 @@ enum BenchWhat {
     /// Host the Rust counter machine on one embedded node per TOML file; prints `ready`, serves
     /// until stdin closes.
     SmHost(bench_sm::HostArgs),
+    /// A 1 GiB disk-resident state (and 64 MiB of KV) sent by snapshot to a fresh node: the
+    /// transfer rate next to the disk's write rate, the sender's and receiver's peak RSS.
+    SnapshotTransfer(bench_snapshot::Args),
+    /// One node of the `server` TOML hosting the disk-resident "blob" machine (for
+    /// `snapshot-transfer`); serves until SIGTERM / SIGINT.
+    BlobHost(bench_blob::HostArgs),
 }
 
 /// Logs to stderr; colours (ANSI escapes) only when stderr is a terminal, so log files and
@@ -239,6 +248,12 @@ fn main() {
         Command::Bench {
             what: BenchWhat::SmHost(args),
         } => runtime().and_then(|rt| rt.block_on(bench_sm::host(args))),
+        Command::Bench {
+            what: BenchWhat::SnapshotTransfer(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_snapshot::run(args))),
+        Command::Bench {
+            what: BenchWhat::BlobHost(args),
+        } => runtime().and_then(|rt| rt.block_on(bench_blob::host(args))),
         Command::Append {
             conn,
             partition,
