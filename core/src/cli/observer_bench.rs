@@ -3,7 +3,10 @@
 //! voters, 2 from those), and with none again (the observers killed) — the two runs without
 //! them are the same-run baseline — and, while the observers are attached, how far each one
 //! lags the leader: in entries (sampled every 10 ms) and in milliseconds (from when the leader
-//! has applied an index until the observer has).
+//! has applied an index until the observer has). Each phase also reports the CPU time the
+//! voters (and the observers) used per acknowledged write, from `/proc`: on a machine with
+//! fewer cores than processes a drop in throughput is then told apart from extra work on the
+//! voters (observers that share the voters' cores slow them down without loading them).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +27,26 @@ pub struct ObserverBenchReport {
     pub without_after: f64,
     /// Per observer (its position and level 1 or 2): lag samples in entries and in time.
     pub lags: Vec<ObserverLag>,
+    /// CPU time of the three voters together per acknowledged write, per phase (µs).
+    pub voter_cpu_us_per_write: [f64; 3],
+    /// CPU time of the four observers together per write acknowledged meanwhile (µs).
+    pub observer_cpu_us_per_write: f64,
+}
+
+/// Acknowledged writes and their rate in one phase.
+struct Phase {
+    rate: f64,
+    acked: u64,
+}
+
+/// CPU time used so far by `nodes` together.
+fn cpu_of(cluster: &LocalCluster, nodes: &[usize]) -> Duration {
+    nodes.iter().filter_map(|&i| cluster.cpu_time(i)).sum()
+}
+
+fn per_write_us(cpu: Duration, acked: u64) -> f64 {
+    let us = cpu.as_secs_f64() * 1e6 / acked.max(1) as f64;
+    (us * 10.0).round() / 10.0
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,7 +69,9 @@ pub async fn measure(
     let voters: Vec<usize> = (0..cluster.len()).collect();
     let (leader, _) = cluster.wait_for_leader(&voters, WAIT).await?;
     let io = |e: std::io::Error| Error::new(crate::api::ErrorKind::Io, e.to_string());
+    let cpu0 = cpu_of(cluster, &voters);
     let without_before = throughput(cluster, writers, payload, phase, &client).await?;
+    let cpu1 = cpu_of(cluster, &voters);
     let first = [
         cluster.add_observer(&voters).map_err(io)?,
         cluster.add_observer(&voters).map_err(io)?,
@@ -70,7 +95,9 @@ pub async fn measure(
         let client = client.clone();
         tokio::spawn(async move { sample_lags(addrs, client, stop).await })
     };
+    let (vcpu, ocpu) = (cpu_of(cluster, &voters), cpu_of(cluster, &observers));
     let with_observers = throughput(cluster, writers, payload, phase, &client).await;
+    let (vcpu2, ocpu2) = (cpu_of(cluster, &voters), cpu_of(cluster, &observers));
     stop.store(true, Ordering::SeqCst);
     let samples = sampler
         .await
@@ -79,7 +106,15 @@ pub async fn measure(
     for &o in &observers {
         cluster.kill(o).map_err(io)?;
     }
+    let cpu3 = cpu_of(cluster, &voters);
     let without_after = throughput(cluster, writers, payload, phase, &client).await?;
+    let cpu4 = cpu_of(cluster, &voters);
+    let voter_cpu_us_per_write = [
+        per_write_us(cpu1 - cpu0, without_before.acked),
+        per_write_us(vcpu2 - vcpu, with_observers.acked),
+        per_write_us(cpu4 - cpu3, without_after.acked),
+    ];
+    let observer_cpu_us_per_write = per_write_us(ocpu2 - ocpu, with_observers.acked);
     let lags = observers
         .iter()
         .zip(samples)
@@ -92,21 +127,23 @@ pub async fn measure(
         })
         .collect();
     Ok(ObserverBenchReport {
-        without_before,
-        with_observers,
-        without_after,
+        without_before: without_before.rate,
+        with_observers: with_observers.rate,
+        without_after: without_after.rate,
         lags,
+        voter_cpu_us_per_write,
+        observer_cpu_us_per_write,
     })
 }
 
-/// Acknowledged REPLICATION appends per second of `writers` concurrent writers over `phase`.
+/// Acknowledged REPLICATION appends of `writers` concurrent writers over `phase`.
 async fn throughput(
     cluster: &LocalCluster,
     writers: usize,
     payload: usize,
     phase: Duration,
     client: &ClientConfig,
-) -> Result<f64, Error> {
+) -> Result<Phase, Error> {
     let c = Client::connect(cluster.addrs().into_iter().take(3), client.clone()).await?;
     let acked = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -137,7 +174,11 @@ async fn throughput(
     }
     let secs = start.elapsed().as_secs_f64();
     c.close();
-    Ok(acked.load(Ordering::Relaxed) as f64 / secs)
+    let acked = acked.load(Ordering::Relaxed);
+    Ok(Phase {
+        rate: acked as f64 / secs,
+        acked,
+    })
 }
 
 type Lags = Vec<(Vec<u64>, Vec<Duration>)>;

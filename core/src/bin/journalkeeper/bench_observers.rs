@@ -73,6 +73,11 @@ pub async fn run(args: Args) -> AnyResult<()> {
         "writes_per_s_4_observers": r.with_observers.round(),
         "writes_per_s_0_observers_after": r.without_after.round(),
         "ratio_4_to_0": ((r.with_observers / baseline) * 1000.0).round() / 1000.0,
+        "voter_cpu_us_per_write_0_before": r.voter_cpu_us_per_write[0],
+        "voter_cpu_us_per_write_4": r.voter_cpu_us_per_write[1],
+        "voter_cpu_us_per_write_0_after": r.voter_cpu_us_per_write[2],
+        "observer_cpu_us_per_write": r.observer_cpu_us_per_write,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "observers": observers,
     });
     println!("{line}");
