@@ -211,10 +211,12 @@ bench: bench-bindings bench-machines bench-snapshot
 
 ## A 1 GiB disk-resident state (the blob machine on `bench blob-host` child processes) sent by
 ## snapshot to a fresh node: transfer rate next to the disk's sequential write rate (same run),
-## the sender's and receiver's peak RSS (fails above 128 MiB); then 64 MiB of KV, its overhead.
+## the sender's and receiver's peak RSS (fails above 128 MiB); then a 1 GiB KV (in memory, ~5 GiB
+## of RAM for the four nodes): what the transfer adds to each end's RSS (fails above 128 MiB).
 BENCH_SNAPSHOT_GIB ?= 1
+BENCH_SNAPSHOT_KV_MIB ?= 1024
 bench-snapshot:
-	$(CARGO) run --release --quiet --bin journalkeeper -- bench snapshot-transfer --gib $(BENCH_SNAPSHOT_GIB)
+	$(CARGO) run --release --quiet --bin journalkeeper -- bench snapshot-transfer --gib $(BENCH_SNAPSHOT_GIB) --kv-mib $(BENCH_SNAPSHOT_KV_MIB)
 
 ## Batch appends (64 x 1 KiB per call, REPLICATION, one sequential caller, 5 s each) from the
 ## Rust client, Python and Node against one cluster in one run; records/s and python/rust,

@@ -51,6 +51,8 @@ fn a_small_state_is_transferred_by_snapshot_and_reported() {
     assert_eq!(kv["machine"], "kv");
     assert_eq!(kv["state_bytes"], 4 << 20);
     assert!(kv["receiver_overhead_mib"].as_f64().is_some(), "{kv}");
+    assert!(kv["sender_growth_mib"].as_f64().is_some(), "{kv}");
+    assert_eq!(kv["within_rss_limit"], true, "{kv}");
 }
 
 #[test]
@@ -61,5 +63,5 @@ fn crossing_the_rss_limit_fails_the_run_after_its_report() {
     let lines = lines(&out);
     assert_eq!(lines.len(), 1, "{lines:?}; stderr: {stderr}");
     assert_eq!(lines[0]["within_rss_limit"], false);
-    assert!(stderr.contains("peak RSS above 1 MiB"), "{stderr}");
+    assert!(stderr.contains("memory crossed 1 MiB"), "{stderr}");
 }

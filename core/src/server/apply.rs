@@ -174,7 +174,7 @@ impl Machines {
         Ok(())
     }
 
-    /// Serializes the built-in state at `applied`.
+    /// Serializes the built-in state at `applied` but the KV (streamed after it).
     fn builtin_snapshot(&self) -> Result<Vec<u8>, String> {
         let partitions = self
             .pidx
@@ -183,7 +183,7 @@ impl Machines {
             .filter_map(|p| self.pidx.bounds(p).map(|(_, next)| (p, next)))
             .collect();
         let data = SnapshotData {
-            kv: self.kv.snapshot_bytes().map_err(|e| e.to_string())?,
+            kv: Vec::new(),
             journal_store: self.journal_store.clone(),
             partitions,
             meta: self.meta.clone(),
@@ -201,11 +201,12 @@ impl Machines {
         let io = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
         let file = std::fs::File::create(&path).map_err(io)?;
         let mut out = std::io::BufWriter::new(file);
-        let written = snapshot_file::write(&mut out, &self.builtin_snapshot()?, &self.user)
-            .and_then(|()| {
-                let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-                file.sync_all().map_err(io)
-            });
+        let written =
+            snapshot_file::write(&mut out, &self.builtin_snapshot()?, &self.kv, &self.user)
+                .and_then(|()| {
+                    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+                    file.sync_all().map_err(io)
+                });
         if written.is_err() {
             let _ = std::fs::remove_file(&path);
         }
@@ -219,10 +220,11 @@ impl Machines {
         term: Term,
         input: &mut dyn std::io::Read,
     ) -> Result<Vec<(u16, u64)>, String> {
-        let (bytes, has_user) = snapshot_file::read_builtin(input)?;
-        let snap = SnapshotData::decode(&bytes)
-            .map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
-        if has_user {
+        let state = SnapshotData::read(input, index)?;
+        // The KV first: its stream comes before the user section.
+        self.kv.install(state.kv);
+        let snap = state.data;
+        if state.has_user {
             self.user.read_section(input, false)?;
             self.user.replaced_at(index);
         } else if !self.user.names().is_empty() {
@@ -231,7 +233,6 @@ impl Machines {
                 "snapshot from before user state machines: they keep their current state"
             );
         }
-        self.kv.restore_bytes(&snap.kv).map_err(|e| e.to_string())?;
         self.journal_store = snap.journal_store;
         self.meta = snap.meta;
         self.meta.observers = snap.observers;
@@ -454,12 +455,11 @@ pub(super) fn roll_back_kv(
     index: Index,
     snapshot: u64,
 ) -> Result<(bool, std::io::BufReader<std::fs::File>), String> {
-    let (snap, has_user, input) = SnapshotData::open(snapshots, snapshot)
+    let (state, input) = SnapshotData::open(snapshots, snapshot)
         .map_err(|e| format!("cannot recover snapshot {snapshot} at {index}: {e}"))?;
-    kv.roll_back_to(index, &snap.kv)
-        .map_err(|e| format!("cannot recover snapshot {snapshot}: {e}"))?;
-    *coord = snap.coord;
-    Ok((has_user, input))
+    kv.roll_back_to(index, state.kv);
+    *coord = state.data.coord;
+    Ok((state.has_user, input))
 }
 
 /// The apply thread's loop.

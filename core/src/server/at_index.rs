@@ -193,14 +193,14 @@ impl History {
             ),
             Base::Cached(at, s) => ((*s).clone(), at),
             Base::Snapshot(at) => {
-                let (data, _, _) = SnapshotData::open(&self.snapshots, at)
+                let (state, _) = SnapshotData::open(&self.snapshots, at)
                     .map_err(|e| Error::new(ErrorKind::IndexUnderflow, e))?;
                 let mut kv = KvStore::new(self.limits);
-                kv.restore_bytes(&data.kv).map_err(apply::state_error)?;
+                kv.install(state.kv);
                 (
                     KvAt {
                         kv,
-                        coord: data.coord,
+                        coord: state.data.coord,
                     },
                     at,
                 )

@@ -6,7 +6,7 @@
 //! one struct and one conversion.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
@@ -15,12 +15,15 @@ use super::snapshot_file;
 use crate::state::cluster_meta::ClusterMeta;
 use crate::state::coord::Coordination;
 use crate::state::journal_store::JournalStore;
+use crate::state::kv::KvSnapshot;
 use crate::state::txn::Transactions;
 use crate::storage::SnapshotStore;
 
 /// The serialized built-in state of a snapshot.
 #[derive(Serialize, Deserialize)]
 pub(super) struct SnapshotData {
+    /// The KV's one-blob form in formats 1–5; empty from format 6 on, where the KV follows
+    /// the blob as a stream.
     pub kv: Vec<u8>,
     pub journal_store: JournalStore,
     /// `(partition, next index)` at the snapshot.
@@ -137,12 +140,32 @@ impl SnapshotData {
         })
     }
 
+    /// Reads the built-in state and the KV of a data file of any format, leaving `input` at
+    /// the user machines' section.
+    pub fn read(input: &mut dyn Read, index: u64) -> Result<BuiltinState, String> {
+        let (bytes, sections) = snapshot_file::read_builtin(input)?;
+        let mut data =
+            Self::decode(&bytes).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
+        drop(bytes);
+        let kv = if sections.kv_stream {
+            KvSnapshot::read(input)
+        } else {
+            KvSnapshot::decode(&std::mem::take(&mut data.kv))
+        }
+        .map_err(|e| format!("snapshot {index}: {e}"))?;
+        Ok(BuiltinState {
+            data,
+            kv,
+            has_user: sections.user,
+        })
+    }
+
     /// The built-in state of this node's retained snapshot `index`, with the data file left
-    /// open at the user machines' section (`true` when the file has one).
+    /// open at the user machines' section.
     pub fn open(
         snapshots: &SnapshotStore,
         index: u64,
-    ) -> Result<(Self, bool, BufReader<std::fs::File>), String> {
+    ) -> Result<(BuiltinState, BufReader<std::fs::File>), String> {
         let path = snapshots
             .open_snapshot(index)
             .map_err(|e| format!("no snapshot {index}: {e}"))?
@@ -150,11 +173,17 @@ impl SnapshotData {
         let file = std::fs::File::open(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut input = BufReader::with_capacity(1 << 16, file);
-        let (bytes, has_user) = snapshot_file::read_builtin(&mut input)?;
-        let data =
-            Self::decode(&bytes).map_err(|e| format!("undecodable snapshot {index}: {e}"))?;
-        Ok((data, has_user, input))
+        let state = Self::read(&mut input, index)?;
+        Ok((state, input))
     }
+}
+
+/// What [`SnapshotData::read`] found.
+pub(super) struct BuiltinState {
+    pub data: SnapshotData,
+    pub kv: KvSnapshot,
+    /// Whether the user machines' section follows (formats 5 and 6).
+    pub has_user: bool,
 }
 
 #[cfg(test)]
@@ -166,6 +195,82 @@ mod tests {
             addrs: [(4, "127.0.0.1:7004".parse().unwrap())].into(),
             preferred_leader: Some(4),
             observers: Default::default(),
+        }
+    }
+
+    fn data(kv: Vec<u8>) -> SnapshotData {
+        SnapshotData {
+            kv,
+            journal_store: JournalStore::new(Default::default()),
+            partitions: vec![(0, 5)],
+            meta: meta(),
+            coord: Coordination::default(),
+            txns: Transactions::default(),
+            observers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_kv_is_read_from_a_format_6_stream_and_from_a_format_5_blob() {
+        use crate::state::ApplyContext;
+        use crate::state::kv::{KvCommand, KvLimits, KvQuery, KvQueryResult, KvRequest, KvStore};
+        use crate::state::session::SessionLimits;
+        let mut kv = KvStore::new(KvLimits::default());
+        let ctx = ApplyContext {
+            index: 1,
+            term: 1,
+            timestamp_ms: 0,
+        };
+        let set = KvRequest {
+            id: None,
+            command: KvCommand::Set {
+                key: "k".into(),
+                value: b"v".to_vec(),
+            },
+        };
+        kv.apply_request(&ctx, &set).unwrap();
+        let user =
+            super::super::user_machines::UserMachines::new(Vec::new(), SessionLimits::default());
+        let v6 = {
+            let mut out = Vec::new();
+            let builtin = postcard::to_allocvec(&data(Vec::new())).unwrap();
+            snapshot_file::write(&mut out, &builtin, &kv, &user).unwrap();
+            out
+        };
+        let v5 = {
+            // Format 5: the KV's one-blob form inside the built-in blob, then the user section.
+            let mut blob = Vec::new();
+            kv.write_snapshot(&mut blob).unwrap();
+            let snap = KvSnapshot::read(&mut &blob[..]).unwrap();
+            let builtin =
+                postcard::to_allocvec(&data(postcard::to_allocvec(&snap).unwrap())).unwrap();
+            let mut out = b"JKSNAP05".to_vec();
+            out.extend_from_slice(&(builtin.len() as u64).to_le_bytes());
+            out.extend_from_slice(&builtin);
+            user.write_section(&mut out).unwrap();
+            out
+        };
+        for file in [v6, v5] {
+            let mut input = &file[..];
+            let state = SnapshotData::read(&mut input, 1).unwrap();
+            assert!(state.has_user);
+            assert!(
+                state.data.kv.is_empty(),
+                "the blob is taken, not kept twice"
+            );
+            let mut back = KvStore::new(KvLimits::default());
+            back.install(state.kv);
+            let get = KvQuery::Get { key: "k".into() };
+            assert_eq!(
+                back.read(&get).unwrap(),
+                KvQueryResult::Value(Some(b"v".to_vec()))
+            );
+            let mut fresh = super::super::user_machines::UserMachines::new(
+                Vec::new(),
+                SessionLimits::default(),
+            );
+            fresh.read_section(&mut input, false).unwrap();
+            assert!(input.is_empty());
         }
     }
 

@@ -14,6 +14,9 @@ use super::session::{Admission, ClientSessions, RequestId, SessionLimits};
 use super::watch::{EventLog, KvEvent, WatchFilter};
 use super::{ApplyContext, StateError, StateMachine, decode, encode};
 
+mod snapshot;
+pub use snapshot::KvSnapshot;
+
 /// Bounds of the KV. Every one is checked, with an error naming the bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvLimits {
@@ -136,13 +139,6 @@ pub enum KvQueryResult {
     Exists(bool),
     Entries(Vec<(String, Vec<u8>)>),
     Events(Vec<KvEvent>),
-}
-
-#[derive(Serialize, Deserialize)]
-struct KvSnapshot {
-    applied_index: u64,
-    data: BTreeMap<String, Vec<u8>>,
-    sessions: ClientSessions,
 }
 
 /// The coordination KV state machine.
@@ -287,11 +283,10 @@ impl KvStore {
     }
 
     /// The seed's `recoverSnapshot` for the KV, applied at log index `index`: the keys and
-    /// values become those of `snapshot` (taken by [`KvStore::snapshot_bytes`]), each difference
-    /// recorded as an event at `index` so watchers see it. The client sessions stay as they are:
-    /// a retried write that was applied after the snapshot must still not apply twice.
-    pub fn roll_back_to(&mut self, index: u64, snapshot: &[u8]) -> Result<(), StateError> {
-        let snap: KvSnapshot = decode("kv snapshot", snapshot)?;
+    /// values become those of `snap` (read from a snapshot), each difference recorded as an
+    /// event at `index` so watchers see it. The client sessions stay as they are: a retried
+    /// write that was applied after the snapshot must still not apply twice.
+    pub fn roll_back_to(&mut self, index: u64, snap: KvSnapshot) {
         self.applied_index = index;
         let removed: Vec<String> = self
             .data
@@ -307,7 +302,6 @@ impl KvStore {
                 self.change(index, &key, Some(value));
             }
         }
-        Ok(())
     }
 
     fn check_key(&self, key: &str) -> Result<(), StateError> {
@@ -395,28 +389,6 @@ impl KvStore {
     pub fn applied_index(&self) -> u64 {
         self.applied_index
     }
-
-    /// The whole state (data, sessions, applied index) in its encoded form.
-    pub fn snapshot_bytes(&self) -> Result<Vec<u8>, StateError> {
-        encode(
-            "kv snapshot",
-            &KvSnapshot {
-                applied_index: self.applied_index,
-                data: self.data.clone(),
-                sessions: self.sessions.clone(),
-            },
-        )
-    }
-
-    /// Replaces the state with one produced by [`KvStore::snapshot_bytes`].
-    pub fn restore_bytes(&mut self, snapshot: &[u8]) -> Result<(), StateError> {
-        let snap: KvSnapshot = decode("kv snapshot", snapshot)?;
-        self.applied_index = snap.applied_index;
-        self.data = snap.data;
-        self.sessions = snap.sessions;
-        self.events = EventLog::new(self.limits.event_history, snap.applied_index + 1);
-        Ok(())
-    }
 }
 
 impl StateMachine for KvStore {
@@ -432,17 +404,12 @@ impl StateMachine for KvStore {
     }
 
     fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError> {
-        let bytes = self.snapshot_bytes()?;
-        out.write_all(&bytes)
-            .map_err(|e| super::io_error("kv snapshot", &e))
+        self.write_snapshot(out)
     }
 
     fn restore(&mut self, input: &mut dyn std::io::Read) -> Result<(), StateError> {
-        let mut bytes = Vec::new();
-        input
-            .read_to_end(&mut bytes)
-            .map_err(|e| super::io_error("kv snapshot", &e))?;
-        self.restore_bytes(&bytes)
+        self.install(KvSnapshot::read(input)?);
+        Ok(())
     }
 }
 
@@ -650,7 +617,7 @@ mod tests {
         for garbage in [&[][..], &[0xff; 7][..], &[3, 200, 1][..]] {
             assert!(kv.apply(&ctx(1), garbage).is_err());
             assert!(kv.query(garbage).is_err());
-            assert!(kv.restore_bytes(garbage).is_err());
+            assert!(kv.restore(&mut &garbage[..]).is_err());
         }
     }
 
@@ -689,7 +656,8 @@ mod tests {
         };
         kv.apply_request(&ctx(1), &set("a", "1")).unwrap();
         kv.apply_request(&ctx(2), &set("b", "1")).unwrap();
-        let snap = kv.snapshot_bytes().unwrap();
+        let mut snap = Vec::new();
+        kv.write_snapshot(&mut snap).unwrap();
         let session = RequestId {
             client_id: 7,
             seq: 1,
@@ -701,7 +669,7 @@ mod tests {
         };
         kv.apply_request(&ctx(3), &retried).unwrap();
         kv.apply_request(&ctx(4), &set("c", "1")).unwrap();
-        kv.roll_back_to(5, &snap).unwrap();
+        kv.roll_back_to(5, KvSnapshot::read(&mut &snap[..]).unwrap());
         assert_eq!(kv.data.get("a"), Some(&b"1".to_vec()));
         assert!(!kv.data.contains_key("c"));
         assert_eq!(kv.applied_index, 5);
@@ -729,6 +697,5 @@ mod tests {
             }
         );
         assert_eq!(kv.data.get("a"), Some(&b"1".to_vec()), "not applied twice");
-        assert!(kv.roll_back_to(7, b"garbage").is_err());
     }
 }
