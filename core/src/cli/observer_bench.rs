@@ -57,14 +57,35 @@ pub struct ObserverLag {
     pub times: Vec<Duration>,
 }
 
+/// Lowers the CPU priority of process `pid` to `nice` (`renice`), so that on a machine with
+/// fewer cores than nodes the observers take the CPU the voters leave.
+fn renice(pid: u32, nice: i32) -> Result<(), Error> {
+    let out = std::process::Command::new("renice")
+        .args(["-n", &nice.to_string(), "-p", &pid.to_string()])
+        .output()
+        .map_err(|e| Error::new(crate::api::ErrorKind::Io, format!("cannot run renice: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::new(
+            crate::api::ErrorKind::Io,
+            format!(
+                "renice -n {nice} -p {pid} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the three phases on `cluster` (3 running voters), `writers` concurrent writers of
-/// `payload` bytes for `phase` each.
+/// `payload` bytes for `phase` each; with `observer_nice`, the observers run at that CPU
+/// priority.
 pub async fn measure(
     cluster: &mut LocalCluster,
     writers: usize,
     payload: usize,
     phase: Duration,
     client: ClientConfig,
+    observer_nice: Option<i32>,
 ) -> Result<ObserverBenchReport, Error> {
     let voters: Vec<usize> = (0..cluster.len()).collect();
     let (leader, _) = cluster.wait_for_leader(&voters, WAIT).await?;
@@ -81,6 +102,17 @@ pub async fn measure(
         cluster.add_observer(&[first[1], first[0]]).map_err(io)?,
     ];
     let observers = [first[0], first[1], second[0], second[1]];
+    if let Some(nice) = observer_nice {
+        for &o in &observers {
+            let pid = cluster.pid(o).ok_or_else(|| {
+                Error::new(
+                    crate::api::ErrorKind::Internal,
+                    "an observer has no process",
+                )
+            })?;
+            renice(pid, nice)?;
+        }
+    }
     let applied = cluster.status(leader, WAIT).await?.applied_index;
     for &o in &observers {
         cluster.wait_for_applied(o, applied, WAIT).await?;

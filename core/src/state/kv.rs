@@ -26,6 +26,9 @@ pub struct KvLimits {
     pub max_list_entries: usize,
     /// Watch events retained for catch-up.
     pub event_history: usize,
+    /// Bytes of keys and values those events may hold (large values shorten the history;
+    /// a watcher asking for more gets `EventsCompacted` and re-reads).
+    pub event_history_bytes: usize,
     pub sessions: SessionLimits,
 }
 
@@ -36,6 +39,7 @@ impl Default for KvLimits {
             max_value_bytes: 1 << 20,
             max_list_entries: 10_000,
             event_history: 100_000,
+            event_history_bytes: 64 << 20,
             sessions: SessionLimits::default(),
         }
     }
@@ -157,7 +161,7 @@ impl KvStore {
             limits,
             data: BTreeMap::new(),
             sessions: ClientSessions::new(limits.sessions),
-            events: EventLog::new(limits.event_history, 1),
+            events: EventLog::new(limits.event_history, limits.event_history_bytes, 1),
             applied_index: 0,
         }
     }

@@ -48,24 +48,47 @@ impl WatchFilter {
     }
 }
 
-/// The most recent KV events, oldest first, bounded by count.
+/// Memory one event takes beside its key and values (the struct, the deque slot, allocations).
+const EVENT_OVERHEAD_BYTES: usize = 96;
+
+fn event_bytes(e: &KvEvent) -> usize {
+    EVENT_OVERHEAD_BYTES
+        + e.key.len()
+        + e.old_value.as_ref().map_or(0, Vec::len)
+        + e.new_value.as_ref().map_or(0, Vec::len)
+}
+
+/// The most recent KV events, oldest first, bounded by count and by the bytes they hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLog {
     events: VecDeque<KvEvent>,
     capacity: usize,
+    max_bytes: usize,
+    /// What `events` holds, by [`event_bytes`].
+    bytes: usize,
     /// Every event with `index >= complete_from` is still in `events`.
     complete_from: u64,
 }
 
 impl EventLog {
-    /// An empty history that holds at most `capacity` events and knows every event from
-    /// `complete_from` on (use `applied_index + 1` after restoring a snapshot).
-    pub fn new(capacity: usize, complete_from: u64) -> Self {
+    /// An empty history that holds at most `capacity` events and about `max_bytes` of keys
+    /// and values, and knows every event from `complete_from` on (use `applied_index + 1`
+    /// after restoring a snapshot). The events of the newest index are kept whatever their
+    /// size: the node's live watches read them right after the entry applies.
+    pub fn new(capacity: usize, max_bytes: usize, complete_from: u64) -> Self {
         Self {
             events: VecDeque::new(),
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
             complete_from,
         }
+    }
+
+    fn pop_front(&mut self) -> Option<KvEvent> {
+        let e = self.events.pop_front()?;
+        self.bytes -= event_bytes(&e);
+        Some(e)
     }
 
     /// Appends an event; indices must not decrease.
@@ -75,9 +98,14 @@ impl EventLog {
                 .back()
                 .is_none_or(|last| last.index <= event.index)
         );
+        let newest = event.index;
+        self.bytes += event_bytes(&event);
         self.events.push_back(event);
-        while self.events.len() > self.capacity {
-            if let Some(evicted) = self.events.pop_front() {
+        while self.events.len() > self.capacity
+            || (self.bytes > self.max_bytes
+                && self.events.front().is_some_and(|e| e.index < newest))
+        {
+            if let Some(evicted) = self.pop_front() {
                 self.complete_from = evicted.index + 1;
             }
         }
@@ -87,7 +115,7 @@ impl EventLog {
             .front()
             .is_some_and(|e| e.index < self.complete_from)
         {
-            self.events.pop_front();
+            self.pop_front();
         }
     }
 
@@ -145,7 +173,7 @@ mod tests {
 
     #[test]
     fn since_returns_matching_events_from_the_index_in_order() {
-        let mut log = EventLog::new(100, 1);
+        let mut log = EventLog::new(100, usize::MAX, 1);
         for (i, k) in [(1, "a/x"), (2, "b"), (3, "a/y"), (4, "a/x")] {
             log.push(ev(i, k));
         }
@@ -163,7 +191,7 @@ mod tests {
 
     #[test]
     fn asking_for_evicted_history_is_an_error_not_a_silent_gap() {
-        let mut log = EventLog::new(2, 1);
+        let mut log = EventLog::new(2, usize::MAX, 1);
         for i in 1..=5 {
             log.push(ev(i, "k"));
         }
@@ -185,7 +213,7 @@ mod tests {
 
     #[test]
     fn eviction_never_keeps_part_of_one_index() {
-        let mut log = EventLog::new(2, 1);
+        let mut log = EventLog::new(2, usize::MAX, 1);
         log.push(ev(1, "a"));
         log.push(ev(2, "a"));
         log.push(ev(2, "b"));
@@ -199,5 +227,28 @@ mod tests {
                 .unwrap(),
             vec![ev(3, "c")]
         );
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_old_indices_but_never_the_newest() {
+        let big = |index: u64| KvEvent {
+            new_value: Some(vec![0; 1000]),
+            ..ev(index, "k")
+        };
+        let one = event_bytes(&big(1));
+        let mut log = EventLog::new(100, 2 * one, 1);
+        for i in 1..=5 {
+            log.push(big(i));
+        }
+        assert_eq!(log.complete_from(), 4, "two events fit");
+        assert_eq!(log.bytes, 2 * one);
+        // An index larger than the bound alone is kept whole until a newer one arrives.
+        let mut tiny = EventLog::new(100, 10, 1);
+        tiny.push(big(1));
+        tiny.push(big(1));
+        assert_eq!(tiny.at(1).len(), 2);
+        tiny.push(ev(2, "k"));
+        assert_eq!((tiny.complete_from(), tiny.at(2).len()), (2, 1));
+        assert!(tiny.at(1).is_empty());
     }
 }

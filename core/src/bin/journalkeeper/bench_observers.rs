@@ -23,6 +23,10 @@ pub struct Args {
     /// Bytes per entry.
     #[arg(long, default_value_t = 256)]
     payload: usize,
+    /// Run the observers at this CPU priority (`renice`, 0..=19): with fewer cores than
+    /// processes it shows the voters' throughput when observers take only the CPU left over.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
+    observer_nice: Option<i32>,
 }
 
 fn quantile<T: Copy + Ord>(v: &mut [T], q: f64) -> Option<T> {
@@ -43,8 +47,15 @@ pub async fn run(args: Args) -> AnyResult<()> {
     let mut cluster = LocalCluster::create(std::env::current_exe()?, opts)?;
     cluster.start_all()?;
     let phase = Duration::from_secs_f64(args.seconds.max(0.5));
-    let report =
-        observer_bench::measure(&mut cluster, args.writers, args.payload, phase, client).await;
+    let report = observer_bench::measure(
+        &mut cluster,
+        args.writers,
+        args.payload,
+        phase,
+        client,
+        args.observer_nice,
+    )
+    .await;
     cluster.kill_all();
     let r = report?;
     let baseline = (r.without_before + r.without_after) / 2.0;
@@ -77,6 +88,7 @@ pub async fn run(args: Args) -> AnyResult<()> {
         "voter_cpu_us_per_write_4": r.voter_cpu_us_per_write[1],
         "voter_cpu_us_per_write_0_after": r.voter_cpu_us_per_write[2],
         "observer_cpu_us_per_write": r.observer_cpu_us_per_write,
+        "observer_nice": args.observer_nice.unwrap_or(0),
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "observers": observers,
     });

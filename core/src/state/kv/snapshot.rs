@@ -158,7 +158,11 @@ impl KvStore {
         self.applied_index = snapshot.applied_index;
         self.data = snapshot.data;
         self.sessions = snapshot.sessions;
-        self.events = EventLog::new(self.limits.event_history, snapshot.applied_index + 1);
+        self.events = EventLog::new(
+            self.limits.event_history,
+            self.limits.event_history_bytes,
+            snapshot.applied_index + 1,
+        );
     }
 }
 
