@@ -253,3 +253,57 @@ async fn without_retained_history_reads_reach_back_to_the_newest_snapshot() {
     writer.close();
     c.shutdown().await;
 }
+
+/// A client that knows only an observer stuck behind (its one parent is gone) still reads at
+/// the cluster's applied index: the observer answers `IndexOverflow`, the client finds the
+/// leader through a leader-only read and asks it. Past the leader's applied index the answer
+/// stays `IndexOverflow`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_of_a_lagging_observer_reads_at_an_index_from_the_leader() {
+    let c = Cluster::start_tweaked(3, SNAPSHOT_INTERVAL, with_history).await;
+    let (parent_addr, child_addr) = (free_addr(), free_addr());
+    let parent = Server::start(c.observer_config(4, parent_addr, c.addrs.clone()))
+        .await
+        .unwrap();
+    let child = Server::start(c.observer_config(5, child_addr, vec![parent_addr]))
+        .await
+        .unwrap();
+    let writer = client_of(&c.addrs).await;
+    writer.kv().set("k", b"old".to_vec()).await.unwrap();
+    let before = writer.sync().await.unwrap();
+    eventually(
+        "the child observer applied the write",
+        Duration::from_secs(30),
+        || async { (child.status().applied_index >= before).then_some(()) },
+    )
+    .await;
+    parent.shutdown().await;
+    writer.kv().set("k", b"new".to_vec()).await.unwrap();
+    let after = writer.sync().await.unwrap();
+    let stuck = child.status().applied_index;
+    assert!(stuck < after, "the child cannot pull without its parent");
+
+    let reader = client_of(&[child_addr]).await;
+    assert_eq!(
+        reader.kv().get_at("k", before).await.unwrap(),
+        Some(b"old".to_vec())
+    );
+    assert_eq!(
+        reader.kv().get_at("k", after).await.unwrap(),
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        reader.kv().list_at("", after).await.unwrap(),
+        vec![("k".to_string(), b"new".to_vec())]
+    );
+    let e = reader.kv().get_at("k", after + 10_000).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::IndexOverflow, "{e}");
+    assert!(
+        child.status().applied_index < after,
+        "still stuck: the leader answered"
+    );
+    reader.close();
+    writer.close();
+    child.shutdown().await;
+    c.shutdown().await;
+}

@@ -210,6 +210,24 @@ impl Kv<'_> {
         let body = RequestBody::KvReadAt { query, index };
         let reply = match cluster.call(Target::Any, body.clone()).await {
             Err(e) if matches!(e.kind, ErrorKind::IndexOverflow | ErrorKind::IndexUnderflow) => {
+                // Any node serves a read at an index, so find the leader first (its applied
+                // index is a leader-only read that follows NOT_LEADER hints): a client that
+                // knows only an observer would otherwise ask the observer again.
+                let leader_applied = match cluster
+                    .call(Target::Leader, RequestBody::AppliedIndex)
+                    .await?
+                {
+                    ReplyBody::AppliedIndex(i) => i,
+                    other => return Err(unexpected("AppliedIndex", &other)),
+                };
+                if e.kind == ErrorKind::IndexOverflow && index > leader_applied {
+                    return Err(Error::new(
+                        ErrorKind::IndexOverflow,
+                        format!(
+                            "index {index} is not applied yet (the leader applied {leader_applied})"
+                        ),
+                    ));
+                }
                 cluster.call(Target::Leader, body).await?
             }
             r => r?,
