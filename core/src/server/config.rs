@@ -19,6 +19,8 @@
 //! snapshot_max_bytes = 1099511627776  # largest snapshot this node accepts from a leader
 //! max_segment_bytes = 67108864
 //! max_pending_requests = 65536        # client writes and reads waiting on one node
+//! watch_history_events = 100000       # KV events kept for watches to resume from
+//! watch_history_bytes = 67108864      # and the bytes of keys and values they may hold
 //! partitions = [0]                    # journal partitions until ScalePartitions (same on all nodes)
 //! join = false                        # true: join a running cluster (see below)
 //! role = "voter"                      # or "observer": a read replica (see below)
@@ -244,6 +246,12 @@ impl ServerConfig {
             partitions,
             join
         );
+        if let Some(n) = raw.watch_history_events {
+            cfg.kv_limits.event_history = n;
+        }
+        if let Some(n) = raw.watch_history_bytes {
+            cfg.kv_limits.event_history_bytes = n;
+        }
         cfg.http_listen = raw.http_listen;
         if let Some(role) = raw.role {
             cfg.role = role;
@@ -290,6 +298,11 @@ impl ServerConfig {
             if self.join {
                 return Err(invalid("join: an observer does not join the voters"));
             }
+        }
+        if self.kv_limits.event_history == 0 || self.kv_limits.event_history_bytes == 0 {
+            return Err(invalid(
+                "watch_history_events and watch_history_bytes must be at least 1",
+            ));
         }
         if self.parents.len() > MAX_PARENTS {
             return Err(invalid(format!("parents: at most {MAX_PARENTS}")));
@@ -408,6 +421,8 @@ struct RawConfig {
     snapshot_max_bytes: Option<u64>,
     max_segment_bytes: Option<u64>,
     max_pending_requests: Option<usize>,
+    watch_history_events: Option<usize>,
+    watch_history_bytes: Option<usize>,
     partitions: Option<std::collections::BTreeSet<u16>>,
     join: Option<bool>,
     http_listen: Option<SocketAddr>,
@@ -445,6 +460,36 @@ mod tests {
         assert_eq!(cfg.tick_ms, 10);
         assert_eq!(cfg.partitions, [0, 1, 5].into());
         assert_eq!(cfg.http_listen, None, "HTTP monitoring is off by default");
+        assert_eq!(cfg.kv_limits, KvLimits::default());
+    }
+
+    #[test]
+    fn the_watch_history_bounds_are_parsed_and_validated() {
+        let text = r#"
+            node_id = 1
+            listen = "127.0.0.1:7001"
+            cluster_id = 42
+            data_dir = "/tmp/jk1"
+            watch_history_events = 500
+            watch_history_bytes = 4096
+            [peers]
+            1 = "127.0.0.1:7001"
+        "#;
+        let cfg = ServerConfig::from_toml_str(text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(
+            (
+                cfg.kv_limits.event_history,
+                cfg.kv_limits.event_history_bytes
+            ),
+            (500, 4096)
+        );
+        let zero = text.replace("= 500", "= 0");
+        let e = ServerConfig::from_toml_str(&zero)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.message.contains("watch_history_events"), "{e}");
     }
 
     #[test]
