@@ -213,13 +213,7 @@ impl Kv<'_> {
                 // Any node serves a read at an index, so find the leader first (its applied
                 // index is a leader-only read that follows NOT_LEADER hints): a client that
                 // knows only an observer would otherwise ask the observer again.
-                let leader_applied = match cluster
-                    .call(Target::Leader, RequestBody::AppliedIndex)
-                    .await?
-                {
-                    ReplyBody::AppliedIndex(i) => i,
-                    other => return Err(unexpected("AppliedIndex", &other)),
-                };
+                let leader_applied = self.client.leader_applied_index().await?;
                 if e.kind == ErrorKind::IndexOverflow && index > leader_applied {
                     return Err(Error::new(
                         ErrorKind::IndexOverflow,

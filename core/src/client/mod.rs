@@ -302,15 +302,20 @@ impl Client {
     /// leadership) and raises [`applied_floor`](Self::applied_floor) to it, so that following
     /// SEQUENTIAL reads on any node see every write acknowledged before this call. Returns it.
     pub async fn sync(&self) -> Result<u64, Error> {
+        let index = self.leader_applied_index().await?;
+        self.inner.raise_floor(index);
+        Ok(index)
+    }
+
+    /// The leader's applied index (a leader-only read: it follows NOT_LEADER hints), without
+    /// touching the read floor.
+    pub(crate) async fn leader_applied_index(&self) -> Result<u64, Error> {
         match self
             .inner
             .call(Target::Leader, RequestBody::AppliedIndex)
             .await?
         {
-            ReplyBody::AppliedIndex(index) => {
-                self.inner.raise_floor(index);
-                Ok(index)
-            }
+            ReplyBody::AppliedIndex(index) => Ok(index),
             other => Err(unexpected("AppliedIndex", &other)),
         }
     }
